@@ -1,0 +1,248 @@
+"""Deployment settings from ``config.toml`` (or the file named by ``BOT_CONFIG``).
+
+The file says which communes this deployment serves (checked against the official post-2025
+list), their villages and population figures, the providers on offer and each commune's support
+point. Secrets never live here: they come from environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot import communes
+from bot.model import TOKEN_RE
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
+PROVIDER_KINDS = ("app", "vneid")
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing something or contradicts the official lists."""
+
+
+@dataclass(frozen=True, slots=True)
+class Village:
+    id: str
+    name: str
+    adults: int
+    adults_present: int
+    households: int
+
+
+@dataclass(frozen=True, slots=True)
+class SupportPoint:
+    name: str
+    address: str
+    hours: str
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Commune:
+    code: str
+    name: str
+    province: str
+    target: float
+    support: SupportPoint
+    villages: tuple[Village, ...]
+
+    def village(self, village_id: str) -> Village | None:
+        return next((v for v in self.villages if v.id == village_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    id: str
+    name: str
+    kind: str  # "app": the provider's own app; "vneid": registered inside VNeID
+    app: str
+    publisher: str
+    site: str
+    hotline: str
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    name: str
+    locale: str
+    bot_username: str
+    resume_after: timedelta
+    timezone: ZoneInfo
+    providers: tuple[Provider, ...]
+    communes: tuple[Commune, ...]
+
+    def provider(self, provider_id: str) -> Provider | None:
+        return next((p for p in self.providers if p.id == provider_id), None)
+
+    def commune(self, code: str) -> Commune | None:
+        return next((c for c in self.communes if c.code == code), None)
+
+    @property
+    def share_url(self) -> str:
+        return f"https://t.me/{self.bot_username}" if self.bot_username else ""
+
+
+def config_path() -> Path:
+    """The config file in use: ``BOT_CONFIG`` if set, else ``config.toml`` at the root."""
+    named = os.environ.get("BOT_CONFIG")
+    return Path(named) if named else DEFAULT_CONFIG
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read and validate the deployment config; raise :class:`ConfigError` with a clear reason."""
+    path = path or config_path()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(raw, source=str(path))
+
+
+def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
+    deployment = _table(raw, "deployment", source)
+    providers = tuple(
+        _provider(p, f"{source}: providers[{i}]") for i, p in enumerate(_list(raw, "providers"))
+    )
+    if not providers:
+        raise ConfigError(f"{source}: at least one [[providers]] entry is needed")
+    _unique([p.id for p in providers], f"{source}: provider ids")
+    communes_ = tuple(
+        _commune(c, f"{source}: communes[{i}]") for i, c in enumerate(_list(raw, "communes"))
+    )
+    if not communes_:
+        raise ConfigError(f"{source}: at least one [[communes]] entry is needed")
+    _unique([c.code for c in communes_], f"{source}: commune codes")
+    hours = deployment.get("resume_after_hours", 6)
+    if not isinstance(hours, int | float) or hours < 0:
+        raise ConfigError(f"{source}: deployment.resume_after_hours must be a number >= 0")
+    username = str(deployment.get("bot_username", "")).lstrip("@")
+    try:
+        timezone = ZoneInfo(str(deployment.get("timezone", "Asia/Ho_Chi_Minh")))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"{source}: deployment.timezone is not a known time zone") from exc
+    return Config(
+        name=str(deployment.get("name", "")),
+        locale=str(deployment.get("locale", "vi")),
+        bot_username=username,
+        resume_after=timedelta(hours=hours),
+        timezone=timezone,
+        providers=providers,
+        communes=communes_,
+    )
+
+
+def _provider(raw: Any, where: str) -> Provider:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+    pid = _str(raw, "id", where)
+    if not TOKEN_RE.match(pid):
+        raise ConfigError(f"{where}: id {pid!r} may use only letters, digits, '_', '-'")
+    kind = str(raw.get("kind", "app"))
+    if kind not in PROVIDER_KINDS:
+        raise ConfigError(f"{where}: kind must be one of {PROVIDER_KINDS}, not {kind!r}")
+    name = _str(raw, "name", where)
+    return Provider(
+        id=pid,
+        name=name,
+        kind=kind,
+        app=str(raw.get("app", name)),
+        publisher=str(raw.get("publisher", "")),
+        site=str(raw.get("site", "")),
+        hotline=str(raw.get("hotline", "")),
+    )
+
+
+def _commune(raw: Any, where: str) -> Commune:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+    code = str(raw.get("code", "")).strip()
+    official = communes.by_code(code)
+    if official is None:
+        raise ConfigError(
+            f"{where}: commune code {code!r} is not in the official list of "
+            f"{communes.count()} communes (vietnam-provinces)"
+        )
+    name = raw.get("name")
+    if name is not None and not communes.same_name(str(name), official.name):
+        raise ConfigError(
+            f"{where}: code {code} is {official.name!r} ({official.province}), "
+            f"not {name!r}: check the code"
+        )
+    target = raw.get("target", 0.5)
+    if not isinstance(target, int | float) or not 0 < target <= 1:
+        raise ConfigError(f"{where}: target must be a share between 0 and 1, e.g. 0.5")
+    support = raw.get("support")
+    if not isinstance(support, dict):
+        raise ConfigError(f"{where}: a [communes.support] table is needed")
+    villages = tuple(
+        _village(v, f"{where}.villages[{i}]") for i, v in enumerate(raw.get("villages", []))
+    )
+    if not villages:
+        raise ConfigError(f"{where}: at least one [[communes.villages]] entry is needed")
+    _unique([v.id for v in villages], f"{where}: village ids")
+    return Commune(
+        code=official.code,
+        name=official.name,
+        province=official.province,
+        target=float(target),
+        support=SupportPoint(
+            name=_str(support, "name", f"{where}.support"),
+            address=str(support.get("address", "")),
+            hours=str(support.get("hours", "")),
+            phone=str(support.get("phone", "")),
+        ),
+        villages=villages,
+    )
+
+
+def _village(raw: Any, where: str) -> Village:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+    vid = _str(raw, "id", where)
+    if not TOKEN_RE.match(vid):
+        raise ConfigError(f"{where}: id {vid!r} may use only letters, digits, '_', '-'")
+    figures = {}
+    for key in ("adults", "adults_present", "households"):
+        value = raw.get(key, 0)
+        if not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{where}: {key} must be a whole number >= 0")
+        figures[key] = value
+    if figures["adults_present"] > figures["adults"]:
+        raise ConfigError(f"{where}: adults_present cannot exceed adults")
+    return Village(id=vid, name=_str(raw, "name", where), **figures)
+
+
+def _table(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = raw.get(key)
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: a [{key}] table is needed")
+    return value
+
+
+def _list(raw: dict[str, Any], key: str) -> list[Any]:
+    value = raw.get(key, [])
+    return value if isinstance(value, list) else []
+
+
+def _str(raw: dict[str, Any], key: str, where: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: {key} is required")
+    return value.strip()
+
+
+def _unique(values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ConfigError(f"{what}: {value!r} appears twice")
+        seen.add(value)

@@ -1,0 +1,182 @@
+"""The engine's vocabulary: session state, input events, outgoing messages, analytics events.
+
+Everything here is plain, immutable data with no channel types, so that any channel adapter
+(Telegram, Zalo, terminal) and the store can translate to and from it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal, TypeAlias
+
+# --- input events -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """The user opened the bot (/start), optionally through a referral link."""
+
+    payload: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """Free text the user typed (including commands such as "/menu")."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The user chose an option, e.g. pressed a button.
+
+    ``screen`` is the screen the option was shown on; a mismatch with the current screen
+    means the button is stale (or forged) and the engine says so instead of acting on it.
+    """
+
+    option: str
+    screen: str
+
+
+MediaKind: TypeAlias = Literal[
+    "photo", "document", "video", "contact", "location", "sticker", "voice", "edited", "other"
+]
+
+#: Media that may carry personal data: deleted from the chat where the channel allows it.
+SENSITIVE_MEDIA: frozenset[str] = frozenset({"photo", "document", "video", "contact", "location"})
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """Something that is not text: a photo, a file, a sticker, an edited message..."""
+
+    kind: MediaKind
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """A scheduled nudge for a user who stopped mid-way (delivered by the host's scheduler)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    """The channel told us the user blocked the bot: stop sending them anything."""
+
+
+Input: TypeAlias = Start | Text | Choice | Media | Timeout | Blocked
+
+
+# --- output -----------------------------------------------------------------------------------
+
+#: Option ids and screen keys travel in button data (Telegram allows 64 bytes in all).
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One answer the user can pick. Channels render it as a button or a numbered line."""
+
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    """One message to send. ``screen`` identifies the screen its options belong to."""
+
+    text: str
+    options: tuple[Option, ...] = ()
+    screen: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An analytics event: what happened, never what the user typed."""
+
+    kind: str
+    step: str | None = None
+    detail: str | None = None
+    data: Mapping[str, Any] | None = None
+
+
+# --- state ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """One user's conversation state on one channel; serialisable to JSON.
+
+    ``step`` is a screen id from the content (or an install step id); ``view`` selects a
+    sub-view of an install step ("stuck", "why"); ``page`` pages through long pick lists;
+    ``ret`` is where "continue" leads back to from a detour (help, FAQ, human help, resume).
+    ``answers`` holds only choices made from our own lists (provider, commune, village...),
+    never free text.
+    """
+
+    step: str = ""
+    view: str = ""
+    page: int = 0
+    ret: str = ""
+    answers: Mapping[str, str] = field(default_factory=dict)
+    referral: str | None = None
+    stopped: bool = False
+    last_at: datetime | None = None
+
+    def with_answers(self, **changes: str | None) -> State:
+        """A copy with answers set (or removed, when the value is None)."""
+        answers = dict(self.answers)
+        for key, value in changes.items():
+            if value is None:
+                answers.pop(key, None)
+            else:
+                answers[key] = value
+        return replace(self, answers=answers)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-compatible form for the store."""
+        return {
+            "step": self.step,
+            "view": self.view,
+            "page": self.page,
+            "ret": self.ret,
+            "answers": dict(self.answers),
+            "referral": self.referral,
+            "stopped": self.stopped,
+            "last_at": self.last_at.isoformat() if self.last_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> State:
+        """Inverse of :meth:`to_json`; tolerant of missing keys from older rows."""
+        last_at = data.get("last_at")
+        return cls(
+            step=str(data.get("step") or ""),
+            view=str(data.get("view") or ""),
+            page=int(data.get("page") or 0),
+            ret=str(data.get("ret") or ""),
+            answers={str(k): str(v) for k, v in (data.get("answers") or {}).items()},
+            referral=data.get("referral"),
+            stopped=bool(data.get("stopped", False)),
+            last_at=datetime.fromisoformat(last_at) if last_at else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the engine decided: the new state, what to send, what to record.
+
+    ``delete_input``: remove the user's message from the chat (it may hold personal data).
+    ``erase``: the user confirmed "delete my data" -- the host deletes everything it holds
+    for them, in the same transaction, instead of saving ``state``.
+    ``persist``: False for replies that must not create or touch a session (group chats).
+    """
+
+    state: State
+    messages: tuple[OutMessage, ...] = ()
+    events: tuple[Event, ...] = ()
+    delete_input: bool = False
+    erase: bool = False
+    persist: bool = True
