@@ -1,0 +1,105 @@
+"""Database tables (SQLAlchemy 2): sessions, the event log, completions, seen deliveries.
+
+What is stored is deliberately little: a keyed hash of the channel's user id (never the id
+itself, a name or a phone number), the conversation state (screen ids and answers chosen
+from our own lists), analytics events (kinds and ids, never typed text) and completions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# 64-bit ids on PostgreSQL; SQLite only auto-increments a column declared INTEGER.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class SessionRow(Base):
+    """One user's conversation on one channel."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (UniqueConstraint("channel", "user_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_ref: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[str] = mapped_column(Text)  # JSON of bot.model.State
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EventRow(Base):
+    """Append-only analytics log (funnels, stuck points, FAQ topics asked)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index(None, "kind", "at"),
+        Index(None, "channel", "user_ref"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    channel: Mapped[str] = mapped_column(String(16))
+    user_ref: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(24))
+    step: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    data: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+
+
+class CompletionRow(Base):
+    """A citizen's self-reported completion: at most one per user and channel."""
+
+    __tablename__ = "completions"
+    __table_args__ = (
+        UniqueConstraint("channel", "user_ref"),
+        Index(None, "commune", "completed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_ref: Mapped[str] = mapped_column(String(64))
+    commune: Mapped[str] = mapped_column(String(16))
+    village: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32))
+    lives_here: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(16))
+    referral: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DeliveryRow(Base):
+    """Deliveries already applied (Telegram update_id, Zalo message_id): applied once."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index(None, "at"),)
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
