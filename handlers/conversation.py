@@ -1,0 +1,82 @@
+"""Channel-neutral glue: load a user's session, run the engine, persist, return the reply.
+
+Every adapter calls :meth:`Conversations.handle`. The new state and its events are committed
+in one transaction before the adapter sends anything, so a crash after this point loses no
+progress, and a redelivered update (same delivery id) is not applied twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.engine import Engine
+from bot.identity import UserRefs
+from bot.model import Input, OutMessage, State
+from storage.repository import Repository, Saved
+
+#: Re-read and retry this often when another worker changed the same session meanwhile.
+MAX_ATTEMPTS = 5
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the adapter should do: send ``messages``; delete the user's message if asked."""
+
+    messages: tuple[OutMessage, ...] = ()
+    delete_input: bool = False
+    duplicate: bool = False
+
+
+class Conversations:
+    """Runs one input for one user through engine and store."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        repo: Repository,
+        refs: UserRefs,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.engine = engine
+        self.repo = repo
+        self.refs = refs
+        self.clock = clock
+
+    async def handle(
+        self,
+        channel: str,
+        user_id: str | int,
+        event: Input,
+        *,
+        delivery_id: str | None = None,
+        can_delete: bool = True,
+    ) -> Outcome:
+        ref = self.refs.ref(channel, user_id)
+        for _ in range(MAX_ATTEMPTS):
+            stored = await self.repo.load(channel, ref)
+            now = self.clock()
+            state = stored.state if stored else State()
+            reply = self.engine.advance(state, event, now, can_delete=can_delete)
+            saved = await self.repo.save(
+                channel,
+                ref,
+                reply,
+                version=stored.version if stored else None,
+                now=now,
+                delivery_id=delivery_id,
+            )
+            if saved is Saved.SAVED:
+                return Outcome(reply.messages, reply.delete_input)
+            if saved is Saved.DUPLICATE:
+                return Outcome(duplicate=True)
+        raise RuntimeError(f"session kept changing under {MAX_ATTEMPTS} attempts")
+
+    def notice(self, key: str) -> OutMessage:
+        """A message that needs no session (group chats, errors)."""
+        return self.engine.notice(key)

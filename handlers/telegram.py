@@ -1,0 +1,241 @@
+"""Telegram adapter (python-telegram-bot 22): translate updates, send the engine's messages.
+
+- Long polling through PTB's Updater; ``TELEGRAM_API_BASE_URL`` points at another Bot API
+  server (self-hosted, or the local stand-in the tests use).
+- PTB hands every update to one handler, in order; the handler queues it on a
+  :class:`~handlers.ordering.KeyedRunner`, so one user's updates are applied in order while
+  different users are served concurrently.
+- Photos, documents, contacts and locations are deleted from the private chat at once (they
+  may carry ID images or personal data) and never downloaded.
+- Button data is "<screen>|<option>"; stale or forged data is answered by the engine.
+- A user who blocked the bot is marked stopped; group chats get a polite "chat privately".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
+
+from bot.content import Content
+from bot.model import Blocked, Choice, Input, Media, MediaKind, OutMessage, Start, Text
+from handlers.conversation import Conversations
+from handlers.ordering import KeyedRunner
+
+CHANNEL = "telegram"
+DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+
+log = logging.getLogger(__name__)
+
+
+def api_base_url() -> str:
+    return os.environ.get("TELEGRAM_API_BASE_URL") or DEFAULT_API_BASE_URL
+
+
+def file_base_url(base_url: str) -> str:
+    """The file endpoint that goes with a Bot API base URL (".../bot" -> ".../file/bot")."""
+    head, sep, tail = base_url.rstrip("/").rpartition("/")
+    return f"{head}/file/{tail}" if sep else base_url
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One update, translated: who, where, what (None: a group chat), what to delete."""
+
+    user_id: int
+    chat_id: int
+    event: Input | None
+    delivery_id: str
+    message_id: int | None = None
+    callback_id: str | None = None
+
+
+def _media_kind(message: Message) -> MediaKind:
+    if message.photo:
+        return "photo"
+    if message.document:
+        return "document"
+    if message.video or message.video_note or message.animation:
+        return "video"
+    if message.contact:
+        return "contact"
+    if message.location or message.venue:
+        return "location"
+    if message.sticker:
+        return "sticker"
+    if message.voice or message.audio:
+        return "voice"
+    return "other"
+
+
+def translate(update: Update) -> Incoming | None:
+    """The engine input for a Telegram update, or None for updates we ignore."""
+    delivery = str(update.update_id)
+    if update.my_chat_member is not None:
+        member = update.my_chat_member
+        if member.chat.type == ChatType.PRIVATE and (
+            member.new_chat_member.status == ChatMemberStatus.BANNED
+        ):
+            return Incoming(member.from_user.id, member.chat.id, Blocked(), delivery)
+        return None
+    if update.callback_query is not None:
+        query = update.callback_query
+        chat = query.message.chat if query.message else None
+        chat_id = chat.id if chat else query.from_user.id
+        if chat is not None and chat.type != ChatType.PRIVATE:
+            return Incoming(query.from_user.id, chat_id, None, delivery, callback_id=query.id)
+        screen, sep, option = (query.data or "").partition("|")
+        choice = Choice(option=option, screen=screen) if sep else Choice(option=screen, screen="")
+        return Incoming(query.from_user.id, chat_id, choice, delivery, callback_id=query.id)
+    edited = update.edited_message
+    if edited is not None and edited.from_user is not None:
+        if edited.chat.type != ChatType.PRIVATE:
+            return None
+        return Incoming(edited.from_user.id, edited.chat.id, Media("edited"), delivery)
+    message = update.message
+    if message is None or message.from_user is None:
+        return None
+    user_id, chat_id = message.from_user.id, message.chat.id
+    if message.chat.type != ChatType.PRIVATE:
+        # Only answer commands in groups, so the bot does not talk over people.
+        if message.text and message.text.startswith("/"):
+            return Incoming(user_id, chat_id, None, delivery)
+        return None
+    event: Input
+    if message.text is not None:
+        head, _, payload = message.text.partition(" ")
+        if head.split("@")[0] == "/start":
+            event = Start(payload.strip() or None)
+        else:
+            event = Text(message.text)
+    else:
+        event = Media(_media_kind(message))
+    return Incoming(user_id, chat_id, event, delivery, message_id=message.message_id)
+
+
+def keyboard(message: OutMessage) -> InlineKeyboardMarkup | None:
+    """One button per row: long Vietnamese labels stay readable on small phones."""
+    if not message.options:
+        return None
+    screen = message.screen or "global"
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(option.label, callback_data=f"{screen}|{option.id}"[:64])]
+            for option in message.options
+        ]
+    )
+
+
+class TelegramChannel:
+    """A python-telegram-bot Application wired to the conversation service."""
+
+    def __init__(
+        self,
+        conversations: Conversations,
+        content: Content,
+        token: str,
+        *,
+        base_url: str | None = None,
+        concurrency: int = 32,
+        rate_limiter: bool = True,
+    ):
+        self.conversations = conversations
+        self.content = content
+        self.runner = KeyedRunner(concurrency)
+        base = base_url or api_base_url()
+        builder = Application.builder().token(token).base_url(base)
+        builder = builder.base_file_url(file_base_url(base))
+        if rate_limiter:
+            # A second guard under Telegram's flood limits; retries a 429 after its delay.
+            builder = builder.rate_limiter(AIORateLimiter(max_retries=2))  # type: ignore[arg-type]
+        self.app: Application = builder.build()  # type: ignore[type-arg]
+        self.app.add_handler(TypeHandler(Update, self._on_update))
+        self.app.add_error_handler(self._on_error)
+        self._preview = LinkPreviewOptions(is_disabled=True)
+
+    async def start(self, *, poll_interval: float = 0.0, poll_timeout: int = 10) -> None:
+        """Initialise, publish the command menu and start long polling."""
+        await self.app.initialize()
+        await self.app.bot.set_my_commands(
+            [BotCommand(c.name, c.description) for c in self.content.commands if not c.hidden]
+        )
+        assert self.app.updater is not None
+        await self.app.updater.start_polling(
+            poll_interval=poll_interval, timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES
+        )
+        await self.app.start()
+
+    async def stop(self) -> None:
+        """Stop fetching, finish every update already received, then close."""
+        assert self.app.updater is not None
+        if self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.runner.drain()
+        await self.app.shutdown()
+
+    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        incoming = translate(update)
+        if incoming is not None:
+            self.runner.submit(incoming.chat_id, lambda: self._process(incoming))
+
+    async def _process(self, incoming: Incoming) -> None:
+        bot = self.app.bot
+        try:
+            if incoming.callback_id is not None:
+                await self._quietly(bot.answer_callback_query(incoming.callback_id))
+            if incoming.event is None:
+                await self._send(incoming, (self.conversations.notice("group_chat"),))
+                return
+            outcome = await self.conversations.handle(
+                CHANNEL, incoming.user_id, incoming.event, delivery_id=incoming.delivery_id
+            )
+            if outcome.delete_input and incoming.message_id is not None:
+                await self._quietly(bot.delete_message(incoming.chat_id, incoming.message_id))
+                log.info("deleted a sensitive message from a private chat")
+            await self._send(incoming, outcome.messages)
+        except Exception as exc:
+            # Never the message text: only what failed.
+            log.exception("update %s failed: %s", incoming.delivery_id, type(exc).__name__)
+            await self._quietly(
+                bot.send_message(incoming.chat_id, self.conversations.notice("error").text)
+            )
+
+    async def _send(self, incoming: Incoming, messages: tuple[OutMessage, ...]) -> None:
+        for message in messages:
+            try:
+                await self.app.bot.send_message(
+                    incoming.chat_id,
+                    message.text,
+                    reply_markup=keyboard(message),
+                    link_preview_options=self._preview,
+                )
+            except Forbidden:
+                # The user blocked the bot: remember it, send nothing more.
+                await self.conversations.handle(CHANNEL, incoming.user_id, Blocked())
+                return
+
+    @staticmethod
+    async def _quietly(call: object) -> None:
+        try:
+            await call  # type: ignore[misc]
+        except TelegramError as exc:
+            log.warning("Telegram call failed: %s", type(exc).__name__)
+
+    async def _on_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        error = context.error
+        log.error("Telegram error: %s", type(error).__name__ if error else "unknown")
