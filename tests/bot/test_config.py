@@ -1,0 +1,71 @@
+"""Config loading: the demo deployment, and clear errors for broken files."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import ConfigError, load_config, parse_config
+from tests.conftest import ROOT
+
+
+def demo() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
+
+
+def test_demo_config_is_a_real_commune() -> None:
+    config = load_config(ROOT / "config.toml")
+    (commune,) = config.communes
+    assert (commune.code, commune.name, commune.province) == ("16279", "Xã Nông Cống", "Thanh Hóa")
+    assert sum(v.adults_present for v in commune.villages) == 3676
+    assert sum(v.households for v in commune.villages) == 1849
+    assert [p.id for p in config.providers] == ["vnpt", "viettel", "misa", "vneid"]
+    assert config.share_url == "https://t.me/TroLyChuKySoDemoBot"
+
+
+def test_bot_config_env_names_another_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tmp_path / "other.toml"
+    other.write_text(
+        (ROOT / "config.toml").read_text(encoding="utf-8").replace("Demo –", "Other –"),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("BOT_CONFIG", str(other))
+    assert load_config().name.startswith("Other –")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["communes"][0].update(code=99999), "not in the official list"),
+        (lambda c: c["communes"][0].update(name="Xã Khác"), "check the code"),
+        (lambda c: c["communes"][0].update(target=1.5), "target"),
+        (lambda c: c["communes"][0]["villages"][0].update(adults_present=99999), "exceed"),
+        (lambda c: c["communes"][0]["villages"][1].update(id="dong-hoa"), "appears twice"),
+        (lambda c: c["providers"][0].update(kind="sms"), "kind"),
+        (lambda c: c["providers"][0].update(id="bad id!"), "may use only"),
+        (lambda c: c.update(providers=[]), "at least one"),
+        (lambda c: c["deployment"].update(timezone="Mars/Olympus"), "time zone"),
+        (lambda c: c["communes"][0].pop("support"), "support"),
+    ],
+)
+def test_config_errors_are_clear(change: Any, message: str) -> None:
+    raw = demo()
+    change(raw)
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_commune_name_may_be_typed_without_accents() -> None:
+    raw = demo()
+    raw["communes"][0]["name"] = "xa nong cong"
+    assert parse_config(raw).communes[0].name == "Xã Nông Cống"

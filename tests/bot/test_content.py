@@ -1,0 +1,81 @@
+"""The Vietnamese content: complete, consistent, and within the style limits."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from bot.content import Content, ContentError, OptionSpec, check, load_content
+from tests.conftest import ROOT
+
+#: The FAQ topic ids of shared/spec/faq_topics.toml: a contract, never renamed.
+CONTRACT_IDS = [
+    "what_is", "benefits", "legal_value", "cost", "validity", "requirements", "time_needed",
+    "providers", "vneid_diff", "how_to_use", "safety", "why_id_photo", "why_face",
+    "who_keeps_data", "bot_data", "delete_data", "data_law", "scam_call", "fake_app",
+    "otp_share", "lost_phone", "forgot_pin", "revoke", "photo_fail", "face_fail",
+    "otp_missing", "name_mismatch", "no_smartphone", "elderly_help", "away_from_home",
+    "minors", "merger_address", "human_help", "business_use",
+]  # fmt: skip
+
+
+def test_every_faq_topic_of_the_contract_is_answered(content: Content) -> None:
+    assert list(content.faq)[: len(CONTRACT_IDS)] == CONTRACT_IDS
+
+
+def test_faq_answers_are_short(content: Content) -> None:
+    for topic in content.faq.values():
+        words = [w for w in topic.answer.split() if w != "•"]
+        assert 10 <= len(words) <= 120, topic.id
+        assert topic.examples, topic.id
+
+
+def test_install_walkthrough_has_nine_app_steps(content: Content) -> None:
+    assert [s.id for s in content.install_steps("app")] == [
+        "store", "register", "cccd_front", "cccd_back", "face", "sign_request", "pin",
+        "activation", "first_use",
+    ]  # fmt: skip
+
+
+def test_button_labels_fit_a_phone(content: Content) -> None:
+    labels = [o.label for s in content.screens.values() for o in s.options]
+    labels += list(content.labels.values())
+    for label in labels:
+        assert len(label) <= 40, label
+
+
+def test_no_link_outside_the_allowed_sites(content: Content) -> None:
+    texts = [*content.texts.values(), *(t.answer for t in content.faq.values())]
+    texts += [t for s in content.screens.values() for t in s.texts]
+    texts += [x for s in content.install for x in (s.text, s.why, s.stuck)]
+    for text in texts:
+        for host in re.findall(r"\b[a-z0-9.-]+\.(?:vn|com|net|org)\b", text):
+            assert host in {"dichvucong.gov.vn"}, host
+
+
+def test_the_bot_never_asks_for_secrets(content: Content) -> None:
+    """No text asks the user to send a photo, code, number or name to the bot."""
+    asks = re.compile(r"(gửi|nhập|gõ)\s+(cho mình|vào đây|cho trợ lý)", re.IGNORECASE)
+    texts = [*content.texts.values(), *(t for s in content.screens.values() for t in s.texts)]
+    for text in texts:
+        assert not asks.search(text), text
+
+
+def test_broken_reference_is_reported(content: Content) -> None:
+    menu = content.screens["menu"]
+    broken = replace(menu, options=(OptionSpec(id="x", label="x", goto="nowhere"),))
+    with pytest.raises(ContentError, match="nowhere"):
+        check(replace(content, screens={**content.screens, "menu": broken}))
+
+
+def test_unknown_placeholder_is_reported(content: Content) -> None:
+    texts = {**content.texts, "help": "Xin chào {full_name}"}
+    with pytest.raises(ContentError, match="full_name"):
+        check(replace(content, texts=texts))
+
+
+def test_missing_locale_is_an_error() -> None:
+    with pytest.raises(ContentError, match="no content folder"):
+        load_content("xx", root=ROOT / "content")

@@ -1,0 +1,297 @@
+"""Engine behaviour that transcripts do not show well: state, events, edge cases."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from bot.content import Content
+from bot.engine import GLOBAL_PREFIX, Engine, screen_key, sensitive_kind
+from bot.model import Choice, Input, Media, Reply, Start, State, Text, Timeout
+from tests.conftest import T0
+
+
+def walk(engine: Engine, *inputs: Input | str, state: State | None = None) -> Reply:
+    """Apply inputs in order ("!option" taps a button of the current screen)."""
+    state = state or State()
+    reply = Reply(state=state)
+    now = T0
+    for item in inputs:
+        now += timedelta(minutes=1)
+        if isinstance(item, str):
+            event: Input = (
+                Choice(item[1:], screen_key(state)) if item.startswith("!") else Text(item)
+            )
+        else:
+            event = item
+        reply = engine.advance(state, event, now)
+        state = reply.state
+    return reply
+
+
+def kinds(reply: Reply) -> list[str]:
+    return [e.kind for e in reply.events]
+
+
+INSTALL_VNPT = ("/start", "!install", "!ok", "!i:vnpt", "!android")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("123456", "code"),
+        ("ma cua toi la 8812", "code"),
+        ("038123456789", "id"),
+        ("038 123 456 789", "id"),
+        ("0912345678", "phone"),
+        ("+84 912 345 678", "phone"),
+        ("4111-1111-1111-1111", "card"),
+        ("năm 2025 có miễn phí không", None),
+        ("bước 4", None),
+        ("1", None),
+        ("chu ky so la gi", None),
+    ],
+)
+def test_sensitive_kind(text: str, kind: str | None) -> None:
+    assert sensitive_kind(text) == kind
+
+
+def test_new_user_is_greeted_with_the_privacy_promise(engine: Engine, content: Content) -> None:
+    reply = walk(engine, Start())
+    assert [m.text for m in reply.messages[:2]] == [
+        content.texts["greeting"].replace("{commune}", "Xã Nông Cống"),
+        content.texts["privacy_promise"],
+    ]
+    assert reply.state.step == "menu"
+    assert kinds(reply) == ["started", "step"]
+
+
+def test_any_first_message_gets_the_greeting(engine: Engine) -> None:
+    reply = walk(engine, "alo alo")
+    assert "started" in kinds(reply)
+    assert reply.messages[-1].options, "the menu is shown"
+
+
+def test_first_message_that_is_a_question_gets_greeting_and_answer(engine: Engine) -> None:
+    reply = walk(engine, "chu ky so la gi")
+    assert [e.detail for e in reply.events if e.kind == "faq"] == ["what_is"]
+    assert reply.state.step == "menu"
+
+
+def test_completion_event_carries_the_answers(engine: Engine) -> None:
+    reply = walk(
+        engine,
+        Start("vol_42"),
+        "!done",
+        "!yes",
+        "!i:16279",
+        "!i:tay-son",
+        "!yes",
+        "!i:misa",
+    )
+    completed = [e for e in reply.events if e.kind == "completed"]
+    assert len(completed) == 1
+    assert completed[0].data == {
+        "commune": "16279",
+        "village": "tay-son",
+        "lives_here": "yes",
+        "provider": "misa",
+        "source": "self",
+        "referral": "vol_42",
+    }
+    assert reply.state.answers["consent"] == engine.content.texts["consent_version"]
+    assert "completed_at" in reply.state.answers
+
+
+def test_no_completion_without_consent(engine: Engine) -> None:
+    reply = walk(engine, "/start", "!done", "!no")
+    assert "consent_declined" in kinds(reply)
+    assert "consent" not in reply.state.answers
+    # Forcing the complete screen without consent lands on the consent question instead.
+    forced = engine.advance(replace(reply.state, step="report_provider"), Text("1"), T0)
+    assert "completed" not in kinds(forced)
+    assert forced.state.step == "report_consent"
+
+
+def test_install_steps_count_per_route(engine: Engine) -> None:
+    app = walk(engine, *INSTALL_VNPT)
+    assert engine.progress(app.state) == (1, 9)
+    vneid = walk(engine, "/start", "!install", "!ok", "!i:vneid", "!iphone")
+    assert engine.progress(vneid.state) == (1, 8)
+    assert vneid.messages[-1].text.startswith("Bước 1/8")
+
+
+def test_done_records_the_step_and_moves_on(engine: Engine) -> None:
+    reply = walk(engine, *INSTALL_VNPT, "!done")
+    assert [(e.kind, e.step) for e in reply.events] == [("done", "store"), ("step", "register")]
+    assert reply.messages[-1].text.startswith("Bước 2/9")
+
+
+def test_stuck_is_recorded_per_step(engine: Engine) -> None:
+    reply = walk(engine, *INSTALL_VNPT, "!done", "!stuck")
+    assert [(e.kind, e.step) for e in reply.events] == [("stuck", "register")]
+    assert reply.state.view == "stuck"
+
+
+def test_referral_first_touch_wins(engine: Engine) -> None:
+    reply = walk(engine, Start("vol_A"), Start("vol_B"), "/start vol_C")
+    assert reply.state.referral == "vol_A"
+
+
+def test_malformed_referral_is_ignored(engine: Engine) -> None:
+    reply = walk(engine, Start("x" * 65), Start("bad code!"))
+    assert reply.state.referral is None
+
+
+def test_unknown_stored_step_lands_at_menu_with_a_note(engine: Engine, content: Content) -> None:
+    old = State(step="removed_screen_2025", answers={"provider": "vnpt"})
+    reply = engine.advance(old, Choice("done", "removed_screen_2025"), T0)
+    assert reply.messages[0].text == content.texts["unknown_step"]
+    assert reply.state.step == "menu"
+    assert reply.state.answers == {"provider": "vnpt"}
+    assert kinds(reply)[0] == "unknown_step"
+
+
+def test_timeout_reminds_only_mid_flow(engine: Engine) -> None:
+    mid = walk(engine, *INSTALL_VNPT, "!done")
+    reminded = engine.advance(mid.state, Timeout(), T0 + timedelta(days=1))
+    assert kinds(reminded)[0] == "reminder"
+    assert reminded.state.step == "resume"
+    assert reminded.state.ret == "register"
+    at_menu = walk(engine, "/start")
+    assert engine.advance(at_menu.state, Timeout(), T0).messages == ()
+
+
+def test_timeout_does_not_change_last_activity(engine: Engine) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    reminded = engine.advance(mid.state, Timeout(), T0 + timedelta(days=1))
+    assert reminded.state.last_at == mid.state.last_at
+
+
+def test_idle_user_is_offered_to_resume(engine: Engine) -> None:
+    mid = walk(engine, *INSTALL_VNPT, "!done")
+    later = engine.advance(mid.state, Text("xin chao"), T0 + timedelta(hours=7))
+    assert later.state.step == "resume"
+    assert "Bước 2/9" in later.messages[-1].text
+    # Pressing the step's own button after a break just continues.
+    button = engine.advance(mid.state, Choice("done", "register"), T0 + timedelta(hours=7))
+    assert button.state.step == "cccd_front"
+
+
+def test_pick_list_pages_cycle(engine: Engine) -> None:
+    reply = walk(engine, "/start", "!done", "!yes", "!i:16279")
+    first = [o.id for o in reply.messages[-1].options]
+    assert first == ["i:dong-hoa", "i:trung-chinh", "i:tay-son", "more"]
+    second = walk(engine, "!more", state=reply.state)
+    assert [o.id for o in second.messages[-1].options] == ["i:kp-1", "i:kp-2", "i:unknown", "more"]
+    again = walk(engine, "!more", state=second.state)
+    assert [o.id for o in again.messages[-1].options] == first
+
+
+def test_typed_village_name_without_accents(engine: Engine) -> None:
+    reply = walk(engine, "/start", "!done", "!yes", "!i:16279", "khu pho 2")
+    assert reply.state.answers["village"] == "kp-2"
+    assert reply.state.step == "report_lives"
+
+
+def test_ambiguous_typed_name_is_not_guessed(engine: Engine) -> None:
+    reply = walk(engine, "/start", "!done", "!yes", "!i:16279", "thon")
+    assert "village" not in reply.state.answers
+    assert reply.state.step == "report_village"
+
+
+def test_commune_not_served_is_named(engine: Engine) -> None:
+    reply = walk(engine, "/start", "!done", "!yes", "phuong hac thanh")
+    assert "Phường Hạc Thành" in reply.messages[0].text
+    assert "Xã Nông Cống" in reply.messages[0].text
+    assert "commune" not in reply.state.answers
+
+
+def test_global_option_works_from_any_screen(engine: Engine) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    reply = engine.advance(mid.state, Choice(GLOBAL_PREFIX + "human", "global"), T0)
+    assert reply.state.step == "human"
+    assert reply.state.ret == "store"
+
+
+@pytest.mark.parametrize("action", ["erase", "consent", "restart", "nonsense"])
+def test_forged_global_button_cannot_change_data(engine: Engine, action: str) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    reply = engine.advance(mid.state, Choice(GLOBAL_PREFIX + action, "global"), T0)
+    assert not reply.erase
+    assert kinds(reply) == ["stale"]
+    assert reply.state.answers == mid.state.answers
+    assert reply.state.step == "store"
+
+
+def test_erase_needs_confirmation(engine: Engine) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    asked = walk(engine, "xoa du lieu", state=mid.state)
+    assert not asked.erase
+    assert asked.state.step == "delete_confirm"
+    confirmed = walk(engine, "!erase", state=asked.state)
+    assert confirmed.erase
+    assert confirmed.state == State()
+
+
+def test_media_never_changes_the_step(engine: Engine) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    for kind in ("photo", "document", "sticker", "voice", "location", "contact", "edited"):
+        reply = engine.advance(mid.state, Media(kind), T0)
+        assert reply.state.step == "store"
+        assert reply.messages, kind
+
+
+def test_photo_on_a_channel_that_cannot_delete(engine: Engine, content: Content) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    reply = engine.advance(mid.state, Media("photo"), T0, can_delete=False)
+    assert reply.messages[0].text == content.texts["media_photo_kept"]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 5000, "abc\x00def"])
+def test_bad_text_gets_a_kind_reply(engine: Engine, text: str) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    reply = engine.advance(mid.state, Text(text), T0)
+    assert len(reply.messages) == 2
+    assert reply.state.step == "store"
+
+
+def test_typed_option_number_and_words(engine: Engine) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    assert walk(engine, "1", state=mid.state).state.step == "register"
+    assert walk(engine, "XONG!", state=mid.state).state.step == "register"
+    assert walk(engine, "2", state=mid.state).state.view == "stuck"
+    assert walk(engine, "bi vuong", state=mid.state).state.view == "stuck"
+    assert walk(engine, "9", state=mid.state).state.step == "store"
+
+
+def test_no_answer_offers_human_help(engine: Engine) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    reply = walk(engine, "hom nay troi mua khong biet lua co bi ung", state=mid.state)
+    assert "faq_miss" in kinds(reply)
+    assert [o.id for o in reply.messages[0].options] == [GLOBAL_PREFIX + "human"]
+
+
+def test_every_screen_has_a_way_on(engine: Engine, content: Content) -> None:
+    """Every screen and install view shows options (or, at least, a way back)."""
+    for step in [*content.screens, *(s.id for s in content.install)]:
+        for view in ("", "stuck", "why") if content.install_step(step) else ("",):
+            state = State(
+                step=step,
+                view=view,
+                ret="store",
+                answers={"provider": "vnpt", "commune": "16279", "consent": "v"},
+            )
+            if content.screens.get(step) and content.screens[step].kind == "complete":
+                continue
+            messages = engine.render(state)
+            assert messages, step
+            assert messages[-1].options, f"{step}.{view} has no options"
+            assert len(messages[-1].options) <= 4, f"{step}.{view} has too many options"
+
+
+def test_state_round_trips_through_json(engine: Engine) -> None:
+    reply = walk(engine, Start("vol_1"), *INSTALL_VNPT[1:], "!done")
+    assert State.from_json(reply.state.to_json()) == reply.state

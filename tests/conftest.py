@@ -1,0 +1,93 @@
+"""Shared fixtures: the real content and demo config, a fixed clock, databases."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import Config, load_config
+from bot.content import Content, load_content
+from bot.engine import Engine
+from storage.database import create_engine, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+#: 08:00 in Vietnam (UTC+7).
+T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+TEST_SECRET = b"test-secret-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return load_config(ROOT / "config.toml")
+
+
+@pytest.fixture(scope="session")
+def content() -> Content:
+    return load_content("vi")
+
+
+@pytest.fixture(scope="session")
+def engine(content: Content, config: Config) -> Engine:
+    return Engine(content, config)
+
+
+def postgres_url() -> str | None:
+    """The PostgreSQL server for tests (``TEST_POSTGRES_URL``); required when CI=true."""
+    url = os.environ.get("TEST_POSTGRES_URL")
+    if not url and os.environ.get("CI") == "true":
+        pytest.fail("CI=true but TEST_POSTGRES_URL is not set: PostgreSQL tests must run in CI")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    url = postgres_url()
+    if url is None:
+        pytest.skip("set TEST_POSTGRES_URL to run PostgreSQL tests")
+    yield from _fresh_postgres_schema(url)
+
+
+def _fresh_postgres_schema(url: str) -> Iterator[str]:
+    """A throw-away database on the test server, dropped afterwards."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A migrated database engine."""
+    engine = create_engine(database_url)
+    await migrate(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()

@@ -1,0 +1,262 @@
+"""End to end over HTTP: the real PTB Application against a local stand-in of the Bot API.
+
+A citizen goes from /start to a recorded completion with a photo that must be deleted and a
+bot restart in the middle; plus the bad inputs Telegram can deliver.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.engine import Engine
+from bot.identity import UserRefs
+from bot.model import Choice, Text
+from handlers.conversation import Conversations
+from handlers.telegram import TelegramChannel, file_base_url, translate
+from storage.database import create_engine, migrate
+from storage.repository import Repository
+from tests.conftest import TEST_SECRET
+from tests.fakes.telegram_api import FakeBotAPI
+
+USER = 5001
+
+
+class Harness:
+    """A user's side of the chat: send things, wait for the bot's whole answer."""
+
+    def __init__(self, api: FakeBotAPI, engine: Engine, db: AsyncEngine):
+        self.api = api
+        self.engine = engine
+        self.db = db
+        self.channel: TelegramChannel | None = None
+        self.presses = 0
+
+    async def start_bot(self) -> None:
+        conversations = Conversations(self.engine, Repository(self.db), UserRefs(TEST_SECRET))
+        self.channel = TelegramChannel(
+            conversations, self.engine.content, self.api.token, base_url=self.api.base_url
+        )
+        await self.channel.start(poll_interval=0.0, poll_timeout=1)
+
+    async def stop_bot(self) -> None:
+        assert self.channel is not None
+        await self.channel.stop()
+        self.channel = None
+
+    async def answer(self, inject: Any, user: int = USER) -> list[dict[str, Any]]:
+        """Inject an update (a callable returning its id) and return the bot's new messages."""
+        before = len(self.api.sent(user))
+        inject()
+        await self.api.wait_for(lambda: len(self.api.sent(user)) > before, timeout=10)
+        assert self.channel is not None
+        await self.channel.runner.drain()
+        return self.api.sent(user)[before:]
+
+    async def say(self, words: str, user: int = USER) -> list[dict[str, Any]]:
+        return await self.answer(lambda: self.api.add_text(user, words), user)
+
+    async def press(self, option_id: str, user: int = USER) -> list[dict[str, Any]]:
+        """Press the button with this option id on the bot's last message."""
+        data = button_data(self.api.sent(user)[-1], option_id)
+        self.presses += 1
+        return await self.answer(lambda: self.api.add_callback(user, data), user)
+
+
+def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:
+    markup = message.get("reply_markup") or {}
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    return [
+        (b["text"], b["callback_data"]) for row in markup.get("inline_keyboard", []) for b in row
+    ]
+
+
+def button_data(message: dict[str, Any], option_id: str) -> str:
+    for _, data in buttons(message):
+        if data.split("|", 1)[1] == option_id:
+            return data
+    raise AssertionError(f"no button {option_id!r} in {buttons(message)}")
+
+
+@pytest.fixture
+async def harness(engine: Engine, tmp_path: Path) -> AsyncIterator[Harness]:
+    db = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    await migrate(db)
+    async with FakeBotAPI() as api:
+        h = Harness(api, engine, db)
+        await h.start_bot()
+        try:
+            yield h
+        finally:
+            if h.channel is not None:
+                await h.stop_bot()
+            await db.dispose()
+
+
+async def query(db: AsyncEngine, sql: str) -> list[Any]:
+    async with db.connect() as conn:
+        return list((await conn.execute(text(sql))).all())
+
+
+async def test_citizen_walks_from_start_to_recorded_completion(harness: Harness) -> None:
+    api = harness.api
+    greeting = await harness.answer(lambda: api.add_command(USER, "/start", "vol_XY12"))
+    assert "KHÔNG BAO GIỜ" in greeting[1]["text"]
+    assert [label for label, _ in buttons(greeting[-1])][1] == "📱 Hướng dẫn cài từng bước"
+    assert [c["command"] for c in api.commands()][:3] == ["start", "menu", "huongdan"]
+
+    await harness.press("install")
+    await harness.press("ok")
+    await harness.press("i:vnpt")
+    step1 = await harness.press("android")
+    assert step1[-1]["text"].startswith("Bước 1/9")
+    await harness.press("done")
+    await harness.press("done")
+
+    # A photo of an ID card sent by mistake: deleted at once, never downloaded.
+    reply = await harness.answer(lambda: api.add_photo(USER))
+    photo_id = api.last_user_message_id(USER)
+    assert (USER, photo_id) in api.deleted
+    assert not api.calls_of("getFile")
+    assert "xóa ảnh" in reply[0]["text"]
+
+    # The bot restarts in the middle of step 3/9.
+    await harness.stop_bot()
+    await harness.start_bot()
+    resumed = await harness.answer(lambda: api.add_command(USER, "/start"))
+    assert "Bước 3/9" in resumed[-1]["text"]
+    step3 = await harness.press("resume")
+    assert step3[-1]["text"].startswith("Bước 3/9")
+
+    for _ in range(7):
+        await harness.press("done")
+    await harness.press("yes")
+    await harness.press("i:16279")
+    await harness.say("khu pho 1")
+    await harness.press("yes")
+    done = await harness.press("i:vnpt")
+    assert "Đã ghi nhận" in done[0]["text"]
+
+    rows = await query(harness.db, "SELECT commune, village, provider, referral FROM completions")
+    assert [tuple(r) for r in rows] == [("16279", "kp-1", "vnpt", "vol_XY12")]
+    # Every button press was answered, so no spinner is left on the user's phone.
+    assert len(api.answered_callbacks) == harness.presses == 18
+
+
+async def test_sensitive_text_is_deleted_and_not_stored(harness: Harness) -> None:
+    api = harness.api
+    await harness.answer(lambda: api.add_command(USER, "/start"))
+    reply = await harness.say("ma otp cua toi la 482913")
+    assert "OTP" in reply[0]["text"]
+    assert (USER, api.last_user_message_id(USER)) in api.deleted
+    for table in ("sessions", "events"):
+        assert "482913" not in repr(await query(harness.db, f"SELECT * FROM {table}"))
+
+
+async def test_group_chat_is_asked_to_chat_privately(harness: Harness) -> None:
+    api = harness.api
+    group = -100777
+    before = len(api.sent(group))
+    api.add_text(USER, "/start", chat_type="supergroup", chat_id=group)
+    await api.wait_for(lambda: len(api.sent(group)) > before)
+    assert "riêng" in api.sent(group)[-1]["text"]
+    assert await query(harness.db, "SELECT * FROM sessions") == []
+
+
+async def test_forged_button_data_is_refused_kindly(harness: Harness) -> None:
+    api = harness.api
+    await harness.answer(lambda: api.add_command(USER, "/start"))
+    reply = await harness.answer(lambda: api.add_callback(USER, "x" * 64))
+    assert "đã cũ" in reply[0]["text"]
+    reply = await harness.answer(lambda: api.add_callback(USER, "menu|g:erase"))
+    assert "đã cũ" in reply[0]["text"]
+
+
+@pytest.mark.parametrize(
+    "send",
+    ["add_sticker", "add_voice", "add_location", "add_contact", "add_document", "edited"],
+)
+async def test_other_inputs_get_a_reply(harness: Harness, send: str) -> None:
+    api = harness.api
+    await harness.answer(lambda: api.add_command(USER, "/start"))
+    if send == "edited":
+        reply = await harness.answer(lambda: api.add_edited_text(USER, "sửa"))
+    else:
+        reply = await harness.answer(lambda: getattr(api, send)(USER))
+    assert reply[0]["text"]
+    assert reply[-1].get("reply_markup"), "the current screen is shown again"
+
+
+async def test_blocked_user_is_marked_stopped(harness: Harness) -> None:
+    api = harness.api
+    await harness.answer(lambda: api.add_command(USER, "/start"))
+    api.block(USER)
+    api.add_text(USER, "menu")
+    await api.wait_for(lambda: bool(api.rejected))
+    assert harness.channel is not None
+    await harness.channel.runner.drain()
+    rows = await query(harness.db, "SELECT stopped FROM sessions")
+    assert [bool(r[0]) for r in rows] == [True]
+
+
+async def test_a_redelivered_update_is_applied_once(harness: Harness) -> None:
+    api = harness.api
+    await harness.answer(lambda: api.add_command(USER, "/start"))
+    update_id = api.add_text(USER, "2")
+    await api.wait_for(lambda: api.pending_updates() == 0)
+    assert harness.channel is not None
+    await harness.channel.runner.drain()
+    sent = len(api.sent(USER))
+    # The same update again, as Telegram does when a crash kept the offset from advancing.
+    message = {"message_id": 999, "date": 0, "chat": {"id": USER, "type": "private"}}
+    message |= {"from": {"id": USER, "is_bot": False, "first_name": "U"}, "text": "2"}
+    raw = {"update_id": update_id, "message": message}
+    await harness.channel.app.process_update(_update(raw, harness))
+    await harness.channel.runner.drain()
+    assert len(api.sent(USER)) == sent
+    events = await query(harness.db, "SELECT count(*) FROM events WHERE kind='step'")
+    assert events[0][0] == 2  # menu, ready -- not ready twice
+
+
+def _update(raw: dict[str, Any], harness: Harness) -> Any:
+    from telegram import Update
+
+    assert harness.channel is not None
+    return Update.de_json(raw, harness.channel.app.bot)
+
+
+def test_translate_maps_button_data_and_commands() -> None:
+    from telegram import Update
+
+    def upd(raw: dict[str, Any]) -> Update:
+        return Update.de_json({"update_id": 1, **raw}, None)
+
+    user = {"id": 9, "is_bot": False, "first_name": "U"}
+    chat = {"id": 9, "type": "private"}
+    shown = {"message_id": 3, "date": 0, "chat": chat}
+    press = upd(
+        {"callback_query": {"id": "c", "from": user, "chat_instance": "i", "data": "store|done"}}
+    )
+    press = upd({"callback_query": {**press.to_dict()["callback_query"], "message": shown}})
+    incoming = translate(press)
+    assert incoming is not None
+    assert incoming.event == Choice(option="done", screen="store")
+    sent = {"message_id": 1, "date": 0, "chat": chat, "from": user}
+    start = upd({"message": {**sent, "text": "/start vol_1"}})
+    assert translate(start) is not None
+    typed = upd({"message": {**sent, "text": "xin chao"}})
+    incoming = translate(typed)
+    assert incoming is not None
+    assert incoming.event == Text("xin chao")
+
+
+def test_file_url_follows_the_api_url() -> None:
+    assert file_base_url("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
+    assert file_base_url("http://127.0.0.1:8081/bot") == "http://127.0.0.1:8081/file/bot"

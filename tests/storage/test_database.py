@@ -1,0 +1,37 @@
+"""Migrations and URLs: a fresh database of either kind is brought up to date."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.database import create_engine, migrate, normalise_url
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("postgres://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("sqlite:///var/bot.db", "sqlite+aiosqlite:///var/bot.db"),
+        ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+    ],
+)
+def test_plain_urls_get_the_async_driver(url: str, expected: str) -> None:
+    assert normalise_url(url) == expected
+
+
+async def test_migrations_create_every_table(db: AsyncEngine) -> None:
+    async with db.connect() as conn:
+        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert {"sessions", "events", "completions", "deliveries", "alembic_version"} <= tables
+
+
+async def test_migrating_twice_is_harmless(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+        await migrate(engine)
+    finally:
+        await engine.dispose()
