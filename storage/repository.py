@@ -2,29 +2,47 @@
 
 A step's new state, its analytics events, a completion it reports and the delivery id that
 caused it are written together or not at all, before any reply is sent. A delivery id seen
-before is not applied again; a session changed by someone else since it was read (another
-worker) is reported as a conflict so the caller can re-read and retry.
+before is not applied again (``DUPLICATE``); a session changed by someone else since it was
+read -- another worker -- is reported as ``CONFLICT`` and nothing of that step is written, so
+the caller re-reads and retries.
+
+Writes are *group-committed*: saves that arrive while a transaction is being written wait
+and go together in the next one, each with the same all-or-nothing outcome as if alone. Under
+load this turns many small transactions into a few larger ones; alone, a save is written at
+once. Sessions are cached in memory after they are read or written; the version check on
+every write makes a stale cache entry harmless (it ends in ``CONFLICT`` and a re-read).
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import functools
 import json
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Connection
 
-from bot.model import Event, Reply, State
+from bot.model import Reply, State
+from storage.database import Database
 from storage.models import Base
+from storage.writes import writes_for
 
 _sessions = Base.metadata.tables["sessions"]
 _events = Base.metadata.tables["events"]
 _completions = Base.metadata.tables["completions"]
 _deliveries = Base.metadata.tables["deliveries"]
+
+#: Sessions kept in memory (least recently used are dropped first).
+CACHE_SIZE = 10_000
+#: Saves written in one transaction at most.
+BATCH_LIMIT = 200
+
+_Key = tuple[str, str]
 
 
 class Saved(enum.Enum):
@@ -39,30 +57,63 @@ class StoredSession:
     version: int
 
 
-class _Conflict(Exception):
-    """Raised inside a transaction to roll it back."""
+@dataclass(slots=True)
+class _Save:
+    channel: str
+    user_ref: str
+    reply: Reply
+    version: int | None
+    now: datetime
+    delivery_id: str | None
+    future: asyncio.Future[Saved] = field(repr=False)
+    outcome: Saved = Saved.SAVED
+    new_version: int = 0
+
+    @property
+    def key(self) -> _Key:
+        return (self.channel, self.user_ref)
 
 
 class Repository:
     """All reads and writes of citizen conversations."""
 
-    def __init__(self, engine: AsyncEngine):
-        self.engine = engine
-        dialect = engine.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    def __init__(self, db: Database, *, cache_size: int = CACHE_SIZE):
+        self.db = db
+        self._writes = writes_for(db.dialect)
+        self._cache: OrderedDict[_Key, StoredSession] = OrderedDict()
+        self._cache_size = cache_size
+        self._queue: list[_Save] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    # --- reads ----------------------------------------------------------------------------
 
     async def load(self, channel: str, user_ref: str) -> StoredSession | None:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(_sessions.c.state, _sessions.c.version).where(
-                        _sessions.c.channel == channel, _sessions.c.user_ref == user_ref
-                    )
-                )
-            ).first()
+        key = (channel, user_ref)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        query = select(_sessions.c.state, _sessions.c.version).where(
+            _sessions.c.channel == channel, _sessions.c.user_ref == user_ref
+        )
+        row = await self.db.run(lambda conn: conn.execute(query).first())
         if row is None:
             return None
-        return StoredSession(State.from_json(json.loads(row.state)), row.version)
+        stored = StoredSession(State.from_json(json.loads(row.state)), row.version)
+        self._remember(key, stored)
+        return stored
+
+    def forget(self, channel: str, user_ref: str) -> None:
+        """Drop a cached session (the next load reads the database)."""
+        self._cache.pop((channel, user_ref), None)
+
+    def _remember(self, key: _Key, stored: StoredSession) -> None:
+        self._cache[key] = stored
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    # --- writes ---------------------------------------------------------------------------
 
     async def save(
         self,
@@ -75,127 +126,179 @@ class Repository:
         delivery_id: str | None = None,
     ) -> Saved:
         """Write ``reply`` for a session read at ``version`` (None: there was no session)."""
-        try:
-            async with self.engine.begin() as conn:
-                if delivery_id is not None and not await self._first_delivery(
-                    conn, channel, delivery_id, now
-                ):
-                    return Saved.DUPLICATE
-                if reply.erase:
-                    await self._erase(conn, channel, user_ref)
-                    return Saved.SAVED
-                if reply.persist:
-                    await self._write_session(conn, channel, user_ref, reply.state, version, now)
-                    await self._write_events(conn, channel, user_ref, reply.events, now)
-        except _Conflict:
-            return Saved.CONFLICT
-        return Saved.SAVED
+        loop = asyncio.get_running_loop()
+        item = _Save(channel, user_ref, reply, version, now, delivery_id, loop.create_future())
+        self._queue.append(item)
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write_queued())
+        # A caller that gives up only stops waiting: the write, shared with others, goes on.
+        return await item.future
 
-    async def _first_delivery(
-        self, conn: AsyncConnection, channel: str, delivery_id: str, now: datetime
-    ) -> bool:
-        stmt = (
-            self._insert(_deliveries)
-            .values(channel=channel, delivery_id=delivery_id, at=now)
-            .on_conflict_do_nothing()
-        )
-        return (await conn.execute(stmt)).rowcount == 1
+    async def _write_queued(self) -> None:
+        while self._queue:
+            batch = _take_batch(self._queue)
+            write = self._write_erase if batch[0].reply.erase else self._write_batch
+            try:
+                await self.db.run(functools.partial(write, batch=batch))
+            except Exception as exc:
+                for item in batch:
+                    self.forget(item.channel, item.user_ref)
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                continue
+            for item in batch:
+                self._settle(item)
 
-    async def _write_session(
-        self,
-        conn: AsyncConnection,
-        channel: str,
-        user_ref: str,
-        state: State,
-        version: int | None,
-        now: datetime,
-    ) -> None:
-        values = {
-            "step": state.step,
-            "state": json.dumps(state.to_json(), ensure_ascii=False, separators=(",", ":")),
-            "stopped": state.stopped,
-            "updated_at": now,
-        }
-        if version is None:
-            stmt: Any = (
-                self._insert(_sessions)
-                .values(channel=channel, user_ref=user_ref, version=1, created_at=now, **values)
-                .on_conflict_do_nothing()
-            )
-        else:
-            stmt = (
-                update(_sessions)
-                .where(
-                    _sessions.c.channel == channel,
-                    _sessions.c.user_ref == user_ref,
-                    _sessions.c.version == version,
-                )
-                .values(version=version + 1, **values)
-            )
-        if (await conn.execute(stmt)).rowcount != 1:
-            raise _Conflict
+    def _settle(self, item: _Save) -> None:
+        if item.outcome is Saved.SAVED and item.reply.persist and not item.reply.erase:
+            self._remember(item.key, StoredSession(item.reply.state, item.new_version))
+        elif item.outcome is Saved.CONFLICT or item.reply.erase:
+            self.forget(*item.key)
+        if not item.future.done():
+            item.future.set_result(item.outcome)
 
-    async def _write_events(
-        self,
-        conn: AsyncConnection,
-        channel: str,
-        user_ref: str,
-        events: tuple[Event, ...],
-        now: datetime,
-    ) -> None:
-        if not events:
+    # The _write_* functions run inside one transaction (Database.run), on the database's
+    # own thread for SQLite: plain synchronous SQLAlchemy Core.
+
+    def _write_erase(self, conn: Connection, batch: list[_Save]) -> None:
+        (item,) = batch
+        if item.delivery_id is not None and not self._claim_deliveries(conn, [item]):
+            item.outcome = Saved.DUPLICATE
             return
+        for table in (_sessions, _events, _completions):
+            conn.execute(
+                delete(table).where(
+                    table.c.channel == item.channel, table.c.user_ref == item.user_ref
+                )
+            )
+
+    def _write_batch(self, conn: Connection, batch: list[_Save]) -> None:
+        with_id = [i for i in batch if i.delivery_id is not None]
+        claimed = self._claim_deliveries(conn, with_id) if with_id else set()
+        for item in with_id:
+            delivery = (item.channel, item.delivery_id)
+            if delivery in claimed:
+                claimed.discard(delivery)  # the first save with this id is the one applied
+            else:
+                item.outcome = Saved.DUPLICATE
+        live = [i for i in batch if i.outcome is Saved.SAVED and i.reply.persist]
+        if live:
+            self._write_sessions(conn, live)
+        losers = [i for i in with_id if i.outcome is Saved.CONFLICT]
+        if losers:
+            # A step that did not happen must not use up its delivery id.
+            self._writes.release(
+                conn, [{"channel": i.channel, "delivery_id": i.delivery_id} for i in losers]
+            )
+        self._write_events(conn, [i for i in live if i.outcome is Saved.SAVED])
+
+    def _claim_deliveries(self, conn: Connection, items: list[_Save]) -> set[tuple[str, str]]:
+        """Record delivery ids; return those that were new (first use wins)."""
+        first = {(i.channel, i.delivery_id): i for i in reversed(items)}
+        rows = [{"channel": c, "delivery_id": d, "at": i.now} for (c, d), i in first.items()]
+        return self._writes.claim(conn, rows)
+
+    def _write_sessions(self, conn: Connection, items: list[_Save]) -> None:
+        current = self._writes.versions(conn, list(dict.fromkeys(i.key for i in items)))
+        known = dict(current)
+        final: dict[_Key, _Save] = {}
+        for item in items:
+            if known.get(item.key) != item.version:
+                item.outcome = Saved.CONFLICT
+                continue
+            item.new_version = (item.version or 0) + 1
+            known[item.key] = item.new_version
+            final[item.key] = item
+        inserts = [i for k, i in final.items() if k not in current]
+        updates = [i for k, i in final.items() if k in current]
+        if inserts:
+            rows = [
+                {**_state_values(i), "channel": i.channel, "user_ref": i.user_ref}
+                | {"created_at": i.now}
+                for i in inserts
+            ]
+            created = self._writes.create(conn, rows)
+            for item in items:
+                # Another worker created this session meanwhile: every step of it conflicts.
+                if item.key not in created and item.key not in current:
+                    item.outcome = Saved.CONFLICT
+        if updates:
+            # The rows are locked and their versions checked above: these cannot miss.
+            rows = [
+                {**_state_values(i), "k_channel": i.channel, "k_user_ref": i.user_ref}
+                for i in updates
+            ]
+            self._writes.advance(conn, rows)
+
+    def _write_events(self, conn: Connection, items: list[_Save]) -> None:
         rows = [
             {
-                "at": now,
-                "channel": channel,
-                "user_ref": user_ref,
+                "at": i.now,
+                "channel": i.channel,
+                "user_ref": i.user_ref,
                 "kind": e.kind,
                 "step": e.step,
                 "detail": e.detail,
                 "data": json.dumps(dict(e.data), ensure_ascii=False) if e.data else None,
             }
-            for e in events
+            for i in items
+            for e in i.reply.events
         ]
-        await conn.execute(insert(_events), rows)
-        for e in events:
-            if e.kind == "completed" and e.data:
-                await self._write_completion(conn, channel, user_ref, e.data, now)
+        if rows:
+            self._writes.add_events(conn, rows)
+        completions: dict[_Key, dict[str, Any]] = {}
+        for item in items:
+            for e in item.reply.events:
+                if e.kind == "completed" and e.data:
+                    completions[item.key] = _completion_values(item, e.data)
+        if completions:
+            self._writes.complete(conn, list(completions.values()))
 
-    async def _write_completion(
-        self, conn: AsyncConnection, channel: str, user_ref: str, data: Any, now: datetime
-    ) -> None:
-        values = {
-            "commune": str(data["commune"]),
-            "village": str(data["village"]),
-            "provider": str(data["provider"]),
-            "lives_here": data["lives_here"] == "yes",
-            "source": str(data.get("source", "self")),
-            "referral": data.get("referral"),
-            "updated_at": now,
-        }
-        stmt = (
-            self._insert(_completions)
-            .values(channel=channel, user_ref=user_ref, completed_at=now, **values)
-            .on_conflict_do_update(index_elements=["channel", "user_ref"], set_=values)
-        )
-        # Reporting again corrects the one completion; it never adds a second.
-        await conn.execute(stmt)
-
-    async def _erase(self, conn: AsyncConnection, channel: str, user_ref: str) -> None:
-        for table in (_sessions, _events, _completions):
-            await conn.execute(
-                delete(table).where(table.c.channel == channel, table.c.user_ref == user_ref)
-            )
+    # --- maintenance ----------------------------------------------------------------------
 
     async def prune_deliveries(self, before: datetime) -> int:
         """Forget delivery ids older than ``before`` (redeliveries come within minutes)."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(delete(_deliveries).where(_deliveries.c.at < before))
-        return int(result.rowcount)
+        stmt = delete(_deliveries).where(_deliveries.c.at < before)
+        return await self.db.run(lambda conn: int(conn.execute(stmt).rowcount))
 
     async def count_completions(self) -> int:
-        async with self.engine.connect() as conn:
-            return int(
-                (await conn.execute(select(func.count()).select_from(_completions))).scalar_one()
-            )
+        stmt = select(func.count()).select_from(_completions)
+        return await self.db.run(lambda conn: int(conn.execute(stmt).scalar_one()))
+
+
+def _take_batch(queue: list[_Save]) -> list[_Save]:
+    """The next saves to write together; an erase is always written on its own."""
+    if queue[0].reply.erase:
+        return [queue.pop(0)]
+    size = 0
+    while size < min(len(queue), BATCH_LIMIT) and not queue[size].reply.erase:
+        size += 1
+    batch = queue[:size]
+    del queue[:size]
+    return batch
+
+
+def _state_values(item: _Save) -> dict[str, Any]:
+    state = item.reply.state
+    return {
+        "step": state.step,
+        "state": json.dumps(state.to_json(), ensure_ascii=False, separators=(",", ":")),
+        "stopped": state.stopped,
+        "version": item.new_version,
+        "updated_at": item.now,
+    }
+
+
+def _completion_values(item: _Save, data: Any) -> dict[str, Any]:
+    return {
+        "channel": item.channel,
+        "user_ref": item.user_ref,
+        "commune": str(data["commune"]),
+        "village": str(data["village"]),
+        "provider": str(data["provider"]),
+        "lives_here": data["lives_here"] == "yes",
+        "source": str(data.get("source", "self")),
+        "referral": data.get("referral"),
+        "completed_at": item.now,
+        "updated_at": item.now,
+    }

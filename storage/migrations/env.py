@@ -8,7 +8,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from storage.database import create_engine
+from storage.database import Database
 from storage.models import Base
 
 target_metadata = Base.metadata
@@ -25,10 +25,11 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_from_url() -> None:
-    engine = create_engine()
-    async with engine.begin() as conn:
-        await conn.run_sync(_run)
-    await engine.dispose()
+    db = Database()
+    try:
+        await db.run(_run)
+    finally:
+        await db.dispose()
 
 
 connection = context.config.attributes.get("connection")
