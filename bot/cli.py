@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -66,6 +67,13 @@ async def _chat() -> None:
         await chat(runtime.conversations)
 
 
+def _tune_gc() -> None:
+    """Move everything loaded at start (content, FAQ index, PTB) out of the collector's way:
+    about 5 % more updates/s (bench/throughput.py)."""
+    gc.collect()
+    gc.freeze()
+
+
 async def _telegram(token: str) -> None:
     from handlers.runtime import open_runtime
     from handlers.telegram import TelegramChannel
@@ -73,6 +81,7 @@ async def _telegram(token: str) -> None:
     async with open_runtime() as runtime:
         channel = TelegramChannel(runtime.conversations, runtime.content, token)
         await channel.start()
+        _tune_gc()
         logging.getLogger("bot").info("Telegram bot running (long polling); Ctrl-C stops it")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -85,20 +94,14 @@ async def _telegram(token: str) -> None:
 
 
 async def _migrate() -> None:
-    from storage.database import create_engine, database_url, migrate
+    from storage.database import Database, migrate
 
-    engine = create_engine()
+    db = Database()
     try:
-        await migrate(engine)
+        await migrate(db)
     finally:
-        await engine.dispose()
-    print(f"database is up to date: {_safe_url(database_url())}")
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+        await db.dispose()
+    print(f"database is up to date: {db.safe_url()}")
 
 
 def _cmd_check(_args: argparse.Namespace) -> int:

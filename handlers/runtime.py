@@ -12,7 +12,7 @@ from bot.content import Content, load_content
 from bot.engine import Engine
 from bot.identity import UserRefs, load_id_secret
 from handlers.conversation import Conversations
-from storage.database import create_engine, migrate
+from storage.database import Database, migrate
 from storage.repository import Repository
 
 
@@ -39,7 +39,7 @@ async def open_runtime(
 ) -> AsyncIterator[Runtime]:
     """Load config and content, migrate the database, and yield the wired service."""
     engine = build_engine(config_path)
-    db = create_engine(database_url)
+    db = Database(database_url)
     try:
         await migrate(db)
         repo = Repository(db)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 
 from bot.content import Content
-from bot.model import Blocked, Choice, Input, Media, MediaKind, OutMessage, Start, Text
+from bot.model import Blocked, Choice, Input, Media, MediaKind, Option, OutMessage, Start, Text
 from handlers.conversation import Conversations
 from handlers.ordering import KeyedRunner
 
@@ -43,6 +44,12 @@ log = logging.getLogger(__name__)
 
 def api_base_url() -> str:
     return os.environ.get("TELEGRAM_API_BASE_URL") or DEFAULT_API_BASE_URL
+
+
+def rate_limiter_wanted() -> bool:
+    """``TELEGRAM_RATE_LIMITER=off`` drops the flood-limit guard: only for a local Bot API
+    stand-in (benchmarks), never against Telegram."""
+    return os.environ.get("TELEGRAM_RATE_LIMITER", "on").lower() not in ("off", "0", "false")
 
 
 def file_base_url(base_url: str) -> str:
@@ -130,11 +137,16 @@ def keyboard(message: OutMessage) -> InlineKeyboardMarkup | None:
     """One button per row: long Vietnamese labels stay readable on small phones."""
     if not message.options:
         return None
-    screen = message.screen or "global"
+    return _keyboard(message.screen or "global", message.options)
+
+
+@functools.lru_cache(maxsize=1024)
+def _keyboard(screen: str, options: tuple[Option, ...]) -> InlineKeyboardMarkup:
+    # Screens repeat, and PTB's objects are immutable and costly to build: build each once.
     return InlineKeyboardMarkup(
         [
             [InlineKeyboardButton(option.label, callback_data=f"{screen}|{option.id}"[:64])]
-            for option in message.options
+            for option in options
         ]
     )
 
@@ -149,8 +161,8 @@ class TelegramChannel:
         token: str,
         *,
         base_url: str | None = None,
-        concurrency: int = 32,
-        rate_limiter: bool = True,
+        concurrency: int = 8,
+        rate_limiter: bool | None = None,
     ):
         self.conversations = conversations
         self.content = content
@@ -158,7 +170,7 @@ class TelegramChannel:
         base = base_url or api_base_url()
         builder = Application.builder().token(token).base_url(base)
         builder = builder.base_file_url(file_base_url(base))
-        if rate_limiter:
+        if rate_limiter if rate_limiter is not None else rate_limiter_wanted():
             # A second guard under Telegram's flood limits; retries a 429 after its delay.
             builder = builder.rate_limiter(AIORateLimiter(max_retries=2))  # type: ignore[arg-type]
         self.app: Application = builder.build()  # type: ignore[type-arg]
