@@ -6,14 +6,14 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Config, load_config
 from bot.content import Content, load_content
 from bot.engine import Engine
-from storage.database import create_engine, migrate
+from storage.database import Database, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 #: 08:00 in Vietnam (UTC+7).
@@ -83,11 +83,18 @@ def _fresh_postgres_schema(url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """A migrated database engine."""
-    engine = create_engine(database_url)
-    await migrate(engine)
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A migrated, empty database."""
+    database = Database(database_url)
+    await migrate(database)
     try:
-        yield engine
+        yield database
     finally:
-        await engine.dispose()
+        await database.dispose()
+
+
+async def rows(db: Database, sql: str) -> list[Any]:
+    """The rows of a raw SQL query (for assertions)."""
+    from sqlalchemy import text
+
+    return await db.run(lambda conn: list(conn.execute(text(sql)).all()))

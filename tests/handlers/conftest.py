@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.engine import Engine
 from bot.identity import UserRefs
 from handlers.conversation import Conversations
+from storage.database import Database
 from storage.repository import Repository
 from tests.conftest import TEST_SECRET
 
 
 @pytest.fixture
-def conversations(engine: Engine, db: AsyncEngine) -> Conversations:
+def conversations(engine: Engine, db: Database) -> Conversations:
     return Conversations(engine, Repository(db), UserRefs(TEST_SECRET))

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import text
-
 from bot.model import Choice, Start, Text
 from handlers.conversation import Conversations
+from tests.conftest import rows
 
 
 async def dump(conversations: Conversations) -> str:
     """Every row of every table, as text."""
     out: list[str] = []
-    async with conversations.repo.engine.connect() as conn:
-        for table in ("sessions", "events", "completions", "deliveries"):
-            rows = (await conn.execute(text(f"SELECT * FROM {table}"))).all()
-            out.extend(repr(tuple(row)) for row in rows)
+    for table in ("sessions", "events", "completions", "deliveries"):
+        out.extend(
+            repr(tuple(row)) for row in await rows(conversations.repo.db, f"SELECT * FROM {table}")
+        )
     return "\n".join(out)
 
 
@@ -63,11 +62,8 @@ async def test_concurrent_updates_for_one_user_are_all_applied(
         *(conversations.handle("telegram", 7, Text(q), delivery_id=q) for q in questions)
     )
     assert all(o.messages for o in outcomes)
-    async with conversations.repo.engine.connect() as conn:
-        asked = await conn.execute(
-            text("SELECT count(*) FROM events WHERE kind IN ('faq', 'faq_miss')")
-        )
-    assert asked.scalar() == 4
+    sql = "SELECT count(*) FROM events WHERE kind IN ('faq', 'faq_miss')"
+    assert (await rows(conversations.repo.db, sql))[0][0] == 4
 
 
 async def test_notice_needs_no_session(conversations: Conversations) -> None:

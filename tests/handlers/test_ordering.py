@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
+
 from handlers.ordering import KeyedRunner
 
 
@@ -34,7 +36,7 @@ async def test_jobs_of_one_key_run_in_order_while_keys_interleave() -> None:
     assert runner.pending == 0
 
 
-async def test_a_failing_job_does_not_block_the_next() -> None:
+async def test_a_failing_job_does_not_block_the_next(caplog: pytest.LogCaptureFixture) -> None:
     runner = KeyedRunner()
     done: list[str] = []
 
@@ -44,11 +46,11 @@ async def test_a_failing_job_does_not_block_the_next() -> None:
     async def fine() -> None:
         done.append("fine")
 
-    failing = runner.submit("k", boom)
+    runner.submit("k", boom)
     runner.submit("k", fine)
     await runner.drain()
     assert done == ["fine"]
-    assert isinstance(failing.exception(), RuntimeError)
+    assert "a job failed" in caplog.text
 
 
 async def test_limit_bounds_concurrency() -> None:

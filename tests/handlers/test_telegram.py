@@ -12,17 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.engine import Engine
 from bot.identity import UserRefs
 from bot.model import Choice, Text
 from handlers.conversation import Conversations
 from handlers.telegram import TelegramChannel, file_base_url, translate
-from storage.database import create_engine, migrate
+from storage.database import Database, migrate
 from storage.repository import Repository
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, rows
 from tests.fakes.telegram_api import FakeBotAPI
 
 USER = 5001
@@ -31,7 +29,7 @@ USER = 5001
 class Harness:
     """A user's side of the chat: send things, wait for the bot's whole answer."""
 
-    def __init__(self, api: FakeBotAPI, engine: Engine, db: AsyncEngine):
+    def __init__(self, api: FakeBotAPI, engine: Engine, db: Database):
         self.api = api
         self.engine = engine
         self.db = db
@@ -87,7 +85,7 @@ def button_data(message: dict[str, Any], option_id: str) -> str:
 
 @pytest.fixture
 async def harness(engine: Engine, tmp_path: Path) -> AsyncIterator[Harness]:
-    db = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
     await migrate(db)
     async with FakeBotAPI() as api:
         h = Harness(api, engine, db)
@@ -100,9 +98,8 @@ async def harness(engine: Engine, tmp_path: Path) -> AsyncIterator[Harness]:
             await db.dispose()
 
 
-async def query(db: AsyncEngine, sql: str) -> list[Any]:
-    async with db.connect() as conn:
-        return list((await conn.execute(text(sql))).all())
+async def query(db: Database, sql: str) -> list[Any]:
+    return await rows(db, sql)
 
 
 async def test_citizen_walks_from_start_to_recorded_completion(harness: Harness) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import inspect
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.database import create_engine, migrate, normalise_url
+from storage.database import Database, migrate, normalise_url
 
 
 @pytest.mark.parametrize(
@@ -22,16 +21,15 @@ def test_plain_urls_get_the_async_driver(url: str, expected: str) -> None:
     assert normalise_url(url) == expected
 
 
-async def test_migrations_create_every_table(db: AsyncEngine) -> None:
-    async with db.connect() as conn:
-        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+async def test_migrations_create_every_table(db: Database) -> None:
+    tables = await db.run(lambda c: set(inspect(c).get_table_names()))
     assert {"sessions", "events", "completions", "deliveries", "alembic_version"} <= tables
 
 
 async def test_migrating_twice_is_harmless(database_url: str) -> None:
-    engine = create_engine(database_url)
+    db = Database(database_url)
     try:
-        await migrate(engine)
-        await migrate(engine)
+        await migrate(db)
+        await migrate(db)
     finally:
-        await engine.dispose()
+        await db.dispose()

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bot.model import Event, Reply, State
+from storage.database import Database
 from storage.repository import Repository, Saved
-from tests.conftest import T0
+from tests.conftest import T0, rows
 
 COMPLETION = Event(
     kind="completed",
@@ -24,12 +22,11 @@ COMPLETION = Event(
 )
 
 
-async def count(db: AsyncEngine, table: str) -> int:
-    async with db.connect() as conn:
-        return int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
+async def count(db: Database, table: str) -> int:
+    return int((await rows(db, f"SELECT count(*) FROM {table}"))[0][0])
 
 
-async def test_new_session_is_saved_with_its_events(db: AsyncEngine) -> None:
+async def test_new_session_is_saved_with_its_events(db: Database) -> None:
     repo = Repository(db)
     state = State(step="store", answers={"provider": "vnpt"}, last_at=T0)
     reply = Reply(state=state, events=(Event("step", step="store"), Event("done", step="x")))
@@ -41,11 +38,11 @@ async def test_new_session_is_saved_with_its_events(db: AsyncEngine) -> None:
     assert await count(db, "events") == 2
 
 
-async def test_missing_session_loads_as_none(db: AsyncEngine) -> None:
+async def test_missing_session_loads_as_none(db: Database) -> None:
     assert await Repository(db).load("telegram", "nobody") is None
 
 
-async def test_version_conflict_writes_nothing(db: AsyncEngine) -> None:
+async def test_version_conflict_writes_nothing(db: Database) -> None:
     repo = Repository(db)
     await repo.save("telegram", "u1", Reply(State(step="menu")), version=None, now=T0)
     ok = await repo.save("telegram", "u1", Reply(State(step="ready")), version=1, now=T0)
@@ -58,14 +55,14 @@ async def test_version_conflict_writes_nothing(db: AsyncEngine) -> None:
     assert await count(db, "events") == 0
 
 
-async def test_second_insert_of_a_new_session_conflicts(db: AsyncEngine) -> None:
+async def test_second_insert_of_a_new_session_conflicts(db: Database) -> None:
     repo = Repository(db)
     await repo.save("telegram", "u1", Reply(State(step="menu")), version=None, now=T0)
     again = await repo.save("telegram", "u1", Reply(State(step="x")), version=None, now=T0)
     assert again is Saved.CONFLICT
 
 
-async def test_duplicate_delivery_is_applied_once(db: AsyncEngine) -> None:
+async def test_duplicate_delivery_is_applied_once(db: Database) -> None:
     repo = Repository(db)
     reply = Reply(State(step="complete"), events=(COMPLETION,))
     first = await repo.save("telegram", "u1", reply, version=None, now=T0, delivery_id="77")
@@ -78,7 +75,7 @@ async def test_duplicate_delivery_is_applied_once(db: AsyncEngine) -> None:
     assert stored.version == 1
 
 
-async def test_conflict_does_not_consume_the_delivery_id(db: AsyncEngine) -> None:
+async def test_conflict_does_not_consume_the_delivery_id(db: Database) -> None:
     repo = Repository(db)
     await repo.save("telegram", "u1", Reply(State(step="menu")), version=None, now=T0)
     conflict = await repo.save(
@@ -91,27 +88,26 @@ async def test_conflict_does_not_consume_the_delivery_id(db: AsyncEngine) -> Non
     assert retry is Saved.SAVED
 
 
-async def test_reporting_again_updates_the_one_completion(db: AsyncEngine) -> None:
+async def test_reporting_again_updates_the_one_completion(db: Database) -> None:
     repo = Repository(db)
     await repo.save("telegram", "u1", Reply(State(), events=(COMPLETION,)), version=None, now=T0)
     edited = Event("completed", data={**dict(COMPLETION.data or {}), "village": "kp-2"})
     later = T0 + timedelta(days=1)
     await repo.save("telegram", "u1", Reply(State(), events=(edited,)), version=1, now=later)
-    async with db.connect() as conn:
-        rows = (await conn.execute(text("SELECT village, completed_at FROM completions"))).all()
-    assert len(rows) == 1
-    assert rows[0].village == "kp-2"
+    found = await rows(db, "SELECT village, completed_at FROM completions")
+    assert len(found) == 1
+    assert found[0].village == "kp-2"
     assert await repo.count_completions() == 1
 
 
-async def test_same_user_on_two_channels_is_two_sessions(db: AsyncEngine) -> None:
+async def test_same_user_on_two_channels_is_two_sessions(db: Database) -> None:
     repo = Repository(db)
     await repo.save("telegram", "u1", Reply(State(step="a")), version=None, now=T0)
     await repo.save("terminal", "u1", Reply(State(step="b")), version=None, now=T0)
     assert await count(db, "sessions") == 2
 
 
-async def test_erase_removes_everything_of_that_user_only(db: AsyncEngine) -> None:
+async def test_erase_removes_everything_of_that_user_only(db: Database) -> None:
     repo = Repository(db)
     for user in ("u1", "u2"):
         reply = Reply(State(step="complete"), events=(Event("step", step="x"), COMPLETION))
@@ -119,13 +115,12 @@ async def test_erase_removes_everything_of_that_user_only(db: AsyncEngine) -> No
     await repo.save("telegram", "u1", Reply(State(), erase=True), version=1, now=T0)
     assert await repo.load("telegram", "u1") is None
     assert await repo.load("telegram", "u2") is not None
-    async with db.connect() as conn:
-        for table in ("sessions", "events", "completions"):
-            users = (await conn.execute(text(f"SELECT DISTINCT user_ref FROM {table}"))).all()
-            assert [u[0] for u in users] == ["u2"], table
+    for table in ("sessions", "events", "completions"):
+        users = await rows(db, f"SELECT DISTINCT user_ref FROM {table}")
+        assert [u[0] for u in users] == ["u2"], table
 
 
-async def test_reply_that_must_not_persist_writes_nothing(db: AsyncEngine) -> None:
+async def test_reply_that_must_not_persist_writes_nothing(db: Database) -> None:
     repo = Repository(db)
     reply = Reply(State(step="menu"), events=(Event("x"),), persist=False)
     assert await repo.save("telegram", "u1", reply, version=None, now=T0) is Saved.SAVED
@@ -133,14 +128,14 @@ async def test_reply_that_must_not_persist_writes_nothing(db: AsyncEngine) -> No
     assert await count(db, "events") == 0
 
 
-async def test_prune_forgets_old_delivery_ids(db: AsyncEngine) -> None:
+async def test_prune_forgets_old_delivery_ids(db: Database) -> None:
     repo = Repository(db)
     await repo.save("telegram", "u1", Reply(State()), version=None, now=T0, delivery_id="1")
     assert await repo.prune_deliveries(T0 + timedelta(days=8)) == 1
     assert await count(db, "deliveries") == 0
 
 
-async def test_concurrent_writers_never_lose_an_update(db: AsyncEngine) -> None:
+async def test_concurrent_writers_never_lose_an_update(db: Database) -> None:
     """Twenty writers race on one session; each retries on conflict until it lands."""
     repo = Repository(db)
     await repo.save("telegram", "u1", Reply(State(answers={})), version=None, now=T0)
@@ -162,3 +157,49 @@ async def test_concurrent_writers_never_lose_an_update(db: AsyncEngine) -> None:
     assert stored is not None
     assert sorted(stored.state.answers) == sorted(f"k{n}" for n in range(20))
     assert stored.version == 21
+
+
+async def test_saves_written_together_keep_their_own_outcomes(db: Database) -> None:
+    """Saves queued at once go in one transaction, each with its own all-or-nothing result."""
+    repo = Repository(db)
+    await repo.save("telegram", "old", Reply(State(step="a")), version=None, now=T0)
+    await repo.save("telegram", "x", Reply(State()), version=None, now=T0, delivery_id="seen")
+    step = Reply(State(step="b"), events=(Event("step", step="b"),))
+    results = await asyncio.gather(
+        repo.save("telegram", "old", step, version=1, now=T0, delivery_id="1"),
+        repo.save("telegram", "old", step, version=1, now=T0, delivery_id="2"),  # stale
+        repo.save("telegram", "new", step, version=None, now=T0, delivery_id="3"),
+        repo.save("telegram", "new2", step, version=None, now=T0, delivery_id="3"),  # repeat
+        repo.save("telegram", "x", step, version=1, now=T0, delivery_id="seen"),  # repeat
+    )
+    assert list(results) == [
+        Saved.SAVED,
+        Saved.CONFLICT,
+        Saved.SAVED,
+        Saved.DUPLICATE,
+        Saved.DUPLICATE,
+    ]
+    assert await count(db, "events") == 2
+    found = await rows(db, "SELECT delivery_id FROM deliveries ORDER BY delivery_id")
+    assert [r[0] for r in found] == ["1", "3", "seen"]
+    stored = await repo.load("telegram", "old")
+    assert stored is not None
+    assert stored.version == 2
+
+
+async def test_a_stale_cache_ends_in_a_conflict_not_a_lost_update(db: Database) -> None:
+    """Another worker (another Repository on the same database) wrote meanwhile."""
+    mine, theirs = Repository(db), Repository(db)
+    await mine.save("telegram", "u", Reply(State(step="a")), version=None, now=T0)
+    cached = await mine.load("telegram", "u")
+    assert cached is not None
+    stored = await theirs.load("telegram", "u")
+    assert stored is not None
+    await theirs.save("telegram", "u", Reply(State(step="theirs")), version=stored.version, now=T0)
+    late = await mine.save(
+        "telegram", "u", Reply(State(step="mine")), version=cached.version, now=T0
+    )
+    assert late is Saved.CONFLICT
+    fresh = await mine.load("telegram", "u")
+    assert fresh is not None
+    assert (fresh.state.step, fresh.version) == ("theirs", 2)
