@@ -1,1 +1,1 @@
-"""Trợ lý Chữ ký số: the core -- a pure conversation engine, config, content, FAQ matching."""
+"""Tro ly Chu ky so (digital-signature assistant): the core -- a pure conversation engine, config, content, FAQ matching."""

@@ -1,7 +1,7 @@
-"""The official post-2025 list of communes (3,321 xã, phường, đặc khu) from vietnam-provinces.
+"""The official post-2025 list of communes (3,321 communes, wards and special zones) from vietnam-provinces.
 
 The package (2025.10.1 on Python 3.11) offers lookups by code only, so name matching -- with or
-without diacritics, with or without the "xã"/"phường" prefix -- is done here with rapidfuzz.
+without diacritics, with or without the "xa"/"phuong" prefix -- is done here with rapidfuzz.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class OfficialCommune:
 
 
 def _bare(name: str) -> str:
-    """Folded name without its administrative prefix: "Xã Nông Cống" -> "nong cong"."""
+    """Folded name without its administrative prefix: "Xa Nong Cong" (any accents) -> "nong cong"."""
     folded = fold(name)
     for prefix in _PREFIXES:
         if folded.startswith(prefix):

@@ -205,6 +205,8 @@ def check(content: Content) -> None:
         for target in (screen.back, screen.next):
             if target is not None and target not in targets:
                 problems.append(f"{where}: unknown target {target!r}")
+        if len(screen.options) > 4:
+            problems.append(f"{where}: {len(screen.options)} options (at most 4 per screen)")
         for opt in screen.options:
             problems += _check_option(opt, where, targets, content)
         if screen.kind == "pick" and not screen.answer:

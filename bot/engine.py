@@ -8,7 +8,7 @@ flow itself is data (:mod:`bot.content`); this module only knows a few kinds of 
 - *pick* screens: a list from the deployment config (providers, communes, villages), paged
   three at a time, also answerable by typing a name;
 - *complete*: entering it records the completion;
-- *install steps*: one screen per step, with "stuck" and "why" sub-views and "Bước n/N".
+- *install steps*: one screen per step, with "stuck" and "why" sub-views and the progress line ("step n of N").
 
 Every input passes the same gate, in this order: sensitive text (codes, ID or phone numbers:
 warn, never keep), commands and global words (menu, help, stop, human help, back, delete),
@@ -256,7 +256,7 @@ class Engine:
         self._apply(turn, option)
 
     def _media(self, turn: _Turn, media: Media) -> None:
-        self._ensure_started(turn, render=False)
+        self._ensure_started(turn)
         turn.record("media", detail=media.kind)
         if media.kind in SENSITIVE_MEDIA:
             turn.delete_input = True
@@ -429,7 +429,12 @@ class Engine:
             else:
                 self._go(turn, REPORT_CONSENT)
         elif target == "@resume":
-            step, view, page = _parse_key(state.ret) if state.ret else ("menu", "", 0)
+            if state.ret:
+                step, view, page = _parse_key(state.ret)
+            elif state.step in ("human", "delete_confirm", "resume", ""):
+                step, view, page = "menu", "", 0
+            else:  # nothing to go back to: just show where the user is
+                step, view, page = state.step, state.view, state.page
             if not self._known(step) or step == "resume":
                 step, view, page = "menu", "", 0
             turn.state = replace(state, step=step, view=view, page=page, ret="")
@@ -490,14 +495,13 @@ class Engine:
             turn.idle = False
             self._offer_resume(turn)
             return
-        self._ensure_started(turn, render=False)
+        self._ensure_started(turn)
         self._render(turn, compact=True)
 
-    def _ensure_started(self, turn: _Turn, *, render: bool = False) -> None:
+    def _ensure_started(self, turn: _Turn) -> None:
+        """Greet a user we have never seen (whatever their first message was)."""
         if not turn.state.step:
             self._greet(turn)
-            if render:
-                self._render(turn)
 
     # --- rendering ------------------------------------------------------------------------
 
@@ -646,7 +650,7 @@ class Engine:
         return words
 
     def _pick_by_name(self, turn: _Turn, text: str) -> bool:
-        """On a pick screen, accept a typed name ("dong hoa", "Nông Cống")."""
+        """On a pick screen, accept a typed name ("dong hoa", with or without accents)."""
         state = turn.state
         screen = self.content.screens.get(state.step)
         if screen is None or screen.kind != "pick":

@@ -3,11 +3,11 @@
 Each topic has example phrasings in the content, and ``faq_negative.toml`` lists things people
 type that no topic answers. A question and the examples are folded (no case, accents or
 punctuation), expanded with the locale's lexicon (teencode such as "ko", "dc", "cks";
-regional words such as "răng", "hông"), typo-corrected against the known vocabulary
+regional words such as "rang", "hong"), typo-corrected against the known vocabulary
 (rapidfuzz), and compared by TF-IDF cosine similarity on two views: words and word pairs, and
 character trigrams (robust to typos). A topic's score is its best example, blended with the
 topic as a whole, and discounted by how much of the question the topic's vocabulary does not
-explain (a question about "kết hôn" is not a "requirements" question because it shares
+explain (a question about a marriage certificate is not a "requirements" question because it shares
 "giấy tờ").
 
 A topic wins only if it scores above a threshold, clearly beats the runner-up, and is not

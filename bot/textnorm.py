@@ -1,7 +1,7 @@
 """Text folding for matching what people type: case, diacritics, punctuation, spacing.
 
-"Chữ ký số  là gì??" and "chu ky so la gi" fold to the same string, so matching works for
-people who type without Vietnamese accents.
+A question typed with Vietnamese accents and the same words typed without them fold to
+the same string, so matching works for people who type without accents.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ _SPACES = re.compile(r"\s+")
 
 
 def strip_marks(text: str) -> str:
-    """Remove diacritics: "Đồng ý" -> "Dong y"."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    """Remove diacritics: "D" with stroke -> "D", "o" with circumflex -> "o"."""
+    # D with stroke (U+0110/U+0111) has no decomposition: map it by hand.
+    decomposed = unicodedata.normalize("NFD", text.replace("\u0111", "d").replace("\u0110", "D"))
     return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from telegram import (
@@ -242,9 +243,9 @@ class TelegramChannel:
                 return
 
     @staticmethod
-    async def _quietly(call: object) -> None:
+    async def _quietly(call: Awaitable[object]) -> None:
         try:
-            await call  # type: ignore[misc]
+            await call
         except TelegramError as exc:
             log.warning("Telegram call failed: %s", type(exc).__name__)
 

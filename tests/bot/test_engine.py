@@ -295,3 +295,10 @@ def test_every_screen_has_a_way_on(engine: Engine, content: Content) -> None:
 def test_state_round_trips_through_json(engine: Engine) -> None:
     reply = walk(engine, Start("vol_1"), *INSTALL_VNPT[1:], "!done")
     assert State.from_json(reply.state.to_json()) == reply.state
+
+
+def test_continue_without_a_detour_stays_on_the_step(engine: Engine) -> None:
+    mid = walk(engine, *INSTALL_VNPT, "!done")
+    reply = walk(engine, "tiếp tục", state=mid.state)
+    assert reply.state.step == "register"
+    assert reply.messages[-1].text.startswith("Bước 2/9")
