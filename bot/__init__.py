@@ -1,1 +1,4 @@
-"""Tro ly Chu ky so (digital-signature assistant): the core -- a pure conversation engine, config, content, FAQ matching."""
+"""Tro ly Chu ky so (the digital-signature assistant): the core.
+
+A pure conversation engine, config and content loading, FAQ matching, the command line.
+"""

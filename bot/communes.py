@@ -1,4 +1,4 @@
-"""The official post-2025 list of communes (3,321 communes, wards and special zones) from vietnam-provinces.
+"""The official post-2025 list of 3,321 communes, wards and special zones (vietnam-provinces).
 
 The package (2025.10.1 on Python 3.11) offers lookups by code only, so name matching -- with or
 without diacritics, with or without the "xa"/"phuong" prefix -- is done here with rapidfuzz.
@@ -25,7 +25,7 @@ class OfficialCommune:
 
 
 def _bare(name: str) -> str:
-    """Folded name without its administrative prefix: "Xa Nong Cong" (any accents) -> "nong cong"."""
+    """Folded name without its administrative prefix: "Xa Nong Cong" -> "nong cong"."""
     folded = fold(name)
     for prefix in _PREFIXES:
         if folded.startswith(prefix):

@@ -8,7 +8,8 @@ flow itself is data (:mod:`bot.content`); this module only knows a few kinds of 
 - *pick* screens: a list from the deployment config (providers, communes, villages), paged
   three at a time, also answerable by typing a name;
 - *complete*: entering it records the completion;
-- *install steps*: one screen per step, with "stuck" and "why" sub-views and the progress line ("step n of N").
+- *install steps*: one screen per step, with "stuck" and "why" sub-views and a progress
+  line ("step n of N").
 
 Every input passes the same gate, in this order: sensitive text (codes, ID or phone numbers:
 warn, never keep), commands and global words (menu, help, stop, human help, back, delete),
