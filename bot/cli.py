@@ -5,6 +5,8 @@
 - ``chat``: the terminal chat, on the same engine and database as the bots.
 - ``faq [--json] [QUESTION]``: match a question to an FAQ topic (stdin: one per line).
 - ``migrate``: bring the database (``DATABASE_URL``) up to date.
+- ``retention``: fold events older than the retention period into daily totals, delete them
+  and idle sessions (the running bot also does this once a day).
 - ``check``: validate config.toml and the content, print a summary.
 """
 
@@ -26,13 +28,9 @@ from bot.faq import FaqMatcher
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every request URL, and Bot API URLs contain the bot token.
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from bot.logs import configure
+
+    configure(os.environ.get("LOG_LEVEL", "INFO"))
 
 
 def _cmd_faq(args: argparse.Namespace) -> int:
@@ -75,7 +73,7 @@ def _tune_gc() -> None:
 
 
 async def _telegram(token: str) -> None:
-    from handlers.runtime import open_runtime
+    from handlers.runtime import open_runtime, retention_daily
     from handlers.telegram import TelegramChannel
 
     async with open_runtime() as runtime:
@@ -87,10 +85,19 @@ async def _telegram(token: str) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        housekeeping = asyncio.create_task(retention_daily(runtime))
         try:
             await stop.wait()
         finally:
+            housekeeping.cancel()
             await channel.stop()
+
+
+async def _retention() -> None:
+    from handlers.runtime import open_runtime, run_retention
+
+    async with open_runtime() as runtime:
+        print(json.dumps(await run_retention(runtime)))
 
 
 async def _migrate() -> None:
@@ -137,6 +144,12 @@ def _cmd_chat(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_retention(_args: argparse.Namespace) -> int:
+    _setup_logging()
+    asyncio.run(_retention())
+    return 0
+
+
 def _cmd_migrate(_args: argparse.Namespace) -> int:
     _setup_logging()
     asyncio.run(_migrate())
@@ -152,6 +165,7 @@ def parser() -> argparse.ArgumentParser:
     faq.add_argument("--json", action="store_true", help='print {"topic": ..., "score": ...}')
     faq.add_argument("question", nargs="*", help="the question (default: one per stdin line)")
     sub.add_parser("migrate", help="bring the database up to date")
+    sub.add_parser("retention", help="apply the retention period to stored events")
     sub.add_parser("check", help="validate config.toml and the content")
     return main
 
@@ -161,6 +175,7 @@ COMMANDS = {
     "chat": _cmd_chat,
     "faq": _cmd_faq,
     "migrate": _cmd_migrate,
+    "retention": _cmd_retention,
     "check": _cmd_check,
 }
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import communes
@@ -77,6 +78,9 @@ class Config:
     timezone: ZoneInfo
     providers: tuple[Provider, ...]
     communes: tuple[Commune, ...]
+    retention_months: int = 12
+    allowed_links: tuple[str, ...] = ()
+    messages_per_minute: int = 20
 
     def provider(self, provider_id: str) -> Provider | None:
         return next((p for p in self.providers if p.id == provider_id), None)
@@ -87,6 +91,11 @@ class Config:
     @property
     def share_url(self) -> str:
         return f"https://t.me/{self.bot_username}" if self.bot_username else ""
+
+    def link_allowed(self, host: str) -> bool:
+        """Whether the bot may send a link to ``host`` (an allowed domain or a subdomain)."""
+        host = host.lower().rstrip(".")
+        return any(host == d or host.endswith("." + d) for d in self.allowed_links)
 
 
 def config_path() -> Path:
@@ -129,7 +138,15 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
         timezone = ZoneInfo(str(deployment.get("timezone", "Asia/Ho_Chi_Minh")))
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"{source}: deployment.timezone is not a known time zone") from exc
-    return Config(
+    retention = deployment.get("retention_months", 12)
+    if not isinstance(retention, int) or not 1 <= retention <= 120:
+        raise ConfigError(f"{source}: deployment.retention_months must be 1 to 120")
+    links = _table(raw, "links", source)
+    allowed = tuple(str(d).lower().strip() for d in links.get("allowed", []))
+    per_minute = deployment.get("messages_per_minute", 20)
+    if not isinstance(per_minute, int) or per_minute < 1:
+        raise ConfigError(f"{source}: deployment.messages_per_minute must be a whole number >= 1")
+    config = Config(
         name=str(deployment.get("name", "")),
         locale=str(deployment.get("locale", "vi")),
         bot_username=username,
@@ -137,7 +154,19 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
         timezone=timezone,
         providers=providers,
         communes=communes_,
+        retention_months=retention,
+        allowed_links=allowed,
+        messages_per_minute=per_minute,
     )
+    for provider in providers:
+        host = urlsplit(provider.site).hostname or ""
+        if provider.site and not config.link_allowed(host):
+            raise ConfigError(
+                f"{source}: provider {provider.id!r}: {provider.site!r} is not in [links] allowed"
+            )
+    if config.bot_username and not config.link_allowed("t.me"):
+        raise ConfigError(f'{source}: add "t.me" to [links] allowed for the share link')
+    return config
 
 
 def _provider(raw: Any, where: str) -> Provider:

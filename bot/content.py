@@ -31,21 +31,23 @@ ROUTES = ("app", "vneid")
 ROUTERS = ("@install", "@report", "@resume")
 ACTIONS = (
     "start", "menu", "help", "stop", "human", "back", "delete", "erase", "resume", "restart",
-    "consent", "decline",
+    "consent", "decline", "withdraw", "privacy", "scam",
 )  # fmt: skip
 #: Screens the engine itself routes to.
 REQUIRED_SCREENS = (
     "menu", "human", "resume", "delete_confirm", "choose_provider", "report_consent",
-    "report_commune", "report_again",
+    "report_commune", "report_again", "privacy", "scam_signs",
 )  # fmt: skip
-OPTION_CONDITIONS = ("has_ret", "completed", "not_completed")
+OPTION_CONDITIONS = ("has_ret", "completed", "not_completed", "consented")
+#: Four options per screen where possible; the main menu needs five.
+MAX_OPTIONS = 5
 #: Placeholders a text may use; the engine fills them from config and state.
 PLACEHOLDERS = frozenset(
     {
         "app", "provider", "publisher", "store", "site", "hotline", "providers",
         "commune", "province", "village", "support_name", "support_address", "support_hours",
         "support_phone", "share_url", "step", "total", "title", "date", "delete_command",
-        "consent_version", "name",
+        "consent_version", "name", "retention_months",
     }
 )  # fmt: skip
 #: Texts the engine itself needs (everything else is referenced from the flow).
@@ -56,11 +58,12 @@ REQUIRED_TEXTS = (
     "media_edited", "sensitive_id", "sensitive_phone", "sensitive_card", "sensitive_code",
     "resume_install", "resume_other", "reminder", "step_header", "group_chat", "error",
     "erased", "commune_not_served", "pick_hint", "hotline_unknown", "delete_command",
-    "consent_version", "store_unknown", "reoffer_step",
+    "consent_version", "store_unknown", "reoffer_step", "withdrawn", "scam_offer", "slow_down",
+    "link_removed",
 )  # fmt: skip
 REQUIRED_LABELS = (
     "done", "stuck", "why", "back", "more", "stuck_done", "stuck_human", "stuck_back",
-    "why_back", "human", "menu", "resume", "restart", "unknown",
+    "why_back", "human", "menu", "resume", "restart", "unknown", "scam",
 )  # fmt: skip
 
 
@@ -140,6 +143,7 @@ class Content:
     lexicon: Mapping[str, str]
     stopwords: tuple[str, ...] = ()
     faq_negative: tuple[str, ...] = ()
+    scam_triggers: tuple[str, ...] = ()
     install_back: str = "choose_provider"
     install_done: str = "@report"
 
@@ -177,6 +181,7 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
         faq=faq,
         lexicon=_str_table(lexicon_raw, "expand"),
         stopwords=tuple(str(w) for w in lexicon_raw.get("stopwords", [])),
+        scam_triggers=tuple(str(w) for w in lexicon_raw.get("scam_triggers", [])),
         faq_negative=tuple(str(e) for e in negative_raw.get("examples", [])),
         install_back=str(flow_raw.get("install_back", "choose_provider")),
         install_done=str(flow_raw.get("install_done", "@report")),
@@ -205,8 +210,8 @@ def check(content: Content) -> None:
         for target in (screen.back, screen.next):
             if target is not None and target not in targets:
                 problems.append(f"{where}: unknown target {target!r}")
-        if len(screen.options) > 4:
-            problems.append(f"{where}: {len(screen.options)} options (at most 4 per screen)")
+        if len(screen.options) > MAX_OPTIONS:
+            problems.append(f"{where}: {len(screen.options)} options (at most {MAX_OPTIONS})")
         for opt in screen.options:
             problems += _check_option(opt, where, targets, content)
         if screen.kind == "pick" and not screen.answer:

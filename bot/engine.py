@@ -60,13 +60,25 @@ PAGE_SIZE = 3
 #: Options chosen regardless of the screen they were shown on start with this prefix.
 GLOBAL_PREFIX = "g:"
 #: What such options may do: nothing that changes data without its own confirmation.
-GLOBAL_ACTIONS = frozenset({"start", "menu", "help", "human", "resume", "delete", "stop"})
+GLOBAL_ACTIONS = frozenset(
+    {"start", "menu", "help", "human", "resume", "delete", "stop", "privacy", "scam"}
+)
+#: Screens that are detours: "continue" leads back to where the user was before them.
+DETOURS = ("human", "delete_confirm", "resume", "privacy", "scam_signs")
+#: Answers that exist only with consent (withdrawing consent removes them).
+CONSENTED_ANSWERS = ("consent", "consent_at", "commune", "village", "lives_here", "completed_at")
 #: Screens the engine routes to by name (content.check makes sure they exist).
 REPORT_CONSENT, REPORT_FIRST, REPORT_AGAIN = "report_consent", "report_commune", "report_again"
 #: Answers kept when a user starts over.
 KEPT_ON_RESTART = ("consent", "consent_at", "completed_at")
 
 _REFERRAL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINK = re.compile(
+    r"(?:https?://)?((?:[a-z0-9-]+\.)+(?:vn|com|net|org|me|io|app|info|xyz|top|online))\b"
+    r"(?::\d+)?(?:/[^\s]*)?",
+    re.IGNORECASE,
+)
 _DIGIT_RUN = re.compile(r"\+?\d(?:[\s.\-]?\d)+")
 _YEAR = re.compile(r"^(19|20)\d\d$")
 
@@ -158,6 +170,7 @@ class Engine:
         self._labels = content.labels
         self._words = {fold(w): action for action, ws in content.words.items() for w in ws}
         self._aliases = {group: {fold(w) for w in ws} for group, ws in content.aliases.items()}
+        self._scam_triggers = tuple(fold(t) for t in content.scam_triggers)
 
     # --- public ---------------------------------------------------------------------------
 
@@ -170,10 +183,10 @@ class Engine:
         if isinstance(event, Blocked):
             turn.state = replace(state, stopped=True)
             turn.record("blocked", step=state.step or None)
-            return turn.reply()
+            return self._finish(turn)
         if isinstance(event, Timeout):
             self._remind(turn)
-            return turn.reply()
+            return self._finish(turn)
         turn.idle = state.last_at is not None and now - state.last_at >= self.config.resume_after
         turn.state = replace(state, last_at=now, stopped=False)
         if isinstance(event, Start):
@@ -184,7 +197,7 @@ class Engine:
             turn.state = replace(turn.state, step="", view="", page=0, ret="")
             turn.say(self._texts["unknown_step"])
             self._go(turn, "menu")
-            return turn.reply()
+            return self._finish(turn)
         if isinstance(event, Start):
             self._start(turn)
         elif isinstance(event, Choice):
@@ -193,7 +206,20 @@ class Engine:
             self._media(turn, event)
         else:
             self._text(turn, event.text)
+        return self._finish(turn)
+
+    def _finish(self, turn: _Turn) -> Reply:
+        """The reply, with any link the deployment does not allow hidden (a safety net: the
+        content and config are checked, but a bad edit must never send citizens elsewhere)."""
+        turn.messages = [replace(m, text=self._guard_links(m.text)) for m in turn.messages]
         return turn.reply()
+
+    def _guard_links(self, text: str) -> str:
+        def check(match: re.Match[str]) -> str:
+            allowed = self.config.link_allowed(match.group(1))
+            return match.group(0) if allowed else self._texts["link_removed"]
+
+        return _LINK.sub(check, text) if "." in text else text
 
     def notice(self, key: str) -> OutMessage:
         """A stateless message (e.g. "please chat with me privately", "sorry, an error")."""
@@ -278,7 +304,7 @@ class Engine:
         new = not turn.state.step
         if new:
             self._greet(turn)
-        if not text or len(text) > MAX_TEXT or "\x00" in text:
+        if not text or len(text) > MAX_TEXT or _CONTROL.search(text):
             turn.say(self._texts["too_long" if text else "not_understood"])
             self._reoffer(turn)
             return
@@ -308,7 +334,15 @@ class Engine:
             turn.record("faq_miss", step=turn.state.step or None)
             human = Option(GLOBAL_PREFIX + "human", self._labels["human"])
             turn.say(self._texts["no_answer"], (human,), screen="global")
+        if self._sounds_like_scam(folded):
+            turn.record("scam_offered", step=turn.state.step or None)
+            card = Option(GLOBAL_PREFIX + "scam", self._labels["scam"])
+            turn.say(self._texts["scam_offer"], (card,), screen="global")
         self._reoffer(turn)
+
+    def _sounds_like_scam(self, folded: str) -> bool:
+        padded = f" {folded} "
+        return any(f" {trigger} " in padded for trigger in self._scam_triggers)
 
     def _command(self, turn: _Turn, text: str) -> None:
         head, _, rest = text[1:].partition(" ")
@@ -361,12 +395,12 @@ class Engine:
             turn.record("stopped", step=state.step or None)
             resume = Option(GLOBAL_PREFIX + "resume", self._labels["resume"])
             turn.say(self._texts["stopped"], (resume,), screen="global")
-        elif action in ("human", "delete"):
-            target = "human" if action == "human" else "delete_confirm"
-            if action == "human":
-                turn.record("human", step=state.step or None)
+        elif action in ("human", "delete", "privacy", "scam"):
+            targets = {"delete": "delete_confirm", "scam": "scam_signs"}
+            if action in ("human", "scam", "privacy"):
+                turn.record(action, step=state.step or None)
             turn.state = replace(state, ret=self._ret(state))
-            self._go(turn, target)
+            self._go(turn, targets.get(action, action))
         elif action == "back":
             self._back(turn)
         elif action == "erase":
@@ -386,12 +420,18 @@ class Engine:
         elif action == "decline":
             turn.state = state.with_answers(consent=None, consent_at=None)
             turn.record("consent_declined")
+        elif action == "withdraw":
+            # The store deletes the completion on this event, in the same transaction.
+            turn.state = state.with_answers(**dict.fromkeys(CONSENTED_ANSWERS))
+            turn.record("consent_withdrawn")
+            turn.say(self._texts["withdrawn"])
+            self._go(turn, "menu")
 
     def _ret(self, state: State) -> str:
         """Where "continue" should lead: the current screen, unless it is itself a detour."""
-        if state.step in ("human", "delete_confirm", "resume", "") or not self._known(state.step):
+        if state.step in (*DETOURS, "") or not self._known(state.step):
             return state.ret
-        return screen_key(state)
+        return "" if state.step == "menu" else screen_key(state)
 
     def _back(self, turn: _Turn) -> None:
         state = turn.state
@@ -432,7 +472,7 @@ class Engine:
         elif target == "@resume":
             if state.ret:
                 step, view, page = _parse_key(state.ret)
-            elif state.step in ("human", "delete_confirm", "resume", ""):
+            elif state.step in (*DETOURS, ""):
                 step, view, page = "menu", "", 0
             else:  # nothing to go back to: just show where the user is
                 step, view, page = state.step, state.view, state.page
@@ -568,6 +608,8 @@ class Engine:
             return "completed_at" in state.answers
         if option.when == "not_completed":
             return "completed_at" not in state.answers
+        if option.when == "consented":
+            return "consent" in state.answers
         return True
 
     def _install_options(self, view: str) -> list[OptionSpec]:
@@ -730,6 +772,7 @@ class Engine:
             "delete_command": self._texts["delete_command"],
             "consent_version": self._texts["consent_version"],
             "name": "",
+            "retention_months": str(self.config.retention_months),
         }
         if step is not None:
             values["title"] = step.title.format_map(values)

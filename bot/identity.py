@@ -13,6 +13,8 @@ import os
 import secrets
 from pathlib import Path
 
+from bot.config import ConfigError
+
 LOCAL_SECRET_FILE = Path("var") / "id_secret"
 
 
@@ -29,11 +31,25 @@ class UserRefs:
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:40]
 
 
+def production() -> bool:
+    """``BOT_ENV=production``: secrets must come from the environment, never be generated."""
+    return os.environ.get("BOT_ENV", "").lower() == "production"
+
+
 def load_id_secret(path: Path = LOCAL_SECRET_FILE) -> bytes:
-    """``BOT_ID_SECRET`` if set; otherwise a locally generated one (created on first use)."""
+    """``BOT_ID_SECRET`` if set; otherwise, outside production, a locally generated one
+    (created on first use, kept in ``var/id_secret``)."""
     value = os.environ.get("BOT_ID_SECRET")
     if value:
+        if len(value) < 16:
+            raise ConfigError("BOT_ID_SECRET must be at least 16 characters")
         return value.encode()
+    if production():
+        raise ConfigError(
+            "BOT_ENV=production needs BOT_ID_SECRET (a long random string, e.g. "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`); keep it safe: "
+            "without it the stored ids cannot be matched to users again"
+        )
     if path.exists():
         return path.read_bytes().strip()
     path.parent.mkdir(parents=True, exist_ok=True)

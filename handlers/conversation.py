@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 from bot.engine import Engine
 from bot.identity import UserRefs
-from bot.model import Input, OutMessage, State
+from bot.model import Blocked, Input, OutMessage, State, Timeout
+from handlers.limits import RateLimiter, Verdict
 from storage.repository import Repository, Saved
 
 #: Re-read and retry this often when another worker changed the same session meanwhile.
@@ -47,6 +48,7 @@ class Conversations:
         self.repo = repo
         self.refs = refs
         self.clock = clock
+        self.limiter = RateLimiter(engine.config.messages_per_minute)
 
     async def handle(
         self,
@@ -58,6 +60,12 @@ class Conversations:
         can_delete: bool = True,
     ) -> Outcome:
         ref = self.refs.ref(channel, user_id)
+        if not isinstance(event, Blocked | Timeout):
+            verdict = self.limiter.check(ref, self.clock())
+            if verdict is Verdict.WARN:
+                return Outcome((self.engine.notice("slow_down"),))
+            if verdict is Verdict.DROP:
+                return Outcome()
         for _ in range(MAX_ATTEMPTS):
             stored = await self.repo.load(channel, ref)
             now = self.clock()

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from bot.config import Config, load_config
 from bot.content import Content, load_content
 from bot.engine import Engine
 from bot.identity import UserRefs, load_id_secret
-from handlers.conversation import Conversations
+from handlers.conversation import Conversations, utcnow
 from storage.database import Database, migrate
 from storage.repository import Repository
+
+RETENTION_EVERY = timedelta(days=1)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +45,12 @@ async def open_runtime(
     id_secret: bytes | None = None,
 ) -> AsyncIterator[Runtime]:
     """Load config and content, migrate the database, and yield the wired service."""
+    refs = UserRefs(id_secret or load_id_secret())  # first: production refuses to go on
     engine = build_engine(config_path)
     db = Database(database_url)
     try:
         await migrate(db)
         repo = Repository(db)
-        refs = UserRefs(id_secret or load_id_secret())
         yield Runtime(
             config=engine.config,
             content=engine.content,
@@ -53,3 +60,20 @@ async def open_runtime(
         )
     finally:
         await db.dispose()
+
+
+async def run_retention(runtime: Runtime) -> dict[str, int]:
+    """Apply the deployment's retention period once; returns what was folded or deleted."""
+    config = runtime.config
+    return await runtime.repo.retention(utcnow(), config.retention_months, config.timezone)
+
+
+async def retention_daily(runtime: Runtime) -> None:
+    """Apply the retention period now and then once a day, for as long as the bot runs."""
+    while True:
+        try:
+            counts = await run_retention(runtime)
+            log.info("retention: %s", counts)
+        except Exception:
+            log.exception("retention failed; will try again tomorrow")
+        await asyncio.sleep(RETENTION_EVERY.total_seconds())

@@ -103,3 +103,18 @@ class DeliveryRow(Base):
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DailyEventRow(Base):
+    """Events older than the retention period, as daily totals linked to nobody."""
+
+    __tablename__ = "daily_events"
+    __table_args__ = (UniqueConstraint("day", "channel", "kind", "step", "detail"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, local time of the deployment
+    channel: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(24))
+    step: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(String(64), default="")
+    count: Mapped[int] = mapped_column(Integer)

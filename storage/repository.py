@@ -21,8 +21,9 @@ import functools
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
@@ -41,6 +42,8 @@ _deliveries = Base.metadata.tables["deliveries"]
 CACHE_SIZE = 10_000
 #: Saves written in one transaction at most.
 BATCH_LIMIT = 200
+#: How long delivery ids are remembered (redeliveries come within minutes).
+DELIVERY_MEMORY = timedelta(days=7)
 
 _Key = tuple[str, str]
 
@@ -246,15 +249,46 @@ class Repository:
         ]
         if rows:
             self._writes.add_events(conn, rows)
+        # Completions follow their events in order: a report adds or corrects one, a
+        # withdrawn consent deletes it.
         completions: dict[_Key, dict[str, Any]] = {}
+        withdrawn: set[_Key] = set()
         for item in items:
             for e in item.reply.events:
                 if e.kind == "completed" and e.data:
                     completions[item.key] = _completion_values(item, e.data)
+                    withdrawn.discard(item.key)
+                elif e.kind == "consent_withdrawn":
+                    completions.pop(item.key, None)
+                    withdrawn.add(item.key)
+        if withdrawn:
+            self._writes.withdraw(conn, sorted(withdrawn))
         if completions:
             self._writes.complete(conn, list(completions.values()))
 
     # --- maintenance ----------------------------------------------------------------------
+
+    async def retention(self, now: datetime, months: int, tz: ZoneInfo) -> dict[str, int]:
+        """Apply the retention period: events older than ``months`` become daily totals
+        linked to nobody; sessions idle that long are deleted; old delivery ids forgotten.
+        Completions (kept with consent, deletable by their owner) stay."""
+        cutoff = now - timedelta(days=round(months * 30.44))
+
+        def work(conn: Connection) -> dict[str, int]:
+            events = self._writes.fold_events(conn, cutoff, tz)
+            sessions = conn.execute(delete(_sessions).where(_sessions.c.updated_at < cutoff))
+            deliveries = conn.execute(
+                delete(_deliveries).where(_deliveries.c.at < now - DELIVERY_MEMORY)
+            )
+            return {
+                "events": events,
+                "sessions": int(sessions.rowcount),
+                "deliveries": int(deliveries.rowcount),
+            }
+
+        result = await self.db.run(work)
+        self._cache.clear()
+        return result
 
     async def prune_deliveries(self, before: datetime) -> int:
         """Forget delivery ids older than ``before`` (redeliveries come within minutes)."""

@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, bindparam, insert, select, tuple_, update
+from sqlalchemy import DateTime, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -28,6 +29,7 @@ _sessions = Base.metadata.tables["sessions"]
 _events = Base.metadata.tables["events"]
 _completions = Base.metadata.tables["completions"]
 _deliveries = Base.metadata.tables["deliveries"]
+_daily = Base.metadata.tables["daily_events"]
 
 Key = tuple[str, str]
 Row = dict[str, Any]
@@ -101,6 +103,39 @@ class CoreWrites:
 
     def complete(self, conn: Connection, rows: list[Row]) -> None:
         conn.execute(self._complete, rows)
+
+    def withdraw(self, conn: Connection, keys: list[Key]) -> None:
+        """Delete the completions of users who withdrew their consent."""
+        conn.execute(
+            _completions.delete().where(
+                tuple_(_completions.c.channel, _completions.c.user_ref).in_(keys)
+            )
+        )
+
+    def local_day(self, column: Any, tz: ZoneInfo) -> Any:
+        """SQL for the deployment's local calendar day of a timestamp, as YYYY-MM-DD."""
+        return func.to_char(func.timezone(tz.key, column), "YYYY-MM-DD")
+
+    def fold_events(self, conn: Connection, before: datetime, tz: ZoneInfo) -> int:
+        """Add events older than ``before`` to the daily totals and delete them."""
+        day = self.local_day(_events.c.at, tz)
+        step, detail = func.coalesce(_events.c.step, ""), func.coalesce(_events.c.detail, "")
+        totals = (
+            select(day, _events.c.channel, _events.c.kind, step, detail, func.count())
+            .where(_events.c.at < before)
+            .group_by(day, _events.c.channel, _events.c.kind, step, detail)
+        )
+        insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        fold = insert_(_daily).from_select(
+            ["day", "channel", "kind", "step", "detail", "count"], totals
+        )
+        conn.execute(
+            fold.on_conflict_do_update(
+                index_elements=["day", "channel", "kind", "step", "detail"],
+                set_={"count": _daily.c.count + fold.excluded.count},
+            )
+        )
+        return int(conn.execute(_events.delete().where(_events.c.at < before)).rowcount)
 
 
 class SqliteWrites(CoreWrites):
@@ -203,6 +238,12 @@ class SqliteWrites(CoreWrites):
 
     def _value(self, value: Any) -> Any:
         return self._time(value) if isinstance(value, datetime) else value
+
+    def local_day(self, column: Any, tz: ZoneInfo) -> Any:
+        # SQLite has no time zones: shift by the zone's offset (Vietnam keeps no summer time).
+        offset = tz.utcoffset(datetime(2026, 1, 1))
+        minutes = int(offset.total_seconds() // 60) if offset else 0
+        return func.date(column, f"{minutes:+d} minutes")
 
 
 def writes_for(dialect: str) -> CoreWrites:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.config import Config
 from bot.content import Content
 from bot.engine import GLOBAL_PREFIX, Engine, screen_key, sensitive_kind
 from bot.model import Choice, Input, Media, Reply, Start, State, Text, Timeout
@@ -289,7 +290,8 @@ def test_every_screen_has_a_way_on(engine: Engine, content: Content) -> None:
             messages = engine.render(state)
             assert messages, step
             assert messages[-1].options, f"{step}.{view} has no options"
-            assert len(messages[-1].options) <= 4, f"{step}.{view} has too many options"
+            most = 5 if step == "menu" else 4  # four where possible; the hub menu has five
+            assert len(messages[-1].options) <= most, f"{step}.{view} has too many options"
 
 
 def test_state_round_trips_through_json(engine: Engine) -> None:
@@ -302,3 +304,53 @@ def test_continue_without_a_detour_stays_on_the_step(engine: Engine) -> None:
     reply = walk(engine, "tiếp tục", state=mid.state)
     assert reply.state.step == "register"
     assert reply.messages[-1].text.startswith("Bước 2/9")
+
+
+def test_a_described_scam_offers_the_scam_card(engine: Engine) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    reply = walk(engine, "co nguoi goi dien xung cong an doi ma otp", state=mid.state)
+    assert "scam_offered" in kinds(reply)
+    offers = [o.id for m in reply.messages for o in m.options]
+    assert GLOBAL_PREFIX + "scam" in offers
+    card = engine.advance(reply.state, Choice(GLOBAL_PREFIX + "scam", "global"), T0)
+    assert card.state.step == "scam_signs"
+    assert card.state.ret == "store"
+    back = walk(engine, "!back", state=card.state)
+    assert back.state.step == "store"
+
+
+def test_an_ordinary_question_offers_no_scam_card(engine: Engine) -> None:
+    reply = walk(engine, "/start", "cks co mat tien ko")
+    assert "scam_offered" not in kinds(reply)
+
+
+def test_links_outside_the_allow_list_are_hidden(content: Content, config: Config) -> None:
+    texts = {
+        **content.texts,
+        "welcome_back": "Vào https://vneid-capnhat.top/app hoặc dichvucong.gov.vn.",
+    }
+    engine = Engine(replace(content, texts=texts), config)
+    reply = walk(engine, "/start", "/start")
+    shown = reply.messages[0].text
+    assert "vneid-capnhat" not in shown
+    assert content.texts["link_removed"] in shown
+    assert "dichvucong.gov.vn" in shown
+
+
+def test_privacy_notice_tells_what_is_kept_and_offers_deletion(engine: Engine) -> None:
+    reply = walk(engine, "/start", "/baomat")
+    assert reply.state.step == "privacy"
+    assert "12 tháng" in "".join(m.text for m in reply.messages)
+    options = [o.id for o in reply.messages[-1].options]
+    assert "delete" in options
+    assert "withdraw" not in options, "nothing to withdraw before consenting"
+
+
+def test_withdrawing_consent_forgets_the_report(engine: Engine) -> None:
+    done = walk(engine, "/start", "!done", "!yes", "!i:16279", "!i:tay-son", "!no", "!i:misa")
+    assert "completed_at" in done.state.answers
+    reply = walk(engine, "rút lại đồng ý", state=done.state)
+    assert "consent_withdrawn" in kinds(reply)
+    for key in ("consent", "commune", "village", "lives_here", "completed_at"):
+        assert key not in reply.state.answers
+    assert reply.state.step == "menu"

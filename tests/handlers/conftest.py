@@ -1,4 +1,4 @@
-"""A wired conversation service on a fresh database."""
+"""A wired conversation service on a fresh database; a Telegram chat harness."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from handlers.conversation import Conversations
 from storage.database import Database
 from storage.repository import Repository
 from tests.conftest import TEST_SECRET
+from tests.handlers.harness import harness  # the fixture
+
+__all__ = ["conversations", "harness"]
 
 
 @pytest.fixture

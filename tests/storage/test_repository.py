@@ -203,3 +203,35 @@ async def test_a_stale_cache_ends_in_a_conflict_not_a_lost_update(db: Database) 
     fresh = await mine.load("telegram", "u")
     assert fresh is not None
     assert (fresh.state.step, fresh.version) == ("theirs", 2)
+
+
+async def test_retention_folds_old_events_into_daily_totals(db: Database) -> None:
+    from zoneinfo import ZoneInfo
+
+    repo = Repository(db)
+    old = T0 - timedelta(days=400)  # 08:00 in Vietnam
+    late = old.replace(hour=18)  # 01:00 the next day in Vietnam
+    for user, at in (("a", old), ("b", old), ("c", late)):
+        reply = Reply(State(step="store"), events=(Event("step", step="store"), COMPLETION))
+        await repo.save("telegram", user, reply, version=None, now=at)
+    await repo.save("telegram", "d", Reply(State(), events=(Event("faq", detail="cost"),)),
+                    version=None, now=T0)  # fmt: skip
+    counts = await repo.retention(T0, 12, ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert counts["events"] == 6
+    assert counts["sessions"] == 3
+    totals = await rows(
+        db, "SELECT day, kind, step, detail, count FROM daily_events ORDER BY 1, 2"
+    )
+    day = old.date().isoformat()
+    next_day = (old + timedelta(days=1)).date().isoformat()
+    assert [tuple(t) for t in totals] == [
+        (day, "completed", "", "", 2),
+        (day, "step", "store", "", 2),
+        (next_day, "completed", "", "", 1),
+        (next_day, "step", "store", "", 1),
+    ]
+    assert not any(r[0] == "a" for r in await rows(db, "SELECT user_ref FROM events"))
+    assert await count(db, "events") == 1, "recent events stay"
+    assert await count(db, "completions") == 3, "completions are kept (with consent)"
+    again = await repo.retention(T0, 12, ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert again["events"] == 0

@@ -1,0 +1,93 @@
+"""Drive the real Telegram channel over HTTP, as a user would: a chat harness and fixture."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.engine import Engine
+from bot.identity import UserRefs
+from handlers.conversation import Conversations
+from handlers.telegram import TelegramChannel
+from storage.database import Database, migrate
+from storage.repository import Repository
+from tests.conftest import TEST_SECRET
+from tests.fakes.telegram_api import FakeBotAPI
+
+USER = 5001
+
+
+class Harness:
+    """A user's side of the chat: send things, wait for the bot's whole answer."""
+
+    def __init__(self, api: FakeBotAPI, engine: Engine, db: Database):
+        self.api = api
+        self.engine = engine
+        self.db = db
+        self.channel: TelegramChannel | None = None
+        self.presses = 0
+
+    async def start_bot(self) -> None:
+        conversations = Conversations(self.engine, Repository(self.db), UserRefs(TEST_SECRET))
+        self.channel = TelegramChannel(
+            conversations, self.engine.content, self.api.token, base_url=self.api.base_url
+        )
+        await self.channel.start(poll_interval=0.0, poll_timeout=1)
+
+    async def stop_bot(self) -> None:
+        assert self.channel is not None
+        await self.channel.stop()
+        self.channel = None
+
+    async def answer(self, inject: Any, user: int = USER) -> list[dict[str, Any]]:
+        """Inject an update (a callable returning its id) and return the bot's new messages."""
+        before = len(self.api.sent(user))
+        inject()
+        await self.api.wait_for(lambda: len(self.api.sent(user)) > before, timeout=10)
+        assert self.channel is not None
+        await self.channel.runner.drain()
+        return self.api.sent(user)[before:]
+
+    async def say(self, words: str, user: int = USER) -> list[dict[str, Any]]:
+        return await self.answer(lambda: self.api.add_text(user, words), user)
+
+    async def press(self, option_id: str, user: int = USER) -> list[dict[str, Any]]:
+        """Press the button with this option id on the bot's last message."""
+        data = button_data(self.api.sent(user)[-1], option_id)
+        self.presses += 1
+        return await self.answer(lambda: self.api.add_callback(user, data), user)
+
+
+def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:
+    markup = message.get("reply_markup") or {}
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    return [
+        (b["text"], b["callback_data"]) for row in markup.get("inline_keyboard", []) for b in row
+    ]
+
+
+def button_data(message: dict[str, Any], option_id: str) -> str:
+    for _, data in buttons(message):
+        if data.split("|", 1)[1] == option_id:
+            return data
+    raise AssertionError(f"no button {option_id!r} in {buttons(message)}")
+
+
+@pytest.fixture
+async def harness(engine: Engine, tmp_path: Path) -> AsyncIterator[Harness]:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    await migrate(db)
+    async with FakeBotAPI() as api:
+        h = Harness(api, engine, db)
+        await h.start_bot()
+        try:
+            yield h
+        finally:
+            if h.channel is not None:
+                await h.stop_bot()
+            await db.dispose()
