@@ -169,12 +169,20 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
     return config
 
 
-def _provider(raw: Any, where: str) -> Provider:
+def _entry_id(raw: Any, where: str) -> str:
+    """The ``id`` of a table entry: short, safe in button data and URLs."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: must be a table")
-    pid = _str(raw, "id", where)
-    if not TOKEN_RE.match(pid):
-        raise ConfigError(f"{where}: id {pid!r} may use only letters, digits, '_', '-'")
+    entry_id = _str(raw, "id", where)
+    if not TOKEN_RE.match(entry_id):
+        raise ConfigError(
+            f"{where}: id {entry_id!r} may use only letters, digits, '_', '-' (32 at most)"
+        )
+    return entry_id
+
+
+def _provider(raw: Any, where: str) -> Provider:
+    pid = _entry_id(raw, where)
     kind = str(raw.get("kind", "app"))
     if kind not in PROVIDER_KINDS:
         raise ConfigError(f"{where}: kind must be one of {PROVIDER_KINDS}, not {kind!r}")
@@ -234,11 +242,7 @@ def _commune(raw: Any, where: str) -> Commune:
 
 
 def _village(raw: Any, where: str) -> Village:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: must be a table")
-    vid = _str(raw, "id", where)
-    if not TOKEN_RE.match(vid):
-        raise ConfigError(f"{where}: id {vid!r} may use only letters, digits, '_', '-'")
+    vid = _entry_id(raw, where)
     figures = {}
     for key in ("adults", "adults_present", "households"):
         value = raw.get(key, 0)
