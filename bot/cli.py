@@ -8,6 +8,12 @@
 - ``retention``: fold events older than the retention period into daily totals, delete them
   and idle sessions (the running bot also does this once a day).
 - ``check``: validate config.toml and the content, print a summary.
+- ``invite official --commune CODE | --province CODE | --all``, ``invite volunteer --commune
+  CODE``: a one-time enrolment link.
+- ``stats [--commune CODE] [--json]``, ``export --csv FILE``, ``chart --out FILE.png``: the
+  officials' figures for a commune or the whole deployment.
+- ``population import FILE.csv``: village figures (commune, village, adults, adults_present,
+  households).
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from bot.config import ConfigError, load_config
 from bot.content import ContentError, load_content
@@ -77,7 +86,9 @@ async def _telegram(token: str) -> None:
     from handlers.telegram import TelegramChannel
 
     async with open_runtime() as runtime:
-        channel = TelegramChannel(runtime.conversations, runtime.content, token)
+        channel = TelegramChannel(
+            runtime.conversations, runtime.content, token, staff=runtime.staff
+        )
         await channel.start()
         _tune_gc()
         logging.getLogger("bot").info("Telegram bot running (long polling); Ctrl-C stops it")
@@ -144,6 +155,97 @@ def _cmd_chat(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _scope(args: argparse.Namespace) -> Any:
+    from storage.staff import Scope
+
+    if getattr(args, "commune", None):
+        return Scope("communes", (str(args.commune),))
+    if getattr(args, "province", None):
+        return Scope("province", (str(int(args.province)),))
+    return Scope("all")
+
+
+async def _staff_command(args: argparse.Namespace) -> int:
+    from handlers.conversation import utcnow
+    from handlers.runtime import open_runtime
+    from handlers.staff import deep_link
+
+    async with open_runtime() as runtime:
+        desk = runtime.staff
+        scope = _scope(args)
+        if not desk.communes(scope):
+            print(f"error: no commune of this deployment is in {scope}", file=sys.stderr)
+            return 2
+        if args.command == "invite":
+            if args.role == "volunteer" and scope.kind != "communes":
+                print("error: a volunteer invite needs --commune", file=sys.stderr)
+                return 2
+            code = await desk.staff.create_invite(
+                args.role, scope, created_by="cli", now=utcnow(), ttl=timedelta(days=args.days)
+            )
+            await desk.staff.audit("cli", "cli", "invite", f"{args.role} {scope}", utcnow())
+            print(deep_link(runtime.config.bot_username, code))
+        elif args.command == "stats":
+            report = await desk.report(scope)
+            if args.json:
+                print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+            else:
+                from bot.stats import render
+
+                print(render(report, runtime.config, runtime.content, desk.texts))
+        elif args.command == "export":
+            await asyncio.to_thread(Path(args.csv).write_bytes, await desk.export_csv(scope))
+            print(f"written: {args.csv}")
+        elif args.command == "chart":
+            from bot.charts import chart_png
+
+            png = chart_png(await desk.report(scope), desk.texts)
+            await asyncio.to_thread(Path(args.out).write_bytes, png)
+            print(f"written: {args.out}")
+        return 0
+
+
+async def _population_import(path: Path) -> int:
+    import csv
+
+    from handlers.conversation import utcnow
+    from handlers.runtime import open_runtime
+
+    async with open_runtime() as runtime:
+        rows = []
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            for number, line in enumerate(csv.DictReader(handle), start=2):
+                commune = runtime.config.commune(str(line.get("commune", "")).strip())
+                village = (
+                    commune.village(str(line.get("village", "")).strip()) if commune else None
+                )
+                if village is None or commune is None:
+                    print(f"error: {path}:{number}: unknown commune/village", file=sys.stderr)
+                    return 2
+                try:
+                    figures = {k: int(line[k]) for k in ("adults", "adults_present", "households")}
+                except (KeyError, TypeError, ValueError):
+                    print(
+                        f"error: {path}:{number}: figures must be whole numbers", file=sys.stderr
+                    )
+                    return 2
+                if figures["adults_present"] > figures["adults"] or min(figures.values()) < 0:
+                    print(f"error: {path}:{number}: impossible figures", file=sys.stderr)
+                    return 2
+                rows.append({"commune": commune.code, "village": village.id, **figures})
+        count = await runtime.staff.staff.import_population(rows, utcnow())
+        print(f"imported {count} villages")
+        return 0
+
+
+def _cmd_staff(args: argparse.Namespace) -> int:
+    return asyncio.run(_staff_command(args))
+
+
+def _cmd_population(args: argparse.Namespace) -> int:
+    return asyncio.run(_population_import(Path(args.file)))
+
+
 def _cmd_retention(_args: argparse.Namespace) -> int:
     _setup_logging()
     asyncio.run(_retention())
@@ -167,6 +269,31 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="bring the database up to date")
     sub.add_parser("retention", help="apply the retention period to stored events")
     sub.add_parser("check", help="validate config.toml and the content")
+
+    def scoped(parser: argparse.ArgumentParser, *, wide: bool = True) -> None:
+        group = parser.add_mutually_exclusive_group(required=not wide)
+        group.add_argument("--commune", help="official commune code, e.g. 16279")
+        if wide:
+            group.add_argument("--province", help="official province code, e.g. 38")
+            group.add_argument("--all", action="store_true", help="the whole deployment")
+
+    invite = sub.add_parser("invite", help="a one-time enrolment link for staff")
+    invite.add_argument("role", choices=["official", "volunteer"])
+    scoped(invite)
+    invite.add_argument("--days", type=int, default=3, help="valid for this many days")
+    stats = sub.add_parser("stats", help="coverage, targets, funnel (default: everything)")
+    scoped(stats)
+    stats.add_argument("--json", action="store_true")
+    export = sub.add_parser("export", help="completions as a spreadsheet (CSV)")
+    scoped(export)
+    export.add_argument("--csv", required=True, help="the file to write")
+    chart = sub.add_parser("chart", help="a PNG chart of progress")
+    scoped(chart)
+    chart.add_argument("--out", required=True, help="the PNG file to write")
+    pop = sub.add_parser("population", help="village population figures")
+    pop_sub = pop.add_subparsers(dest="action", required=True)
+    pop_import = pop_sub.add_parser("import", help="import commune,village,adults,... CSV")
+    pop_import.add_argument("file")
     return main
 
 
@@ -177,6 +304,11 @@ COMMANDS = {
     "migrate": _cmd_migrate,
     "retention": _cmd_retention,
     "check": _cmd_check,
+    "invite": _cmd_staff,
+    "stats": _cmd_staff,
+    "export": _cmd_staff,
+    "chart": _cmd_staff,
+    "population": _cmd_population,
 }
 
 

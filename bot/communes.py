@@ -22,6 +22,7 @@ class OfficialCommune:
     code: str
     name: str
     province: str
+    province_code: str
 
 
 def _bare(name: str) -> str:
@@ -38,7 +39,10 @@ def _all() -> dict[str, OfficialCommune]:
     provinces = {int(p.code): p.name for p in Province.iter_all()}
     return {
         str(int(w.code)): OfficialCommune(
-            code=str(int(w.code)), name=w.name, province=provinces[int(w.province_code)]
+            code=str(int(w.code)),
+            name=w.name,
+            province=provinces[int(w.province_code)],
+            province_code=str(int(w.province_code)),
         )
         for w in Ward.iter_all()
     }
@@ -77,3 +81,11 @@ def search(name: str, *, codes: list[str] | None = None, limit: int = 3) -> list
     choices = {code: names[code] for code in (codes if codes is not None else names)}
     found = process.extract(query, choices, scorer=fuzz.ratio, score_cutoff=80, limit=limit)
     return [_all()[code] for _, _, code in found]
+
+
+def province_name(code: str | int) -> str | None:
+    """The name of the province with this official code, e.g. "38" -> "Thanh Hoa" (accented)."""
+    try:
+        return {str(int(p.code)): p.name for p in Province.iter_all()}.get(str(int(code)))
+    except ValueError:
+        return None

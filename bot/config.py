@@ -50,6 +50,7 @@ class Commune:
     code: str
     name: str
     province: str
+    province_code: str
     target: float
     support: SupportPoint
     villages: tuple[Village, ...]
@@ -230,6 +231,7 @@ def _commune(raw: Any, where: str) -> Commune:
         code=official.code,
         name=official.name,
         province=official.province,
+        province_code=official.province_code,
         target=float(target),
         support=SupportPoint(
             name=_str(support, "name", f"{where}.support"),

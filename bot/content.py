@@ -363,3 +363,14 @@ def _command(raw: dict[str, Any]) -> Command:
         description=str(raw.get("description", "")),
         hidden=bool(raw.get("hidden", False)),
     )
+
+
+def load_staff_texts(locale: str = "vi", root: Path = CONTENT_ROOT) -> dict[str, str]:
+    """The officials' and volunteers' messages (``content/<locale>/staff.toml``)."""
+    texts = _str_table(_read(root / locale / "staff.toml"), "texts")
+    for key, text in texts.items():
+        try:
+            list(string.Formatter().parse(text))
+        except ValueError as exc:
+            raise ContentError(f"staff.toml: texts.{key}: broken braces ({exc})") from exc
+    return texts

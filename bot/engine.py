@@ -70,7 +70,7 @@ CONSENTED_ANSWERS = ("consent", "consent_at", "commune", "village", "lives_here"
 #: Screens the engine routes to by name (content.check makes sure they exist).
 REPORT_CONSENT, REPORT_FIRST, REPORT_AGAIN = "report_consent", "report_commune", "report_again"
 #: Answers kept when a user starts over.
-KEPT_ON_RESTART = ("consent", "consent_at", "completed_at")
+KEPT_ON_RESTART = ("consent", "consent_at", "completed_at", "area")
 
 _REFERRAL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -190,7 +190,7 @@ class Engine:
         turn.idle = state.last_at is not None and now - state.last_at >= self.config.resume_after
         turn.state = replace(state, last_at=now, stopped=False)
         if isinstance(event, Start):
-            self._referral(turn, event.payload)
+            self._referral(turn, event.payload, event.area)
         if state.step and not self._known(state.step):
             # The content changed since this state was saved: land safely at the menu.
             turn.record("unknown_step", detail=state.step[:40])
@@ -241,10 +241,13 @@ class Engine:
 
     # --- entry points ---------------------------------------------------------------------
 
-    def _referral(self, turn: _Turn, payload: str | None) -> None:
+    def _referral(self, turn: _Turn, payload: str | None, area: str | None = None) -> None:
         if payload and _REFERRAL_RE.match(payload) and turn.state.referral is None:
             # First touch wins: a later link never re-attributes the user.
             turn.state = replace(turn.state, referral=payload)
+            if area and self.config.commune(area) is not None:
+                # Counted for the volunteer's commune until the user reports their own.
+                turn.state = turn.state.with_answers(area=area)
             turn.record("referral", detail=payload)
 
     def _start(self, turn: _Turn) -> None:

@@ -17,9 +17,13 @@ from typing import Any, Literal, TypeAlias
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """The user opened the bot (/start), optionally through a referral link."""
+    """The user opened the bot (/start), optionally through a referral link.
+
+    ``area``: the commune the referral belongs to (the volunteer's), resolved by the host.
+    """
 
     payload: str | None = None
+    area: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

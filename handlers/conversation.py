@@ -7,13 +7,13 @@ progress, and a redelivered update (same delivery id) is not applied twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from bot.engine import Engine
 from bot.identity import UserRefs
-from bot.model import Blocked, Input, OutMessage, State, Timeout
+from bot.model import Blocked, Input, OutMessage, Start, State, Timeout
 from handlers.limits import RateLimiter, Verdict
 from storage.repository import Repository, Saved
 
@@ -43,11 +43,14 @@ class Conversations:
         repo: Repository,
         refs: UserRefs,
         clock: Callable[[], datetime] = utcnow,
+        area_of: Callable[[str], Awaitable[str | None]] | None = None,
     ):
         self.engine = engine
         self.repo = repo
         self.refs = refs
         self.clock = clock
+        # Which commune a referral code belongs to (a volunteer's), if any.
+        self.area_of = area_of
         self.limiter = RateLimiter(engine.config.messages_per_minute)
 
     async def handle(
@@ -66,6 +69,8 @@ class Conversations:
                 return Outcome((self.engine.notice("slow_down"),))
             if verdict is Verdict.DROP:
                 return Outcome()
+        if isinstance(event, Start) and event.payload and self.area_of and event.area is None:
+            event = replace(event, area=await self.area_of(event.payload))
         for _ in range(MAX_ATTEMPTS):
             stored = await self.repo.load(channel, ref)
             now = self.clock()

@@ -15,8 +15,10 @@ from bot.content import Content, load_content
 from bot.engine import Engine
 from bot.identity import UserRefs, load_id_secret
 from handlers.conversation import Conversations, utcnow
+from handlers.staff import StaffDesk
 from storage.database import Database, migrate
 from storage.repository import Repository
+from storage.staff import StaffRepository
 
 RETENTION_EVERY = timedelta(days=1)
 
@@ -30,6 +32,8 @@ class Runtime:
     engine: Engine
     repo: Repository
     conversations: Conversations
+    staff: StaffDesk
+    db: Database
 
 
 def build_engine(config_path: Path | None = None) -> Engine:
@@ -47,16 +51,21 @@ async def open_runtime(
     """Load config and content, migrate the database, and yield the wired service."""
     refs = UserRefs(id_secret or load_id_secret())  # first: production refuses to go on
     engine = build_engine(config_path)
+    config = engine.config
     db = Database(database_url)
     try:
         await migrate(db)
-        repo = Repository(db)
+        single = config.communes[0].code if len(config.communes) == 1 else None
+        repo = Repository(db, default_commune=single)
+        staff = StaffRepository(db)
         yield Runtime(
-            config=engine.config,
+            config=config,
             content=engine.content,
             engine=engine,
             repo=repo,
-            conversations=Conversations(engine, repo, refs),
+            conversations=Conversations(engine, repo, refs, area_of=staff.volunteer_commune),
+            staff=StaffDesk(config, engine.content, db, staff, refs, utcnow),
+            db=db,
         )
     finally:
         await db.dispose()

@@ -23,6 +23,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     LinkPreviewOptions,
     Message,
     Update,
@@ -35,6 +36,7 @@ from bot.content import Content
 from bot.model import Blocked, Choice, Input, Media, MediaKind, Option, OutMessage, Start, Text
 from handlers.conversation import Conversations
 from handlers.ordering import KeyedRunner
+from handlers.staff import Attachment, StaffDesk
 
 CHANNEL = "telegram"
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
@@ -164,9 +166,11 @@ class TelegramChannel:
         base_url: str | None = None,
         concurrency: int = 8,
         rate_limiter: bool | None = None,
+        staff: StaffDesk | None = None,
     ):
         self.conversations = conversations
         self.content = content
+        self.staff = staff
         self.runner = KeyedRunner(concurrency)
         base = base_url or api_base_url()
         builder = Application.builder().token(token).base_url(base)
@@ -214,6 +218,12 @@ class TelegramChannel:
             if incoming.event is None:
                 await self._send(incoming, (self.conversations.notice("group_chat"),))
                 return
+            if self.staff is not None:
+                staff = await self.staff.handle(CHANNEL, incoming.user_id, incoming.event)
+                if staff is not None:
+                    await self._send(incoming, staff.messages)
+                    await self._attach(incoming, staff.attachments)
+                    return
             outcome = await self.conversations.handle(
                 CHANNEL, incoming.user_id, incoming.event, delivery_id=incoming.delivery_id
             )
@@ -241,6 +251,14 @@ class TelegramChannel:
                 # The user blocked the bot: remember it, send nothing more.
                 await self.conversations.handle(CHANNEL, incoming.user_id, Blocked())
                 return
+
+    async def _attach(self, incoming: Incoming, attachments: tuple[Attachment, ...]) -> None:
+        for item in attachments:
+            upload = InputFile(item.data, filename=item.filename)
+            if item.kind == "photo":
+                await self.app.bot.send_photo(incoming.chat_id, upload, caption=item.caption)
+            else:
+                await self.app.bot.send_document(incoming.chat_id, upload, caption=item.caption)
 
     @staticmethod
     async def _quietly(call: Awaitable[object]) -> None:

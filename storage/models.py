@@ -60,6 +60,7 @@ class EventRow(Base):
     __table_args__ = (
         Index(None, "kind", "at"),
         Index(None, "channel", "user_ref"),
+        Index(None, "commune", "kind", "step", "user_ref"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -70,6 +71,8 @@ class EventRow(Base):
     step: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[str | None] = mapped_column(String(64), nullable=True)
     data: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    # The commune the user is counted for, once known (their report, or their volunteer's).
+    commune: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class CompletionRow(Base):
@@ -109,12 +112,83 @@ class DailyEventRow(Base):
     """Events older than the retention period, as daily totals linked to nobody."""
 
     __tablename__ = "daily_events"
-    __table_args__ = (UniqueConstraint("day", "channel", "kind", "step", "detail"),)
+    __table_args__ = (UniqueConstraint("day", "channel", "commune", "kind", "step", "detail"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, local time of the deployment
     channel: Mapped[str] = mapped_column(String(16))
+    commune: Mapped[str] = mapped_column(String(16), default="")
     kind: Mapped[str] = mapped_column(String(24))
     step: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[str] = mapped_column(String(64), default="")
     count: Mapped[int] = mapped_column(Integer)
+
+
+class StaffRow(Base):
+    """An official or a volunteer, enrolled by a one-time invite (no name, no phone)."""
+
+    __tablename__ = "staff"
+    __table_args__ = (UniqueConstraint("channel", "user_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_ref: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))  # "official" | "volunteer"
+    scope: Mapped[str] = mapped_column(Text)  # JSON: {"kind": ..., "codes": [...]}
+    code: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class InviteRow(Base):
+    """A one-time enrolment code: only its hash is kept; it expires and works once."""
+
+    __tablename__ = "invites"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))  # "cli" or a staff user_ref
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AssistedRow(Base):
+    """A completion a volunteer helped with, counted apart from self-reports."""
+
+    __tablename__ = "assisted"
+    __table_args__ = (Index(None, "commune", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    volunteer: Mapped[str] = mapped_column(String(32))  # the volunteer's referral code
+    commune: Mapped[str] = mapped_column(String(16))
+    village: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRow(Base):
+    """Every action of an official or volunteer, and every enrolment attempt."""
+
+    __tablename__ = "audit"
+    __table_args__ = (Index(None, "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    channel: Mapped[str] = mapped_column(String(16))
+    user_ref: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class PopulationRow(Base):
+    """Imported population figures per village (override config.toml's)."""
+
+    __tablename__ = "population"
+
+    commune: Mapped[str] = mapped_column(String(16), primary_key=True)
+    village: Mapped[str] = mapped_column(String(64), primary_key=True)
+    adults: Mapped[int] = mapped_column(Integer)
+    adults_present: Mapped[int] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -80,8 +80,12 @@ class _Save:
 class Repository:
     """All reads and writes of citizen conversations."""
 
-    def __init__(self, db: Database, *, cache_size: int = CACHE_SIZE):
+    def __init__(
+        self, db: Database, *, default_commune: str | None = None, cache_size: int = CACHE_SIZE
+    ):
         self.db = db
+        # Where a user's events count before they say their commune (a one-commune bot).
+        self.default_commune = default_commune
         self._writes = writes_for(db.dialect)
         self._cache: OrderedDict[_Key, StoredSession] = OrderedDict()
         self._cache_size = cache_size
@@ -243,6 +247,7 @@ class Repository:
                 "step": e.step,
                 "detail": e.detail,
                 "data": json.dumps(dict(e.data), ensure_ascii=False) if e.data else None,
+                "commune": self._commune_of(i),
             }
             for i in items
             for e in i.reply.events
@@ -265,6 +270,12 @@ class Repository:
             self._writes.withdraw(conn, sorted(withdrawn))
         if completions:
             self._writes.complete(conn, list(completions.values()))
+            # The report says which commune this user counts for: earlier steps too.
+            self._writes.attribute(conn, list(completions.values()))
+
+    def _commune_of(self, item: _Save) -> str | None:
+        answers = item.reply.state.answers
+        return answers.get("commune") or answers.get("area") or self.default_commune
 
     # --- maintenance ----------------------------------------------------------------------
 

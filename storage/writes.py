@@ -101,6 +101,22 @@ class CoreWrites:
     def add_events(self, conn: Connection, rows: list[Row]) -> None:
         conn.execute(self._event, rows)
 
+    def attribute(self, conn: Connection, rows: list[Row]) -> None:
+        """Count a user's events for the commune they reported (rows: channel, user_ref,
+        commune)."""
+        conn.execute(
+            _events.update()
+            .where(
+                _events.c.channel == bindparam("k_channel"),
+                _events.c.user_ref == bindparam("k_user_ref"),
+            )
+            .values(commune=bindparam("k_commune")),
+            [
+                {"k_channel": r["channel"], "k_user_ref": r["user_ref"], "k_commune": r["commune"]}
+                for r in rows
+            ],
+        )
+
     def complete(self, conn: Connection, rows: list[Row]) -> None:
         conn.execute(self._complete, rows)
 
@@ -120,19 +136,15 @@ class CoreWrites:
         """Add events older than ``before`` to the daily totals and delete them."""
         day = self.local_day(_events.c.at, tz)
         step, detail = func.coalesce(_events.c.step, ""), func.coalesce(_events.c.detail, "")
-        totals = (
-            select(day, _events.c.channel, _events.c.kind, step, detail, func.count())
-            .where(_events.c.at < before)
-            .group_by(day, _events.c.channel, _events.c.kind, step, detail)
-        )
+        commune = func.coalesce(_events.c.commune, "")
+        keys = (day, _events.c.channel, commune, _events.c.kind, step, detail)
+        totals = select(*keys, func.count()).where(_events.c.at < before).group_by(*keys)
         insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        fold = insert_(_daily).from_select(
-            ["day", "channel", "kind", "step", "detail", "count"], totals
-        )
+        columns = ["day", "channel", "commune", "kind", "step", "detail"]
+        fold = insert_(_daily).from_select([*columns, "count"], totals)
         conn.execute(
             fold.on_conflict_do_update(
-                index_elements=["day", "channel", "kind", "step", "detail"],
-                set_={"count": _daily.c.count + fold.excluded.count},
+                index_elements=columns, set_={"count": _daily.c.count + fold.excluded.count}
             )
         )
         return int(conn.execute(_events.delete().where(_events.c.at < before)).rowcount)
@@ -212,12 +224,12 @@ class SqliteWrites(CoreWrites):
 
     def add_events(self, conn: Connection, rows: list[Row]) -> None:
         self._cursor(conn).executemany(
-            "INSERT INTO events (at, channel, user_ref, kind, step, detail, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (at, channel, user_ref, kind, step, detail, data, commune) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     self._time(r["at"]), r["channel"], r["user_ref"], r["kind"], r["step"],
-                    r["detail"], r["data"],
+                    r["detail"], r["data"], r["commune"],
                 )
                 for r in rows
             ],

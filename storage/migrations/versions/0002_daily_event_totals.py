@@ -27,6 +27,7 @@ def upgrade() -> None:
         ),
         sa.Column("day", sa.String(length=10), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("commune", sa.String(length=16), nullable=False),
         sa.Column("kind", sa.String(length=24), nullable=False),
         sa.Column("step", sa.String(length=64), nullable=False),
         sa.Column("detail", sa.String(length=64), nullable=False),
@@ -35,10 +36,11 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "day",
             "channel",
+            "commune",
             "kind",
             "step",
             "detail",
-            name=op.f("uq_daily_events_day_channel_kind_step_detail"),
+            name=op.f("uq_daily_events_day_channel_commune_kind_step_detail"),
         ),
     )
 

@@ -1,0 +1,393 @@
+"""Officials' figures: coverage against adults present, targets, pace, funnel -- and their
+Vietnamese rendering, JSON form and spreadsheet rows.
+
+Pure: it takes the raw counts (storage/stats.py), the deployment's population figures and
+the date, and returns a :class:`Report`. Coverage counts completions against the adults
+*present*, as the Cam Linh campaign report recommends, with the all-residents and household
+figures beside it. Self-reported and volunteer-recorded completions are shown apart: one
+person may be in both, and the report says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from itertools import pairwise
+from typing import Any
+
+from babel.dates import format_date
+from babel.numbers import format_decimal, format_percent
+
+from bot.config import Commune, Config
+from bot.content import Content
+
+PACE_DAYS = 7
+#: Funnel stages besides the install steps: (stage id, event kind, event step).
+HEAD = (
+    ("started", "started", ""),
+    ("benefits", "step", "benefits_what"),
+    ("ready", "step", "ready"),
+)
+TAIL = (("completed", "completed", ""),)
+#: Lines listed in a chat message (the JSON and the spreadsheet have them all).
+MAX_LINES = 15
+
+
+@dataclass
+class RawStats:
+    """Counts read from the store for a set of communes (see storage/stats.py)."""
+
+    # completions by source: "self" (reported by the citizen), "volunteer" (assisted)
+    by_village: dict[tuple[str, str, str], int] = field(
+        default_factory=dict
+    )  # commune, village, source
+    by_provider: dict[tuple[str, str], int] = field(default_factory=dict)  # provider, source
+    by_day: dict[tuple[str, str], int] = field(default_factory=dict)  # YYYY-MM-DD, source
+    # (kind, step) -> distinct users who reached it
+    reached: dict[tuple[str, str], int] = field(default_factory=dict)
+    # install step -> "stuck" reports
+    stuck: dict[str, int] = field(default_factory=dict)
+    # volunteer code -> people who started through their link / finished / were helped
+    started_via: dict[str, int] = field(default_factory=dict)
+    finished_via: dict[str, int] = field(default_factory=dict)
+    helped_by: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A village (or, for wide scopes, a commune) with its figures."""
+
+    code: str
+    name: str
+    completed: int
+    adults_present: int
+    adults: int
+    households: int
+
+    @property
+    def coverage(self) -> float | None:
+        return _share(self.completed, self.adults_present)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    scope: str
+    day: date
+    completed_self: int
+    completed_assisted: int
+    adults_present: int
+    adults: int
+    households: int
+    target_share: float
+    target_people: int
+    pace: float  # completions per day over the last PACE_DAYS days
+    villages: tuple[Area, ...]
+    communes: tuple[Area, ...]
+    by_provider: Mapping[str, int]
+    volunteers: tuple[tuple[str, int, int, int], ...]  # code, started, finished, helped
+    funnel: tuple[tuple[str, int], ...]
+    stuck: Mapping[str, int]
+    by_day: Mapping[str, int] = field(default_factory=dict)
+    #: The stage after which most people stop, on the main path, and how many stop there.
+    worst_step: tuple[str, int] | None = None
+
+    @property
+    def completed(self) -> int:
+        return self.completed_self + self.completed_assisted
+
+    @property
+    def coverage(self) -> float | None:
+        return _share(self.completed, self.adults_present)
+
+    @property
+    def gap(self) -> int:
+        return max(0, self.target_people - self.completed)
+
+    @property
+    def eta(self) -> date | None:
+        """When the target is reached at the current pace (None: no pace, or reached)."""
+        if self.gap == 0 or self.pace <= 0:
+            return None
+        return self.day + timedelta(days=math.ceil(self.gap / self.pace))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "date": self.day.isoformat(),
+            "completed": self.completed,
+            "completed_self": self.completed_self,
+            "completed_assisted": self.completed_assisted,
+            "adults_present": self.adults_present,
+            "adults": self.adults,
+            "households": self.households,
+            "coverage": _round(self.coverage),
+            "coverage_all_adults": _round(_share(self.completed, self.adults)),
+            "coverage_households": _round(_share(self.completed, self.households)),
+            "target": self.target_share,
+            "target_people": self.target_people,
+            "gap": self.gap,
+            "pace_per_day": round(self.pace, 2),
+            "target_date": self.eta.isoformat() if self.eta else None,
+            "by_village": [
+                {
+                    "commune": a.code.split("/")[0],
+                    "village": a.code.split("/")[-1],
+                    "name": a.name,
+                    "completed": a.completed,
+                    "adults_present": a.adults_present,
+                    "coverage": _round(a.coverage),
+                }
+                for a in self.villages
+            ],
+            "by_commune": [
+                {
+                    "commune": a.code,
+                    "name": a.name,
+                    "completed": a.completed,
+                    "adults_present": a.adults_present,
+                    "coverage": _round(a.coverage),
+                }
+                for a in self.communes
+            ],
+            "by_provider": dict(self.by_provider),
+            "by_volunteer": [
+                {"volunteer": code, "started": s, "finished": f, "helped": h}
+                for code, s, f, h in self.volunteers
+            ],
+            "funnel": [{"step": step, "reached": n} for step, n in self.funnel],
+            "most_stop_after": self.worst_step[0] if self.worst_step else None,
+            "stuck": dict(self.stuck),
+        }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole > 0 else None
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 4) if value is not None else None
+
+
+def population(
+    communes: tuple[Commune, ...], imported: Mapping[tuple[str, str], tuple[int, int, int]]
+) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """(commune, village) -> (adults, adults_present, households): imported figures win."""
+    figures = {
+        (c.code, v.id): (v.adults, v.adults_present, v.households)
+        for c in communes
+        for v in c.villages
+    }
+    for key, value in imported.items():
+        if key in figures:
+            figures[key] = value
+    return figures
+
+
+def build_report(
+    raw: RawStats,
+    *,
+    scope_name: str,
+    communes: tuple[Commune, ...],
+    figures: Mapping[tuple[str, str], tuple[int, int, int]],
+    content: Content,
+    today: date,
+    volunteers: Mapping[str, str] | None = None,
+) -> Report:
+    """The figures of ``communes`` on ``today`` (the deployment's local date)."""
+    done: dict[tuple[str, str], list[int]] = {}
+    for (commune, village, source), n in raw.by_village.items():
+        slot = done.setdefault((commune, village), [0, 0])
+        slot[0 if source == "self" else 1] += n
+    villages = []
+    for c in communes:
+        for v in c.villages:
+            adults, present, households = figures.get((c.code, v.id), (0, 0, 0))
+            self_, assisted = done.get((c.code, v.id), [0, 0])
+            villages.append(
+                Area(f"{c.code}/{v.id}", v.name, self_ + assisted, present, adults, households)
+            )
+        unknown = done.get((c.code, "unknown"))
+        if unknown:
+            villages.append(
+                Area(f"{c.code}/unknown", content.labels["unknown"], sum(unknown), 0, 0, 0)
+            )
+    by_commune = []
+    for c in communes:
+        mine = [a for a in villages if a.code.startswith(c.code + "/")]
+        by_commune.append(
+            Area(
+                c.code,
+                c.name,
+                sum(a.completed for a in mine),
+                sum(a.adults_present for a in mine),
+                sum(a.adults for a in mine),
+                sum(a.households for a in mine),
+            )
+        )
+    present = sum(a.adults_present for a in by_commune)
+    target_people = sum(
+        math.ceil(c.target * a.adults_present) for c, a in zip(communes, by_commune, strict=True)
+    )
+    by_day: dict[str, int] = {}
+    for (day, _source), n in raw.by_day.items():
+        by_day[day] = by_day.get(day, 0) + n
+    recent = {(today - timedelta(days=i)).isoformat() for i in range(PACE_DAYS)}
+    pace = sum(n for day, n in by_day.items() if day in recent) / PACE_DAYS
+    providers: dict[str, int] = {}
+    for (provider, _source), n in raw.by_provider.items():
+        providers[provider] = providers.get(provider, 0) + n
+    stages = funnel(raw, content)
+    codes = sorted(set(volunteers or {}) | set(raw.started_via) | set(raw.helped_by))
+    codes = [c for c in codes if volunteers is None or c in volunteers]
+    return Report(
+        scope=scope_name,
+        day=today,
+        completed_self=sum(n for (_, _, s), n in raw.by_village.items() if s == "self"),
+        completed_assisted=sum(n for (_, _, s), n in raw.by_village.items() if s != "self"),
+        adults_present=present,
+        adults=sum(a.adults for a in by_commune),
+        households=sum(a.households for a in by_commune),
+        target_share=round(target_people / present, 4) if present else _single_target(communes),
+        target_people=target_people,
+        pace=pace,
+        villages=tuple(sorted(villages, key=_lowest_first)),
+        communes=tuple(sorted(by_commune, key=_lowest_first)),
+        by_provider=dict(sorted(providers.items(), key=lambda kv: -kv[1])),
+        volunteers=tuple(
+            (c, raw.started_via.get(c, 0), raw.finished_via.get(c, 0), raw.helped_by.get(c, 0))
+            for c in codes
+        ),
+        funnel=stages,
+        worst_step=worst_step(stages, content),
+        stuck={s.id: raw.stuck[s.id] for s in content.install if raw.stuck.get(s.id)},
+        by_day=dict(sorted(by_day.items())),
+    )
+
+
+def worst_step(stages: tuple[tuple[str, int], ...], content: Content) -> tuple[str, int] | None:
+    """Where the biggest number of people stop, along readiness -> the provider-app route
+    -> completed (benefits are optional, the VNeID route is the smaller one)."""
+    main = {"ready", "completed", *(s.id for s in content.install_steps("app"))}
+    path = [(s, n) for s, n in stages if s in main]
+    drops = [(a[0], a[1] - b[1]) for a, b in pairwise(path) if a[1] > b[1]]
+    return max(drops, key=lambda d: d[1]) if drops else None
+
+
+def _single_target(communes: tuple[Commune, ...]) -> float:
+    return communes[0].target if len(communes) == 1 else 0.0
+
+
+def _lowest_first(area: Area) -> tuple[float, str]:
+    coverage = area.coverage
+    return (coverage if coverage is not None else math.inf, area.name)
+
+
+def funnel(raw: RawStats, content: Content) -> tuple[tuple[str, int], ...]:
+    """Distinct users who reached each stage: started, benefits, readiness, every install
+    step in walkthrough order, completed."""
+    stages = [*HEAD, *(("step:" + s.id, "step", s.id) for s in content.install), *TAIL]
+    return tuple(
+        (stage.removeprefix("step:"), raw.reached.get((kind, step), 0))
+        for stage, kind, step in stages
+    )
+
+
+# --- Vietnamese (or any locale's) rendering ---------------------------------------------
+
+
+class Formatter:
+    """Numbers, shares and dates the way the locale writes them (1.608 — 43,7 % — 24/11/2026)."""
+
+    def __init__(self, locale: str, texts: Mapping[str, str]):
+        self.locale = locale
+        self.texts = texts
+
+    def n(self, value: float) -> str:
+        return format_decimal(value, locale=self.locale)
+
+    def pct(self, value: float | None) -> str:
+        if value is None:
+            return self.texts["no_value"]
+        return format_percent(value, "#,##0.0 %", locale=self.locale)
+
+    def day(self, value: date) -> str:
+        return format_date(value, self.texts.get("date_format", "dd/MM/yyyy"), locale=self.locale)
+
+
+def render(report: Report, config: Config, content: Content, texts: Mapping[str, str]) -> str:
+    """The /stats message."""
+    f = Formatter(content.locale, texts)
+    lines = [
+        texts["title"].format(scope=report.scope, date=f.day(report.day)),
+        texts["coverage"].format(
+            completed=f.n(report.completed),
+            present=f.n(report.adults_present),
+            coverage=f.pct(report.coverage),
+        ),
+        texts["coverage_more"].format(
+            adults=f.n(report.adults),
+            coverage_all=f.pct(_share(report.completed, report.adults)),
+            households=f.n(report.households),
+            coverage_households=f.pct(_share(report.completed, report.households)),
+        ),
+    ]
+    if report.gap == 0 and report.target_people > 0:
+        lines.append(texts["target_reached"].format(target=f.pct(report.target_share)))
+    else:
+        lines.append(
+            texts["target_gap"].format(target=f.pct(report.target_share), gap=f.n(report.gap))
+        )
+    pace = f.n(round(report.pace, 1))
+    if report.eta:
+        lines.append(texts["pace_eta"].format(pace=pace, eta=f.day(report.eta)))
+    elif report.gap:
+        lines.append(texts["pace_none"].format(pace=pace))
+    lines.append(
+        texts["sources"].format(
+            self=f.n(report.completed_self), assisted=f.n(report.completed_assisted)
+        )
+    )
+    wide = len(report.communes) > 1
+    areas = report.communes if wide else report.villages
+    lines.append("")
+    lines.append(texts["by_commune" if wide else "by_village"])
+    for area in areas[:MAX_LINES]:
+        lines.append(
+            texts["area_line"].format(
+                name=area.name,
+                completed=f.n(area.completed),
+                present=f.n(area.adults_present),
+                coverage=f.pct(area.coverage),
+            )
+        )
+    if len(areas) > MAX_LINES:
+        lines.append(texts["more_lines"].format(count=f.n(len(areas) - MAX_LINES)))
+    if report.by_provider:
+        names = {p.id: p.name for p in config.providers} | {"unknown": content.labels["unknown"]}
+        parts = [f"{names.get(p, p)} {f.n(n)}" for p, n in report.by_provider.items()]
+        lines += ["", texts["by_provider"] + " " + "; ".join(parts)]
+    if report.volunteers:
+        lines += ["", texts["by_volunteer"]]
+        for code, started, finished, helped in report.volunteers[:MAX_LINES]:
+            lines.append(
+                texts["volunteer_line"].format(
+                    code=code, started=f.n(started), finished=f.n(finished), helped=f.n(helped)
+                )
+            )
+    titles = _stage_titles(content, texts)
+    lines += ["", texts["funnel"]]
+    lines.append(" → ".join(f"{titles[s]} {f.n(n)}" for s, n in report.funnel))
+    worst = report.worst_step
+    if worst:
+        lines.append(texts["worst_step"].format(step=titles[worst[0]], count=f.n(worst[1])))
+    if report.stuck:
+        parts = [f"{titles[s]} {f.n(n)}" for s, n in report.stuck.items()]
+        lines.append(texts["stuck"] + " " + "; ".join(parts))
+    return "\n".join(lines)
+
+
+def _stage_titles(content: Content, texts: Mapping[str, str]) -> dict[str, str]:
+    stages = [*(s for s, _, _ in HEAD), *(s.id for s in content.install), *(s for s, _, _ in TAIL)]
+    return {stage: texts.get(f"stage_{stage}", stage) for stage in stages}

@@ -1,0 +1,280 @@
+"""Officials' and volunteers' commands, for any channel: /stats, /export, /chart, /moi_tnv,
+/link, /mystats, /dagiup, and enrolment through one-time invite links.
+
+Every command checks the sender's role and scope first. Anyone who is not an official (or,
+for volunteer commands, a volunteer) is answered by the citizen conversation as if the
+command did not exist -- they never see a figure. Every staff action is audited.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import segno
+from babel.numbers import format_decimal
+
+from bot.charts import chart_png
+from bot.config import Commune, Config
+from bot.content import Content, load_staff_texts
+from bot.identity import UserRefs
+from bot.model import Choice, Input, Option, OutMessage, Start, Text
+from bot.stats import Report, build_report, population, render
+from storage.database import Database
+from storage.staff import INVITE_PREFIX, Scope, Staff, StaffRepository
+from storage.stats import collect, export_rows
+
+#: Button screen of staff buttons (kept apart from the citizen conversation's screens).
+SCREEN = "st"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    kind: str  # "document" or "photo"
+    filename: str
+    data: bytes
+    caption: str
+
+
+@dataclass(frozen=True, slots=True)
+class StaffReply:
+    messages: tuple[OutMessage, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+
+
+_Handler = Callable[[Staff, str], Awaitable[StaffReply]]
+
+
+def deep_link(bot_username: str, payload: str) -> str:
+    return f"https://t.me/{bot_username}?start={payload}"
+
+
+class StaffDesk:
+    """Answers staff commands; returns None for anything that is not one of them."""
+
+    def __init__(
+        self,
+        config: Config,
+        content: Content,
+        db: Database,
+        staff: StaffRepository,
+        refs: UserRefs,
+        clock: Callable[[], datetime],
+    ):
+        self.config = config
+        self.content = content
+        self.db = db
+        self.staff = staff
+        self.refs = refs
+        self.clock = clock
+        self.texts = load_staff_texts(config.locale)
+        # Commands (and the button flows they start) each role may use.
+        self._handlers: dict[str, dict[str, _Handler]] = {
+            "official": {
+                "stats": self._official_stats,
+                "export": self._official_export,
+                "chart": self._official_chart,
+                "moi_tnv": self._official_moi_tnv,
+                "inv": self._official_inv,
+            },
+            "volunteer": {
+                "link": self._volunteer_link,
+                "mystats": self._volunteer_mystats,
+                "dagiup": self._volunteer_dagiup,
+                "as": self._volunteer_as,
+            },
+        }
+
+    async def handle(self, channel: str, user_id: str | int, event: Input) -> StaffReply | None:
+        ref = self.refs.ref(channel, user_id)
+        if isinstance(event, Start) and event.payload and event.payload.startswith(INVITE_PREFIX):
+            return await self._enrol(channel, ref, event.payload)
+        command, argument = _command(event)
+        if command is None:
+            return None
+        member = await self.staff.get(channel, ref)
+        if member is None:
+            return None
+        handler = self._handlers[member.role].get(command)
+        if handler is None:
+            return None
+        await self.staff.audit(channel, ref, command, argument or None, self.clock())
+        return await handler(member, argument)
+
+    # --- enrolment ------------------------------------------------------------------------
+
+    async def _enrol(self, channel: str, ref: str, code: str) -> StaffReply:
+        member = await self.staff.redeem(channel, ref, code, self.clock())
+        if member is None:
+            return self._say(self.texts["invite_invalid"])
+        key = "enrolled_official" if member.role == "official" else "enrolled_volunteer"
+        return self._say(self.texts[key].format(scope=self.scope_name(member.scope)))
+
+    # --- officials ------------------------------------------------------------------------
+
+    async def _official_stats(self, member: Staff, _argument: str) -> StaffReply:
+        report = await self.report(member.scope)
+        return self._say(render(report, self.config, self.content, self.texts))
+
+    async def _official_export(self, member: Staff, _argument: str) -> StaffReply:
+        data = await self.export_csv(member.scope)
+        caption = self.texts["export_caption"].format(scope=self.scope_name(member.scope))
+        name = f"chu-ky-so-{self._today().isoformat()}.csv"
+        return StaffReply(attachments=(Attachment("document", name, data, caption),))
+
+    async def _official_chart(self, member: Staff, _argument: str) -> StaffReply:
+        report = await self.report(member.scope)
+        caption = self.texts["chart_caption"].format(
+            scope=report.scope, date=self._today().strftime("%d/%m/%Y")
+        )  # the locale's date format is dd/MM/yyyy
+        png = chart_png(report, self.texts)
+        return StaffReply(attachments=(Attachment("photo", "bieu-do.png", png, caption),))
+
+    async def _official_moi_tnv(self, member: Staff, _argument: str) -> StaffReply:
+        communes = self.communes(member.scope)
+        if len(communes) == 1:
+            return await self._official_inv(member, communes[0].code)
+        options = tuple(Option(f"inv:{c.code}", c.name) for c in communes)
+        return StaffReply((OutMessage(self.texts["choose_commune"], options, SCREEN),))
+
+    async def _official_inv(self, member: Staff, commune: str) -> StaffReply:
+        if commune not in {c.code for c in self.communes(member.scope)}:
+            return StaffReply()
+        code = await self.staff.create_invite(
+            "volunteer", Scope("communes", (commune,)), created_by="official", now=self.clock()
+        )
+        link = deep_link(self.config.bot_username, code)
+        return self._say(self.texts["volunteer_invite"].format(link=link))
+
+    # --- volunteers -----------------------------------------------------------------------
+
+    async def _volunteer_link(self, member: Staff, _argument: str) -> StaffReply:
+        code = member.code or ""
+        link = deep_link(self.config.bot_username, code)
+        qr = io.BytesIO()
+        segno.make(link, error="m").save(qr, kind="png", scale=10, border=4)
+        return StaffReply(
+            (OutMessage(self.texts["volunteer_link"].format(link=link, code=code)),),
+            (Attachment("photo", f"qr-{code}.png", qr.getvalue(), self.texts["qr_caption"]),),
+        )
+
+    async def _volunteer_mystats(self, member: Staff, _argument: str) -> StaffReply:
+        code = member.code or ""
+        raw = await collect(self.db, list(member.scope.codes), self.config.timezone)
+        f = self._n
+        return self._say(
+            self.texts["mystats"].format(
+                code=code,
+                started=f(raw.started_via.get(code, 0)),
+                finished=f(raw.finished_via.get(code, 0)),
+                helped=f(raw.helped_by.get(code, 0)),
+            )
+        )
+
+    async def _volunteer_dagiup(self, member: Staff, _argument: str) -> StaffReply:
+        commune = self.config.commune(member.scope.codes[0]) if member.scope.codes else None
+        if commune is None:
+            return StaffReply()
+        options = [Option(f"as:{v.id}", v.name) for v in commune.villages]
+        options.append(Option("as:unknown", self.content.labels["unknown"]))
+        return StaffReply((OutMessage(self.texts["assist_village"], tuple(options), SCREEN),))
+
+    async def _volunteer_as(self, member: Staff, argument: str) -> StaffReply:
+        commune = self.config.commune(member.scope.codes[0]) if member.scope.codes else None
+        village, _, provider = argument.partition(":")
+        if commune is None or (village != "unknown" and commune.village(village) is None):
+            return StaffReply()
+        if not provider:
+            options = [Option(f"as:{village}:{p.id}", p.name) for p in self.config.providers]
+            options.append(Option(f"as:{village}:unknown", self.content.labels["unknown"]))
+            return StaffReply((OutMessage(self.texts["assist_provider"], tuple(options), SCREEN),))
+        if provider != "unknown" and self.config.provider(provider) is None:
+            return StaffReply()
+        await self.staff.record_assisted(
+            member.code or "", commune.code, village, provider, self.clock()
+        )
+        found = commune.village(village)
+        name = found.name if found else self.content.labels["unknown"]
+        return self._say(self.texts["assist_done"].format(village=name))
+
+    # --- figures (also used by the command line) ------------------------------------------
+
+    def communes(self, scope: Scope) -> tuple[Commune, ...]:
+        """The deployment's communes within ``scope``."""
+        if scope.kind == "all":
+            return self.config.communes
+        if scope.kind == "province":
+            return tuple(c for c in self.config.communes if c.province_code in scope.codes)
+        return tuple(c for c in self.config.communes if c.code in scope.codes)
+
+    def scope_name(self, scope: Scope) -> str:
+        communes = self.communes(scope)
+        if scope.kind == "all":
+            return self.texts["scope_all"]
+        if scope.kind == "province" and communes:
+            return self.texts["scope_province"].format(name=communes[0].province)
+        return ", ".join(c.name for c in communes)
+
+    async def report(self, scope: Scope) -> Report:
+        communes = self.communes(scope)
+        codes = [c.code for c in communes]
+        raw = await collect(self.db, codes, self.config.timezone)
+        return build_report(
+            raw,
+            scope_name=self.scope_name(scope),
+            communes=communes,
+            figures=population(communes, await self.staff.population()),
+            content=self.content,
+            today=self._today(),
+            volunteers=await self.staff.volunteers(codes),
+        )
+
+    async def export_csv(self, scope: Scope) -> bytes:
+        """UTF-8 with a byte-order mark, so that Excel shows Vietnamese letters right."""
+        communes = {c.code: c for c in self.communes(scope)}
+        providers = {p.id: p.name for p in self.config.providers}
+        sources = {"self": self.texts["source_self"], "volunteer": self.texts["source_volunteer"]}
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(self.texts["csv_header"].split(","))
+        unknown = self.content.labels["unknown"]
+        for code, village, day, provider, source, n in await export_rows(
+            self.db, list(communes), self.config.timezone
+        ):
+            commune = communes[code]
+            found = commune.village(village)
+            writer.writerow(
+                [
+                    commune.name,
+                    found.name if found else unknown,
+                    day,
+                    providers.get(provider, unknown),
+                    sources.get(source, source),
+                    n,
+                ]
+            )
+        return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+    def _today(self) -> date:
+        return self.clock().astimezone(self.config.timezone).date()
+
+    def _n(self, value: int) -> str:
+        return format_decimal(value, locale=self.content.locale)
+
+    @staticmethod
+    def _say(text: str) -> StaffReply:
+        return StaffReply((OutMessage(text),))
+
+
+def _command(event: Input) -> tuple[str | None, str]:
+    """(command, argument) of a staff command or staff button, else (None, "")."""
+    if isinstance(event, Text) and event.text.startswith("/"):
+        head, _, rest = event.text[1:].partition(" ")
+        return head.split("@")[0].lower(), rest.strip()
+    if isinstance(event, Choice) and event.screen == SCREEN:
+        action, _, argument = event.option.partition(":")
+        return action, argument
+    return None, ""

@@ -1,0 +1,227 @@
+"""Officials and volunteers: one-time invites, enrolment, scopes, assisted completions, audit.
+
+Nobody becomes staff by typing a command. An invite code is random (144 bits), shown once,
+stored only as a hash, expires, and works once. Staff are known by the same keyed hash of
+their channel id as citizens: no name, no phone number. Every staff action and every failed
+enrolment attempt is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from storage.database import Database
+from storage.models import Base
+
+_staff = Base.metadata.tables["staff"]
+_invites = Base.metadata.tables["invites"]
+_assisted = Base.metadata.tables["assisted"]
+_audit = Base.metadata.tables["audit"]
+_population = Base.metadata.tables["population"]
+
+ROLES = ("official", "volunteer")
+SCOPE_KINDS = ("communes", "province", "all")
+INVITE_PREFIX = "inv_"
+VOLUNTEER_PREFIX = "v_"
+INVITE_TTL = timedelta(days=3)
+#: Failed enrolment attempts allowed per user per hour before they are ignored.
+FAILED_INVITES_PER_HOUR = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What an official may see: some communes, a province, or the whole deployment.
+
+    A volunteer's scope is their one commune."""
+
+    kind: str
+    codes: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, "codes": list(self.codes)})
+
+    @classmethod
+    def from_json(cls, text: str) -> Scope:
+        data = json.loads(text)
+        return cls(kind=str(data["kind"]), codes=tuple(str(c) for c in data.get("codes", [])))
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    role: str
+    scope: Scope
+    code: str | None  # a volunteer's referral code (their personal link)
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+class StaffRepository:
+    """Reads and writes of staff data."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+
+    async def create_invite(
+        self,
+        role: str,
+        scope: Scope,
+        *,
+        created_by: str,
+        now: datetime,
+        ttl: timedelta = INVITE_TTL,
+    ) -> str:
+        """A new one-time invite code (returned once, stored only as a hash)."""
+        if role not in ROLES or scope.kind not in SCOPE_KINDS:
+            raise ValueError(f"bad invite: {role} {scope}")
+        code = INVITE_PREFIX + secrets.token_urlsafe(18)
+        row = {
+            "code_hash": _hash(code),
+            "role": role,
+            "scope": scope.to_json(),
+            "created_by": created_by,
+            "created_at": now,
+            "expires_at": now + ttl,
+        }
+        await self.db.run(lambda conn: conn.execute(insert(_invites), row))
+        return code
+
+    async def redeem(self, channel: str, user_ref: str, code: str, now: datetime) -> Staff | None:
+        """Enrol the user with this invite, if it is valid, unused and not expired."""
+
+        def work(conn: Connection) -> Staff | None:
+            failed = conn.execute(
+                select(func.count())
+                .select_from(_audit)
+                .where(
+                    _audit.c.channel == channel,
+                    _audit.c.user_ref == user_ref,
+                    _audit.c.action == "invite_failed",
+                    _audit.c.at > now - timedelta(hours=1),
+                )
+            ).scalar_one()
+            if failed >= FAILED_INVITES_PER_HOUR:
+                return None  # too many tries: ignored (and not even checked)
+            claimed = conn.execute(
+                update(_invites)
+                .where(
+                    _invites.c.code_hash == _hash(code),
+                    _invites.c.used_at.is_(None),
+                    _invites.c.expires_at > now,
+                )
+                .values(used_at=now)
+                .returning(_invites.c.role, _invites.c.scope)
+            ).first()
+            if claimed is None:
+                _log(conn, channel, user_ref, "invite_failed", None, now)
+                return None
+            scope = Scope.from_json(claimed.scope)
+            code_ = (
+                VOLUNTEER_PREFIX + secrets.token_urlsafe(6)
+                if claimed.role == "volunteer"
+                else None
+            )
+            values = {
+                "role": claimed.role,
+                "scope": claimed.scope,
+                "code": code_,
+                "created_at": now,
+            }
+            conn.execute(
+                self._insert(_staff)
+                .values(channel=channel, user_ref=user_ref, **values)
+                .on_conflict_do_update(index_elements=["channel", "user_ref"], set_=values)
+            )
+            _log(conn, channel, user_ref, "enrolled", f"{claimed.role} {scope.to_json()}", now)
+            return Staff(role=claimed.role, scope=scope, code=code_)
+
+        return await self.db.run(work)
+
+    async def get(self, channel: str, user_ref: str) -> Staff | None:
+        query = select(_staff.c.role, _staff.c.scope, _staff.c.code).where(
+            _staff.c.channel == channel, _staff.c.user_ref == user_ref
+        )
+        row = await self.db.run(lambda conn: conn.execute(query).first())
+        return Staff(row.role, Scope.from_json(row.scope), row.code) if row else None
+
+    async def volunteer_commune(self, code: str) -> str | None:
+        """The commune of the volunteer whose referral code this is."""
+        query = select(_staff.c.scope).where(_staff.c.code == code, _staff.c.role == "volunteer")
+        row = await self.db.run(lambda conn: conn.execute(query).first())
+        if row is None:
+            return None
+        codes = Scope.from_json(row.scope).codes
+        return codes[0] if codes else None
+
+    async def volunteers(self, communes: Iterable[str]) -> dict[str, str]:
+        """Referral code -> commune of every volunteer of these communes."""
+        wanted = set(communes)
+        query = select(_staff.c.code, _staff.c.scope).where(_staff.c.role == "volunteer")
+        rows = await self.db.run(lambda conn: conn.execute(query).all())
+        found = {}
+        for row in rows:
+            codes = Scope.from_json(row.scope).codes
+            if row.code and codes and codes[0] in wanted:
+                found[row.code] = codes[0]
+        return found
+
+    async def record_assisted(
+        self, volunteer: str, commune: str, village: str, provider: str, now: datetime
+    ) -> None:
+        row = {
+            "volunteer": volunteer,
+            "commune": commune,
+            "village": village,
+            "provider": provider,
+            "at": now,
+        }
+        await self.db.run(lambda conn: conn.execute(insert(_assisted), row))
+
+    async def audit(
+        self, channel: str, user_ref: str, action: str, detail: str | None, now: datetime
+    ) -> None:
+        await self.db.run(lambda conn: _log(conn, channel, user_ref, action, detail, now))
+
+    async def import_population(self, rows: list[dict[str, Any]], now: datetime) -> int:
+        """Replace the figures of these villages (rows: commune, village, adults,
+        adults_present, households)."""
+        if not rows:
+            return 0
+        stmt = self._insert(_population).values([{**r, "updated_at": now} for r in rows])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["commune", "village"],
+            set_={
+                c: getattr(stmt.excluded, c)
+                for c in ("adults", "adults_present", "households", "updated_at")
+            },
+        )
+        await self.db.run(lambda conn: conn.execute(stmt))
+        return len(rows)
+
+    async def population(self) -> dict[tuple[str, str], tuple[int, int, int]]:
+        """Imported figures: (commune, village) -> (adults, adults_present, households)."""
+        query = select(_population)
+        rows = await self.db.run(lambda conn: conn.execute(query).all())
+        return {(r.commune, r.village): (r.adults, r.adults_present, r.households) for r in rows}
+
+
+def _log(
+    conn: Connection, channel: str, user_ref: str, action: str, detail: str | None, now: datetime
+) -> None:
+    conn.execute(
+        insert(_audit).values(
+            at=now, channel=channel, user_ref=user_ref, action=action, detail=(detail or "")[:200]
+        )
+    )

@@ -1,0 +1,341 @@
+"""Officials and volunteers: invites, scopes, figures checked against hand-counted data.
+
+A three-commune deployment (two in Thanh Hoa, one in Ha Noi) is filled through the real
+conversation engine -- citizens report completions, a volunteer's link brings people in,
+the volunteer records people they helped -- and every figure is compared with what was done.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import tomllib
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Config, parse_config
+from bot.content import Content
+from bot.engine import Engine, screen_key
+from bot.identity import UserRefs
+from bot.model import Choice, Input, Start, Text
+from bot.stats import Formatter
+from handlers.conversation import Conversations
+from handlers.staff import SCREEN, StaffDesk, StaffReply
+from storage.database import Database
+from storage.repository import Repository
+from storage.staff import FAILED_INVITES_PER_HOUR, Scope, StaffRepository
+from tests.conftest import ROOT, T0, TEST_SECRET, rows
+
+NOW = T0 + timedelta(days=30)
+
+
+def three_communes() -> Config:
+    raw = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
+    nong_cong = raw["communes"][0]
+    hac_thanh = {
+        "code": 14797,
+        "target": 0.4,
+        "support": nong_cong["support"],
+        "villages": [
+            {"id": "kp-a", "name": "Khu A", "adults": 100, "adults_present": 80, "households": 40},
+            {"id": "kp-b", "name": "Khu B", "adults": 10, "adults_present": 0, "households": 5},
+        ],
+    }
+    hoan_kiem = {**hac_thanh, "code": 70, "villages": hac_thanh["villages"][:1]}
+    raw["communes"] = [nong_cong, hac_thanh, hoan_kiem]
+    return parse_config(raw)
+
+
+class World:
+    """The deployment, its database, and people acting in it."""
+
+    def __init__(self, db: Database, content: Content):
+        self.config = three_communes()
+        self.engine = Engine(content, self.config)
+        self.db = db
+        self.refs = UserRefs(TEST_SECRET)
+        self.staff = StaffRepository(db)
+        self.now = NOW
+        self.repo = Repository(db)
+        self.conversations = Conversations(
+            self.engine, self.repo, self.refs, clock=lambda: self.now,
+            area_of=self.staff.volunteer_commune,
+        )  # fmt: skip
+        self.desk = StaffDesk(
+            self.config, content, db, self.staff, self.refs, clock=lambda: self.now
+        )
+
+    async def citizen(self, user: int, *inputs: Input | str) -> None:
+        """A citizen's inputs ("!option" presses a button of the current screen)."""
+        for item in inputs:
+            event: Input
+            if isinstance(item, str) and item.startswith("!"):
+                stored = await self.repo.load("telegram", self.refs.ref("telegram", user))
+                assert stored is not None
+                event = Choice(item[1:], screen_key(stored.state))
+            elif isinstance(item, str):
+                event = Text(item)
+            else:
+                event = item
+            await self.conversations.handle("telegram", user, event)
+
+    async def report(
+        self, user: int, commune: str, village: str, provider: str, **kw: Any
+    ) -> None:
+        start: Input = Start(kw.get("via"))
+        self.now = kw.get("at", self.now)
+        await self.citizen(user, start, "!done", "!yes", commune, village, "!yes", provider)
+
+    async def staff_says(self, user: int, event: Input) -> StaffReply | None:
+        return await self.desk.handle("telegram", user, event)
+
+    async def enrol(self, user: int, role: str, scope: Scope) -> str:
+        code = await self.staff.create_invite(role, scope, created_by="cli", now=self.now)
+        reply = await self.staff_says(user, Start(code))
+        assert reply is not None
+        return reply.messages[0].text
+
+
+@pytest.fixture
+def world(db: Database, content: Content) -> World:
+    return World(db, content)
+
+
+async def test_invite_enrols_once_and_expires(world: World) -> None:
+    code = await world.staff.create_invite("official", Scope("all"), created_by="cli", now=NOW)
+    assert code.startswith("inv_")
+    assert len(code) >= 24
+    first = await world.staff_says(1, Start(code))
+    assert first is not None
+    assert "/stats" in first.messages[0].text
+    again = await world.staff_says(2, Start(code))
+    assert again is not None
+    assert again.messages[0].text == world.desk.texts["invite_invalid"]
+    old = await world.staff.create_invite("official", Scope("all"), created_by="cli", now=NOW)
+    world.now = NOW + timedelta(days=4)
+    late = await world.staff_says(3, Start(old))
+    assert late is not None
+    assert late.messages[0].text == world.desk.texts["invite_invalid"]
+    stored = repr(await rows(world.db, "SELECT * FROM invites"))
+    assert code not in stored, "only hashes are kept"
+    assert old not in stored
+
+
+async def test_guessing_invite_codes_is_cut_off(world: World) -> None:
+    for n in range(FAILED_INVITES_PER_HOUR):
+        await world.staff_says(7, Start(f"inv_guess{n}"))
+    good = await world.staff.create_invite("official", Scope("all"), created_by="cli", now=NOW)
+    reply = await world.staff_says(7, Start(good))
+    assert reply is not None
+    assert reply.messages[0].text == world.desk.texts["invite_invalid"]
+    assert await world.staff.get("telegram", world.refs.ref("telegram", 7)) is None
+    audit = await rows(world.db, "SELECT action FROM audit")
+    assert [a[0] for a in audit].count("invite_failed") == FAILED_INVITES_PER_HOUR
+
+
+async def test_nobody_else_sees_a_figure(world: World) -> None:
+    await world.report(20, "nong cong", "dong hoa", "vnpt")
+    assert await world.staff_says(9, Text("/stats")) is None, "not staff: not a staff command"
+    outcome = await world.conversations.handle("telegram", 9, Text("/stats"))
+    texts = " ".join(m.text for m in outcome.messages)
+    assert world.engine.content.texts["unknown_command"] in texts
+    await world.enrol(10, "volunteer", Scope("communes", ("16279",)))
+    assert await world.staff_says(10, Text("/stats")) is None, "volunteers get no /stats"
+    assert await world.staff_says(10, Text("/export")) is None
+
+
+async def test_figures_match_what_happened(world: World) -> None:
+    await world.enrol(1, "official", Scope("province", ("38",)))
+    await world.enrol(2, "volunteer", Scope("communes", ("16279",)))
+    volunteer = await world.staff.get("telegram", world.refs.ref("telegram", 2))
+    assert volunteer is not None
+    assert volunteer.code
+    # Nong Cong: 3 self-reports (one via the volunteer's link), 1 assisted.
+    await world.report(101, "nong cong", "dong hoa", "vnpt", at=NOW - timedelta(days=10))
+    await world.report(102, "nong cong", "dong hoa", "viettel", via=volunteer.code, at=NOW)
+    await world.report(103, "nong cong", "tay son", "vnpt", at=NOW)
+    await world.citizen(104, Start(volunteer.code), "!install")  # came via link, not finished
+    await world.staff_says(2, Choice("as:kp-1", SCREEN))
+    done = await world.staff_says(2, Choice("as:kp-1:misa", SCREEN))
+    assert done is not None
+    assert "Khu phố 1" in done.messages[0].text
+    # Hac Thanh: 1 self-report; Hoan Kiem (Ha Noi, out of scope): 1.
+    await world.report(105, "hac thanh", "khu a", "misa", at=NOW)
+    await world.report(106, "hoan kiem", "khu a", "misa", at=NOW)
+
+    report = (await world.desk.report(Scope("province", ("38",)))).to_json()
+    assert report["completed"] == 5
+    assert (report["completed_self"], report["completed_assisted"]) == (4, 1)
+    assert report["adults_present"] == 3676 + 80
+    assert report["coverage"] == round(5 / 3756, 4)
+    assert report["target_people"] == 1838 + 32  # ceil(0.5 * 3676) + ceil(0.4 * 80)
+    assert report["gap"] == 1870 - 5
+    villages = {v["village"]: v for v in report["by_village"]}
+    assert villages["dong-hoa"]["completed"] == 2
+    assert villages["kp-1"]["completed"] == 1
+    assert villages["kp-a"]["completed"] == 1
+    assert villages["kp-b"]["coverage"] is None, "no adults present: no division by zero"
+    assert report["by_village"][0]["coverage"] == 0.0, "lowest coverage first"
+    assert report["by_provider"] == {"vnpt": 2, "misa": 2, "viettel": 1}
+    assert report["by_volunteer"] == [
+        {"volunteer": volunteer.code, "started": 2, "finished": 1, "helped": 1}
+    ]
+    # Pace: 4 completions in the last 7 days (the one 10 days ago does not count).
+    assert report["pace_per_day"] == round(4 / 7, 2)
+    expected = (NOW.date() + timedelta(days=-(-1865 * 7 // 4))).isoformat()
+    assert report["target_date"] == expected
+    funnel = {f["step"]: f["reached"] for f in report["funnel"]}
+    assert funnel["started"] == 5  # 101, 102, 103, 104, 105 (106 is in Ha Noi)
+    assert funnel["ready"] == 1
+    assert funnel["completed"] == 4
+
+
+async def test_wide_scope_lists_communes_and_single_commune_lists_villages(world: World) -> None:
+    await world.report(101, "nong cong", "dong hoa", "vnpt")
+    province = await world.desk.report(Scope("province", ("38",)))
+    assert [a.code for a in province.communes] == ["14797", "16279"], "lowest coverage first"
+    text = world.desk.texts
+    from bot.stats import render
+
+    wide = render(province, world.config, world.engine.content, text)
+    assert text["by_commune"] in wide
+    one = render(
+        await world.desk.report(Scope("communes", ("16279",))),
+        world.config,
+        world.engine.content,
+        text,
+    )
+    assert text["by_village"] in one
+    assert "1/3.676" in one
+
+
+async def test_zero_data_report(world: World) -> None:
+    report = (await world.desk.report(Scope("communes", ("70",)))).to_json()
+    assert report["completed"] == 0
+    assert report["coverage"] == 0.0
+    assert report["pace_per_day"] == 0
+    assert report["target_date"] is None
+    assert all(f["reached"] == 0 for f in report["funnel"])
+
+
+async def test_export_opens_in_a_spreadsheet_with_vietnamese_intact(world: World) -> None:
+    await world.enrol(1, "official", Scope("communes", ("16279",)))
+    await world.report(101, "nong cong", "dong hoa", "vnpt")
+    reply = await world.staff_says(1, Text("/export"))
+    assert reply is not None
+    (attachment,) = reply.attachments
+    assert attachment.kind == "document"
+    assert attachment.data.startswith(b"\xef\xbb\xbf"), "UTF-8 byte-order mark for Excel"
+    table = list(csv.reader(io.StringIO(attachment.data.decode("utf-8-sig"))))
+    assert table[0] == ["Xã", "Thôn", "Ngày", "Nhà cung cấp", "Nguồn", "Số người"]
+    assert table[1] == ["Xã Nông Cống", "Thôn Đông Hòa (mẫu)", NOW.date().isoformat(),
+                        "VNPT SmartCA", "Tự báo", "1"]  # fmt: skip
+
+
+async def test_chart_renders(world: World) -> None:
+    await world.enrol(1, "official", Scope("communes", ("16279",)))
+    await world.report(101, "nong cong", "dong hoa", "vnpt")
+    reply = await world.staff_says(1, Text("/chart"))  # warnings (e.g. missing glyphs) fail
+    assert reply is not None
+    (attachment,) = reply.attachments
+    assert attachment.kind == "photo"
+    assert attachment.data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(attachment.data) > 10_000
+
+
+async def test_volunteer_link_qr_and_own_figures(world: World) -> None:
+    await world.enrol(2, "volunteer", Scope("communes", ("16279",)))
+    reply = await world.staff_says(2, Text("/link"))
+    assert reply is not None
+    code = (await world.staff.get("telegram", world.refs.ref("telegram", 2))).code  # type: ignore[union-attr]
+    assert f"https://t.me/{world.config.bot_username}?start={code}" in reply.messages[0].text
+    (qr,) = reply.attachments
+    assert qr.data.startswith(b"\x89PNG")
+    await world.report(101, "nong cong", "dong hoa", "vnpt", via=code)
+    await world.report(102, "nong cong", "dong hoa", "vnpt", via="v_someoneelse")
+    mine = await world.staff_says(2, Text("/mystats"))
+    assert mine is not None
+    assert mine.messages[0].text == world.desk.texts["mystats"].format(
+        code=code, started="1", finished="1", helped="0"
+    )
+
+
+async def test_first_touch_attribution_counts_for_the_volunteers_commune(world: World) -> None:
+    await world.enrol(2, "volunteer", Scope("communes", ("14797",)))
+    code = (await world.staff.get("telegram", world.refs.ref("telegram", 2))).code  # type: ignore[union-attr]
+    await world.citizen(300, Start(code), "!install", Start("v_other"))
+    report = (await world.desk.report(Scope("communes", ("14797",)))).to_json()
+    assert {f["step"]: f["reached"] for f in report["funnel"]}["ready"] == 1
+    elsewhere = (await world.desk.report(Scope("communes", ("16279",)))).to_json()
+    assert {f["step"]: f["reached"] for f in elsewhere["funnel"]}["ready"] == 0
+
+
+async def test_official_actions_are_audited(world: World) -> None:
+    await world.enrol(1, "official", Scope("communes", ("16279",)))
+    await world.staff_says(1, Text("/stats"))
+    invite = await world.staff_says(1, Text("/moi_tnv"))
+    assert invite is not None
+    assert "start=inv_" in invite.messages[0].text
+    actions = [r[0] for r in await rows(world.db, "SELECT action FROM audit ORDER BY id")]
+    assert actions == ["enrolled", "stats", "moi_tnv"]
+
+
+def test_vietnamese_number_formats(content: Content) -> None:
+    f = Formatter("vi", {"no_value": "—"})
+    assert f.n(1608) == "1.608"
+    assert f.pct(0.437) == "43,7 %"
+    assert f.pct(None) == "—"
+    assert f.day(datetime(2026, 11, 24).date()) == "24/11/2026"
+
+
+def test_cli_invite_prints_a_deep_link(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "BOT_ID_SECRET": "x" * 20}
+    run = subprocess.run(
+        [sys.executable, "-m", "bot", "invite", "official", "--commune", "16279"],
+        capture_output=True, text=True, cwd=ROOT, env={**_env(), **env}, check=True,
+    )  # fmt: skip
+    assert run.stdout.startswith("https://t.me/TroLyChuKySoDemoBot?start=inv_")
+    stats = subprocess.run(
+        [sys.executable, "-m", "bot", "stats", "--json"],
+        capture_output=True, text=True, cwd=ROOT, env={**_env(), **env}, check=True,
+    )  # fmt: skip
+    data = json.loads(stats.stdout)
+    for key in ("scope", "completed", "adults_present", "coverage", "target", "by_village",
+                "by_provider", "funnel"):  # fmt: skip
+        assert key in data
+
+
+def test_cli_population_import(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "BOT_ID_SECRET": "x" * 20}
+    table = tmp_path / "pop.csv"
+    table.write_text(
+        "commune,village,adults,adults_present,households\n16279,dong-hoa,1000,900,450\n",
+        encoding="utf-8-sig",
+    )
+    subprocess.run(
+        [sys.executable, "-m", "bot", "population", "import", str(table)],
+        capture_output=True, text=True, cwd=ROOT, env={**_env(), **env}, check=True,
+    )  # fmt: skip
+    stats = subprocess.run(
+        [sys.executable, "-m", "bot", "stats", "--json"],
+        capture_output=True, text=True, cwd=ROOT, env={**_env(), **env}, check=True,
+    )  # fmt: skip
+    assert json.loads(stats.stdout)["adults_present"] == 3676 - 850 + 900
+    table.write_text("commune,village,adults,adults_present,households\n16279,nowhere,1,1,1\n")
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot", "population", "import", str(table)],
+        capture_output=True, text=True, cwd=ROOT, env={**_env(), **env},
+    )  # fmt: skip
+    assert bad.returncode == 2
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k not in ("BOT_CONFIG", "DATABASE_URL")}
