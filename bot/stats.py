@@ -200,22 +200,22 @@ def build_report(
     for (commune, village, source), n in raw.by_village.items():
         slot = done.setdefault((commune, village), [0, 0])
         slot[0 if source == "self" else 1] += n
-    villages = []
+    villages: list[Area] = []
+    by_commune: list[Area] = []
     for c in communes:
+        mine = []
         for v in c.villages:
             adults, present, households = figures.get((c.code, v.id), (0, 0, 0))
             self_, assisted = done.get((c.code, v.id), [0, 0])
-            villages.append(
+            mine.append(
                 Area(f"{c.code}/{v.id}", v.name, self_ + assisted, present, adults, households)
             )
         unknown = done.get((c.code, "unknown"))
         if unknown:
-            villages.append(
+            mine.append(
                 Area(f"{c.code}/unknown", content.labels["unknown"], sum(unknown), 0, 0, 0)
             )
-    by_commune = []
-    for c in communes:
-        mine = [a for a in villages if a.code.startswith(c.code + "/")]
+        villages += mine
         by_commune.append(
             Area(
                 c.code,

@@ -226,7 +226,7 @@ class StaffDesk:
             raw,
             scope_name=self.scope_name(scope),
             communes=communes,
-            figures=population(communes, await self.staff.population()),
+            figures=population(communes, await self.staff.population(codes)),
             content=self.content,
             today=self._today(),
             volunteers=await self.staff.volunteers(codes),

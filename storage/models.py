@@ -128,7 +128,7 @@ class StaffRow(Base):
     """An official or a volunteer, enrolled by a one-time invite (no name, no phone)."""
 
     __tablename__ = "staff"
-    __table_args__ = (UniqueConstraint("channel", "user_ref"),)
+    __table_args__ = (UniqueConstraint("channel", "user_ref"), Index(None, "commune"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -136,6 +136,7 @@ class StaffRow(Base):
     role: Mapped[str] = mapped_column(String(16))  # "official" | "volunteer"
     scope: Mapped[str] = mapped_column(Text)  # JSON: {"kind": ..., "codes": [...]}
     code: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True)
+    commune: Mapped[str | None] = mapped_column(String(16), nullable=True)  # a volunteer's
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -137,6 +137,7 @@ class StaffRepository:
                 "role": claimed.role,
                 "scope": claimed.scope,
                 "code": code_,
+                "commune": scope.codes[0] if code_ and scope.codes else None,
                 "created_at": now,
             }
             conn.execute(
@@ -158,24 +159,17 @@ class StaffRepository:
 
     async def volunteer_commune(self, code: str) -> str | None:
         """The commune of the volunteer whose referral code this is."""
-        query = select(_staff.c.scope).where(_staff.c.code == code, _staff.c.role == "volunteer")
-        row = await self.db.run(lambda conn: conn.execute(query).first())
-        if row is None:
-            return None
-        codes = Scope.from_json(row.scope).codes
-        return codes[0] if codes else None
+        query = select(_staff.c.commune).where(_staff.c.code == code, _staff.c.role == "volunteer")
+        commune: str | None = await self.db.run(lambda conn: conn.execute(query).scalar())
+        return commune
 
     async def volunteers(self, communes: Iterable[str]) -> dict[str, str]:
         """Referral code -> commune of every volunteer of these communes."""
-        wanted = set(communes)
-        query = select(_staff.c.code, _staff.c.scope).where(_staff.c.role == "volunteer")
+        query = select(_staff.c.code, _staff.c.commune).where(
+            _staff.c.role == "volunteer", _staff.c.commune.in_(list(communes))
+        )
         rows = await self.db.run(lambda conn: conn.execute(query).all())
-        found = {}
-        for row in rows:
-            codes = Scope.from_json(row.scope).codes
-            if row.code and codes and codes[0] in wanted:
-                found[row.code] = codes[0]
-        return found
+        return {row.code: row.commune for row in rows if row.code}
 
     async def record_assisted(
         self, volunteer: str, commune: str, village: str, provider: str, now: datetime
@@ -210,9 +204,11 @@ class StaffRepository:
         await self.db.run(lambda conn: conn.execute(stmt))
         return len(rows)
 
-    async def population(self) -> dict[tuple[str, str], tuple[int, int, int]]:
+    async def population(
+        self, communes: Iterable[str]
+    ) -> dict[tuple[str, str], tuple[int, int, int]]:
         """Imported figures: (commune, village) -> (adults, adults_present, households)."""
-        query = select(_population)
+        query = select(_population).where(_population.c.commune.in_(list(communes)))
         rows = await self.db.run(lambda conn: conn.execute(query).all())
         return {(r.commune, r.village): (r.adults, r.adults_present, r.households) for r in rows}
 

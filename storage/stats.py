@@ -1,16 +1,18 @@
 """The raw figures behind /stats, /export and /chart, for a set of communes.
 
-A handful of grouped queries, each served by an index (completions by commune and time,
-events by commune, kind, step and user); the arithmetic -- coverage, targets, pace, the
-funnel -- is done in bot/stats.py on what these return.
+One statement of grouped parts, each served by an index (completions and assisted
+completions by commune, events by commune, kind, step and user); the arithmetic -- coverage,
+targets, pace, the funnel -- is done in bot/stats.py on what it returns.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, literal, select, union_all
 from sqlalchemy.engine import Connection
 
 from bot.stats import RawStats
@@ -27,74 +29,81 @@ FUNNEL_KINDS = ("started", "step", "completed")
 
 
 async def collect(db: Database, communes: list[str], tz: ZoneInfo) -> RawStats:
-    """Everything /stats needs about ``communes``, in one read transaction."""
-    writes = writes_for(db.dialect)
-
-    def work(conn: Connection) -> RawStats:
-        raw = RawStats()
-        if not communes:
-            return raw
-        where = _completions.c.commune.in_(communes)
-        awhere = _assisted.c.commune.in_(communes)
-        day = writes.local_day(_completions.c.completed_at, tz)
-        aday = writes.local_day(_assisted.c.at, tz)
-        for table, cond, when, source in (
-            (_completions, where, day, "self"),
-            (_assisted, awhere, aday, "volunteer"),
-        ):
-            village = (table.c.commune, table.c.village)
-            for commune, village_, n in conn.execute(
-                select(*village, func.count()).where(cond).group_by(*village)
-            ):
-                raw.by_village[(commune, village_, source)] = n
-            provider = select(table.c.provider, func.count()).where(cond)
-            for provider_, n in conn.execute(provider.group_by(table.c.provider)):
-                raw.by_provider[(provider_, source)] = n
-            for day_, n in conn.execute(select(when, func.count()).where(cond).group_by(when)):
-                raw.by_day[(day_, source)] = n
-        helped = (
-            select(_assisted.c.volunteer, func.count())
-            .where(_assisted.c.commune.in_(communes))
-            .group_by(_assisted.c.volunteer)
-        )
-        raw.helped_by = dict(conn.execute(helped).all())
-
-        in_scope = _events.c.commune.in_(communes)
-        funnel = (
-            select(_events.c.kind, _events.c.step, func.count(_events.c.user_ref.distinct()))
-            .where(in_scope, _events.c.kind.in_(FUNNEL_KINDS))
-            .group_by(_events.c.kind, _events.c.step)
-        )
-        raw.reached = {(kind, step or ""): n for kind, step, n in conn.execute(funnel)}
-        stuck: dict[str, int] = defaultdict(int)
-        live = (
-            select(_events.c.step, func.count())
-            .where(in_scope, _events.c.kind == "stuck")
-            .group_by(_events.c.step)
-        )
-        old = (
-            select(_daily.c.step, func.sum(_daily.c.count))
-            .where(_daily.c.commune.in_(communes), _daily.c.kind == "stuck")
-            .group_by(_daily.c.step)
-        )
-        for step, n in [*conn.execute(live), *conn.execute(old)]:
-            stuck[step or ""] += int(n)
-        raw.stuck = dict(stuck)
-        via = (
-            select(_events.c.detail, func.count(_events.c.user_ref.distinct()))
-            .where(in_scope, _events.c.kind == "referral")
-            .group_by(_events.c.detail)
-        )
-        raw.started_via = {code: n for code, n in conn.execute(via) if code}
-        finished = (
-            select(_completions.c.referral, func.count())
-            .where(where, _completions.c.referral.is_not(None))
-            .group_by(_completions.c.referral)
-        )
-        raw.finished_via = dict(conn.execute(finished).all())
+    """Everything /stats needs about ``communes``: one statement, one round trip."""
+    raw = RawStats()
+    if not communes:
         return raw
+    query = _statement(communes, tz, writes_for(db.dialect).local_day)
+    stuck: dict[str, int] = defaultdict(int)
+    for tag, a, b, n in await db.run(lambda conn: conn.execute(query).all()):
+        count = int(n)
+        if tag in ("village", "avillage"):
+            raw.by_village[(a, b, "self" if tag == "village" else "volunteer")] = count
+        elif tag in ("provider", "aprovider"):
+            raw.by_provider[(a, "self" if tag == "provider" else "volunteer")] = count
+        elif tag in ("day", "aday"):
+            raw.by_day[(a, "self" if tag == "day" else "volunteer")] = count
+        elif tag == "funnel":
+            raw.reached[(a, b or "")] = count
+        elif tag == "stuck":
+            stuck[a or ""] += count
+        elif tag == "via" and a:
+            raw.started_via[a] = count
+        elif tag == "done":
+            raw.finished_via[a] = count
+        elif tag == "helped":
+            raw.helped_by[a] = count
+    raw.stuck = dict(stuck)
+    return raw
 
-    return await db.run(work)
+
+def _statement(
+    communes: list[str], tz: ZoneInfo, local_day: Callable[[Any, ZoneInfo], Any]
+) -> Any:
+    """Each figure is a grouped SELECT tagged with what it counts; all joined by UNION ALL.
+    Every part is served by an index on (commune, ...)."""
+    done = _completions.c.commune.in_(communes)
+    helped = _assisted.c.commune.in_(communes)
+    seen = _events.c.commune.in_(communes)
+    none = literal("", String)
+
+    def part(tag: str, a: Any, b: Any, count: Any, where: Any, *group: Any) -> Any:
+        return (
+            select(
+                literal(tag, String).label("tag"),
+                cast(a, String).label("a"),
+                cast(b, String).label("b"),
+                count.label("n"),
+            )
+            .where(*where)
+            .group_by(*group)
+        )
+
+    c, x, e, d = _completions.c, _assisted.c, _events.c, _daily.c
+    day, aday = local_day(c.completed_at, tz), local_day(x.at, tz)
+    one = func.count()
+    users = func.count(e.user_ref.distinct())
+    return union_all(
+        part("village", c.commune, c.village, one, [done], c.commune, c.village),
+        part("provider", c.provider, none, one, [done], c.provider),
+        part("day", day, none, one, [done], day),
+        part("done", c.referral, none, one, [done, c.referral.is_not(None)], c.referral),
+        part("avillage", x.commune, x.village, one, [helped], x.commune, x.village),
+        part("aprovider", x.provider, none, one, [helped], x.provider),
+        part("aday", aday, none, one, [helped], aday),
+        part("helped", x.volunteer, none, one, [helped], x.volunteer),
+        part("funnel", e.kind, e.step, users, [seen, e.kind.in_(FUNNEL_KINDS)], e.kind, e.step),
+        part("stuck", e.step, none, one, [seen, e.kind == "stuck"], e.step),
+        part(
+            "stuck",
+            d.step,
+            none,
+            func.sum(d.count),
+            [d.commune.in_(communes), d.kind == "stuck"],
+            d.step,
+        ),
+        part("via", e.detail, none, users, [seen, e.kind == "referral"], e.detail),
+    )
 
 
 async def export_rows(

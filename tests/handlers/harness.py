@@ -11,10 +11,12 @@ import pytest
 
 from bot.engine import Engine
 from bot.identity import UserRefs
-from handlers.conversation import Conversations
+from handlers.conversation import Conversations, utcnow
+from handlers.staff import StaffDesk
 from handlers.telegram import TelegramChannel
 from storage.database import Database, migrate
 from storage.repository import Repository
+from storage.staff import StaffRepository
 from tests.conftest import TEST_SECRET
 from tests.fakes.telegram_api import FakeBotAPI
 
@@ -32,9 +34,18 @@ class Harness:
         self.presses = 0
 
     async def start_bot(self) -> None:
-        conversations = Conversations(self.engine, Repository(self.db), UserRefs(TEST_SECRET))
+        refs = UserRefs(TEST_SECRET)
+        staff = StaffRepository(self.db)
+        conversations = Conversations(
+            self.engine, Repository(self.db), refs, area_of=staff.volunteer_commune
+        )
+        desk = StaffDesk(self.engine.config, self.engine.content, self.db, staff, refs, utcnow)
         self.channel = TelegramChannel(
-            conversations, self.engine.content, self.api.token, base_url=self.api.base_url
+            conversations,
+            self.engine.content,
+            self.api.token,
+            base_url=self.api.base_url,
+            staff=desk,
         )
         await self.channel.start(poll_interval=0.0, poll_timeout=1)
 

@@ -176,3 +176,31 @@ def test_translate_maps_button_data_and_commands() -> None:
 def test_file_url_follows_the_api_url() -> None:
     assert file_base_url("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
     assert file_base_url("http://127.0.0.1:8081/bot") == "http://127.0.0.1:8081/file/bot"
+
+
+async def test_official_enrols_and_gets_figures_on_telegram(harness: Harness) -> None:
+    from datetime import UTC, datetime
+
+    from storage.staff import Scope, StaffRepository
+
+    api = harness.api
+    staff = StaffRepository(harness.db)
+    code = await staff.create_invite(
+        "official", Scope("communes", ("16279",)), created_by="cli", now=datetime.now(UTC)
+    )
+    welcome = await harness.answer(lambda: api.add_command(USER, "/start", code))
+    assert "/stats" in welcome[0]["text"]
+    figures = await harness.say("/stats")
+    assert "0/3.676" in figures[0]["text"]
+    before = len(api.calls_of("sendDocument"))
+    api.add_text(USER, "/export")
+    await api.wait_for(lambda: len(api.calls_of("sendDocument")) > before)
+    api.add_text(USER, "/chart")
+    await api.wait_for(lambda: bool(api.calls_of("sendPhoto")))
+    assert harness.channel is not None
+    await harness.channel.runner.drain()
+    # A citizen typing the same command sees no figure.
+    other = USER + 7
+    await harness.answer(lambda: api.add_command(other, "/start"), user=other)
+    reply = await harness.answer(lambda: api.add_text(other, "/stats"), user=other)
+    assert "3.676" not in reply[0]["text"]

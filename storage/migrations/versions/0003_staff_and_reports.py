@@ -90,11 +90,14 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("scope", sa.Text(), nullable=False),
         sa.Column("code", sa.String(length=32), nullable=True),
+        sa.Column("commune", sa.String(length=16), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff")),
         sa.UniqueConstraint("channel", "user_ref", name=op.f("uq_staff_channel_user_ref")),
         sa.UniqueConstraint("code", name=op.f("uq_staff_code")),
     )
+    with op.batch_alter_table("staff", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_staff_commune"), ["commune"], unique=False)
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("commune", sa.String(length=16), nullable=True))
         batch_op.create_index(
@@ -109,6 +112,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_events_commune_kind_step_user_ref"))
         batch_op.drop_column("commune")
 
+    with op.batch_alter_table("staff", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_staff_commune"))
     op.drop_table("staff")
     op.drop_table("population")
     op.drop_table("invites")
