@@ -157,6 +157,14 @@ def fill(db_path: Path, codes: list[str], completions: int, events: int) -> None
             for n in range(5000)
         ),
     )
+    # The bot records each user's first arrival at each stage as it writes their events.
+    conn.execute(
+        "INSERT OR IGNORE INTO reached (channel, user_ref, stage, commune, at)"
+        " SELECT channel, user_ref, CASE kind WHEN 'step' THEN 'step:' || step"
+        " WHEN 'referral' THEN 'via:' || detail ELSE kind END, commune, min(at) FROM events"
+        " WHERE kind IN ('started', 'step', 'completed', 'referral')"
+        " GROUP BY channel, user_ref, kind, step, detail"
+    )
     conn.commit()
     conn.execute("ANALYZE")
     conn.close()
@@ -174,19 +182,23 @@ def hand_written(db_path: Path, communes: list[str]) -> None:
       WHERE commune IN ({marks}) GROUP BY 2
     UNION ALL SELECT 'avillage', commune, village, count(*) FROM assisted
       WHERE commune IN ({marks}) GROUP BY commune, village
+    UNION ALL SELECT 'aprovider', provider, '', count(*) FROM assisted
+      WHERE commune IN ({marks}) GROUP BY provider
     UNION ALL SELECT 'aday', date(at, '+420 minutes'), '', count(*) FROM assisted
       WHERE commune IN ({marks}) GROUP BY 2
-    UNION ALL SELECT 'funnel', kind, step, count(DISTINCT user_ref) FROM events
-      WHERE commune IN ({marks}) AND kind IN ('started', 'step', 'completed') GROUP BY kind, step
+    UNION ALL SELECT 'reached', stage, '', count(*) FROM reached
+      WHERE commune IN ({marks}) GROUP BY stage
     UNION ALL SELECT 'stuck', step, '', count(*) FROM events
       WHERE commune IN ({marks}) AND kind = 'stuck' GROUP BY step
-    UNION ALL SELECT 'via', detail, '', count(DISTINCT user_ref) FROM events
-      WHERE commune IN ({marks}) AND kind = 'referral' GROUP BY detail
+    UNION ALL SELECT 'stuck', step, '', sum(count) FROM daily_events
+      WHERE commune IN ({marks}) AND kind = 'stuck' GROUP BY step
+    UNION ALL SELECT 'helped', volunteer, '', count(*) FROM assisted
+      WHERE commune IN ({marks}) GROUP BY volunteer
     UNION ALL SELECT 'done', referral, '', count(*) FROM completions
       WHERE commune IN ({marks}) AND referral IS NOT NULL GROUP BY referral
     """
     conn = sqlite3.connect(db_path)
-    conn.execute(sql, communes * 9).fetchall()
+    conn.execute(sql, communes * sql.count("IN (")).fetchall()
     conn.close()
 
 

@@ -221,7 +221,7 @@ class StaffDesk:
     async def report(self, scope: Scope) -> Report:
         communes = self.communes(scope)
         codes = [c.code for c in communes]
-        raw = await collect(self.db, codes, self.config.timezone)
+        raw = await collect(self.db, codes, self.config.timezone, everyone=scope.kind == "all")
         return build_report(
             raw,
             scope_name=self.scope_name(scope),

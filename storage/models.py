@@ -60,7 +60,7 @@ class EventRow(Base):
     __table_args__ = (
         Index(None, "kind", "at"),
         Index(None, "channel", "user_ref"),
-        Index(None, "commune", "kind", "step", "user_ref"),
+        Index(None, "commune", "kind", "step"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -81,7 +81,8 @@ class CompletionRow(Base):
     __tablename__ = "completions"
     __table_args__ = (
         UniqueConstraint("channel", "user_ref"),
-        Index(None, "commune", "completed_at"),
+        # Covers every /stats figure read from completions (index-only scans per commune).
+        Index(None, "commune", "village", "provider", "referral", "completed_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -193,3 +194,17 @@ class PopulationRow(Base):
     adults_present: Mapped[int] = mapped_column(Integer)
     households: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReachedRow(Base):
+    """The first time each user reached each stage (a screen, "started", "completed", or
+    "via:<volunteer code>"): the funnel is a count of these, not a DISTINCT over events."""
+
+    __tablename__ = "reached"
+    __table_args__ = (Index(None, "commune", "stage"), Index(None, "at"))
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(80), primary_key=True)
+    commune: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -37,6 +37,7 @@ _sessions = Base.metadata.tables["sessions"]
 _events = Base.metadata.tables["events"]
 _completions = Base.metadata.tables["completions"]
 _deliveries = Base.metadata.tables["deliveries"]
+_reached = Base.metadata.tables["reached"]
 
 #: Sessions kept in memory (least recently used are dropped first).
 CACHE_SIZE = 10_000
@@ -172,7 +173,7 @@ class Repository:
         if item.delivery_id is not None and not self._claim_deliveries(conn, [item]):
             item.outcome = Saved.DUPLICATE
             return
-        for table in (_sessions, _events, _completions):
+        for table in (_sessions, _events, _completions, _reached):
             conn.execute(
                 delete(table).where(
                     table.c.channel == item.channel, table.c.user_ref == item.user_ref
@@ -254,6 +255,20 @@ class Repository:
         ]
         if rows:
             self._writes.add_events(conn, rows)
+            stages = [
+                {
+                    "channel": i.channel,
+                    "user_ref": i.user_ref,
+                    "commune": self._commune_of(i),
+                    "at": i.now,
+                    "stage": stage,
+                }
+                for i in items
+                for e in i.reply.events
+                if (stage := funnel_stage(e.kind, e.step, e.detail)) is not None
+            ]
+            if stages:
+                self._writes.reach(conn, stages)
         # Completions follow their events in order: a report adds or corrects one, a
         # withdrawn consent deletes it.
         completions: dict[_Key, dict[str, Any]] = {}
@@ -288,6 +303,7 @@ class Repository:
         def work(conn: Connection) -> dict[str, int]:
             events = self._writes.fold_events(conn, cutoff, tz)
             sessions = conn.execute(delete(_sessions).where(_sessions.c.updated_at < cutoff))
+            conn.execute(delete(_reached).where(_reached.c.at < cutoff))
             deliveries = conn.execute(
                 delete(_deliveries).where(_deliveries.c.at < now - DELIVERY_MEMORY)
             )
@@ -309,6 +325,17 @@ class Repository:
     async def count_completions(self) -> int:
         stmt = select(func.count()).select_from(_completions)
         return await self.db.run(lambda conn: int(conn.execute(stmt).scalar_one()))
+
+
+def funnel_stage(kind: str, step: str | None, detail: str | None) -> str | None:
+    """The funnel stage an event marks (see the ``reached`` table), if any."""
+    if kind in ("started", "completed"):
+        return kind
+    if kind == "step" and step:
+        return f"step:{step}"
+    if kind == "referral" and detail:
+        return f"via:{detail}"
+    return None
 
 
 def _take_batch(queue: list[_Save]) -> list[_Save]:

@@ -1,8 +1,8 @@
 """The raw figures behind /stats, /export and /chart, for a set of communes.
 
-One statement of grouped parts, each served by an index (completions and assisted
-completions by commune, events by commune, kind, step and user); the arithmetic -- coverage,
-targets, pace, the funnel -- is done in bot/stats.py on what it returns.
+One statement of grouped parts, each an index-only scan per commune: completions and
+assisted completions, first-reached stages (the funnel: a plain count, no DISTINCT), "stuck"
+events. The arithmetic -- coverage, targets, pace, the funnel -- is done in bot/stats.py.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, cast, func, literal, select, union_all
+from sqlalchemy import String, cast, func, literal, or_, select, union_all
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.stats import RawStats
 from storage.database import Database
@@ -24,16 +25,20 @@ _completions = Base.metadata.tables["completions"]
 _assisted = Base.metadata.tables["assisted"]
 _events = Base.metadata.tables["events"]
 _daily = Base.metadata.tables["daily_events"]
+_reached = Base.metadata.tables["reached"]
 
-FUNNEL_KINDS = ("started", "step", "completed")
 
+async def collect(
+    db: Database, communes: list[str], tz: ZoneInfo, *, everyone: bool = False
+) -> RawStats:
+    """Everything /stats needs about ``communes``: one statement, one round trip.
 
-async def collect(db: Database, communes: list[str], tz: ZoneInfo) -> RawStats:
-    """Everything /stats needs about ``communes``: one statement, one round trip."""
+    ``everyone``: also count people not (yet) attributed to any commune in the funnel (for
+    the whole deployment)."""
     raw = RawStats()
     if not communes:
         return raw
-    query = _statement(communes, tz, writes_for(db.dialect).local_day)
+    query = _statement(communes, tz, writes_for(db.dialect).local_day, everyone)
     stuck: dict[str, int] = defaultdict(int)
     for tag, a, b, n in await db.run(lambda conn: conn.execute(query).all()):
         count = int(n)
@@ -43,12 +48,15 @@ async def collect(db: Database, communes: list[str], tz: ZoneInfo) -> RawStats:
             raw.by_provider[(a, "self" if tag == "provider" else "volunteer")] = count
         elif tag in ("day", "aday"):
             raw.by_day[(a, "self" if tag == "day" else "volunteer")] = count
-        elif tag == "funnel":
-            raw.reached[(a, b or "")] = count
+        elif tag == "reached":
+            if a.startswith("via:"):
+                raw.started_via[a[4:]] = count
+            elif a.startswith("step:"):
+                raw.reached[("step", a[5:])] = count
+            else:
+                raw.reached[(a, "")] = count
         elif tag == "stuck":
             stuck[a or ""] += count
-        elif tag == "via" and a:
-            raw.started_via[a] = count
         elif tag == "done":
             raw.finished_via[a] = count
         elif tag == "helped":
@@ -58,13 +66,17 @@ async def collect(db: Database, communes: list[str], tz: ZoneInfo) -> RawStats:
 
 
 def _statement(
-    communes: list[str], tz: ZoneInfo, local_day: Callable[[Any, ZoneInfo], Any]
+    communes: list[str], tz: ZoneInfo, local_day: Callable[[Any, ZoneInfo], Any], everyone: bool
 ) -> Any:
     """Each figure is a grouped SELECT tagged with what it counts; all joined by UNION ALL.
     Every part is served by an index on (commune, ...)."""
     done = _completions.c.commune.in_(communes)
     helped = _assisted.c.commune.in_(communes)
-    seen = _events.c.commune.in_(communes)
+    seen: ColumnElement[bool] = _events.c.commune.in_(communes)
+    reached: ColumnElement[bool] = _reached.c.commune.in_(communes)
+    if everyone:
+        seen = or_(seen, _events.c.commune.is_(None))
+        reached = or_(reached, _reached.c.commune.is_(None))
     none = literal("", String)
 
     def part(tag: str, a: Any, b: Any, count: Any, where: Any, *group: Any) -> Any:
@@ -79,10 +91,9 @@ def _statement(
             .group_by(*group)
         )
 
-    c, x, e, d = _completions.c, _assisted.c, _events.c, _daily.c
+    c, x, e, d, r = _completions.c, _assisted.c, _events.c, _daily.c, _reached.c
     day, aday = local_day(c.completed_at, tz), local_day(x.at, tz)
     one = func.count()
-    users = func.count(e.user_ref.distinct())
     return union_all(
         part("village", c.commune, c.village, one, [done], c.commune, c.village),
         part("provider", c.provider, none, one, [done], c.provider),
@@ -92,7 +103,7 @@ def _statement(
         part("aprovider", x.provider, none, one, [helped], x.provider),
         part("aday", aday, none, one, [helped], aday),
         part("helped", x.volunteer, none, one, [helped], x.volunteer),
-        part("funnel", e.kind, e.step, users, [seen, e.kind.in_(FUNNEL_KINDS)], e.kind, e.step),
+        part("reached", r.stage, none, one, [reached], r.stage),
         part("stuck", e.step, none, one, [seen, e.kind == "stuck"], e.step),
         part(
             "stuck",
@@ -102,7 +113,6 @@ def _statement(
             [d.commune.in_(communes), d.kind == "stuck"],
             d.step,
         ),
-        part("via", e.detail, none, users, [seen, e.kind == "referral"], e.detail),
     )
 
 

@@ -30,6 +30,7 @@ _events = Base.metadata.tables["events"]
 _completions = Base.metadata.tables["completions"]
 _deliveries = Base.metadata.tables["deliveries"]
 _daily = Base.metadata.tables["daily_events"]
+_reached = Base.metadata.tables["reached"]
 
 Key = tuple[str, str]
 Row = dict[str, Any]
@@ -70,6 +71,7 @@ class CoreWrites:
             _deliveries.c.delivery_id == bindparam("delivery_id"),
         )
         self._event = insert(_events)
+        self._reach = insert_(_reached).on_conflict_do_nothing()
         upsert = insert_(_completions)
         # Reporting again corrects the one completion; it never adds a second.
         self._complete = upsert.on_conflict_do_update(
@@ -101,21 +103,27 @@ class CoreWrites:
     def add_events(self, conn: Connection, rows: list[Row]) -> None:
         conn.execute(self._event, rows)
 
+    def reach(self, conn: Connection, rows: list[Row]) -> None:
+        """Record stages users reached for the first time (later repeats are ignored)."""
+        conn.execute(self._reach, rows)
+
     def attribute(self, conn: Connection, rows: list[Row]) -> None:
-        """Count a user's events for the commune they reported (rows: channel, user_ref,
-        commune)."""
-        conn.execute(
-            _events.update()
-            .where(
-                _events.c.channel == bindparam("k_channel"),
-                _events.c.user_ref == bindparam("k_user_ref"),
+        """Count a user's events and stages for the commune they reported (rows: channel,
+        user_ref, commune)."""
+        params = [
+            {"k_channel": r["channel"], "k_user_ref": r["user_ref"], "k_commune": r["commune"]}
+            for r in rows
+        ]
+        for table in (_events, _reached):
+            conn.execute(
+                table.update()
+                .where(
+                    table.c.channel == bindparam("k_channel"),
+                    table.c.user_ref == bindparam("k_user_ref"),
+                )
+                .values(commune=bindparam("k_commune")),
+                params,
             )
-            .values(commune=bindparam("k_commune")),
-            [
-                {"k_channel": r["channel"], "k_user_ref": r["user_ref"], "k_commune": r["commune"]}
-                for r in rows
-            ],
-        )
 
     def complete(self, conn: Connection, rows: list[Row]) -> None:
         conn.execute(self._complete, rows)
@@ -215,6 +223,16 @@ class SqliteWrites(CoreWrites):
                 for r in rows
             ],
         )  # fmt: skip
+
+    def reach(self, conn: Connection, rows: list[Row]) -> None:
+        self._cursor(conn).executemany(
+            "INSERT INTO reached (channel, user_ref, stage, commune, at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [
+                (r["channel"], r["user_ref"], r["stage"], r["commune"], self._time(r["at"]))
+                for r in rows
+            ],
+        )
 
     def release(self, conn: Connection, rows: list[Row]) -> None:
         self._cursor(conn).executemany(

@@ -25,7 +25,10 @@ from storage.database import Database
 from tests.conftest import ROOT, T0, TEST_SECRET, rows
 from tests.handlers.harness import USER, Harness
 
-TABLES = ("sessions", "events", "completions", "deliveries", "daily_events")
+TABLES = (
+    "sessions", "events", "completions", "deliveries", "daily_events", "reached", "staff",
+    "invites", "assisted", "audit", "population",
+)  # fmt: skip
 TYPED = [
     "ma otp cua toi la 482913",
     "so can cuoc 038123456789",

@@ -339,3 +339,13 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k not in ("BOT_CONFIG", "DATABASE_URL")}
+
+
+async def test_a_stage_counts_each_person_once(world: World) -> None:
+    await world.citizen(400, Start(), "!install", "quay lai", "!install", "quay lai", "!install")
+    report = (await world.desk.report(Scope("all"))).to_json()
+    assert {f["step"]: f["reached"] for f in report["funnel"]}["ready"] == 1
+    one = (await world.desk.report(Scope("communes", ("16279",)))).to_json()
+    assert {f["step"]: f["reached"] for f in one["funnel"]}["ready"] == 0, "not attributed"
+    stages = await rows(world.db, "SELECT stage FROM reached ORDER BY stage")
+    assert [s[0] for s in stages] == ["started", "step:menu", "step:ready"]

@@ -1,5 +1,5 @@
 """Staff (officials, volunteers), invites, assisted completions, audit log, population;
-events carry the commune they are counted for.
+events and first-reached stages by commune; a covering index for completion figures.
 
 Revision ID: 0003
 Revises: 0002
@@ -78,6 +78,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("commune", "village", name=op.f("pk_population")),
     )
     op.create_table(
+        "reached",
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("user_ref", sa.String(length=64), nullable=False),
+        sa.Column("stage", sa.String(length=80), nullable=False),
+        sa.Column("commune", sa.String(length=16), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("channel", "user_ref", "stage", name=op.f("pk_reached")),
+    )
+    with op.batch_alter_table("reached", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_reached_at"), ["at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_reached_commune_stage"), ["commune", "stage"], unique=False
+        )
+
+    op.create_table(
         "staff",
         sa.Column(
             "id",
@@ -98,23 +113,46 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("staff", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_staff_commune"), ["commune"], unique=False)
+
+    with op.batch_alter_table("completions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_completions_commune_completed_at"))
+        batch_op.create_index(
+            batch_op.f("ix_completions_commune_village_provider_referral_completed_at"),
+            ["commune", "village", "provider", "referral", "completed_at"],
+            unique=False,
+        )
+
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("commune", sa.String(length=16), nullable=True))
         batch_op.create_index(
-            batch_op.f("ix_events_commune_kind_step_user_ref"),
-            ["commune", "kind", "step", "user_ref"],
-            unique=False,
+            batch_op.f("ix_events_commune_kind_step"), ["commune", "kind", "step"], unique=False
         )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_events_commune_kind_step_user_ref"))
+        batch_op.drop_index(batch_op.f("ix_events_commune_kind_step"))
         batch_op.drop_column("commune")
+
+    with op.batch_alter_table("completions", schema=None) as batch_op:
+        batch_op.drop_index(
+            batch_op.f("ix_completions_commune_village_provider_referral_completed_at")
+        )
+        batch_op.create_index(
+            batch_op.f("ix_completions_commune_completed_at"),
+            ["commune", "completed_at"],
+            unique=False,
+        )
 
     with op.batch_alter_table("staff", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_staff_commune"))
+
     op.drop_table("staff")
+    with op.batch_alter_table("reached", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_reached_commune_stage"))
+        batch_op.drop_index(batch_op.f("ix_reached_at"))
+
+    op.drop_table("reached")
     op.drop_table("population")
     op.drop_table("invites")
     with op.batch_alter_table("audit", schema=None) as batch_op:
