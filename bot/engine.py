@@ -49,6 +49,7 @@ from bot.model import (
     Reply,
     Start,
     State,
+    Text,
     Timeout,
 )
 from bot.textnorm import fold
@@ -220,6 +221,14 @@ class Engine:
             return match.group(0) if allowed else self._texts["link_removed"]
 
         return _LINK.sub(check, text) if "." in text else text
+
+    def must_delete(self, event: Input) -> bool:
+        """Whether the user's message must leave the chat whatever else happens (even when
+        the flood limit means it is not read): media that may carry personal data, text
+        that looks like a code or an ID, phone or card number."""
+        if isinstance(event, Media):
+            return event.kind in SENSITIVE_MEDIA
+        return isinstance(event, Text) and sensitive_kind(event.text) is not None
 
     def notice(self, key: str) -> OutMessage:
         """A stateless message (e.g. "please chat with me privately", "sorry, an error")."""

@@ -65,10 +65,12 @@ class Conversations:
         ref = self.refs.ref(channel, user_id)
         if not isinstance(event, Blocked | Timeout):
             verdict = self.limiter.check(ref, self.clock())
-            if verdict is Verdict.WARN:
-                return Outcome((self.engine.notice("slow_down"),))
-            if verdict is Verdict.DROP:
-                return Outcome()
+            if verdict is not Verdict.OK:
+                # Not read -- but a photo or a typed code still leaves the chat.
+                delete = self.engine.must_delete(event)
+                if verdict is Verdict.WARN:
+                    return Outcome((self.engine.notice("slow_down"),), delete)
+                return Outcome(delete_input=delete)
         if isinstance(event, Start) and event.payload and self.area_of and event.area is None:
             event = replace(event, area=await self.area_of(event.payload))
         for _ in range(MAX_ATTEMPTS):

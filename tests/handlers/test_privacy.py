@@ -143,6 +143,14 @@ async def test_rate_limit_slows_a_flood_down(conversations: Conversations) -> No
     assert all(not r.messages for r in replies[20:])
 
 
+async def test_a_flood_of_photos_is_still_deleted(conversations: Conversations) -> None:
+    from bot.model import Media
+
+    outcomes = [await conversations.handle("telegram", 9, Media("photo")) for _ in range(25)]
+    assert all(o.delete_input for o in outcomes)
+    assert not outcomes[-1].messages, "silence after the warning"
+
+
 async def test_rate_limit_frees_up_after_a_minute(conversations: Conversations) -> None:
     now = T0
     conversations.clock = lambda: now
