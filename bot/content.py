@@ -144,6 +144,7 @@ class Content:
     stopwords: tuple[str, ...] = ()
     faq_negative: tuple[str, ...] = ()
     scam_triggers: tuple[str, ...] = ()
+    referral_words: tuple[str, ...] = ()
     install_back: str = "choose_provider"
     install_done: str = "@report"
 
@@ -182,6 +183,7 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
         lexicon=_str_table(lexicon_raw, "expand"),
         stopwords=tuple(str(w) for w in lexicon_raw.get("stopwords", [])),
         scam_triggers=tuple(str(w) for w in lexicon_raw.get("scam_triggers", [])),
+        referral_words=tuple(str(w) for w in texts_raw.get("referral", {}).get("words", [])),
         faq_negative=tuple(str(e) for e in negative_raw.get("examples", [])),
         install_back=str(flow_raw.get("install_back", "choose_provider")),
         install_done=str(flow_raw.get("install_done", "@report")),

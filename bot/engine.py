@@ -74,6 +74,7 @@ REPORT_CONSENT, REPORT_FIRST, REPORT_AGAIN = "report_consent", "report_commune",
 KEPT_ON_RESTART = ("consent", "consent_at", "completed_at", "area")
 
 _REFERRAL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_TYPED_CODE = re.compile(r"^V[A-Z0-9]{6}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINK = re.compile(
     r"(?:https?://)?((?:[a-z0-9-]+\.)+(?:vn|com|net|org|me|io|app|info|xyz|top|online))\b"
@@ -172,6 +173,8 @@ class Engine:
         self._words = {fold(w): action for action, ws in content.words.items() for w in ws}
         self._aliases = {group: {fold(w) for w in ws} for group, ws in content.aliases.items()}
         self._scam_triggers = tuple(fold(t) for t in content.scam_triggers)
+        # Longest first, so that "ma so" wins over "ma".
+        self._referral_words = sorted((fold(w) for w in content.referral_words), key=len)[::-1]
 
     # --- public ---------------------------------------------------------------------------
 
@@ -221,6 +224,16 @@ class Engine:
             return match.group(0) if allowed else self._texts["link_removed"]
 
         return _LINK.sub(check, text) if "." in text else text
+
+    def typed_referral(self, text: str) -> str | None:
+        """The volunteer code in "mã VK7M2QX" (any case, with or without accents), if any."""
+        folded = fold(text)
+        for word in self._referral_words:
+            if folded.startswith(word + " "):
+                code = folded[len(word) + 1 :].strip().upper()
+                if _TYPED_CODE.match(code):
+                    return code
+        return None
 
     def must_delete(self, event: Input) -> bool:
         """Whether the user's message must leave the chat whatever else happens (even when

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from bot.engine import Engine
 from bot.identity import UserRefs
-from bot.model import Blocked, Input, OutMessage, Start, State, Timeout
+from bot.model import Blocked, Input, OutMessage, Start, State, Text, Timeout
 from handlers.limits import RateLimiter, Verdict
 from storage.repository import Repository, Saved
 
@@ -71,6 +71,8 @@ class Conversations:
                 if verdict is Verdict.WARN:
                     return Outcome((self.engine.notice("slow_down"),), delete)
                 return Outcome(delete_input=delete)
+        if isinstance(event, Text) and (code := self.engine.typed_referral(event.text)):
+            event = Start(code)  # typed where no link can carry it: the same as the link
         if isinstance(event, Start) and event.payload and self.area_of and event.area is None:
             event = replace(event, area=await self.area_of(event.payload))
         for _ in range(MAX_ATTEMPTS):

@@ -32,7 +32,10 @@ _population = Base.metadata.tables["population"]
 ROLES = ("official", "volunteer")
 SCOPE_KINDS = ("communes", "province", "all")
 INVITE_PREFIX = "inv_"
-VOLUNTEER_PREFIX = "v_"
+#: Volunteer codes: "V" and six letters or digits that cannot be mistaken for one another,
+#: short enough to read aloud and type ("mã VK7M2QX") where no link can carry them (Zalo).
+VOLUNTEER_PREFIX = "V"
+VOLUNTEER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 INVITE_TTL = timedelta(days=3)
 #: Failed enrolment attempts allowed per user per hour before they are ignored.
 FAILED_INVITES_PER_HOUR = 5
@@ -129,7 +132,7 @@ class StaffRepository:
                 return None
             scope = Scope.from_json(claimed.scope)
             code_ = (
-                VOLUNTEER_PREFIX + secrets.token_urlsafe(6)
+                VOLUNTEER_PREFIX + "".join(secrets.choice(VOLUNTEER_ALPHABET) for _ in range(6))
                 if claimed.role == "volunteer"
                 else None
             )
@@ -159,7 +162,9 @@ class StaffRepository:
 
     async def volunteer_commune(self, code: str) -> str | None:
         """The commune of the volunteer whose referral code this is."""
-        query = select(_staff.c.commune).where(_staff.c.code == code, _staff.c.role == "volunteer")
+        query = select(_staff.c.commune).where(
+            _staff.c.code == code.upper(), _staff.c.role == "volunteer"
+        )
         commune: str | None = await self.db.run(lambda conn: conn.execute(query).scalar())
         return commune
 

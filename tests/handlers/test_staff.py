@@ -349,3 +349,16 @@ async def test_a_stage_counts_each_person_once(world: World) -> None:
     assert {f["step"]: f["reached"] for f in one["funnel"]}["ready"] == 0, "not attributed"
     stages = await rows(world.db, "SELECT stage FROM reached ORDER BY stage")
     assert [s[0] for s in stages] == ["started", "step:menu", "step:ready"]
+
+
+async def test_a_typed_volunteer_code_counts_like_the_link(world: World) -> None:
+    await world.enrol(2, "volunteer", Scope("communes", ("14797",)))
+    code = (await world.staff.get("telegram", world.refs.ref("telegram", 2))).code  # type: ignore[union-attr]
+    assert code is not None
+    assert code.startswith("V")
+    assert len(code) == 7
+    await world.citizen(500, Text("xin chao"), Text(f"ma {code.lower()}"), "!install")
+    stored = await world.repo.load("telegram", world.refs.ref("telegram", 500))
+    assert stored is not None
+    assert stored.state.referral == code
+    assert stored.state.answers["area"] == "14797"
