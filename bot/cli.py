@@ -1,7 +1,9 @@
 """Command line: ``python -m bot run|chat|faq|migrate|check``.
 
-- ``run``: start the configured channels (Telegram when ``TELEGRAM_BOT_TOKEN`` is set);
-  with none configured, open the terminal chat.
+- ``run``: start the configured channels by polling (Telegram when ``TELEGRAM_BOT_TOKEN``
+  is set, the Zalo Bot when ``ZALO_BOT_TOKEN`` is); with none configured, open the terminal
+  chat.
+- ``serve``: the webhook server (``PORT``, default 8080) for every configured channel.
 - ``chat``: the terminal chat, on the same engine and database as the bots.
 - ``faq [--json] [QUESTION]``: match a question to an FAQ topic (stdin: one per line).
 - ``migrate``: bring the database (``DATABASE_URL``) up to date.
@@ -81,17 +83,25 @@ def _tune_gc() -> None:
     gc.freeze()
 
 
-async def _telegram(token: str) -> None:
+async def _polling(token: str | None, zalo_token: str | None) -> None:
     from handlers.runtime import open_runtime, retention_daily
     from handlers.telegram import TelegramChannel
+    from handlers.zalo_bot import ZaloBotChannel
 
     async with open_runtime() as runtime:
-        channel = TelegramChannel(
-            runtime.conversations, runtime.content, token, staff=runtime.staff
-        )
-        await channel.start()
+        channels: list[TelegramChannel | ZaloBotChannel] = []
+        if token:
+            telegram = TelegramChannel(
+                runtime.conversations, runtime.content, token, staff=runtime.staff
+            )
+            await telegram.start()
+            channels.append(telegram)
+        if zalo_token:
+            zalo = ZaloBotChannel(runtime.conversations, zalo_token)
+            await zalo.start(polling=True)
+            channels.append(zalo)
         _tune_gc()
-        logging.getLogger("bot").info("Telegram bot running (long polling); Ctrl-C stops it")
+        logging.getLogger("bot").info("bot running (polling); Ctrl-C stops it")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -101,7 +111,17 @@ async def _telegram(token: str) -> None:
             await stop.wait()
         finally:
             housekeeping.cancel()
-            await channel.stop()
+            for channel in channels:
+                await channel.stop()
+
+
+async def _serve(port: int) -> None:
+    from handlers.runtime import open_runtime
+    from handlers.server import serve
+
+    async with open_runtime() as runtime:
+        _tune_gc()
+        await serve(runtime, port)
 
 
 async def _retention() -> None:
@@ -141,12 +161,19 @@ def _cmd_check(_args: argparse.Namespace) -> int:
 
 def _cmd_run(_args: argparse.Namespace) -> int:
     token = os.environ.get("TELEGRAM_BOT_TOKEN")
-    if token:
+    zalo_token = os.environ.get("ZALO_BOT_TOKEN")
+    if token or zalo_token:
         _setup_logging()
-        asyncio.run(_telegram(token))
+        asyncio.run(_polling(token, zalo_token))
     else:
         print("TELEGRAM_BOT_TOKEN is not set: opening the terminal chat (type /quit to leave).\n")
         asyncio.run(_chat())
+    return 0
+
+
+def _cmd_serve(_args: argparse.Namespace) -> int:
+    _setup_logging()
+    asyncio.run(_serve(int(os.environ.get("PORT", "8080"))))
     return 0
 
 
@@ -263,6 +290,7 @@ def parser() -> argparse.ArgumentParser:
     sub = main.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start the configured channels (terminal chat if none)")
     sub.add_parser("chat", help="terminal chat on the same engine and database")
+    sub.add_parser("serve", help="webhook server for Telegram, Zalo Bot and Zalo OA (PORT)")
     faq = sub.add_parser("faq", help="match a question to an FAQ topic")
     faq.add_argument("--json", action="store_true", help='print {"topic": ..., "score": ...}')
     faq.add_argument("question", nargs="*", help="the question (default: one per stdin line)")
@@ -300,6 +328,7 @@ def parser() -> argparse.ArgumentParser:
 COMMANDS = {
     "run": _cmd_run,
     "chat": _cmd_chat,
+    "serve": _cmd_serve,
     "faq": _cmd_faq,
     "migrate": _cmd_migrate,
     "retention": _cmd_retention,

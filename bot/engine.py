@@ -344,7 +344,10 @@ class Engine:
         folded = fold(text)
         action = self._words.get(folded)
         if action:
-            self._action(turn, action)
+            if new and action in ("start", "menu"):
+                self._render(turn)  # a greeting: just greeted, show the menu once
+            else:
+                self._action(turn, action)
             return
         option = self._match_option(turn.state, folded)
         if option:

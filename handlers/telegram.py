@@ -13,12 +13,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+import hmac
 import logging
 import os
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
+from aiohttp import web
 from telegram import (
     BotCommand,
     InlineKeyboardButton,
@@ -41,6 +45,8 @@ from handlers.staff import Attachment, StaffDesk
 CHANNEL = "telegram"
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+#: A webhook answer waits this long at most for the step's commit.
+WEBHOOK_PATIENCE = 10.0
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +160,11 @@ def _keyboard(screen: str, options: tuple[Option, ...]) -> InlineKeyboardMarkup:
     )
 
 
+def _settle(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
+
+
 class TelegramChannel:
     """A python-telegram-bot Application wired to the conversation service."""
 
@@ -167,13 +178,17 @@ class TelegramChannel:
         concurrency: int = 8,
         rate_limiter: bool | None = None,
         staff: StaffDesk | None = None,
+        webhook_secret: str | None = None,
     ):
         self.conversations = conversations
         self.content = content
         self.staff = staff
         self.runner = KeyedRunner(concurrency)
         base = base_url or api_base_url()
+        self._webhook_secret = webhook_secret
         builder = Application.builder().token(token).base_url(base)
+        if webhook_secret is not None:
+            builder = builder.updater(None)  # updates arrive on our webhook, not by polling
         builder = builder.base_file_url(file_base_url(base))
         if rate_limiter if rate_limiter is not None else rate_limiter_wanted():
             # A second guard under Telegram's flood limits; retries a 429 after its delay.
@@ -183,22 +198,48 @@ class TelegramChannel:
         self.app.add_error_handler(self._on_error)
         self._preview = LinkPreviewOptions(is_disabled=True)
 
-    async def start(self, *, poll_interval: float = 0.0, poll_timeout: int = 10) -> None:
-        """Initialise, publish the command menu and start long polling."""
+    async def start(
+        self, *, poll_interval: float = 0.0, poll_timeout: int = 10, webhook_url: str = ""
+    ) -> None:
+        """Initialise, publish the command menu, and start long polling -- or, in webhook
+        mode, register ``webhook_url`` with Telegram (when given)."""
         await self.app.initialize()
         await self.app.bot.set_my_commands(
             [BotCommand(c.name, c.description) for c in self.content.commands if not c.hidden]
         )
-        assert self.app.updater is not None
-        await self.app.updater.start_polling(
-            poll_interval=poll_interval, timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES
-        )
+        if self.app.updater is not None:
+            await self.app.updater.start_polling(
+                poll_interval=poll_interval, timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES
+            )
+        elif webhook_url:
+            await self.app.bot.set_webhook(
+                webhook_url, secret_token=self._webhook_secret, allowed_updates=ALLOWED_UPDATES
+            )
         await self.app.start()
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """Telegram's webhook: the secret header is checked in constant time; the answer
+        waits for the step's commit (Telegram delivers again if we fail before it)."""
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        secret = self._webhook_secret or ""
+        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+            return web.Response(status=403)
+        try:
+            update = Update.de_json(await request.json(), self.app.bot)
+        except (ValueError, KeyError, TypeError):
+            return web.Response(status=400)
+        incoming = translate(update)
+        if incoming is not None:
+            committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.runner.submit(incoming.chat_id, lambda: self._process(incoming, committed))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(WEBHOOK_PATIENCE):
+                    await asyncio.shield(committed)
+        return web.Response(status=200)
 
     async def stop(self) -> None:
         """Stop fetching, finish every update already received, then close."""
-        assert self.app.updater is not None
-        if self.app.updater.running:
+        if self.app.updater is not None and self.app.updater.running:
             await self.app.updater.stop()
         if self.app.running:
             await self.app.stop()
@@ -210,28 +251,34 @@ class TelegramChannel:
         if incoming is not None:
             self.runner.submit(incoming.chat_id, lambda: self._process(incoming))
 
-    async def _process(self, incoming: Incoming) -> None:
+    async def _process(
+        self, incoming: Incoming, committed: asyncio.Future[None] | None = None
+    ) -> None:
         bot = self.app.bot
         try:
             if incoming.callback_id is not None:
                 await self._quietly(bot.answer_callback_query(incoming.callback_id))
             if incoming.event is None:
+                _settle(committed)
                 await self._send(incoming, (self.conversations.notice("group_chat"),))
                 return
             if self.staff is not None:
                 staff = await self.staff.handle(CHANNEL, incoming.user_id, incoming.event)
                 if staff is not None:
+                    _settle(committed)
                     await self._send(incoming, staff.messages)
                     await self._attach(incoming, staff.attachments)
                     return
             outcome = await self.conversations.handle(
                 CHANNEL, incoming.user_id, incoming.event, delivery_id=incoming.delivery_id
             )
+            _settle(committed)  # the step is committed: a webhook may be acknowledged now
             if outcome.delete_input and incoming.message_id is not None:
                 await self._quietly(bot.delete_message(incoming.chat_id, incoming.message_id))
                 log.info("deleted a sensitive message from a private chat")
             await self._send(incoming, outcome.messages)
         except Exception as exc:
+            _settle(committed)
             # Never the message text: only what failed.
             log.exception("update %s failed: %s", incoming.delivery_id, type(exc).__name__)
             await self._quietly(

@@ -208,3 +208,16 @@ class ReachedRow(Base):
     stage: Mapped[str] = mapped_column(String(80), primary_key=True)
     commune: Mapped[str | None] = mapped_column(String(16), nullable=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TokenRow(Base):
+    """A channel's current API tokens (Zalo OA: the access token and the single-use refresh
+    token), saved before they are used so that a restart never loses the only valid one."""
+
+    __tablename__ = "channel_tokens"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    access_token: Mapped[str] = mapped_column(Text)
+    refresh_token: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

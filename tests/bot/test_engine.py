@@ -354,3 +354,11 @@ def test_withdrawing_consent_forgets_the_report(engine: Engine) -> None:
     for key in ("consent", "commune", "village", "lives_here", "completed_at"):
         assert key not in reply.state.answers
     assert reply.state.step == "menu"
+
+
+def test_a_first_hello_is_greeted_once(engine: Engine, content: Content) -> None:
+    reply = walk(engine, "Xin chào")
+    texts = [m.text for m in reply.messages]
+    assert len(texts) == 3
+    assert content.texts["welcome_back"] not in texts
+    assert kinds(reply).count("started") == 1

@@ -1,0 +1,292 @@
+"""Zalo Official Account adapter: signed webhook in, customer-service messages out.
+
+- Webhook: ``X-ZEvent-Signature`` must be the SHA-256 of ``app_id + raw body + timestamp +
+  OA secret key`` (a ``mac=`` prefix is tolerated); 403 and nothing processed otherwise.
+  Repeated deliveries (same ``msg_id``) are applied once by the conversation store.
+- Replies: ``POST /v3.0/oa/message/cs`` with the ``access_token`` header; options become
+  template buttons of type ``oa.query.show`` whose payload is the option's own label, so a
+  tap comes back as that text and is understood like a typed answer. Text is split under
+  2,000 characters (longer is rejected with -210, not cut).
+- Tokens: the access token lives 25 hours, the refresh token works once. The pair is kept in
+  the database; it is refreshed ahead of expiry (and on -216/-220, then the send is retried
+  once) under a lock, and the new pair is saved *before* it is used, so that a crash or a
+  restart never leaves the bot holding only a spent refresh token.
+- -230 (no interaction in the last 7 days) and -213 (not following) are not retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bot.model import Blocked, Input, Media, MediaKind, OutMessage, Start, Text
+from handlers.conversation import Conversations, Outcome, utcnow
+from handlers.inbound import Inbound, split_text
+from handlers.render import numbered
+from storage.tokens import Tokens, TokenStore
+
+CHANNEL = "zalo_oa"
+TOKEN_NAME = "zalo_oa"
+DEFAULT_API_BASE_URL = "https://openapi.zalo.me"
+DEFAULT_OAUTH_BASE_URL = "https://oauth.zaloapp.com"
+MAX_TEXT = 2000
+MAX_BUTTONS = 5
+#: Refresh this long before the access token expires.
+REFRESH_AHEAD = timedelta(hours=2)
+TOKEN_ERRORS = (-216, -220)
+GIVE_UP = (-230, -213, -204, -205, -219, -212)
+MEDIA: dict[str, MediaKind] = {
+    "user_send_image": "photo",
+    "user_send_gif": "sticker",
+    "user_send_file": "document",
+    "user_send_video": "video",
+    "user_send_sticker": "sticker",
+    "user_send_audio": "voice",
+    "user_send_location": "location",
+    "user_send_business_card": "contact",
+    "user_send_link": "other",
+}
+
+log = logging.getLogger(__name__)
+
+
+class ZaloOAError(Exception):
+    def __init__(self, code: int, message: str):
+        super().__init__(f"Zalo OA error {code}: {message}")
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class OASettings:
+    app_id: str
+    secret_key: str  # the app's secret, for OAuth
+    oa_secret_key: str  # the OA's secret, for webhook signatures
+    access_token: str  # the first pair, used only while the database holds none
+    refresh_token: str
+    api_base_url: str = DEFAULT_API_BASE_URL
+    oauth_base_url: str = DEFAULT_OAUTH_BASE_URL
+
+    @classmethod
+    def from_env(cls) -> OASettings | None:
+        """From ``ZALO_OA_*``: None when no OA is configured.
+
+        ``ZALO_OA_SECRET_KEY`` is the OA's secret key (it signs webhook events);
+        ``ZALO_OA_APP_SECRET`` is the app's secret for OAuth, if it differs."""
+        env = os.environ
+        if not env.get("ZALO_OA_APP_ID"):
+            return None
+        names = ("ZALO_OA_SECRET_KEY", "ZALO_OA_ACCESS_TOKEN", "ZALO_OA_REFRESH_TOKEN")
+        missing = [n for n in names if not env.get(n)]
+        if missing:
+            raise ValueError(f"Zalo OA needs {', '.join(missing)}")
+        return cls(
+            app_id=env["ZALO_OA_APP_ID"],
+            secret_key=env.get("ZALO_OA_APP_SECRET") or env["ZALO_OA_SECRET_KEY"],
+            oa_secret_key=env["ZALO_OA_SECRET_KEY"],
+            access_token=env["ZALO_OA_ACCESS_TOKEN"],
+            refresh_token=env["ZALO_OA_REFRESH_TOKEN"],
+            api_base_url=env.get("ZALO_OA_API_BASE_URL") or DEFAULT_API_BASE_URL,
+            oauth_base_url=env.get("ZALO_OAUTH_BASE_URL") or DEFAULT_OAUTH_BASE_URL,
+        )
+
+
+def signature_ok(raw: bytes, header: str, app_id: str, oa_secret_key: str) -> bool:
+    """Whether ``header`` signs ``raw`` (plain SHA-256 of app id, body, timestamp, OA key)."""
+    try:
+        timestamp = str(json.loads(raw).get("timestamp", ""))
+        text = raw.decode()
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return False
+    expected = hashlib.sha256((app_id + text + timestamp + oa_secret_key).encode()).hexdigest()
+    given = header.strip()
+    if given.lower().startswith("mac="):
+        given = given[4:]
+    return hmac.compare_digest(expected.encode(), given.lower().encode())
+
+
+def translate(body: dict[str, Any]) -> tuple[str, Input, str] | None:
+    """(user id, engine input, delivery id) of a webhook event we act on."""
+    name = str(body.get("event_name", ""))
+    timestamp = str(body.get("timestamp", ""))
+    if name in ("follow", "unfollow"):
+        user = str((body.get("follower") or {}).get("id") or "")
+        event: Input = Start() if name == "follow" else Blocked()
+        return (user, event, f"{name}:{user}:{timestamp}") if user else None
+    user = str((body.get("sender") or {}).get("id") or "")
+    message = body.get("message") or {}
+    if not user or not isinstance(message, dict):
+        return None
+    delivery = str(message.get("msg_id") or f"{name}:{user}:{timestamp}")
+    if name == "user_send_text" and isinstance(message.get("text"), str):
+        return user, Text(message["text"]), delivery
+    if name in MEDIA:
+        return user, Media(MEDIA[name]), delivery
+    return None  # seen/received receipts, our own sends, ...
+
+
+class ZaloOAChannel:
+    """Receives OA webhook events and answers with customer-service messages."""
+
+    def __init__(
+        self,
+        conversations: Conversations,
+        settings: OASettings,
+        tokens: TokenStore,
+        *,
+        concurrency: int = 8,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.conversations = conversations
+        self.settings = settings
+        self.tokens = tokens
+        self.clock = clock
+        self.inbound = Inbound(conversations, CHANNEL, concurrency)
+        self._session: aiohttp.ClientSession | None = None
+        self._current: Tokens | None = None
+        self._lock = asyncio.Lock()
+        self.refreshes = 0
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))
+
+    async def stop(self) -> None:
+        await self.inbound.drain()
+        if self._session is not None:
+            await self._session.close()
+
+    # --- receiving ------------------------------------------------------------------------
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        header = request.headers.get("X-ZEvent-Signature", "")
+        settings = self.settings
+        if not signature_ok(raw, header, settings.app_id, settings.oa_secret_key):
+            return web.json_response({"error": "bad signature"}, status=403)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return web.json_response({"error": "bad body"}, status=400)
+        found = translate(body) if isinstance(body, dict) else None
+        if found is not None:
+            user, event, delivery = found
+            committed = self.inbound.submit(
+                user, event, lambda outcome: self._reply(user, outcome), delivery_id=delivery
+            )
+            await self.inbound.acknowledge_after_commit(committed)
+        return web.json_response({"error": 0})
+
+    # --- sending --------------------------------------------------------------------------
+
+    async def _reply(self, user: str, outcome: Outcome) -> None:
+        for message in outcome.messages:
+            await self.send(user, message)
+
+    async def send(self, user: str, message: OutMessage) -> None:
+        """One engine message: text pieces, the options as buttons on the last piece."""
+        buttons = message.options[:MAX_BUTTONS] if len(message.options) <= MAX_BUTTONS else ()
+        text = message.text if buttons or not message.options else numbered(message)
+        pieces = split_text(text, MAX_TEXT)
+        for number, piece in enumerate(pieces, start=1):
+            payload: dict[str, Any] = {"text": piece}
+            if buttons and number == len(pieces):
+                payload["attachment"] = {
+                    "type": "template",
+                    "payload": {
+                        "buttons": [
+                            {"title": o.label, "type": "oa.query.show", "payload": o.label}
+                            for o in buttons
+                        ]
+                    },
+                }
+            try:
+                await self._send_cs(user, payload)
+            except ZaloOAError as exc:
+                if exc.code in GIVE_UP:
+                    log.info("Zalo OA: not delivered (%s), not retried", exc.code)
+                    return
+                raise
+
+    async def _send_cs(self, user: str, message: dict[str, Any]) -> None:
+        body = {"recipient": {"user_id": user}, "message": message}
+        token = await self.access_token()
+        answer = await self._post_cs(token, body)
+        if answer in TOKEN_ERRORS:
+            await self.refresh(failed=token)
+            answer = await self._post_cs(await self.access_token(), body)
+        if answer:
+            raise ZaloOAError(answer, "send failed")
+
+    async def _post_cs(self, token: str, body: dict[str, Any]) -> int:
+        assert self._session is not None, "start() first"
+        url = f"{self.settings.api_base_url.rstrip('/')}/v3.0/oa/message/cs"
+        async with self._session.post(url, json=body, headers={"access_token": token}) as r:
+            data = await r.json(content_type=None)
+        return int(data.get("error", 0)) if isinstance(data, dict) else -1
+
+    # --- tokens ---------------------------------------------------------------------------
+
+    async def access_token(self) -> str:
+        """A valid access token, refreshed ahead of its expiry."""
+        if self._current is None:
+            self._current = await self.tokens.load(TOKEN_NAME) or Tokens(
+                self.settings.access_token,
+                self.settings.refresh_token,
+                self.clock() + REFRESH_AHEAD * 2,  # unknown: assume fresh, refresh on error
+            )
+        if self._current.expires_at - self.clock() < REFRESH_AHEAD:
+            await self.refresh(failed=self._current.access_token)
+        return self._current.access_token
+
+    async def refresh(self, *, failed: str) -> None:
+        """Replace the token pair -- once, however many senders found ``failed`` stale."""
+        async with self._lock:
+            stored = await self.tokens.load(TOKEN_NAME)
+            if stored is not None:
+                self._current = stored  # another worker, or a previous run, may have refreshed
+            current = self._current
+            assert current is not None
+            if (
+                current.access_token != failed
+                and current.expires_at - self.clock() >= REFRESH_AHEAD
+            ):
+                return
+            fresh = await self._exchange(current.refresh_token)
+            # Saved before use: the old refresh token is spent from this moment on.
+            await self.tokens.save(TOKEN_NAME, fresh, self.clock())
+            self._current = fresh
+            self.refreshes += 1
+            log.info("Zalo OA tokens refreshed")
+
+    async def _exchange(self, refresh_token: str) -> Tokens:
+        assert self._session is not None, "start() first"
+        url = f"{self.settings.oauth_base_url.rstrip('/')}/v4/oa/access_token"
+        form = {
+            "refresh_token": refresh_token,
+            "app_id": self.settings.app_id,
+            "grant_type": "refresh_token",
+        }
+        headers = {"secret_key": self.settings.secret_key}
+        async with self._session.post(url, data=form, headers=headers) as response:
+            data = await response.json(content_type=None)
+        if not isinstance(data, dict) or "access_token" not in data:
+            reason = data.get("error_name", "") if isinstance(data, dict) else ""
+            raise ZaloOAError(
+                int(data.get("error", -1)) if isinstance(data, dict) else -1, str(reason)
+            )
+        lifetime = int(str(data.get("expires_in", "90000")))
+        return Tokens(
+            access_token=str(data["access_token"]),
+            refresh_token=str(data["refresh_token"]),
+            expires_at=self.clock() + timedelta(seconds=lifetime),
+        )

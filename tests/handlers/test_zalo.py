@@ -1,0 +1,323 @@
+"""Zalo end to end over real HTTP: the webhook server in front, local stand-ins of the Zalo
+Bot API and the Zalo OA API behind. Conversations run to a recorded completion on each
+platform; secrets, signatures, repeats, long texts and token refreshes are checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bot.content import Content
+from bot.engine import Engine
+from bot.identity import UserRefs
+from bot.model import OutMessage
+from handlers import zalo_bot
+from handlers.conversation import Conversations
+from handlers.server import Channels, make_app
+from handlers.zalo_bot import ZaloBotChannel
+from handlers.zalo_oa import OASettings, ZaloOAChannel
+from storage.database import Database
+from storage.repository import Repository
+from storage.tokens import TokenStore
+from tests.conftest import TEST_SECRET, rows
+from tests.fakes.zalo_api import (
+    FakeZaloBotAPI,
+    FakeZaloOA,
+    image_event,
+    oa_follow_event,
+    oa_text_event,
+    oa_webhook_request,
+    text_event,
+)
+
+SECRET = "zalo-bot-webhook-secret"
+CHAT = "6ede9afa66b88fe6d6a9"
+
+# The citizen's answers, typed as numbers, from the menu to a recorded completion:
+# "I installed already" -> agree -> commune -> village -> lives here -> provider.
+REPORT = ["3", "1", "1", "1", "1", "1"]
+
+
+def grew(sent: Callable[[str], list[Any]], who: str, before: int) -> bool:
+    return len(sent(who)) > before
+
+
+async def post(server: TestServer, path: str, data: bytes, headers: dict[str, str]) -> int:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(server.make_url(path), data=data, headers=headers) as response,
+    ):
+        return response.status
+
+
+# --- Zalo Bot Platform --------------------------------------------------------------------
+
+
+class BotWorld:
+    def __init__(self, api: FakeZaloBotAPI, server: TestServer, channel: ZaloBotChannel):
+        self.api = api
+        self.server = server
+        self.channel = channel
+
+    async def say(self, text: str, *, secret: str = SECRET, **kw: Any) -> int:
+        event = text_event(CHAT, text, **kw)
+        headers = {"X-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"}
+        return await post(self.server, "/zalo/bot/webhook", json.dumps(event).encode(), headers)
+
+
+@pytest.fixture
+async def bot_world(engine: Engine, db: Database) -> AsyncIterator[BotWorld]:
+    async with FakeZaloBotAPI() as api:
+        world = await _bot_world(engine, db, api)
+        try:
+            yield world
+        finally:
+            await world.server.close()
+            await world.channel.stop()
+
+
+async def _bot_world(engine: Engine, db: Database, api: FakeZaloBotAPI) -> BotWorld:
+    conversations = Conversations(engine, Repository(db), UserRefs(TEST_SECRET))
+    channel = ZaloBotChannel(
+        conversations, api.token, base_url=api.base_url, webhook_secret=SECRET
+    )
+    await channel.start()
+    server = TestServer(make_app(Channels(zalo_bot=channel, names=["zalo_bot"])))
+    await server.start_server()
+    return BotWorld(api, server, channel)
+
+
+async def test_bot_conversation_to_a_recorded_completion(
+    bot_world: BotWorld, db: Database
+) -> None:
+    assert await bot_world.say("Xin chào") == 200
+    greeting = await bot_world.api.wait_sent(CHAT, 3)
+    assert "KHÔNG BAO GIỜ" in greeting[1]["text"]
+    assert "1. 💡 Chữ ký số có lợi gì?" in greeting[2]["text"], "options as numbered lines"
+    for answer in REPORT:
+        before = len(bot_world.api.sent(CHAT))
+        assert await bot_world.say(answer) == 200
+        await bot_world.api.wait_for(functools.partial(grew, bot_world.api.sent, CHAT, before))
+    await bot_world.channel.inbound.drain()
+    assert "Đã ghi nhận" in "".join(bot_world.api.sent_texts(CHAT)[-2:])
+    completions = await rows(db, "SELECT channel, commune, village, provider FROM completions")
+    assert [tuple(r) for r in completions] == [("zalo_bot", "16279", "dong-hoa", "vnpt")]
+
+
+async def test_bot_wrong_secret_is_refused(bot_world: BotWorld, db: Database) -> None:
+    assert await bot_world.say("Xin chào", secret="nope") == 403
+    assert await bot_world.say("Xin chào", secret="") == 403
+    await asyncio.sleep(0.05)
+    assert bot_world.api.sent(CHAT) == []
+    assert await rows(db, "SELECT * FROM sessions") == []
+
+
+async def test_bot_same_event_twice_is_handled_once(bot_world: BotWorld) -> None:
+    assert await bot_world.say("Xin chào", message_id="aaaabbbbccccddddeeee") == 200
+    await bot_world.api.wait_sent(CHAT, 3)
+    assert await bot_world.say("Xin chào", message_id="aaaabbbbccccddddeeee") == 200
+    await bot_world.channel.inbound.drain()
+    assert len(bot_world.api.sent(CHAT)) == 3
+
+
+async def test_bot_both_envelope_shapes(bot_world: BotWorld) -> None:
+    assert await bot_world.say("Xin chào", flat=False) == 200
+    await bot_world.api.wait_sent(CHAT, 3)
+
+
+async def test_bot_photo_gets_a_warning_it_cannot_delete(
+    bot_world: BotWorld, content: Content
+) -> None:
+    headers = {"X-Bot-Api-Secret-Token": SECRET}
+    await post(
+        bot_world.server, "/zalo/bot/webhook", json.dumps(image_event(CHAT)).encode(), headers
+    )
+    sent = await bot_world.api.wait_sent(CHAT, 4)
+    assert content.texts["media_photo_kept"] in [m["text"] for m in sent]
+
+
+async def test_bot_long_replies_are_split(content: Content, engine: Engine, db: Database) -> None:
+    long_help = "\n\n".join(["Đây là một đoạn hướng dẫn dài cho người dân." * 8] * 12)
+    assert len(long_help) > 4000
+    wordy = Engine(replace(content, texts={**content.texts, "help": long_help}), engine.config)
+    async with FakeZaloBotAPI() as api:
+        world = await _bot_world(wordy, db, api)
+        try:
+            await world.say("Xin chào")
+            await api.wait_sent(CHAT, 3)
+            await world.say("/huongdan")
+            await world.channel.inbound.drain()
+            texts = api.sent_texts(CHAT)[3:]
+            assert len(texts) >= 4
+            assert all(len(t) <= 2000 for t in texts)
+            help_pieces = texts[:-1]  # then the current screen again
+            assert " ".join(" ".join(help_pieces).split()) == " ".join(long_help.split())
+            assert not api.rejected, "Zalo accepted every piece"
+        finally:
+            await world.server.close()
+            await world.channel.stop()
+
+
+async def test_bot_polling_handles_each_replayed_update_once(
+    engine: Engine, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(zalo_bot, "POLL_PAUSE", 0.01)
+    monkeypatch.setattr(zalo_bot, "POLL_TIMEOUT", 1)
+    async with FakeZaloBotAPI(replay=True) as api:
+        api.text_event(CHAT, "Xin chào")
+        api.text_event(CHAT, "1")
+        conversations = Conversations(engine, Repository(db), UserRefs(TEST_SECRET))
+        channel = ZaloBotChannel(conversations, api.token, base_url=api.base_url)
+        await channel.start(polling=True)
+        try:
+            await api.wait_for(lambda: len(api.calls_of("getUpdates")) >= 8)
+            await channel.inbound.drain()
+        finally:
+            await channel.stop()
+        assert len(api.sent(CHAT)) == 4, "greeting (3) + one screen, though replayed"
+
+
+# --- Zalo Official Account ----------------------------------------------------------------
+
+USER = "6142494823001"
+
+
+class OAWorld:
+    def __init__(self, oa: FakeZaloOA, server: TestServer, channel: ZaloOAChannel, db: Database):
+        self.oa = oa
+        self.server = server
+        self.channel = channel
+        self.db = db
+
+    async def deliver(self, event: dict[str, Any], *, tamper: bool = False) -> int:
+        body, headers = oa_webhook_request(
+            event, app_id=self.oa.app_id, oa_secret_key=self.oa.oa_secret_key
+        )
+        if tamper:
+            body = body.replace(b"user_send_text", b"user_send_TEXT")
+        return await post(self.server, "/zalo/oa/webhook", body, headers)
+
+    async def say(self, text: str, **kw: Any) -> int:
+        return await self.deliver(oa_text_event(USER, text, app_id=self.oa.app_id, **kw))
+
+
+def settings(oa: FakeZaloOA) -> OASettings:
+    return OASettings(
+        app_id=oa.app_id,
+        secret_key=oa.secret_key,
+        oa_secret_key=oa.oa_secret_key,
+        access_token="AT-1",
+        refresh_token="RT-1",
+        api_base_url=oa.api_base_url,
+        oauth_base_url=oa.oauth_base_url,
+    )
+
+
+async def oa_channel(engine: Engine, db: Database, oa: FakeZaloOA) -> ZaloOAChannel:
+    conversations = Conversations(engine, Repository(db), UserRefs(TEST_SECRET))
+    channel = ZaloOAChannel(conversations, settings(oa), TokenStore(db))
+    await channel.start()
+    return channel
+
+
+@pytest.fixture
+async def oa_world(engine: Engine, db: Database) -> AsyncIterator[OAWorld]:
+    async with FakeZaloOA() as oa:
+        channel = await oa_channel(engine, db, oa)
+        server = TestServer(make_app(Channels(zalo_oa=channel, names=["zalo_oa"])))
+        await server.start_server()
+        try:
+            yield OAWorld(oa, server, channel, db)
+        finally:
+            await server.close()
+            await channel.stop()
+
+
+async def test_oa_conversation_to_a_recorded_completion(oa_world: OAWorld) -> None:
+    oa = oa_world.oa
+    assert await oa_world.deliver(oa_follow_event(USER, app_id=oa.app_id)) == 200
+    greeting = await oa.wait_sent(USER, 3)
+    buttons = greeting[2]["message"]["attachment"]["payload"]["buttons"]
+    assert [b["type"] for b in buttons] == ["oa.query.show"] * 5
+    assert buttons[2]["payload"] == buttons[2]["title"] == "🎉 Tôi đã cài xong"
+    # A tap on a query button comes back as its payload: the option's label.
+    for tap in ("🎉 Tôi đã cài xong", "✅ Đồng ý", "Xã Nông Cống", "Thôn Tây Sơn (mẫu)",
+                "Có, đang sống ở đây", "MISA eSign"):  # fmt: skip
+        before = len(oa.sent(USER))
+        assert await oa_world.say(tap) == 200
+        await oa.wait_for(functools.partial(grew, oa.sent, USER, before))
+    await oa_world.channel.inbound.drain()
+    completions = await rows(oa_world.db, "SELECT channel, village, provider FROM completions")
+    assert [tuple(r) for r in completions] == [("zalo_oa", "tay-son", "misa")]
+
+
+async def test_oa_wrong_signature_is_refused(oa_world: OAWorld) -> None:
+    assert await oa_world.deliver(oa_text_event(USER, "xin chao", app_id="x"), tamper=True) == 403
+    await asyncio.sleep(0.05)
+    assert oa_world.oa.sent(USER) == []
+    assert await rows(oa_world.db, "SELECT * FROM sessions") == []
+
+
+async def test_oa_same_event_twice_is_handled_once(oa_world: OAWorld) -> None:
+    assert await oa_world.say("xin chao", msg_id="cb31dff1c39642cc1b83") == 200
+    await oa_world.oa.wait_sent(USER, 3)
+    assert await oa_world.say("xin chao", msg_id="cb31dff1c39642cc1b83") == 200
+    await oa_world.channel.inbound.drain()
+    assert len(oa_world.oa.sent(USER)) == 3
+
+
+async def test_oa_long_text_is_split(oa_world: OAWorld) -> None:
+    text = "Câu trả lời rất dài. " * 200
+    await oa_world.channel.send(USER, OutMessage(text))
+    pieces = [m["message"]["text"] for m in oa_world.oa.sent(USER)]
+    assert len(pieces) == 3
+    assert all(len(p) <= 2000 for p in pieces)
+
+
+async def test_oa_expired_token_is_refreshed_and_the_send_retried(oa_world: OAWorld) -> None:
+    oa_world.oa.expire_access_token()
+    await oa_world.channel.send(USER, OutMessage("Chào bạn"))
+    assert oa_world.oa.sent_texts(USER) == ["Chào bạn"]
+    assert oa_world.oa.refresh_count == 1
+    stored = await TokenStore(oa_world.db).load("zalo_oa")
+    assert stored is not None
+    assert stored.refresh_token == oa_world.oa.refresh_token, "the new pair was saved"
+
+
+async def test_oa_refresh_under_two_senders_happens_once_and_survives_a_restart(
+    engine: Engine, db: Database
+) -> None:
+    async with FakeZaloOA(refresh_latency=0.2) as oa:
+        channel = await oa_channel(engine, db, oa)
+        try:
+            oa.expire_access_token()
+            await asyncio.gather(
+                channel.send("u1", OutMessage("Một")), channel.send("u2", OutMessage("Hai"))
+            )
+            assert oa.refresh_count == 1
+            assert (oa.sent_texts("u1"), oa.sent_texts("u2")) == (["Một"], ["Hai"])
+        finally:
+            await channel.stop()
+        # A restart: the environment still holds the first, spent, pair.
+        again = await oa_channel(engine, db, oa)
+        try:
+            await again.send("u1", OutMessage("Ba"))
+            assert oa.sent_texts("u1") == ["Một", "Ba"]
+            assert oa.refresh_count == 1, "the stored pair was used, not the spent one"
+        finally:
+            await again.stop()
+
+
+async def test_oa_outside_the_window_is_not_retried(oa_world: OAWorld) -> None:
+    oa_world.oa.outside_window(USER)
+    await oa_world.channel.send(USER, OutMessage("Chào bạn"))
+    assert len(oa_world.oa.calls_of("/v3.0/oa/message/cs")) == 1
