@@ -3,7 +3,8 @@
 - ``run``: start the configured channels by polling (Telegram when ``TELEGRAM_BOT_TOKEN``
   is set, the Zalo Bot when ``ZALO_BOT_TOKEN`` is); with none configured, open the terminal
   chat.
-- ``serve``: the webhook server (``PORT``, default 8080) for every configured channel.
+- ``serve [--workers N]``: the webhook server (``PORT``, default 8080) for every configured
+  channel; with N > 1, N worker processes on the same port, sharing only the database.
 - ``chat``: the terminal chat, on the same engine and database as the bots.
 - ``faq [--json] [QUESTION]``: match a question to an FAQ topic (stdin: one per line).
 - ``migrate``: bring the database (``DATABASE_URL``) up to date.
@@ -26,7 +27,6 @@ import gc
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -84,7 +84,7 @@ def _tune_gc() -> None:
 
 
 async def _polling(token: str | None, zalo_token: str | None) -> None:
-    from handlers.runtime import open_runtime, retention_daily
+    from handlers.runtime import open_runtime, run_until_signalled
     from handlers.telegram import TelegramChannel
     from handlers.zalo_bot import ZaloBotChannel
 
@@ -102,15 +102,9 @@ async def _polling(token: str | None, zalo_token: str | None) -> None:
             channels.append(zalo)
         _tune_gc()
         logging.getLogger("bot").info("bot running (polling); Ctrl-C stops it")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        housekeeping = asyncio.create_task(retention_daily(runtime))
         try:
-            await stop.wait()
+            await run_until_signalled(runtime)
         finally:
-            housekeeping.cancel()
             for channel in channels:
                 await channel.stop()
 
@@ -171,8 +165,12 @@ def _cmd_run(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_serve(_args: argparse.Namespace) -> int:
+def _cmd_serve(args: argparse.Namespace) -> int:
     _setup_logging()
+    if args.workers > 1:
+        from handlers.workers import Supervisor
+
+        return Supervisor(args.workers).run()
     asyncio.run(_serve(int(os.environ.get("PORT", "8080"))))
     return 0
 
@@ -290,7 +288,10 @@ def parser() -> argparse.ArgumentParser:
     sub = main.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start the configured channels (terminal chat if none)")
     sub.add_parser("chat", help="terminal chat on the same engine and database")
-    sub.add_parser("serve", help="webhook server for Telegram, Zalo Bot and Zalo OA (PORT)")
+    serve = sub.add_parser("serve", help="webhook server: Telegram, Zalo Bot, Zalo OA (PORT)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
+    )
     faq = sub.add_parser("faq", help="match a question to an FAQ topic")
     faq.add_argument("--json", action="store_true", help='print {"topic": ..., "score": ...}')
     faq.add_argument("question", nargs="*", help="the question (default: one per stdin line)")

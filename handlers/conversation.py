@@ -13,12 +13,9 @@ from datetime import UTC, datetime
 
 from bot.engine import Engine
 from bot.identity import UserRefs
-from bot.model import Blocked, Input, OutMessage, Start, State, Text, Timeout
+from bot.model import Blocked, Input, OutMessage, Reply, Start, State, Text, Timeout
 from handlers.limits import RateLimiter, Verdict
-from storage.repository import Repository, Saved
-
-#: Re-read and retry this often when another worker changed the same session meanwhile.
-MAX_ATTEMPTS = 5
+from storage.repository import Repository, Saved, StoredSession
 
 
 def utcnow() -> datetime:
@@ -75,24 +72,29 @@ class Conversations:
             event = Start(code)  # typed where no link can carry it: the same as the link
         if isinstance(event, Start) and event.payload and self.area_of and event.area is None:
             event = replace(event, area=await self.area_of(event.payload))
-        for _ in range(MAX_ATTEMPTS):
-            stored = await self.repo.load(channel, ref)
-            now = self.clock()
-            state = stored.state if stored else State()
-            reply = self.engine.advance(state, event, now, can_delete=can_delete)
-            saved = await self.repo.save(
-                channel,
-                ref,
-                reply,
-                version=stored.version if stored else None,
-                now=now,
-                delivery_id=delivery_id,
+        stored = await self.repo.load(channel, ref)
+        now = self.clock()
+        state = stored.state if stored else State()
+        reply = self.engine.advance(state, event, now, can_delete=can_delete)
+        version = stored.version if stored else None
+        saved = await self.repo.save(
+            channel, ref, reply, version=version, now=now, delivery_id=delivery_id
+        )
+        if saved is Saved.CONFLICT:
+            # Another worker moved this session on meanwhile: decide again on what it wrote,
+            # this time with the session locked, so that this step cannot lose a second time.
+            def decide(current: StoredSession | None) -> Reply:
+                state = current.state if current else State()
+                return self.engine.advance(state, event, now, can_delete=can_delete)
+
+            saved, reply = await self.repo.save_exclusively(
+                channel, ref, decide, now=now, delivery_id=delivery_id
             )
-            if saved is Saved.SAVED:
-                return Outcome(reply.messages, reply.delete_input)
-            if saved is Saved.DUPLICATE:
-                return Outcome(duplicate=True)
-        raise RuntimeError(f"session kept changing under {MAX_ATTEMPTS} attempts")
+        if saved is Saved.DUPLICATE:
+            return Outcome(duplicate=True)
+        if saved is not Saved.SAVED:
+            raise RuntimeError(f"a locked step ended in {saved}")
+        return Outcome(reply.messages, reply.delete_input)
 
     def notice(self, key: str) -> OutMessage:
         """A message that needs no session (group chats, errors)."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.config import Config, load_config
 from bot.content import Content, load_content
@@ -17,10 +20,15 @@ from bot.identity import UserRefs, load_id_secret
 from handlers.conversation import Conversations, utcnow
 from handlers.staff import StaffDesk
 from storage.database import Database, migrate
+from storage.leases import Leases
 from storage.repository import Repository
 from storage.staff import StaffRepository
 
 RETENTION_EVERY = timedelta(days=1)
+#: A lease lasts this long unless renewed (renewed every third of it).
+LEASE_TTL = timedelta(seconds=30)
+
+Job = Callable[[], Coroutine[Any, Any, None]]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,7 @@ class Runtime:
     conversations: Conversations
     staff: StaffDesk
     db: Database
+    leases: Leases
 
 
 def build_engine(config_path: Path | None = None) -> Engine:
@@ -66,6 +75,7 @@ async def open_runtime(
             conversations=Conversations(engine, repo, refs, area_of=staff.volunteer_commune),
             staff=StaffDesk(config, engine.content, db, staff, refs, utcnow),
             db=db,
+            leases=Leases(db),
         )
     finally:
         await db.dispose()
@@ -86,3 +96,51 @@ async def retention_daily(runtime: Runtime) -> None:
         except Exception:
             log.exception("retention failed; will try again tomorrow")
         await asyncio.sleep(RETENTION_EVERY.total_seconds())
+
+
+async def with_lease(leases: Leases, name: str, job: Job, ttl: timedelta = LEASE_TTL) -> None:
+    """Run ``job`` (a loop that runs until cancelled) only while this process holds lease
+    ``name``: among several workers exactly one runs it, and another takes over within
+    ``ttl`` if that one dies."""
+    task: asyncio.Task[None] | None = None
+    try:
+        while True:
+            try:
+                held = await leases.acquire(name, utcnow(), ttl)
+            except Exception:
+                log.exception("lease %s: could not renew", name)
+                held = False
+            if held and (task is None or task.done()):
+                if task is not None and not task.cancelled() and task.exception():
+                    log.error("%s stopped: %r; starting it again", name, task.exception())
+                task = asyncio.create_task(job())
+            elif not held and task is not None:
+                log.info("lease %s: held elsewhere now; stopping here", name)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                task = None
+            await asyncio.sleep(ttl.total_seconds() / 3)
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            with contextlib.suppress(Exception):
+                await leases.release(name)
+
+
+async def run_until_signalled(runtime: Runtime, jobs: Sequence[tuple[str, Job]] = ()) -> None:
+    """Run the background ``jobs`` (each under its lease) and retention until SIGINT/SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    everything = [("retention", lambda: retention_daily(runtime)), *jobs]
+    tasks = [asyncio.create_task(with_lease(runtime.leases, n, j)) for n, j in everything]
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -13,10 +13,8 @@ having processed nothing. Channels are configured by environment variables:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,8 +22,9 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from bot.config import ConfigError
-from handlers.runtime import Runtime, retention_daily
+from handlers.runtime import Runtime, run_until_signalled
 from handlers.telegram import TelegramChannel
+from handlers.workers import several_workers, worker_index
 from handlers.zalo_bot import ZaloBotChannel
 from handlers.zalo_oa import OASettings, ZaloOAChannel
 from storage.tokens import TokenStore
@@ -46,7 +45,9 @@ def make_app(channels: Channels) -> web.Application:
     app = web.Application(client_max_size=1 << 20)
 
     async def health(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "channels": channels.names})
+        return web.json_response(
+            {"ok": True, "channels": channels.names, "worker": worker_index()}
+        )
 
     async def absent(_request: web.Request) -> web.Response:
         return web.Response(status=404)
@@ -81,7 +82,8 @@ async def started_channels(runtime: Runtime) -> AsyncIterator[Channels]:
             webhook_secret=secret,
         )
         base = env.get("TELEGRAM_WEBHOOK_URL", "").rstrip("/")
-        await channels.telegram.start(webhook_url=f"{base}/telegram/webhook" if base else "")
+        register = base and worker_index() == 0  # once, not once per worker
+        await channels.telegram.start(webhook_url=f"{base}/telegram/webhook" if register else "")
         channels.names.append("telegram")
     if env.get("ZALO_BOT_TOKEN"):
         secret = env.get("ZALO_BOT_WEBHOOK_SECRET")
@@ -113,16 +115,15 @@ async def serve(runtime: Runtime, port: int) -> None:
     async with started_channels(runtime) as channels:
         runner = web.AppRunner(make_app(channels), access_log=None)  # URLs may hold tokens
         await runner.setup()
-        site = web.TCPSite(runner, host=os.environ.get("HOST", "0.0.0.0"), port=port)
+        site = web.TCPSite(
+            runner,
+            host=os.environ.get("HOST", "0.0.0.0"),
+            port=port,
+            reuse_port=several_workers(),  # the kernel spreads connections over the workers
+        )
         await site.start()
         log.info("serving %s on port %d", ", ".join(channels.names) or "no channel", port)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        housekeeping = asyncio.create_task(retention_daily(runtime))
         try:
-            await stop.wait()
+            await run_until_signalled(runtime)
         finally:
-            housekeeping.cancel()
             await runner.cleanup()

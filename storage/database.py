@@ -184,10 +184,18 @@ def alembic_config() -> AlembicConfig:
     return cfg
 
 
+#: PostgreSQL advisory lock key held while migrating (any fixed number unique to us).
+MIGRATION_LOCK = 0x43_4B_53_01
+
+
 async def migrate(db: Database) -> None:
-    """Bring the database up to the newest schema (idempotent)."""
+    """Bring the database up to the newest schema (idempotent). Workers starting together
+    take turns: on PostgreSQL an advisory lock, on SQLite the write lock, serialises them,
+    and whoever comes second finds nothing left to do."""
 
     def upgrade(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sqlalchemy.text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
         cfg = alembic_config()
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")

@@ -221,3 +221,68 @@ class TokenRow(Base):
     refresh_token: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LeaseRow(Base):
+    """Work that one process at a time must do (the outbox sender, retention): whoever holds
+    an unexpired lease does it; a holder that dies loses it when it expires."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(80))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ContactRow(Base):
+    """A citizen who agreed to receive messages (reminders, announcements): the only place a
+    chat address is kept, sealed (AES-GCM) with a key derived from BOT_ID_SECRET. Deleted
+    when they say "dừng", block the bot, withdraw, or delete their data."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (Index(None, "commune"),)
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(Text)  # sealed; see bot.identity.UserRefs.seal
+    commune: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    opted_in_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BroadcastRow(Base):
+    """An official's announcement to the opted-in citizens of their scope."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(Text)  # JSON, as staff.scope
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))  # the official's user_ref
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutboxRow(Base):
+    """One message to send later (a reminder, an announcement): sent once by the outbox
+    worker. ``key`` is unique per message, so planning it twice inserts it once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(None, "status", "due_at"),
+        Index(None, "channel", "user_ref"),
+        Index(None, "broadcast_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "reminder" | "broadcast"
+    channel: Mapped[str] = mapped_column(String(16))
+    user_ref: Mapped[str] = mapped_column(String(64))
+    broadcast_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # pending -> sending -> sent | unknown (in doubt after a crash: never sent again) |
+    # failed (blocked, gone) | skipped (nothing to say any more) | cancelled ("dừng")
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

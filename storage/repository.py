@@ -4,7 +4,8 @@ A step's new state, its analytics events, a completion it reports and the delive
 caused it are written together or not at all, before any reply is sent. A delivery id seen
 before is not applied again (``DUPLICATE``); a session changed by someone else since it was
 read -- another worker -- is reported as ``CONFLICT`` and nothing of that step is written, so
-the caller re-reads and retries.
+the caller decides again with :meth:`Repository.save_exclusively`, which reads the session
+under a lock and so cannot lose.
 
 Writes are *group-committed*: saves that arrive while a transaction is being written wait
 and go together in the next one, each with the same all-or-nothing outcome as if alone. Under
@@ -20,12 +21,13 @@ import enum
 import functools
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.engine import Connection
 
 from bot.model import Reply, State
@@ -47,6 +49,12 @@ BATCH_LIMIT = 200
 DELIVERY_MEMORY = timedelta(days=7)
 
 _Key = tuple[str, str]
+#: A session read under a row lock (SQLite: the transaction already holds the write lock).
+_LOCKED_SESSION = (
+    select(_sessions.c.state, _sessions.c.version)
+    .where(_sessions.c.channel == bindparam("channel"), _sessions.c.user_ref == bindparam("ref"))
+    .with_for_update()
+)
 
 
 class Saved(enum.Enum):
@@ -69,7 +77,7 @@ class _Save:
     version: int | None
     now: datetime
     delivery_id: str | None
-    future: asyncio.Future[Saved] = field(repr=False)
+    future: asyncio.Future[Saved] | None = field(default=None, repr=False)  # None: not awaited
     outcome: Saved = Saved.SAVED
     new_version: int = 0
 
@@ -135,12 +143,13 @@ class Repository:
     ) -> Saved:
         """Write ``reply`` for a session read at ``version`` (None: there was no session)."""
         loop = asyncio.get_running_loop()
-        item = _Save(channel, user_ref, reply, version, now, delivery_id, loop.create_future())
+        future: asyncio.Future[Saved] = loop.create_future()
+        item = _Save(channel, user_ref, reply, version, now, delivery_id, future)
         self._queue.append(item)
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._write_queued())
         # A caller that gives up only stops waiting: the write, shared with others, goes on.
-        return await item.future
+        return await future
 
     async def _write_queued(self) -> None:
         while self._queue:
@@ -151,18 +160,51 @@ class Repository:
             except Exception as exc:
                 for item in batch:
                     self.forget(item.channel, item.user_ref)
-                    if not item.future.done():
+                    if item.future is not None and not item.future.done():
                         item.future.set_exception(exc)
                 continue
             for item in batch:
                 self._settle(item)
+
+    async def save_exclusively(
+        self,
+        channel: str,
+        user_ref: str,
+        decide: Callable[[StoredSession | None], Reply],
+        *,
+        now: datetime,
+        delivery_id: str | None = None,
+    ) -> tuple[Saved, Reply]:
+        """Read the session *locked*, ``decide`` the step and write it, in one transaction:
+        nobody can change the session in between, so this never ends in ``CONFLICT``. For a
+        step that lost the optimistic race (a busy user on several workers): it always makes
+        progress, where retrying optimistically could lose again and again."""
+
+        def work(conn: Connection) -> tuple[_Save, Reply]:
+            row = conn.execute(_LOCKED_SESSION, {"channel": channel, "ref": user_ref}).first()
+            stored = (
+                StoredSession(State.from_json(json.loads(row.state)), row.version) if row else None
+            )
+            reply = decide(stored)
+            version = stored.version if stored else None
+            item = _Save(channel, user_ref, reply, version, now, delivery_id)
+            if reply.erase:
+                self._write_erase(conn, [item])
+            else:
+                self._write_batch(conn, [item])
+            return item, reply
+
+        self.forget(channel, user_ref)
+        item, reply = await self.db.run(work)
+        self._settle(item)
+        return item.outcome, reply
 
     def _settle(self, item: _Save) -> None:
         if item.outcome is Saved.SAVED and item.reply.persist and not item.reply.erase:
             self._remember(item.key, StoredSession(item.reply.state, item.new_version))
         elif item.outcome is Saved.CONFLICT or item.reply.erase:
             self.forget(*item.key)
-        if not item.future.done():
+        if item.future is not None and not item.future.done():
             item.future.set_result(item.outcome)
 
     # The _write_* functions run inside one transaction (Database.run), on the database's

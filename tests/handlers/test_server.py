@@ -94,6 +94,6 @@ async def test_same_update_twice_is_applied_once(served: Served) -> None:
 async def test_health_and_absent_channels(served: Served) -> None:
     async with aiohttp.ClientSession() as session:
         async with session.get(served.server.make_url("/healthz")) as response:
-            assert await response.json() == {"ok": True, "channels": ["telegram"]}
+            assert await response.json() == {"ok": True, "channels": ["telegram"], "worker": 0}
         async with session.post(served.server.make_url("/zalo/bot/webhook"), json={}) as response:
             assert response.status == 404

@@ -1,0 +1,149 @@
+"""``python -m bot serve --workers 2`` as real processes on one port, sharing one database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from storage.database import Database
+from tests.conftest import ROOT, rows
+from tests.fakes.telegram_api import FakeBotAPI, make_text_update
+
+SECRET = "workers-Webhook_secret"
+USERS = range(91_000, 91_060)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(p) for p in text.split()]
+
+
+def alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+class Cluster:
+    def __init__(self, proc: asyncio.subprocess.Process, port: int, api: FakeBotAPI, url: str):
+        self.proc = proc
+        self.base = f"http://127.0.0.1:{port}"
+        self.api = api
+        self.url = url
+
+    async def get(self, path: str) -> Any:
+        # A new connection each time, so that the kernel may pick another worker.
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http,
+            http.get(self.base + path) as response,
+        ):
+            return await response.json()
+
+    async def post(self, update: dict[str, Any]) -> int:
+        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http,
+            http.post(self.base + "/telegram/webhook", json=update, headers=headers) as response,
+        ):
+            return response.status
+
+    async def workers_seen(self, tries: int = 60) -> set[int]:
+        return {(await self.get("/healthz"))["worker"] for _ in range(tries)}
+
+    async def wait_up(self, count: int = 2, patience: float = 30.0) -> None:
+        async with asyncio.timeout(patience):
+            while True:
+                with contextlib.suppress(aiohttp.ClientError):
+                    if len(await self.workers_seen(20)) == count:
+                        return
+                await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def cluster(database_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
+    port = free_port()
+    async with FakeBotAPI() as api:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "PORT": str(port),
+            "HOST": "127.0.0.1",
+            "DATABASE_URL": database_url,
+            "BOT_ID_SECRET": "workers-test-secret-0123456789",
+            "TELEGRAM_BOT_TOKEN": api.token,
+            "TELEGRAM_API_BASE_URL": api.base_url,
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "TELEGRAM_RATE_LIMITER": "off",
+            "LOG_LEVEL": "WARNING",
+        }
+        for name in ("ZALO_BOT_TOKEN", "ZALO_OA_APP_ID", "TELEGRAM_WEBHOOK_URL"):
+            env.pop(name, None)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", "--workers", "2", cwd=tmp_path, env=env
+        )
+        try:
+            cluster = Cluster(proc, port, api, database_url)
+            await cluster.wait_up()
+            yield cluster
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), 30)
+                except TimeoutError:
+                    proc.kill()
+                    raise
+
+
+async def test_two_workers_share_the_port_and_apply_each_update_once(cluster: Cluster) -> None:
+    assert await cluster.workers_seen() == {0, 1}
+    # Every update is delivered twice at once (a retry racing the original), very likely to
+    # both workers.
+    first = [{"update_id": 1000 + i, **make_text_update(u, "/start")} for i, u in enumerate(USERS)]
+    statuses = await asyncio.gather(*(cluster.post(u) for u in first + first))
+    assert set(statuses) == {200}
+    for user in USERS:
+        await cluster.api.wait_sent(user, 3)  # greeting, privacy promise, menu
+    then = [{"update_id": 2000 + i, **make_text_update(u, "2")} for i, u in enumerate(USERS)]
+    await asyncio.gather(*(cluster.post(u) for u in then + then))
+    for user in USERS:
+        await cluster.api.wait_sent(user, 4)  # the screen option 2 leads to
+    await asyncio.sleep(0.3)  # a doubled reply would have arrived by now
+    assert all(len(cluster.api.sent(u)) == 4 for u in USERS)
+    db = Database(cluster.url)
+    try:
+        assert (await rows(db, "SELECT count(*) FROM sessions"))[0][0] == len(USERS)
+        started = await rows(db, "SELECT count(*) FROM events WHERE kind = 'started'")
+        assert started[0][0] == len(USERS)
+        assert (await rows(db, "SELECT count(*) FROM deliveries"))[0][0] == 2 * len(USERS)
+        assert {r[0] for r in await rows(db, "SELECT step FROM sessions")} == {"ready"}
+    finally:
+        await db.dispose()
+
+
+async def test_a_killed_worker_is_started_again_and_sigterm_stops_all(cluster: Cluster) -> None:
+    before = children(cluster.proc.pid)
+    assert len(before) == 2
+    os.kill(before[0], signal.SIGKILL)
+    await cluster.wait_up()
+    after = children(cluster.proc.pid)
+    assert len(after) == 2
+    assert before[0] not in after
+    assert before[1] in after
+    cluster.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(cluster.proc.wait(), 30) == 0
+    assert not any(alive(pid) for pid in after)
