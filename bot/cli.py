@@ -89,23 +89,23 @@ async def _polling(token: str | None, zalo_token: str | None) -> None:
     from handlers.zalo_bot import ZaloBotChannel
 
     async with open_runtime() as runtime:
-        channels: list[TelegramChannel | ZaloBotChannel] = []
+        channels: dict[str, TelegramChannel | ZaloBotChannel] = {}
         if token:
             telegram = TelegramChannel(
                 runtime.conversations, runtime.content, token, staff=runtime.staff
             )
             await telegram.start()
-            channels.append(telegram)
+            channels["telegram"] = telegram
         if zalo_token:
             zalo = ZaloBotChannel(runtime.conversations, zalo_token)
             await zalo.start(polling=True)
-            channels.append(zalo)
+            channels["zalo_bot"] = zalo
         _tune_gc()
         logging.getLogger("bot").info("bot running (polling); Ctrl-C stops it")
         try:
-            await run_until_signalled(runtime)
+            await run_until_signalled(runtime, dict(channels))
         finally:
-            for channel in channels:
+            for channel in channels.values():
                 await channel.stop()
 
 

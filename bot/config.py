@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,6 +71,26 @@ class Provider:
 
 
 @dataclass(frozen=True, slots=True)
+class Reminders:
+    """Reminders to citizens who stopped mid-way and said yes to them."""
+
+    #: Each reminder comes this long after the last thing that happened in the conversation
+    #: (the citizen's last message, or the previous reminder). At most two.
+    after: tuple[timedelta, ...] = (timedelta(days=1), timedelta(days=3))
+    #: No message in these hours, deployment time (they wait until the end of them).
+    quiet_from: time = time(21, 0)
+    quiet_until: time = time(7, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Outbox:
+    """Pace of reminders and announcements, under the platforms' limits."""
+
+    messages_per_second: float = 25.0  # Telegram allows about 30 per second to everyone
+    seconds_per_chat: float = 1.0  # ... and about 1 per second to one chat
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     name: str
     locale: str
@@ -82,6 +102,8 @@ class Config:
     retention_months: int = 12
     allowed_links: tuple[str, ...] = ()
     messages_per_minute: int = 20
+    reminders: Reminders = Reminders()
+    outbox: Outbox = Outbox()
 
     def provider(self, provider_id: str) -> Provider | None:
         return next((p for p in self.providers if p.id == provider_id), None)
@@ -158,6 +180,8 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
         retention_months=retention,
         allowed_links=allowed,
         messages_per_minute=per_minute,
+        reminders=_reminders(raw.get("reminders", {}), f"{source}: reminders"),
+        outbox=_outbox(raw.get("outbox", {}), f"{source}: outbox"),
     )
     for provider in providers:
         host = urlsplit(provider.site).hostname or ""
@@ -168,6 +192,38 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
     if config.bot_username and not config.link_allowed("t.me"):
         raise ConfigError(f'{source}: add "t.me" to [links] allowed for the share link')
     return config
+
+
+def _reminders(raw: Any, where: str) -> Reminders:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+    hours = raw.get("after_hours", [24, 72])
+    if (
+        not isinstance(hours, list)
+        or len(hours) > 2
+        or not all(isinstance(h, int | float) and h > 0 for h in hours)
+    ):
+        raise ConfigError(f"{where}: after_hours must list at most two numbers of hours > 0")
+    quiet = raw.get("quiet_hours", ["21:00", "07:00"])
+    try:
+        start, end = (time.fromisoformat(str(t)) for t in quiet)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f'{where}: quiet_hours must be two times, e.g. ["21:00", "07:00"]'
+        ) from exc
+    return Reminders(tuple(timedelta(hours=h) for h in hours), start, end)
+
+
+def _outbox(raw: Any, where: str) -> Outbox:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+    rate = raw.get("messages_per_second", 25)
+    if not isinstance(rate, int | float) or not 0 < rate <= 30:
+        raise ConfigError(f"{where}: messages_per_second must be above 0 and at most 30")
+    per_chat = raw.get("seconds_per_chat", 1)
+    if not isinstance(per_chat, int | float) or per_chat < 1:
+        raise ConfigError(f"{where}: seconds_per_chat must be at least 1")
+    return Outbox(float(rate), float(per_chat))
 
 
 def _entry_id(raw: Any, where: str) -> str:

@@ -31,14 +31,14 @@ ROUTES = ("app", "vneid")
 ROUTERS = ("@install", "@report", "@resume")
 ACTIONS = (
     "start", "menu", "help", "stop", "human", "back", "delete", "erase", "resume", "restart",
-    "consent", "decline", "withdraw", "privacy", "scam",
+    "consent", "decline", "withdraw", "privacy", "scam", "remind_on", "remind_off",
 )  # fmt: skip
 #: Screens the engine itself routes to.
 REQUIRED_SCREENS = (
     "menu", "human", "resume", "delete_confirm", "choose_provider", "report_consent",
     "report_commune", "report_again", "privacy", "scam_signs",
 )  # fmt: skip
-OPTION_CONDITIONS = ("has_ret", "completed", "not_completed", "consented")
+OPTION_CONDITIONS = ("has_ret", "completed", "not_completed", "consented", "reminders_on")
 #: Four options per screen where possible; the main menu needs five.
 MAX_OPTIONS = 5
 #: Placeholders a text may use; the engine fills them from config and state.

@@ -71,7 +71,9 @@ CONSENTED_ANSWERS = ("consent", "consent_at", "commune", "village", "lives_here"
 #: Screens the engine routes to by name (content.check makes sure they exist).
 REPORT_CONSENT, REPORT_FIRST, REPORT_AGAIN = "report_consent", "report_commune", "report_again"
 #: Answers kept when a user starts over.
-KEPT_ON_RESTART = ("consent", "consent_at", "completed_at", "area")
+KEPT_ON_RESTART = ("consent", "consent_at", "completed_at", "area", "reminders")
+#: Asked once, before the first install step, if the content has it and reminders are set up.
+REMIND_OFFER = "remind_offer"
 
 _REFERRAL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TYPED_CODE = re.compile(r"^V[A-Z0-9]{6}$")
@@ -187,6 +189,7 @@ class Engine:
         if isinstance(event, Blocked):
             turn.state = replace(state, stopped=True)
             turn.record("blocked", step=state.step or None)
+            self._reminders_off(turn)
             return self._finish(turn)
         if isinstance(event, Timeout):
             self._remind(turn)
@@ -389,11 +392,14 @@ class Engine:
 
     def _remind(self, turn: _Turn) -> None:
         state = turn.state
-        if state.stopped or not self._known(state.step) or not self._mid_flow(state):
+        waiting = self._waiting_at(state)
+        if state.stopped or waiting is None:
             return
-        turn.record("reminder", step=state.step)
-        turn.say(self._texts["reminder"])
+        turn.record("reminder", step=waiting)
         self._offer_resume(turn)
+        # One message (one notification on the phone): the reminder, then the resume screen.
+        first = turn.messages[0]
+        turn.messages[0] = replace(first, text=self._texts["reminder"] + "\n\n" + first.text)
 
     # --- options and actions --------------------------------------------------------------
 
@@ -421,6 +427,7 @@ class Engine:
         elif action == "stop":
             turn.state = replace(state, stopped=True, ret=self._ret(state))
             turn.record("stopped", step=state.step or None)
+            self._reminders_off(turn)
             resume = Option(GLOBAL_PREFIX + "resume", self._labels["resume"])
             turn.say(self._texts["stopped"], (resume,), screen="global")
         elif action in ("human", "delete", "privacy", "scam"):
@@ -448,12 +455,26 @@ class Engine:
         elif action == "decline":
             turn.state = state.with_answers(consent=None, consent_at=None)
             turn.record("consent_declined")
+        elif action == "remind_on":
+            # The host keeps the chat address, sealed, on this event (the only time it does).
+            turn.state = state.with_answers(reminders="on")
+            turn.record("reminders", detail="on")
+        elif action == "remind_off":
+            turn.state = state.with_answers(reminders="off")
+            turn.record("reminders", detail="off")
         elif action == "withdraw":
             # The store deletes the completion on this event, in the same transaction.
             turn.state = state.with_answers(**dict.fromkeys(CONSENTED_ANSWERS))
             turn.record("consent_withdrawn")
             turn.say(self._texts["withdrawn"])
             self._go(turn, "menu")
+
+    def _reminders_off(self, turn: _Turn) -> None:
+        """After "dừng" or a block: no reminder or announcement any more (the host deletes
+        the address on this event)."""
+        if turn.state.answers.get("reminders") == "on":
+            turn.state = turn.state.with_answers(reminders="off")
+            turn.record("reminders", detail="off")
 
     def _ret(self, state: State) -> str:
         """Where "continue" should lead: the current screen, unless it is itself a detour."""
@@ -487,6 +508,9 @@ class Engine:
     def _route_to(self, turn: _Turn, target: str) -> None:
         state = turn.state
         if target == "@install":
+            if self._offer_reminders(state):
+                self._go(turn, REMIND_OFFER)
+                return
             provider = self.config.provider(state.answers.get("provider", ""))
             steps = self.content.install_steps(provider.kind) if provider else ()
             self._go(turn, steps[0].id if steps else "choose_provider")
@@ -638,6 +662,8 @@ class Engine:
             return "completed_at" not in state.answers
         if option.when == "consented":
             return "consent" in state.answers
+        if option.when == "reminders_on":
+            return state.answers.get("reminders") == "on"
         return True
 
     def _install_options(self, view: str) -> list[OptionSpec]:
@@ -754,6 +780,29 @@ class Engine:
 
     def _known(self, step: str) -> bool:
         return step in self.content.screens or self.content.install_step(step) is not None
+
+    def _offer_reminders(self, state: State) -> bool:
+        return (
+            "reminders" not in state.answers
+            and bool(self.config.reminders.after)
+            and REMIND_OFFER in self.content.screens
+        )
+
+    def resumable_steps(self) -> tuple[str, ...]:
+        """The steps where a user may be "mid-way" (a reminder may make sense there; the
+        reminder step itself decides)."""
+        screens = [s for s, screen in self.content.screens.items() if screen.resumable]
+        return (*dict.fromkeys(step.id for step in self.content.install), *screens, "resume")
+
+    def _waiting_at(self, state: State) -> str | None:
+        """The step where a user stopped mid-way -- also behind a "continue?" screen (which
+        is where the first reminder leaves them) -- if any."""
+        step = state.step
+        if step == "resume" and state.ret:
+            step = _parse_key(state.ret)[0]
+        if not self._known(step) or not self._mid_flow(replace(state, step=step)):
+            return None
+        return step
 
     def _mid_flow(self, state: State) -> bool:
         if self.content.install_step(state.step) is not None:

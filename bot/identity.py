@@ -3,15 +3,23 @@
 The database never holds a Telegram or Zalo user id, only HMAC-SHA256 of it under a secret
 from ``BOT_ID_SECRET``. Without the secret, a database dump cannot be linked back to people.
 For local runs a random secret is generated once and kept in ``var/id_secret``.
+
+The one exception is the chat address of a citizen who agreed to reminders (the bot must
+know where to send them): it is *sealed* -- AES-GCM under a key derived from the same secret,
+bound to the user's reference -- and deleted when they stop them.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
 import secrets
 from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bot.config import ConfigError
 
@@ -29,6 +37,27 @@ class UserRefs:
     def ref(self, channel: str, user_id: str | int) -> str:
         message = f"{channel}:{user_id}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:40]
+
+    def seal(self, channel: str, user_ref: str, address: str | int) -> str:
+        """``address`` encrypted for storage; only :meth:`unseal` with the same secret, channel
+        and reference can read it (a sealed address copied to another row does not open)."""
+        nonce = secrets.token_bytes(12)
+        box = AESGCM(self._sealing_key())
+        sealed = box.encrypt(nonce, str(address).encode(), f"{channel}:{user_ref}".encode())
+        return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def unseal(self, channel: str, user_ref: str, sealed: str) -> str | None:
+        """The address, or None if it does not open (another secret, another row)."""
+        try:
+            raw = base64.urlsafe_b64decode(sealed.encode())
+            box = AESGCM(self._sealing_key())
+            plain = box.decrypt(raw[:12], raw[12:], f"{channel}:{user_ref}".encode())
+        except (InvalidTag, ValueError):
+            return None
+        return plain.decode()
+
+    def _sealing_key(self) -> bytes:
+        return hmac.new(self._secret, b"sealing-key:v1", hashlib.sha256).digest()
 
 
 def production() -> bool:

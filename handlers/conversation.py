@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from sqlalchemy.engine import Connection
+
 from bot.engine import Engine
 from bot.identity import UserRefs
 from bot.model import Blocked, Input, OutMessage, Reply, Start, State, Text, Timeout
@@ -20,6 +22,10 @@ from storage.repository import Repository, Saved, StoredSession
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _opts_in(reply: Reply) -> bool:
+    return any(e.kind == "reminders" and e.detail == "on" for e in reply.events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +83,10 @@ class Conversations:
         state = stored.state if stored else State()
         reply = self.engine.advance(state, event, now, can_delete=can_delete)
         version = stored.version if stored else None
+        # The chat address is kept (sealed) only when the user says yes to messages.
+        address = self.refs.seal(channel, ref, user_id) if _opts_in(reply) else None
         saved = await self.repo.save(
-            channel, ref, reply, version=version, now=now, delivery_id=delivery_id
+            channel, ref, reply, version=version, now=now, delivery_id=delivery_id, address=address
         )
         if saved is Saved.CONFLICT:
             # Another worker moved this session on meanwhile: decide again on what it wrote,
@@ -87,14 +95,32 @@ class Conversations:
                 state = current.state if current else State()
                 return self.engine.advance(state, event, now, can_delete=can_delete)
 
+            address = self.refs.seal(channel, ref, user_id)  # used only if it opts in
             saved, reply = await self.repo.save_exclusively(
-                channel, ref, decide, now=now, delivery_id=delivery_id
+                channel, ref, decide, now=now, delivery_id=delivery_id, address=address
             )
         if saved is Saved.DUPLICATE:
             return Outcome(duplicate=True)
         if saved is not Saved.SAVED:
             raise RuntimeError(f"a locked step ended in {saved}")
         return Outcome(reply.messages, reply.delete_input)
+
+    async def remind(
+        self, channel: str, address: str, claim: Callable[[Connection, Reply], None]
+    ) -> tuple[OutMessage, ...]:
+        """Run the reminder step for the user at ``address``; ``claim`` takes the outbox row
+        in the same transaction (so the step happens once, whatever crashes). Returns the
+        messages to send (none: the user is not mid-way any more)."""
+        ref = self.refs.ref(channel, address)
+        now = self.clock()
+
+        def decide(current: StoredSession | None) -> Reply:
+            if current is None:  # their data was deleted: nothing to remind, nothing to keep
+                return Reply(State(), persist=False)
+            return self.engine.advance(current.state, Timeout(), now)
+
+        _, reply = await self.repo.save_exclusively(channel, ref, decide, now=now, also=claim)
+        return reply.messages
 
     def notice(self, key: str) -> OutMessage:
         """A message that needs no session (group chats, errors)."""

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,9 +18,12 @@ from bot.content import Content, load_content
 from bot.engine import Engine
 from bot.identity import UserRefs, load_id_secret
 from handlers.conversation import Conversations, utcnow
+from handlers.delivery import Deliverer
+from handlers.outbox import OutboxWorker
 from handlers.staff import StaffDesk
 from storage.database import Database, migrate
 from storage.leases import Leases
+from storage.outbox import OutboxStore
 from storage.repository import Repository
 from storage.staff import StaffRepository
 
@@ -130,13 +133,28 @@ async def with_lease(leases: Leases, name: str, job: Job, ttl: timedelta = LEASE
                 await leases.release(name)
 
 
-async def run_until_signalled(runtime: Runtime, jobs: Sequence[tuple[str, Job]] = ()) -> None:
-    """Run the background ``jobs`` (each under its lease) and retention until SIGINT/SIGTERM."""
+def outbox_job(runtime: Runtime, deliverers: Mapping[str, Deliverer]) -> Job:
+    """The outbox worker (reminders, announcements) sending through ``deliverers``."""
+
+    async def job() -> None:
+        store = OutboxStore(runtime.db)
+        await OutboxWorker(store, runtime.conversations, deliverers, runtime.leases.holder).run()
+
+    return job
+
+
+async def run_until_signalled(
+    runtime: Runtime, deliverers: Mapping[str, Deliverer] | None = None
+) -> None:
+    """Run retention and -- given channels to send through -- the outbox, each in whichever
+    worker holds its lease, until SIGINT/SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    everything = [("retention", lambda: retention_daily(runtime)), *jobs]
+    everything = [("retention", lambda: retention_daily(runtime))]
+    if deliverers:
+        everything.append(("outbox", outbox_job(runtime, deliverers)))
     tasks = [asyncio.create_task(with_lease(runtime.leases, n, j)) for n, j in everything]
     try:
         await stop.wait()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from bot.config import ConfigError
+from handlers.delivery import Deliverer
 from handlers.runtime import Runtime, run_until_signalled
 from handlers.telegram import TelegramChannel
 from handlers.workers import several_workers, worker_index
@@ -38,6 +39,15 @@ class Channels:
     zalo_bot: ZaloBotChannel | None = None
     zalo_oa: ZaloOAChannel | None = None
     names: list[str] = field(default_factory=list)
+
+    def deliverers(self) -> dict[str, Deliverer]:
+        """The running channels, by the channel name stored with each user."""
+        found: dict[str, Deliverer | None] = {
+            "telegram": self.telegram,
+            "zalo_bot": self.zalo_bot,
+            "zalo_oa": self.zalo_oa,
+        }
+        return {name: channel for name, channel in found.items() if channel is not None}
 
 
 def make_app(channels: Channels) -> web.Application:
@@ -124,6 +134,6 @@ async def serve(runtime: Runtime, port: int) -> None:
         await site.start()
         log.info("serving %s on port %d", ", ".join(channels.names) or "no channel", port)
         try:
-            await run_until_signalled(runtime)
+            await run_until_signalled(runtime, channels.deliverers())
         finally:
             await runner.cleanup()

@@ -21,6 +21,7 @@ import logging
 import os
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiohttp import web
 from telegram import (
@@ -33,12 +34,13 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType
-from telegram.error import Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 
 from bot.content import Content
 from bot.model import Blocked, Choice, Input, Media, MediaKind, Option, OutMessage, Start, Text
 from handlers.conversation import Conversations
+from handlers.delivery import InDoubt, NotSent, Rejected, RetryLater, Unreachable
 from handlers.ordering import KeyedRunner
 from handlers.staff import Attachment, StaffDesk
 
@@ -49,6 +51,9 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_membe
 WEBHOOK_PATIENCE = 10.0
 
 log = logging.getLogger(__name__)
+# Durations from PTB (RetryAfter.retry_after, ...) as timedelta, as its next major version
+# will have them: no deprecation warning each time Telegram says "retry after".
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 
 def api_base_url() -> str:
@@ -298,6 +303,33 @@ class TelegramChannel:
                 # The user blocked the bot: remember it, send nothing more.
                 await self.conversations.handle(CHANNEL, incoming.user_id, Blocked())
                 return
+
+    async def deliver(self, address: str, messages: tuple[OutMessage, ...]) -> None:
+        """For the outbox: send to a stored chat, telling exactly how a failure ended
+        (handlers/delivery.py)."""
+        for message in messages:
+            try:
+                await self.app.bot.send_message(
+                    int(address),
+                    message.text,
+                    reply_markup=keyboard(message),
+                    link_preview_options=self._preview,
+                )
+            except RetryAfter as exc:
+                wait = exc.retry_after
+                seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+                raise RetryLater(seconds) from exc
+            except Forbidden as exc:
+                raise Unreachable(str(exc)) from exc
+            except BadRequest as exc:
+                if "chat not found" in exc.message.lower():
+                    raise Unreachable(exc.message) from exc
+                raise Rejected(exc.message) from exc
+            except TimedOut as exc:
+                # Only a pool timeout is certain: the request never left.
+                raise (NotSent if "pool" in str(exc).lower() else InDoubt)(str(exc)) from exc
+            except NetworkError as exc:
+                raise (NotSent if "ConnectError" in str(exc) else InDoubt)(str(exc)) from exc
 
     async def _attach(self, incoming: Incoming, attachments: tuple[Attachment, ...]) -> None:
         for item in attachments:

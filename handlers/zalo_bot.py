@@ -25,8 +25,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.model import Input, Media, Text
+from bot.model import Input, Media, OutMessage, Text
 from handlers.conversation import Conversations, Outcome
+from handlers.delivery import InDoubt, NotSent, Rejected, RetryLater, Unreachable
 from handlers.inbound import Inbound, as_text, split_text
 
 CHANNEL = "zalo_bot"
@@ -170,6 +171,21 @@ class ZaloBotChannel:
 
     async def _reply(self, chat_id: str, outcome: Outcome) -> None:
         await self._send_texts(chat_id, as_text(outcome.messages))
+
+    async def deliver(self, address: str, messages: tuple[OutMessage, ...]) -> None:
+        """For the outbox: send to a stored chat, telling how a failure ended."""
+        try:
+            await self._send_texts(address, as_text(messages))
+        except ZaloBotError as exc:
+            if exc.code == 429:
+                raise RetryLater(1.0) from exc
+            if exc.code in (403, 404):
+                raise Unreachable(str(exc)) from exc
+            raise Rejected(str(exc)) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise NotSent(type(exc).__name__) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise InDoubt(type(exc).__name__) from exc
 
     async def _send_texts(self, chat_id: str, texts: list[str]) -> None:
         for text in texts:

@@ -32,6 +32,7 @@ from aiohttp import web
 
 from bot.model import Blocked, Input, Media, MediaKind, OutMessage, Start, Text
 from handlers.conversation import Conversations, Outcome, utcnow
+from handlers.delivery import InDoubt, NotSent, Rejected, Unreachable
 from handlers.inbound import Inbound, split_text
 from handlers.render import numbered
 from storage.tokens import Tokens, TokenStore
@@ -193,6 +194,28 @@ class ZaloOAChannel:
             await self.send(user, message)
 
     async def send(self, user: str, message: OutMessage) -> None:
+        """One engine message (a reply): what cannot be delivered is logged and dropped."""
+        try:
+            await self._send_message(user, message)
+        except ZaloOAError as exc:
+            if exc.code not in GIVE_UP:
+                raise
+            log.info("Zalo OA: not delivered (%s), not retried", exc.code)
+
+    async def deliver(self, address: str, messages: tuple[OutMessage, ...]) -> None:
+        """For the outbox: send to a stored user, telling how a failure ended."""
+        try:
+            for message in messages:
+                await self._send_message(address, message)
+        except ZaloOAError as exc:
+            # GIVE_UP: the user blocked the OA, left, or is outside the window it may write in.
+            raise (Unreachable if exc.code in GIVE_UP else Rejected)(str(exc)) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise NotSent(type(exc).__name__) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise InDoubt(type(exc).__name__) from exc
+
+    async def _send_message(self, user: str, message: OutMessage) -> None:
         """One engine message: text pieces, the options as buttons on the last piece."""
         buttons = message.options[:MAX_BUTTONS] if len(message.options) <= MAX_BUTTONS else ()
         text = message.text if buttons or not message.options else numbered(message)
@@ -209,13 +232,7 @@ class ZaloOAChannel:
                         ]
                     },
                 }
-            try:
-                await self._send_cs(user, payload)
-            except ZaloOAError as exc:
-                if exc.code in GIVE_UP:
-                    log.info("Zalo OA: not delivered (%s), not retried", exc.code)
-                    return
-                raise
+            await self._send_cs(user, payload)
 
     async def _send_cs(self, user: str, message: dict[str, Any]) -> None:
         body = {"recipient": {"user_id": user}, "message": message}

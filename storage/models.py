@@ -280,6 +280,8 @@ class OutboxRow(Base):
     user_ref: Mapped[str] = mapped_column(String(64))
     broadcast_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The messages, as decided when the row was claimed (JSON): a retry sends these again.
+    payload: Mapped[str | None] = mapped_column(Text, nullable=True)
     # pending -> sending -> sent | unknown (in doubt after a crash: never sent again) |
     # failed (blocked, gone) | skipped (nothing to say any more) | cancelled ("dừng")
     status: Mapped[str] = mapped_column(String(12), default="pending")

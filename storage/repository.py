@@ -27,12 +27,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from bot.model import Reply, State
 from storage.database import Database
 from storage.models import Base
+from storage.outbox import forget_contact
 from storage.writes import writes_for
 
 _sessions = Base.metadata.tables["sessions"]
@@ -40,6 +42,8 @@ _events = Base.metadata.tables["events"]
 _completions = Base.metadata.tables["completions"]
 _deliveries = Base.metadata.tables["deliveries"]
 _reached = Base.metadata.tables["reached"]
+_contacts = Base.metadata.tables["contacts"]
+_outbox = Base.metadata.tables["outbox"]
 
 #: Sessions kept in memory (least recently used are dropped first).
 CACHE_SIZE = 10_000
@@ -78,6 +82,7 @@ class _Save:
     now: datetime
     delivery_id: str | None
     future: asyncio.Future[Saved] | None = field(default=None, repr=False)  # None: not awaited
+    address: str | None = None  # sealed chat address, given when the user opts in to messages
     outcome: Saved = Saved.SAVED
     new_version: int = 0
 
@@ -96,6 +101,7 @@ class Repository:
         # Where a user's events count before they say their commune (a one-commune bot).
         self.default_commune = default_commune
         self._writes = writes_for(db.dialect)
+        self._insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._cache: OrderedDict[_Key, StoredSession] = OrderedDict()
         self._cache_size = cache_size
         self._queue: list[_Save] = []
@@ -140,11 +146,13 @@ class Repository:
         version: int | None,
         now: datetime,
         delivery_id: str | None = None,
+        address: str | None = None,
     ) -> Saved:
-        """Write ``reply`` for a session read at ``version`` (None: there was no session)."""
+        """Write ``reply`` for a session read at ``version`` (None: there was no session).
+        ``address``: the sealed chat address, kept if the reply opts in to messages."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Saved] = loop.create_future()
-        item = _Save(channel, user_ref, reply, version, now, delivery_id, future)
+        item = _Save(channel, user_ref, reply, version, now, delivery_id, future, address=address)
         self._queue.append(item)
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._write_queued())
@@ -174,11 +182,14 @@ class Repository:
         *,
         now: datetime,
         delivery_id: str | None = None,
+        address: str | None = None,
+        also: Callable[[Connection, Reply], None] | None = None,
     ) -> tuple[Saved, Reply]:
         """Read the session *locked*, ``decide`` the step and write it, in one transaction:
         nobody can change the session in between, so this never ends in ``CONFLICT``. For a
         step that lost the optimistic race (a busy user on several workers): it always makes
-        progress, where retrying optimistically could lose again and again."""
+        progress, where retrying optimistically could lose again and again. ``also`` runs in
+        the same transaction once the step is written (the outbox claims its row there)."""
 
         def work(conn: Connection) -> tuple[_Save, Reply]:
             row = conn.execute(_LOCKED_SESSION, {"channel": channel, "ref": user_ref}).first()
@@ -187,11 +198,13 @@ class Repository:
             )
             reply = decide(stored)
             version = stored.version if stored else None
-            item = _Save(channel, user_ref, reply, version, now, delivery_id)
+            item = _Save(channel, user_ref, reply, version, now, delivery_id, address=address)
             if reply.erase:
                 self._write_erase(conn, [item])
             else:
                 self._write_batch(conn, [item])
+            if also is not None and item.outcome is Saved.SAVED:
+                also(conn, reply)
             return item, reply
 
         self.forget(channel, user_ref)
@@ -215,7 +228,7 @@ class Repository:
         if item.delivery_id is not None and not self._claim_deliveries(conn, [item]):
             item.outcome = Saved.DUPLICATE
             return
-        for table in (_sessions, _events, _completions, _reached):
+        for table in (_sessions, _events, _completions, _reached, _contacts, _outbox):
             conn.execute(
                 delete(table).where(
                     table.c.channel == item.channel, table.c.user_ref == item.user_ref
@@ -329,6 +342,36 @@ class Repository:
             self._writes.complete(conn, list(completions.values()))
             # The report says which commune this user counts for: earlier steps too.
             self._writes.attribute(conn, list(completions.values()))
+        for item in items:
+            if any(e.kind == "reminders" for e in item.reply.events):
+                self._write_contact(conn, item)
+            if item.key in completions:
+                conn.execute(
+                    update(_contacts)
+                    .where(
+                        _contacts.c.channel == item.channel, _contacts.c.user_ref == item.user_ref
+                    )
+                    .values(commune=completions[item.key]["commune"])
+                )
+
+    def _write_contact(self, conn: Connection, item: _Save) -> None:
+        """Keep the sealed address of a citizen who said yes to messages; forget it (and
+        cancel what waits for them) when they say no, "dừng", or block the bot."""
+        last = [e.detail for e in item.reply.events if e.kind == "reminders"][-1]
+        if last != "on" or item.address is None:
+            forget_contact(conn, item.channel, item.user_ref, item.now)
+            return
+        values = {
+            "address": item.address,
+            "commune": self._commune_of(item),
+            "opted_in_at": item.now,
+        }
+        stmt = self._insert(_contacts).values(
+            channel=item.channel, user_ref=item.user_ref, **values
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(index_elements=["channel", "user_ref"], set_=values)
+        )
 
     def _commune_of(self, item: _Save) -> str | None:
         answers = item.reply.state.answers

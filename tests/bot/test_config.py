@@ -69,3 +69,17 @@ def test_commune_name_may_be_typed_without_accents() -> None:
     raw = demo()
     raw["communes"][0]["name"] = "xa nong cong"
     assert parse_config(raw).communes[0].name == "Xã Nông Cống"
+
+
+def test_reminders_and_outbox_pace_are_read_and_checked() -> None:
+    config = load_config(ROOT / "config.toml")
+    assert [d.total_seconds() / 3600 for d in config.reminders.after] == [24, 72]
+    assert config.outbox.messages_per_second == 25
+    for section, bad in [
+        ("reminders", {"after_hours": [24, 72, 120]}),  # never more than two
+        ("reminders", {"quiet_hours": ["21h", "7h"]}),
+        ("outbox", {"messages_per_second": 40}),  # above Telegram's limit
+        ("outbox", {"seconds_per_chat": 0.5}),
+    ]:
+        with pytest.raises(ConfigError, match=section):
+            parse_config({**demo(), section: bad})

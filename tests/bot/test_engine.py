@@ -10,7 +10,7 @@ import pytest
 from bot.config import Config
 from bot.content import Content
 from bot.engine import GLOBAL_PREFIX, Engine, screen_key, sensitive_kind
-from bot.model import Choice, Input, Media, Reply, Start, State, Text, Timeout
+from bot.model import Blocked, Choice, Input, Media, Reply, Start, State, Text, Timeout
 from tests.conftest import T0
 
 
@@ -36,7 +36,7 @@ def kinds(reply: Reply) -> list[str]:
     return [e.kind for e in reply.events]
 
 
-INSTALL_VNPT = ("/start", "!install", "!ok", "!i:vnpt", "!android")
+INSTALL_VNPT = ("/start", "!install", "!ok", "!i:vnpt", "!android", "!no")
 
 
 @pytest.mark.parametrize(
@@ -119,7 +119,7 @@ def test_no_completion_without_consent(engine: Engine) -> None:
 def test_install_steps_count_per_route(engine: Engine) -> None:
     app = walk(engine, *INSTALL_VNPT)
     assert engine.progress(app.state) == (1, 9)
-    vneid = walk(engine, "/start", "!install", "!ok", "!i:vneid", "!iphone")
+    vneid = walk(engine, "/start", "!install", "!ok", "!i:vneid", "!iphone", "!no")
     assert engine.progress(vneid.state) == (1, 8)
     assert vneid.messages[-1].text.startswith("Bước 1/8")
 
@@ -163,6 +163,46 @@ def test_timeout_reminds_only_mid_flow(engine: Engine) -> None:
     assert reminded.state.ret == "register"
     at_menu = walk(engine, "/start")
     assert engine.advance(at_menu.state, Timeout(), T0).messages == ()
+
+
+def test_reminders_are_offered_once_before_the_first_step(engine: Engine) -> None:
+    offer = walk(engine, "/start", "!install", "!ok", "!i:vnpt", "!android")
+    assert offer.state.step == "remind_offer"
+    said_yes = engine.advance(offer.state, Choice("yes", "remind_offer"), T0)
+    assert ("reminders", "on") in [(e.kind, e.detail) for e in said_yes.events]
+    assert said_yes.state.step == "store"
+    # Starting over keeps the answer: not asked again.
+    restart = ("/start", "!restart", "!install", "!ok", "!i:viettel", "!iphone")
+    again = walk(engine, *restart, state=said_yes.state)
+    assert again.state.step != "remind_offer"
+    assert engine.progress(again.state) == (1, 9)
+
+
+def test_stop_and_block_turn_reminders_off(engine: Engine) -> None:
+    offer = walk(engine, "/start", "!install", "!ok", "!i:vnpt", "!android")
+    on = engine.advance(offer.state, Choice("yes", "remind_offer"), T0)
+    stopped = engine.advance(on.state, Text("dừng"), T0)
+    assert ("reminders", "off") in [(e.kind, e.detail) for e in stopped.events]
+    assert stopped.state.answers["reminders"] == "off"
+    blocked = engine.advance(on.state, Blocked(), T0)
+    assert ("reminders", "off") in [(e.kind, e.detail) for e in blocked.events]
+    # Someone who never said yes has nothing to turn off.
+    never = walk(engine, *INSTALL_VNPT)
+    assert "reminders" not in kinds(engine.advance(never.state, Text("dừng"), T0))
+
+
+def test_a_reminder_is_one_message(engine: Engine) -> None:
+    mid = walk(engine, *INSTALL_VNPT, "!done")
+    reminded = engine.advance(mid.state, Timeout(), T0 + timedelta(days=1))
+    (message,) = reminded.messages
+    assert message.text.startswith(engine.content.texts["reminder"])
+    assert [o.id for o in message.options] == ["resume", "restart"]
+
+
+def test_resumable_steps_are_install_steps_and_resumable_screens(engine: Engine) -> None:
+    steps = engine.resumable_steps()
+    assert {"store", "register", "choose_provider"} <= set(steps)
+    assert "menu" not in steps
 
 
 def test_timeout_does_not_change_last_activity(engine: Engine) -> None:

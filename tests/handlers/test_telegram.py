@@ -31,8 +31,11 @@ async def test_citizen_walks_from_start_to_recorded_completion(harness: Harness)
     await harness.press("install")
     await harness.press("ok")
     await harness.press("i:vnpt")
-    step1 = await harness.press("android")
+    offer = await harness.press("android")
+    assert "nhắc" in offer[-1]["text"]
+    step1 = await harness.press("yes")
     assert step1[-1]["text"].startswith("Bước 1/9")
+    assert len(await query(harness.db, "SELECT address FROM contacts")) == 1
     await harness.press("done")
     await harness.press("done")
 
@@ -63,7 +66,7 @@ async def test_citizen_walks_from_start_to_recorded_completion(harness: Harness)
     rows = await query(harness.db, "SELECT commune, village, provider, referral FROM completions")
     assert [tuple(r) for r in rows] == [("16279", "kp-1", "vnpt", "vol_XY12")]
     # Every button press was answered, so no spinner is left on the user's phone.
-    assert len(api.answered_callbacks) == harness.presses == 18
+    assert len(api.answered_callbacks) == harness.presses == 19
 
 
 async def test_sensitive_text_is_deleted_and_not_stored(harness: Harness) -> None:

@@ -28,7 +28,7 @@ async def run_chat(conversations: Conversations, lines: list[str]) -> list[str]:
 
 
 async def test_terminal_chat_walks_and_resumes(conversations: Conversations) -> None:
-    out = await run_chat(conversations, ["2", "1", "1", "1", "xong", "/quit"])
+    out = await run_chat(conversations, ["2", "1", "1", "1", "2", "xong", "/quit"])
     assert "1. 💡 Chữ ký số có lợi gì?" in out[0]
     assert "Bước 2/9" in out[-1]
     # A second run (a restart) offers to continue where the user stopped.

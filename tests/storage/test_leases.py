@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import sys
 from datetime import timedelta
 
 from storage.database import Database
@@ -41,3 +44,15 @@ async def test_many_workers_racing_for_it_one_wins(db: Database) -> None:
     finally:
         for other in others:
             await other.dispose()
+
+
+async def test_a_dead_holder_on_this_machine_is_not_waited_for(db: Database) -> None:
+    dead = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await dead.wait()
+    ghost = Leases(db, f"{socket.gethostname()[:40]}:{dead.pid}:0000")
+    assert await ghost.acquire("outbox", T0, TTL)
+    assert await Leases(db).acquire("outbox", T0 + timedelta(seconds=1), TTL)
+    # A live holder (this very process) is waited for.
+    alive = Leases(db, f"{socket.gethostname()[:40]}:{os.getpid()}:0001")
+    assert await alive.acquire("retention", T0, TTL)
+    assert not await Leases(db).acquire("retention", T0 + timedelta(seconds=1), TTL)

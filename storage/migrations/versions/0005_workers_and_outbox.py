@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("user_ref", sa.String(length=64), nullable=False),
         sa.Column("broadcast_id", sa.BigInteger(), nullable=True),
         sa.Column("due_at", When, nullable=False),
+        sa.Column("payload", sa.Text(), nullable=True),
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("claimed_by", sa.String(length=80), nullable=True),
