@@ -78,6 +78,7 @@ REMIND_OFFER = "remind_offer"
 _REFERRAL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TYPED_CODE = re.compile(r"^V[A-Z0-9]{6}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ANY_LINK = re.compile(r"(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})\b", re.IGNORECASE)
 _LINK = re.compile(
     r"(?:https?://)?((?:[a-z0-9-]+\.)+(?:vn|com|net|org|me|io|app|info|xyz|top|online))\b"
     r"(?::\d+)?(?:/[^\s]*)?",
@@ -105,6 +106,13 @@ def sensitive_kind(text: str) -> str | None:
         if 4 <= n <= 8 and not _YEAR.match(digits):
             return "code"
     return None
+
+
+def foreign_links(text: str, config: Config) -> list[str]:
+    """The sites ``text`` (typed by a person) links to that the deployment does not allow:
+    anything that looks like a domain, short links (bit.ly) included."""
+    hosts = (m.group(1).lower() for m in _ANY_LINK.finditer(text))
+    return [h for h in dict.fromkeys(hosts) if not config.link_allowed(h)]
 
 
 def screen_key(state: State) -> str:

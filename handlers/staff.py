@@ -1,5 +1,7 @@
 """Officials' and volunteers' commands, for any channel: /stats, /export, /chart, /moi_tnv,
-/link, /mystats, /dagiup, and enrolment through one-time invite links.
+/thongbao (an announcement to the opted-in citizens of their scope: preview, confirm, then
+the outbox sends it, paced), /tiendo, /link, /mystats, /dagiup, and enrolment through
+one-time invite links.
 
 Every command checks the sender's role and scope first. Anyone who is not an official (or,
 for volunteer commands, a volunteer) is answered by the citizen conversation as if the
@@ -12,7 +14,7 @@ import csv
 import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import segno
 from babel.numbers import format_decimal
@@ -20,15 +22,21 @@ from babel.numbers import format_decimal
 from bot.charts import chart_png
 from bot.config import Commune, Config
 from bot.content import Content, load_staff_texts
+from bot.engine import foreign_links
 from bot.identity import UserRefs
 from bot.model import Choice, Input, Option, OutMessage, Start, Text
+from bot.schedule import next_allowed
 from bot.stats import Report, build_report, population, render
 from storage.database import Database
+from storage.outbox import OutboxStore
 from storage.staff import INVITE_PREFIX, Scope, Staff, StaffRepository
 from storage.stats import collect, export_rows
 
 #: Button screen of staff buttons (kept apart from the citizen conversation's screens).
 SCREEN = "st"
+#: An announcement is short (characters), and an official sends a few a day at most.
+BROADCAST_LIMIT = 1000
+BROADCASTS_PER_DAY = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,7 @@ class StaffDesk:
         self.refs = refs
         self.clock = clock
         self.texts = load_staff_texts(config.locale)
+        self.outbox = OutboxStore(db)
         # Commands (and the button flows they start) each role may use.
         self._handlers: dict[str, dict[str, _Handler]] = {
             "official": {
@@ -79,6 +88,10 @@ class StaffDesk:
                 "chart": self._official_chart,
                 "moi_tnv": self._official_moi_tnv,
                 "inv": self._official_inv,
+                "thongbao": self._official_broadcast,
+                "bc": self._official_broadcast_send,
+                "bcx": self._official_broadcast_cancel,
+                "tiendo": self._official_broadcast_progress,
             },
             "volunteer": {
                 "link": self._volunteer_link,
@@ -148,6 +161,83 @@ class StaffDesk:
         )
         link = deep_link(self.config.bot_username, code)
         return self._say(self.texts["volunteer_invite"].format(link=link))
+
+    async def _official_broadcast(self, member: Staff, text: str) -> StaffReply:
+        """/thongbao TEXT: a preview of the announcement, and how many it would reach."""
+        if not text:
+            return self._say(self.texts["broadcast_how"])
+        if len(text) > BROADCAST_LIMIT:
+            return self._say(
+                self.texts["broadcast_too_long"].format(length=len(text), limit=BROADCAST_LIMIT)
+            )
+        if links := foreign_links(text, self.config):
+            return self._say(self.texts["broadcast_bad_link"].format(links=", ".join(links)))
+        scope = self.scope_name(member.scope)
+        count = await self.outbox.recipients(self._broadcast_communes(member.scope))
+        if count == 0:
+            return self._say(self.texts["broadcast_nobody"].format(scope=scope))
+        if await self._broadcasts_today(member) >= BROADCASTS_PER_DAY:
+            return self._say(self.texts["broadcast_limit"].format(limit=BROADCASTS_PER_DAY))
+        message = self.texts["broadcast_message"].format(scope=scope, text=text)
+        draft = await self.outbox.draft_broadcast(
+            scope=member.scope.to_json(),
+            text=message,
+            created_by=member.user_ref,
+            now=self.clock(),
+        )
+        options = (
+            Option(f"bc:{draft}", self.texts["label_send"]),
+            Option(f"bcx:{draft}", self.texts["label_cancel"]),
+        )
+        ask = self.texts["broadcast_preview"].format(count=self._n(count), scope=scope)
+        return StaffReply((OutMessage(message), OutMessage(ask, options, SCREEN)))
+
+    async def _official_broadcast_send(self, member: Staff, argument: str) -> StaffReply:
+        if not argument.isdigit():
+            return StaffReply()
+        if await self._broadcasts_today(member) >= BROADCASTS_PER_DAY:
+            return self._say(self.texts["broadcast_limit"].format(limit=BROADCASTS_PER_DAY))
+        now = self.clock()
+        r = self.config.reminders
+        count = await self.outbox.queue_broadcast(
+            int(argument),
+            member.user_ref,
+            self._broadcast_communes(member.scope),
+            next_allowed(now, self.config.timezone, r.quiet_from, r.quiet_until),
+        )
+        if count is None:  # pressed twice, or not theirs: nothing more to do
+            return StaffReply()
+        return self._say(self.texts["broadcast_queued"].format(count=self._n(count)))
+
+    async def _official_broadcast_cancel(self, _member: Staff, _argument: str) -> StaffReply:
+        return self._say(self.texts["broadcast_cancelled"])
+
+    async def _official_broadcast_progress(self, member: Staff, _argument: str) -> StaffReply:
+        last = await self.outbox.last_broadcast(member.user_ref)
+        if last is None:
+            return self._say(self.texts["broadcast_none"])
+        broadcast_id, total = last
+        counts = await self.outbox.progress(broadcast_id)
+        sent = counts.get("sent", 0) + counts.get("unknown", 0)
+        waiting = counts.get("pending", 0) + counts.get("sending", 0)
+        failed = total - sent - waiting
+        return self._say(
+            self.texts["broadcast_progress"].format(
+                total=self._n(total),
+                sent=self._n(sent),
+                waiting=self._n(waiting),
+                failed=self._n(failed),
+            )
+        )
+
+    def _broadcast_communes(self, scope: Scope) -> list[str] | None:
+        """The communes an announcement goes to (None: everyone the deployment serves)."""
+        return None if scope.kind == "all" else [c.code for c in self.communes(scope)]
+
+    async def _broadcasts_today(self, member: Staff) -> int:
+        return await self.outbox.broadcasts_since(
+            member.user_ref, self.clock() - timedelta(days=1)
+        )
 
     # --- volunteers -----------------------------------------------------------------------
 

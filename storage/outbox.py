@@ -292,25 +292,31 @@ class OutboxStore:
             query = query.where(_contacts.c.commune.in_(list(communes)))
         return await self.db.run(lambda conn: int(conn.execute(query).scalar_one()))
 
-    async def create_broadcast(
-        self,
-        *,
-        scope: str,
-        communes: Sequence[str] | None,
-        text: str,
-        created_by: str,
-        now: datetime,
-        due_at: datetime,
-    ) -> tuple[int, int]:
-        """Store an announcement and one outbox row per opted-in citizen in scope, in one
-        transaction; returns (broadcast id, recipients)."""
-        c, o = _contacts, _outbox
+    async def draft_broadcast(
+        self, *, scope: str, text: str, created_by: str, now: datetime
+    ) -> int:
+        """Keep an announcement as a draft until its author confirms it; returns its id."""
+        new = insert(_broadcasts).values(
+            scope=scope, text=text, created_by=created_by, created_at=now, status="draft",
+            recipients=0,
+        )  # fmt: skip
+        stmt = new.returning(_broadcasts.c.id)
+        return await self.db.run(lambda conn: int(conn.execute(stmt).scalar_one()))
 
-        def work(conn: Connection) -> tuple[int, int]:
-            new = insert(_broadcasts).values(
-                scope=scope, text=text, created_by=created_by, created_at=now, recipients=0
+    async def queue_broadcast(
+        self, broadcast_id: int, created_by: str, communes: Sequence[str] | None, due_at: datetime
+    ) -> int | None:
+        """Confirm a draft: one outbox row per opted-in citizen in ``communes`` (None: all),
+        in one transaction; returns how many, or None if it is not this author's draft."""
+        b, c, o = _broadcasts, _contacts, _outbox
+
+        def work(conn: Connection) -> int | None:
+            mine = (b.c.id == broadcast_id) & (b.c.created_by == created_by)
+            taken = conn.execute(
+                update(b).where(mine, b.c.status == "draft").values(status="queued")
             )
-            broadcast_id = int(conn.execute(new.returning(_broadcasts.c.id)).scalar_one())
+            if taken.rowcount != 1:
+                return None
             key = literal(f"b{broadcast_id}:", String) + c.c.channel + ":" + c.c.user_ref
             query = select(
                 key,
@@ -327,14 +333,30 @@ class OutboxStore:
                 "attempts",
             ]  # fmt: skip
             added = int(conn.execute(insert(o).from_select(columns, query)).rowcount)
-            conn.execute(
-                update(_broadcasts)
-                .where(_broadcasts.c.id == broadcast_id)
-                .values(recipients=added)
-            )
-            return broadcast_id, added
+            conn.execute(update(b).where(b.c.id == broadcast_id).values(recipients=added))
+            return added
 
         return await self.db.run(work)
+
+    async def broadcasts_since(self, created_by: str, since: datetime) -> int:
+        """Announcements this author has sent since ``since``."""
+        b = _broadcasts
+        query = select(func.count()).where(
+            b.c.created_by == created_by, b.c.status == "queued", b.c.created_at >= since
+        )
+        return await self.db.run(lambda conn: int(conn.execute(query).scalar_one()))
+
+    async def last_broadcast(self, created_by: str) -> tuple[int, int] | None:
+        """(id, recipients) of this author's latest sent announcement."""
+        b = _broadcasts
+        query = (
+            select(b.c.id, b.c.recipients)
+            .where(b.c.created_by == created_by, b.c.status == "queued")
+            .order_by(b.c.id.desc())
+            .limit(1)
+        )
+        found = await self.db.run(lambda conn: conn.execute(query).first())
+        return (int(found[0]), int(found[1])) if found else None
 
     async def progress(self, broadcast_id: int) -> dict[str, int]:
         """How many rows of an announcement are in each state."""

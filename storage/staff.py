@@ -64,6 +64,7 @@ class Staff:
     role: str
     scope: Scope
     code: str | None  # a volunteer's referral code (their personal link)
+    user_ref: str = ""
 
 
 def _hash(code: str) -> str:
@@ -149,7 +150,7 @@ class StaffRepository:
                 .on_conflict_do_update(index_elements=["channel", "user_ref"], set_=values)
             )
             _log(conn, channel, user_ref, "enrolled", f"{claimed.role} {scope.to_json()}", now)
-            return Staff(role=claimed.role, scope=scope, code=code_)
+            return Staff(role=claimed.role, scope=scope, code=code_, user_ref=user_ref)
 
         return await self.db.run(work)
 
@@ -158,7 +159,7 @@ class StaffRepository:
             _staff.c.channel == channel, _staff.c.user_ref == user_ref
         )
         row = await self.db.run(lambda conn: conn.execute(query).first())
-        return Staff(row.role, Scope.from_json(row.scope), row.code) if row else None
+        return Staff(row.role, Scope.from_json(row.scope), row.code, user_ref) if row else None
 
     async def volunteer_commune(self, code: str) -> str | None:
         """The commune of the volunteer whose referral code this is."""

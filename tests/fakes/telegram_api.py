@@ -13,11 +13,28 @@ python-telegram-bot (PTB 22.x) bot uses. Point PTB at it with
 * lets tests inject realistic updates (`add_text`, `add_command`, `add_callback`, ...) that are
   delivered through a real long-polling ``getUpdates``;
 * injects failures: `block` (403 "bot was blocked by the user") and `fail_next` (any status,
-  optionally with ``parameters.retry_after`` for 429 flood control), plus a per-call `latency`.
+  optionally with ``parameters.retry_after`` for 429 flood control), plus a per-call `latency`;
+* optionally enforces Telegram's flood limits (`flood_limit`, off by default): at most
+  ``flood_limit`` messages a second in all and one a second to any one chat; a message over
+  either limit is refused with 429 ``Too Many Requests: retry after N`` (with
+  ``parameters.retry_after``), is not delivered, and is counted (``stats()["flood_429"]``).
+
+Flood limits
+------------
+The limits count *messages* (``sendMessage``, ``sendPhoto``, ``sendDocument``) that were
+delivered, over a **sliding** one-second window: a message arriving at ``t`` is refused if
+``flood_limit`` messages were delivered in ``(t - 1 s, t]``, or one to the same chat in
+``(t - flood_per_chat, t]`` (1 s by default). A sliding window is the stricter reading of
+"30 a second" (a fixed window would allow 60 across a second's boundary); Telegram does not
+publish its algorithm. Refused calls do not occupy the window. ``retry_after`` is the whole
+seconds until the window would admit the message (at least 1: always 1 for these windows).
+Messages are judged when their request has been read, in that order; the injected failures
+above (`fail_next`, then `block`) come first.
 
 Run it standalone for benchmarks in another process::
 
     python -m tests.fakes.telegram_api --port 8081 [--token 123:TEST] [--latency 0.0]
+        [--flood-limit 30 [--flood-per-chat 1.0]]
 
 It prints ``listening on http://127.0.0.1:8081`` once ready and serves until SIGINT/SIGTERM.
 Control endpoints on the same server (JSON in and out, no token): ``POST /_control/enqueue``
@@ -32,6 +49,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import signal
 import sys
 import time
@@ -104,6 +122,11 @@ _BLOCKABLE: Final = frozenset(
     }
 )
 _BLOCKED_DESCRIPTION: Final = "Forbidden: bot was blocked by the user"
+
+# Methods that send a message: what the flood limits count (when `FakeBotAPI.flood_limit` is set).
+_FLOOD_LIMITED: Final = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
+#: The window of the overall flood limit, in seconds.
+FLOOD_WINDOW: Final = 1.0
 
 _message_ids = itertools.count(1)
 _callback_ids = itertools.count(1)
@@ -321,6 +344,15 @@ class FakeBotAPI:
         self.bot_user: JSONDict = make_bot_user(self.bot_id, bot_username)
         #: Seconds added to every response (benchmarks).
         self.latency: float = 0.0
+        #: Flood limits (see the module docstring): messages a second in all (None: no limits)
+        #: and the seconds that must pass between two messages to one chat.
+        self.flood_limit: int | None = None
+        self.flood_per_chat: float = 1.0
+        #: The flood limits' clock (tests may freeze it).
+        self.flood_clock: Callable[[], float] = time.monotonic
+        #: 429s issued by the flood limits (overall limit, per-chat limit).
+        self.flood_429_overall = 0
+        self.flood_429_chat = 0
 
         self.calls: list[Call] = []
         self.rejected: list[Call] = []
@@ -345,6 +377,8 @@ class FakeBotAPI:
 
         self._blocked: set[ChatKey] = set()
         self._failures: dict[str, deque[_Failure]] = {}
+        self._flood_window: deque[float] = deque()  # delivery times in the last FLOOD_WINDOW
+        self._flood_chats: dict[ChatKey, float] = {}  # last delivery time per chat
 
         self._updates_event: asyncio.Event | None = None
         self._calls_event: asyncio.Event | None = None
@@ -563,6 +597,40 @@ class FakeBotAPI:
             raise ValueError("count must be >= 1")
         failure = _Failure(status, description, retry_after, count)
         self._failures.setdefault(method.lower(), deque()).append(failure)
+
+    def _flood_check(self, method: str, params: JSONDict, now: float) -> ChatKey | None:
+        """Refuse (429) a message over the flood limits; the chat to note it for, or None when
+        the limits are off or do not apply (an invalid chat is left to the method to refuse)."""
+        if self.flood_limit is None or method not in _FLOOD_LIMITED:
+            return None
+        try:
+            chat = self._chat_key(params)
+        except _APIError:
+            return None
+        window = self._flood_window
+        while window and window[0] <= now - FLOOD_WINDOW:
+            window.popleft()
+        last = self._flood_chats.get(chat)
+        if last is not None and now - last < self.flood_per_chat:
+            self.flood_429_chat += 1
+            wait = last + self.flood_per_chat - now
+        elif len(window) >= self.flood_limit:
+            self.flood_429_overall += 1
+            # Until the oldest delivery that must leave the window for this one to fit does.
+            limit = self.flood_limit
+            wait = window[len(window) - limit] + FLOOD_WINDOW - now if limit > 0 else FLOOD_WINDOW
+        else:
+            return chat
+        retry_after = max(1, math.ceil(wait))
+        raise _APIError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+
+    def _flood_note(self, chat: ChatKey, now: float) -> None:
+        """A message to ``chat`` was delivered at ``now``: it occupies the windows."""
+        self._flood_window.append(now)
+        self._flood_chats[chat] = now
+        if len(self._flood_chats) > 100_000:  # forget chats whose window has passed
+            horizon = now - self.flood_per_chat
+            self._flood_chats = {c: t for c, t in self._flood_chats.items() if t > horizon}
 
     def _take_failure(self, key: str) -> _Failure | None:
         queue = self._failures.get(key)
@@ -835,7 +903,11 @@ class FakeBotAPI:
                 self._record(method, params, at, 200)
                 result: Any = await self._get_updates(*poll)
             else:
+                judged = self.flood_clock()
+                flood_chat = self._flood_check(method, params, judged)
                 result = entry[1](params)
+                if flood_chat is not None:
+                    self._flood_note(flood_chat, judged)
                 self._record(method, params, at, 200)
         except _APIError as exc:
             self._record(method, params, at, exc.status)
@@ -867,6 +939,11 @@ class FakeBotAPI:
             }
         )
 
+    @property
+    def flood_429(self) -> int:
+        """429s issued by the flood limits (not those injected with `fail_next`)."""
+        return self.flood_429_overall + self.flood_429_chat
+
     def stats(self) -> JSONDict:
         log = self._send_log
         return {
@@ -875,6 +952,10 @@ class FakeBotAPI:
             "pending_updates": len(self._updates),
             "first_send_at": log[0][1] if log else None,
             "last_send_at": log[-1][1] if log else None,
+            "flood_limit": self.flood_limit,
+            "flood_429": self.flood_429,
+            "flood_429_overall": self.flood_429_overall,
+            "flood_429_chat": self.flood_429_chat,
         }
 
     async def _control_stats(self, request: web.Request) -> web.Response:
@@ -897,8 +978,11 @@ class FakeBotAPI:
         """Clear the call records (calls, sends, deletes, answers, rejections, failures).
 
         Pending updates, update/message id counters and blocked chats are kept, so a polling
-        bot is not confused by ids going backwards.
+        bot is not confused by ids going backwards; so are the flood limits' windows (what
+        was delivered in the last second still counts), but their 429 counters restart.
         """
+        self.flood_429_overall = 0
+        self.flood_429_chat = 0
         self.calls.clear()
         self.rejected.clear()
         self.deleted.clear()
@@ -1177,9 +1261,18 @@ class FakeBotAPI:
 # --------------------------------------------------------------------------- standalone mode
 
 
-async def _serve(host: str, port: int, token: str, latency: float) -> None:
+async def _serve(
+    host: str,
+    port: int,
+    token: str,
+    latency: float,
+    flood_limit: int | None = None,
+    flood_per_chat: float = 1.0,
+) -> None:
     api = FakeBotAPI(token=token)
     api.latency = latency
+    api.flood_limit = flood_limit
+    api.flood_per_chat = flood_per_chat
     await api.start(host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -1202,8 +1295,34 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8081, help="0 picks a free port")
     parser.add_argument("--token", default=DEFAULT_TOKEN)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per response")
+    parser.add_argument(
+        "--flood-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="enforce flood limits: at most N messages a second in all (429 above it); "
+        "default: no limits",
+    )
+    parser.add_argument(
+        "--flood-per-chat",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --flood-limit: seconds between two messages to one chat (default 1)",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
-    asyncio.run(_serve(args.host, args.port, args.token, args.latency))
+    if args.flood_limit is not None and args.flood_limit < 1:
+        parser.error("--flood-limit must be at least 1")
+    asyncio.run(
+        _serve(
+            args.host,
+            args.port,
+            args.token,
+            args.latency,
+            args.flood_limit,
+            args.flood_per_chat,
+        )
+    )
     return 0
 
 

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -426,6 +427,177 @@ async def test_standalone_process() -> None:
         async with aiohttp.ClientSession() as session, session.get(f"{url}/_control/stats") as r:
             stats = await r.json()
         assert stats["send_message"] == 1
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+
+
+# --------------------------------------------------------------------------- flood limits
+
+
+@pytest.fixture
+def ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PTB warns (an error here) on building RetryAfter unless durations are timedeltas."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+
+
+async def post_send(session: aiohttp.ClientSession, api: FakeBotAPI, chat: int) -> Any:
+    url = f"{api.base_url}{api.token}/sendMessage"
+    async with session.post(url, data={"chat_id": str(chat), "text": "🔔 nhắc"}) as resp:
+        body = await resp.json()
+        assert resp.status == (200 if body["ok"] else body["error_code"])
+        return body
+
+
+async def test_flood_limits_are_off_by_default(api: FakeBotAPI) -> None:
+    assert api.flood_limit is None
+    async with aiohttp.ClientSession() as session:
+        bodies = await asyncio.gather(*(post_send(session, api, 3000 + i % 5) for i in range(40)))
+    assert all(b["ok"] for b in bodies)
+    assert len(api.sent()) == 40
+    assert api.stats()["flood_429"] == 0
+
+
+async def test_flood_burst_over_the_overall_limit_gets_429(api: FakeBotAPI) -> None:
+    api.flood_limit = 30
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as session:
+        bodies = await asyncio.gather(*(post_send(session, api, 3000 + i) for i in range(40)))
+    assert time.monotonic() - started < 1.0, "the burst must fit in one second"
+
+    accepted = [b for b in bodies if b["ok"]]
+    refused = [b for b in bodies if not b["ok"]]
+    assert (len(accepted), len(refused)) == (30, 10)
+    assert refused[0] == {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 1",
+        "parameters": {"retry_after": 1},
+    }
+    assert all(b["parameters"]["retry_after"] >= 1 for b in refused)
+    # Refused messages were not delivered; each went to its own chat.
+    assert len(api.sent()) == 30
+    assert sorted(int(p["chat_id"]) for p in api.sent()) == sorted(
+        int(b["result"]["chat"]["id"]) for b in accepted
+    )
+    assert [c.status for c in api.rejected] == [429] * 10
+    stats = api.stats()
+    assert (stats["flood_429"], stats["flood_429_overall"], stats["flood_429_chat"]) == (10, 10, 0)
+    assert stats["send_message"] == 30
+
+
+@pytest.mark.usefixtures("ptb_timedelta")
+async def test_flood_second_message_to_one_chat_within_a_second_gets_429(
+    api: FakeBotAPI, bot: telegram.Bot
+) -> None:
+    api.flood_limit = 30
+    await bot.send_message(USER, "một")
+    with pytest.raises(RetryAfter) as info:
+        await bot.send_message(USER, "hai")
+    assert info.value.retry_after == dtm.timedelta(seconds=1)
+    await bot.send_message(USER + 1, "another chat is fine")
+    assert api.sent_texts(USER) == ["một"]
+    assert api.stats()["flood_429_chat"] == 1
+    assert api.flood_429 == 1
+
+
+@pytest.mark.usefixtures("ptb_timedelta")
+async def test_flood_windows_slide(api: FakeBotAPI, bot: telegram.Bot) -> None:
+    now = [100.0]
+    api.flood_clock = lambda: now[0]
+    api.flood_limit = 3
+
+    async def send(chat: int) -> bool:
+        try:
+            await bot.send_message(chat, "x")
+        except RetryAfter:
+            return False
+        return True
+
+    assert [await send(c) for c in (1, 2, 3, 4)] == [True, True, True, False]
+    now[0] += 0.5
+    assert await send(5) is False  # still 3 delivered in the last second
+    assert await send(1) is False  # and chat 1 had one 0.5 s ago
+    now[0] += 0.5  # the first three leave the window (it is (t - 1 s, t])
+    assert [await send(c) for c in (1, 4, 5, 6)] == [True, True, True, False]
+    now[0] += 0.99
+    assert await send(1) is False  # 0.99 s after its last: too soon for chat 1
+    now[0] += 0.01
+    assert await send(1) is True
+    assert [int(p["chat_id"]) for p in api.sent()] == [1, 2, 3, 1, 4, 5, 1]
+    assert (api.flood_429_overall, api.flood_429_chat) == (3, 2)
+
+
+@pytest.mark.usefixtures("ptb_timedelta")
+async def test_flood_limits_count_only_delivered_messages(
+    api: FakeBotAPI, bot: telegram.Bot
+) -> None:
+    api.flood_clock = lambda: 7.0
+    api.flood_limit = 2
+    api.block(USER)
+    with pytest.raises(Forbidden):
+        await bot.send_message(USER, "blocked: not delivered, not counted")
+    api.fail_next("sendMessage", 500, "Internal Server Error")
+    with pytest.raises(telegram.error.NetworkError):
+        await bot.send_message(2, "injected failure: not counted")
+    with pytest.raises(BadRequest):
+        await bot.send_message(2, " ")  # refused by the method: not counted
+    await bot.send_message(2, "a")
+    await bot.send_photo(3, b"\xff\xd8jpeg")  # photos are messages too
+    with pytest.raises(RetryAfter):
+        await bot.send_message(4, "b")
+    await bot.edit_message_text("edits are not limited", 2, 1)
+    await bot.send_chat_action(4, "typing")
+    assert api.flood_429 == 1
+    api.reset()
+    assert api.stats()["flood_429"] == 0
+    with pytest.raises(RetryAfter):  # the window outlives reset()
+        await bot.send_message(4, "b")
+
+
+@pytest.mark.usefixtures("ptb_timedelta")
+async def test_control_stats_report_flood_429(api: FakeBotAPI, bot: telegram.Bot) -> None:
+    api.flood_limit = 30
+    await bot.send_message(USER, "a")
+    with pytest.raises(RetryAfter):
+        await bot.send_message(USER, "b")
+    async with aiohttp.ClientSession() as session, session.get(f"{api.url}/_control/stats") as r:
+        stats = await r.json()
+    assert stats["flood_limit"] == 30
+    assert stats["flood_429"] == 1
+    assert stats["send_message"] == 1
+
+
+async def test_standalone_process_with_flood_limit() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.fakes.telegram_api",
+        "--port",
+        "0",
+        "--flood-limit",
+        "30",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.stdout is not None
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip()
+        url = line.removeprefix("listening on ")
+        api_url = f"{url}/bot123:TEST/sendMessage"
+        async with aiohttp.ClientSession() as session:
+
+            async def send(chat: int) -> int:
+                async with session.post(api_url, json={"chat_id": chat, "text": "x"}) as r:
+                    return r.status
+
+            statuses = await asyncio.gather(*(send(9000 + i) for i in range(40)))
+            async with session.get(f"{url}/_control/stats") as r:
+                stats = await r.json()
+        assert sorted(statuses) == [200] * 30 + [429] * 10
+        assert (stats["send_message"], stats["flood_429"], stats["flood_limit"]) == (30, 10, 30)
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)

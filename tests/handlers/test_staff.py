@@ -23,11 +23,13 @@ from bot.config import Config, parse_config
 from bot.content import Content
 from bot.engine import Engine, screen_key
 from bot.identity import UserRefs
-from bot.model import Choice, Input, Start, Text
+from bot.model import Choice, Input, OutMessage, Start, Text
 from bot.stats import Formatter
 from handlers.conversation import Conversations
+from handlers.outbox import OutboxWorker
 from handlers.staff import SCREEN, StaffDesk, StaffReply
 from storage.database import Database
+from storage.outbox import OutboxStore
 from storage.repository import Repository
 from storage.staff import FAILED_INVITES_PER_HOUR, Scope, StaffRepository
 from tests.conftest import ROOT, T0, TEST_SECRET, rows
@@ -362,3 +364,89 @@ async def test_a_typed_volunteer_code_counts_like_the_link(world: World) -> None
     assert stored is not None
     assert stored.state.referral == code
     assert stored.state.answers["area"] == "14797"
+
+
+class Recorder:
+    """Stands in for a messaging platform: records what the outbox delivers."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def deliver(self, address: str, messages: tuple[OutMessage, ...]) -> None:
+        self.sent.extend((address, m.text) for m in messages)
+
+
+async def opted_in_and_reported(world: World, user: int, commune: str, village: str) -> None:
+    await world.citizen(user, Start(), "!install", "!ok", "!i:vnpt", "!android", "!yes")
+    await world.citizen(user, "menu")
+    await world.citizen(user, "!done", "!yes", commune, village, "!yes", "!i:vnpt")
+
+
+async def test_an_announcement_is_previewed_confirmed_and_sent_to_the_scope(world: World) -> None:
+    await world.enrol(1, "official", Scope("province", ("38",)))
+    await opted_in_and_reported(world, 201, "nong cong", "dong hoa")
+    await opted_in_and_reported(world, 202, "hac thanh", "khu a")
+    await opted_in_and_reported(world, 203, "hoan kiem", "khu a")  # Ha Noi: not in scope
+    await world.report(204, "nong cong", "tay son", "vnpt")  # never said yes to messages
+
+    how = await world.staff_says(1, Text("/thongbao"))
+    assert how is not None
+    assert "/thongbao Sáng Chủ nhật" in how.messages[0].text
+    bad = await world.staff_says(1, Text("/thongbao Cài tại bit.ly/abc nhé"))
+    assert bad is not None
+    assert "bit.ly" in bad.messages[0].text
+    assert await rows(world.db, "SELECT count(*) FROM broadcasts") == [(0,)]
+
+    text = "Chủ nhật 8 giờ, Nhà văn hóa thôn có cán bộ giúp cài chữ ký số."
+    preview = await world.staff_says(1, Text(f"/thongbao {text}"))
+    assert preview is not None
+    announcement, ask = preview.messages
+    assert text in announcement.text
+    assert "dừng" in announcement.text
+    assert " 2 người" in ask.text
+    send, _cancel = ask.options
+    queued = await world.staff_says(1, Choice(send.id, SCREEN))
+    assert queued is not None
+    assert " 2 người" in queued.messages[0].text
+    again = await world.staff_says(1, Choice(send.id, SCREEN))
+    assert again == StaffReply(), "pressing Send twice sends once"
+    progress = await world.staff_says(1, Text("/tiendo"))
+    assert progress is not None
+    assert "đã gửi 0, đang chờ 2" in progress.messages[0].text
+
+    platform = Recorder()
+    worker = OutboxWorker(
+        OutboxStore(world.db),
+        world.conversations,
+        {"telegram": platform},
+        "w",
+        clock=lambda: world.now,
+    )
+    await worker.send_due()
+    await worker.drain()
+    assert sorted(address for address, _ in platform.sent) == ["201", "202"]
+    assert all(sent == announcement.text for _, sent in platform.sent)
+    progress = await world.staff_says(1, Text("/tiendo"))
+    assert progress is not None
+    assert "đã gửi 2, đang chờ 0" in progress.messages[0].text
+    audit = [a[0] for a in await rows(world.db, "SELECT action FROM audit")]
+    assert audit.count("thongbao") == 3
+    assert audit.count("bc") == 2
+
+
+async def test_announcements_are_few_and_only_for_officials(world: World) -> None:
+    await world.enrol(1, "official", Scope("communes", ("16279",)))
+    await world.enrol(2, "volunteer", Scope("communes", ("16279",)))
+    await opted_in_and_reported(world, 201, "nong cong", "dong hoa")
+    assert await world.staff_says(2, Text("/thongbao Xin chào")) is None
+    for n in range(3):
+        preview = await world.staff_says(1, Text(f"/thongbao Tin số {n}"))
+        assert preview is not None
+        await world.staff_says(1, Choice(preview.messages[1].options[0].id, SCREEN))
+    refused = await world.staff_says(1, Text("/thongbao Tin số 4"))
+    assert refused is not None
+    assert "Mỗi ngày chỉ gửi được 3" in refused.messages[0].text
+    world.now += timedelta(days=1, minutes=1)
+    allowed = await world.staff_says(1, Text("/thongbao Tin ngày mai"))
+    assert allowed is not None
+    assert len(allowed.messages) == 2

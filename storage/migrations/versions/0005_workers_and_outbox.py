@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("created_by", sa.String(length=64), nullable=False),
         sa.Column("created_at", When, nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("recipients", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_broadcasts")),
     )
