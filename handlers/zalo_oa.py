@@ -17,12 +17,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,10 +36,14 @@ from handlers.conversation import Conversations, Outcome, utcnow
 from handlers.delivery import InDoubt, NotSent, Rejected, Unreachable
 from handlers.inbound import Inbound, split_text
 from handlers.render import numbered
+from storage.leases import Leases
 from storage.tokens import Tokens, TokenStore
 
 CHANNEL = "zalo_oa"
 TOKEN_NAME = "zalo_oa"
+REFRESH_LEASE = "zalo_oa_refresh"
+REFRESH_LEASE_TTL = timedelta(seconds=30)
+REFRESH_PATIENCE = 15.0
 DEFAULT_API_BASE_URL = "https://openapi.zalo.me"
 DEFAULT_OAUTH_BASE_URL = "https://oauth.zaloapp.com"
 MAX_TEXT = 2000
@@ -266,8 +271,9 @@ class ZaloOAChannel:
         return self._current.access_token
 
     async def refresh(self, *, failed: str) -> None:
-        """Replace the token pair -- once, however many senders found ``failed`` stale."""
-        async with self._lock:
+        """Replace the token pair -- once, however many senders (in this process or in other
+        workers) found ``failed`` stale: a refresh token works only once."""
+        async with self._lock, self._refresh_turn():
             stored = await self.tokens.load(TOKEN_NAME)
             if stored is not None:
                 self._current = stored  # another worker, or a previous run, may have refreshed
@@ -278,12 +284,36 @@ class ZaloOAChannel:
                 and current.expires_at - self.clock() >= REFRESH_AHEAD
             ):
                 return
-            fresh = await self._exchange(current.refresh_token)
+            try:
+                fresh = await self._exchange(current.refresh_token)
+            except ZaloOAError:
+                # Spent meanwhile by a worker that did not wait its turn? Use what it saved.
+                again = await self.tokens.load(TOKEN_NAME)
+                if again is None or again.refresh_token == current.refresh_token:
+                    raise
+                self._current = again
+                return
             # Saved before use: the old refresh token is spent from this moment on.
             await self.tokens.save(TOKEN_NAME, fresh, self.clock())
             self._current = fresh
             self.refreshes += 1
             log.info("Zalo OA tokens refreshed")
+
+    @contextlib.asynccontextmanager
+    async def _refresh_turn(self) -> AsyncIterator[None]:
+        """Among workers sharing the database, one refreshes at a time (a lease); if the
+        holder seems stuck, go ahead after a while rather than stop sending."""
+        leases = Leases(self.tokens.db)
+        deadline = asyncio.get_running_loop().time() + REFRESH_PATIENCE
+        while not await leases.acquire(REFRESH_LEASE, self.clock(), REFRESH_LEASE_TTL):
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("Zalo OA: another worker's token refresh is taking long; going on")
+                break
+            await asyncio.sleep(0.1)
+        try:
+            yield
+        finally:
+            await leases.release(REFRESH_LEASE)
 
     async def _exchange(self, refresh_token: str) -> Tokens:
         assert self._session is not None, "start() first"

@@ -25,7 +25,7 @@ from handlers.conversation import Conversations
 from handlers.server import Channels, make_app
 from handlers.zalo_bot import ZaloBotChannel
 from handlers.zalo_oa import OASettings, ZaloOAChannel
-from storage.database import Database
+from storage.database import Database, migrate
 from storage.repository import Repository
 from storage.tokens import TokenStore
 from tests.conftest import TEST_SECRET, rows
@@ -321,3 +321,24 @@ async def test_oa_outside_the_window_is_not_retried(oa_world: OAWorld) -> None:
     oa_world.oa.outside_window(USER)
     await oa_world.channel.send(USER, OutMessage("Chào bạn"))
     assert len(oa_world.oa.calls_of("/v3.0/oa/message/cs")) == 1
+
+
+async def test_oa_refresh_by_two_workers_at_once_spends_the_refresh_token_once(
+    engine: Engine, database_url: str
+) -> None:
+    """Two worker processes (each its own connection and channel) find the token expired at
+    the same moment: one refreshes, the other uses the pair it saved."""
+    first, second = Database(database_url), Database(database_url)
+    await migrate(first)
+    async with FakeZaloOA(refresh_latency=0.2) as oa:
+        a, b = await oa_channel(engine, first, oa), await oa_channel(engine, second, oa)
+        try:
+            oa.expire_access_token()
+            await asyncio.gather(a.send("u1", OutMessage("Một")), b.send("u2", OutMessage("Hai")))
+            assert oa.refresh_count == 1
+            assert (oa.sent_texts("u1"), oa.sent_texts("u2")) == (["Một"], ["Hai"])
+        finally:
+            await a.stop()
+            await b.stop()
+            await first.dispose()
+            await second.dispose()
