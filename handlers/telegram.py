@@ -22,6 +22,7 @@ import os
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 from telegram import (
@@ -35,7 +36,7 @@ from telegram import (
 )
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
+from telegram.ext import AIORateLimiter, Application, ContextTypes, Job, TypeHandler
 
 from bot.content import Content
 from bot.model import Blocked, Choice, Input, Media, MediaKind, Option, OutMessage, Start, Text
@@ -147,6 +148,19 @@ def translate(update: Update) -> Incoming | None:
     return Incoming(user_id, chat_id, event, delivery, message_id=message.message_id)
 
 
+class _Application(Application):  # type: ignore[type-arg]
+    """PTB's Application, minus its note of every chat and user id seen, which it keeps for a
+    persistence this bot does not use: without one, nothing ever empties it (it grew by about
+    150 bytes per distinct user for the life of the process -- bench/memory.py -- and held raw
+    Telegram ids)."""
+
+    def _mark_for_persistence_update(
+        self, *, update: object | None = None, job: Job[Any] | None = None
+    ) -> None:
+        if self.persistence is not None:
+            super()._mark_for_persistence_update(update=update, job=job)
+
+
 def keyboard(message: OutMessage) -> InlineKeyboardMarkup | None:
     """One button per row: long Vietnamese labels stay readable on small phones."""
     if not message.options:
@@ -191,7 +205,8 @@ class TelegramChannel:
         self.runner = KeyedRunner(concurrency)
         base = base_url or api_base_url()
         self._webhook_secret = webhook_secret
-        builder = Application.builder().token(token).base_url(base)
+        builder = Application.builder().application_class(_Application)
+        builder = builder.token(token).base_url(base)
         if webhook_secret is not None:
             builder = builder.updater(None)  # updates arrive on our webhook, not by polling
         builder = builder.base_file_url(file_base_url(base))

@@ -33,3 +33,10 @@ def test_memory_is_bounded() -> None:
     for n in range(1000):
         limiter.check(str(n), T0)
     assert limiter.check("0", T0) is Verdict.OK, "the oldest users were forgotten"
+
+
+def test_only_people_heard_from_in_the_last_minute_are_remembered() -> None:
+    limiter = RateLimiter(5)
+    for n in range(1000):
+        limiter.check(str(n), T0 + timedelta(seconds=n))
+    assert len(limiter) <= 61

@@ -207,3 +207,13 @@ async def test_official_enrols_and_gets_figures_on_telegram(harness: Harness) ->
     await harness.answer(lambda: api.add_command(other, "/start"), user=other)
     reply = await harness.answer(lambda: api.add_text(other, "/stats"), user=other)
     assert "3.676" not in reply[0]["text"]
+
+
+async def test_ptb_keeps_no_note_of_the_users_it_served(harness: Harness) -> None:
+    """Without persistence PTB would keep every chat and user id seen, forever."""
+    for user in range(USER, USER + 5):
+        await harness.answer(lambda user=user: harness.api.add_command(user, "/start"), user)
+    assert harness.channel is not None
+    app = harness.channel.app
+    assert not app._chat_ids_to_be_updated_in_persistence
+    assert not app._user_ids_to_be_updated_in_persistence
