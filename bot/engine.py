@@ -287,7 +287,7 @@ class Engine:
         if not turn.state.step:
             self._greet(turn)
             self._render(turn)
-        elif self._mid_flow(turn.state):
+        elif self._waiting_at(turn.state) is not None:
             self._offer_resume(turn)
         else:
             turn.say(self._texts["welcome_back"])
@@ -803,10 +803,10 @@ class Engine:
         return (*dict.fromkeys(step.id for step in self.content.install), *screens, "resume")
 
     def _waiting_at(self, state: State) -> str | None:
-        """The step where a user stopped mid-way -- also behind a "continue?" screen (which
-        is where the first reminder leaves them) -- if any."""
+        """The step where a user stopped mid-way -- also behind a detour such as the
+        "continue?" screen (where a reminder leaves them) -- if any."""
         step = state.step
-        if step == "resume" and state.ret:
+        if step in DETOURS and state.ret:
             step = _parse_key(state.ret)[0]
         if not self._known(step) or not self._mid_flow(replace(state, step=step)):
             return None

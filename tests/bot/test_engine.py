@@ -402,3 +402,17 @@ def test_a_first_hello_is_greeted_once(engine: Engine, content: Content) -> None
     assert len(texts) == 3
     assert content.texts["welcome_back"] not in texts
     assert kinds(reply).count("started") == 1
+
+
+def test_start_on_the_continue_screen_offers_the_step_again(engine: Engine) -> None:
+    """A crash may lose the answer to "continue?": /start must not drop the user at the menu."""
+    mid = walk(engine, *INSTALL_VNPT, "!done")
+    asked = engine.advance(mid.state, Start(), T0 + timedelta(hours=8))
+    assert asked.state.step == "resume"
+    again = engine.advance(asked.state, Start(), T0 + timedelta(hours=8, minutes=1))
+    assert again.state.step == "resume"
+    assert "Bước 2/9" in again.messages[-1].text
+    offer = walk(engine, "/start", "!install", "!ok", "!i:vnpt", "!android")
+    back = engine.advance(offer.state, Start(), T0 + timedelta(hours=8))
+    assert back.state.step == "resume"
+    assert back.state.ret == "remind_offer"
