@@ -1,10 +1,10 @@
 """Telegram adapter (python-telegram-bot 22): translate updates, send the engine's messages.
 
-- Long polling through PTB's Updater; ``TELEGRAM_API_BASE_URL`` points at another Bot API
-  server (self-hosted, or the local stand-in the tests use).
-- PTB hands every update to one handler, in order; the handler queues it on a
-  :class:`~handlers.ordering.KeyedRunner`, so one user's updates are applied in order while
-  different users are served concurrently.
+- Long polling (our own loop on PTB's ``get_updates``) or the webhook; either way a delivery
+  is confirmed to Telegram only after its step is committed. ``TELEGRAM_API_BASE_URL``
+  points at another Bot API server (self-hosted, or the local stand-in the tests use).
+- Every update is queued on a :class:`~handlers.ordering.KeyedRunner`, so one user's updates
+  are applied in order while different users are served concurrently.
 - Photos, documents, contacts and locations are deleted from the private chat at once (they
   may carry ID images or personal data) and never downloaded.
 - Button data is "<screen>|<option>"; stale or forged data is answered by the engine.
@@ -36,7 +36,7 @@ from telegram import (
 )
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import AIORateLimiter, Application, ContextTypes, Job, TypeHandler
+from telegram.ext import AIORateLimiter, Application, ContextTypes, Job
 
 from bot.content import Content
 from bot.model import Blocked, Choice, Input, Media, MediaKind, Option, OutMessage, Start, Text
@@ -206,17 +206,18 @@ class TelegramChannel:
         base = base_url or api_base_url()
         self._webhook_secret = webhook_secret
         builder = Application.builder().application_class(_Application)
-        builder = builder.token(token).base_url(base)
-        if webhook_secret is not None:
-            builder = builder.updater(None)  # updates arrive on our webhook, not by polling
+        # Updates come from our own long polling (_poll) or our webhook, never PTB's Updater:
+        # it confirms a batch to Telegram as soon as it has fetched it, so a crash before the
+        # steps are committed would lose those messages.
+        builder = builder.token(token).base_url(base).updater(None)
         builder = builder.base_file_url(file_base_url(base))
         if rate_limiter if rate_limiter is not None else rate_limiter_wanted():
             # A second guard under Telegram's flood limits; retries a 429 after its delay.
             builder = builder.rate_limiter(AIORateLimiter(max_retries=2))  # type: ignore[arg-type]
         self.app: Application = builder.build()  # type: ignore[type-arg]
-        self.app.add_handler(TypeHandler(Update, self._on_update))
         self.app.add_error_handler(self._on_error)
         self._preview = LinkPreviewOptions(is_disabled=True)
+        self._poller: asyncio.Task[None] | None = None
 
     async def start(
         self, *, poll_interval: float = 0.0, poll_timeout: int = 10, webhook_url: str = ""
@@ -227,15 +228,51 @@ class TelegramChannel:
         await self.app.bot.set_my_commands(
             [BotCommand(c.name, c.description) for c in self.content.commands if not c.hidden]
         )
-        if self.app.updater is not None:
-            await self.app.updater.start_polling(
-                poll_interval=poll_interval, timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES
-            )
+        if self._webhook_secret is None:
+            await self.app.bot.delete_webhook()  # getUpdates refuses to work while one is set
+            self._poller = asyncio.create_task(self._poll(poll_timeout, poll_interval))
         elif webhook_url:
             await self.app.bot.set_webhook(
                 webhook_url, secret_token=self._webhook_secret, allowed_updates=ALLOWED_UPDATES
             )
         await self.app.start()
+
+    async def _poll(self, wait: int, interval: float) -> None:
+        """Long polling that confirms a batch to Telegram (the next call's ``offset``) only
+        once every step in it is committed. After a crash Telegram delivers the batch again;
+        what was already applied is recognised by its update_id and not applied twice."""
+        offset: int | None = None
+        while True:
+            try:
+                updates = await self.app.bot.get_updates(
+                    offset=offset, timeout=wait, allowed_updates=ALLOWED_UPDATES
+                )
+            except (TimedOut, NetworkError) as exc:
+                log.warning("getUpdates failed (%s); trying again", type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            except TelegramError as exc:  # e.g. Conflict: another poller with this token
+                log.error("getUpdates refused: %s", exc.message)
+                await asyncio.sleep(5.0)
+                continue
+            pending = [f for u in updates if (f := self._receive(u)) is not None]
+            if pending:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(WEBHOOK_PATIENCE):
+                        await asyncio.gather(*map(asyncio.shield, pending))
+            if updates:
+                offset = updates[-1].update_id + 1
+            if interval:
+                await asyncio.sleep(interval)
+
+    def _receive(self, update: Update) -> asyncio.Future[None] | None:
+        """Queue one update (in order per chat); the future completes once it is committed."""
+        incoming = translate(update)
+        if incoming is None:
+            return None
+        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.runner.submit(incoming.chat_id, lambda: self._process(incoming, committed))
+        return committed
 
     async def webhook(self, request: web.Request) -> web.Response:
         """Telegram's webhook: the secret header is checked in constant time; the answer
@@ -248,10 +285,8 @@ class TelegramChannel:
             update = Update.de_json(await request.json(), self.app.bot)
         except (ValueError, KeyError, TypeError):
             return web.Response(status=400)
-        incoming = translate(update)
-        if incoming is not None:
-            committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self.runner.submit(incoming.chat_id, lambda: self._process(incoming, committed))
+        committed = self._receive(update)
+        if committed is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(WEBHOOK_PATIENCE):
                     await asyncio.shield(committed)
@@ -259,17 +294,15 @@ class TelegramChannel:
 
     async def stop(self) -> None:
         """Stop fetching, finish every update already received, then close."""
-        if self.app.updater is not None and self.app.updater.running:
-            await self.app.updater.stop()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
         if self.app.running:
             await self.app.stop()
         await self.runner.drain()
         await self.app.shutdown()
-
-    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        incoming = translate(update)
-        if incoming is not None:
-            self.runner.submit(incoming.chat_id, lambda: self._process(incoming))
 
     async def _process(
         self, incoming: Incoming, committed: asyncio.Future[None] | None = None

@@ -36,8 +36,12 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 DEFAULT_URL = "sqlite+aiosqlite:///var/bot.db"
-#: How often the SQLite write-ahead log is folded back into the database file.
+#: How often the SQLite write-ahead log is folded back into the database file -- or sooner,
+#: after this many transactions (about 25 KB of log each), so the log stays small under load.
 CHECKPOINT_EVERY = 2.0
+CHECKPOINT_AFTER = 1_000
+#: The log file is cut back to this size after a checkpoint (it never shrinks otherwise).
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 T = TypeVar("T")
@@ -95,7 +99,7 @@ class Database:
         with self._conn.begin():
             result = work(self._conn)
         if self._checkpointer is not None:
-            self._checkpointer.wrote()
+            self._checkpointer.wrote(self._conn.connection.dbapi_connection)  # type: ignore[arg-type]
         return result
 
     async def dispose(self) -> None:
@@ -115,25 +119,45 @@ class Database:
 
 
 class _Checkpointer:
-    """Folds SQLite's write-ahead log into the database file, off the event loop."""
+    """Folds SQLite's write-ahead log into the database file, mostly off the event loop.
+
+    A checkpoint copies the log's pages into the database file; the log starts afresh (and
+    so stops growing) only once a checkpoint has copied *every* page. Under steady writing
+    a checkpoint in another thread never catches up: pages keep arriving while it copies.
+    So the thread copies the bulk, and the writer itself copies the few pages left, between
+    two of its transactions, where nothing can arrive meanwhile."""
 
     def __init__(self, path: str):
         self._path = path
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-checkpoint")
         self._conn: sqlite3.Connection | None = None
-        self._dirty = False
+        self._writes = 0
+        self._waiting: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        # A log left behind by a crash is folded in by the first commit (at start, that of
+        # the migration check), before the log can grow further.
+        self._tail_due = True
 
-    def wrote(self) -> None:
-        self._dirty = True
+    def wrote(self, writer: sqlite3.Connection) -> None:
+        """Called by the only writer after each commit, with its connection."""
+        self._writes += 1
+        if self._tail_due:
+            busy, pages, copied = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self._tail_due = bool(busy) or pages != copied
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._later())
+        elif self._writes >= CHECKPOINT_AFTER and self._waiting is not None:
+            self._waiting.set()  # a busy spell: do not wait for the timer
 
     async def _later(self) -> None:
-        await asyncio.sleep(CHECKPOINT_EVERY)
-        if self._dirty:
-            self._dirty = False
+        self._waiting = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._waiting.wait(), CHECKPOINT_EVERY)
+        self._waiting = None
+        if self._writes:
+            self._writes = 0
             await asyncio.get_running_loop().run_in_executor(self._thread, self._checkpoint)
+            self._tail_due = True
 
     def _checkpoint(self, mode: str = "PASSIVE") -> None:
         if self._conn is None:
@@ -168,6 +192,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=5000")
     # Checkpoints (which fsync) are left to _Checkpointer, off the event loop.
     cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
 
 

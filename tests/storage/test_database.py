@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+from functools import partial
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
+import storage.database
 from storage.database import Database, migrate, normalise_url
 from storage.models import Base
 from tests.conftest import ROOT
@@ -71,3 +75,64 @@ def test_workers_starting_together_migrate_once(database_url: str) -> None:
     ]
     outputs = [p.communicate(timeout=60)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
+
+
+def _put(key: int, value: bytes, conn: Connection) -> None:
+    conn.execute(text("INSERT OR REPLACE INTO blobs VALUES (:k, :v)"), {"k": key, "v": value})
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+async def _write_steadily(db: Database, count: int, wal: Path) -> float:
+    """`count` transactions of 8 KB one after another; the largest log size seen, in MB."""
+    blob = os.urandom(8_000)
+    largest = 0
+    for i in range(count):
+        await db.run(partial(_put, i % 500, blob))
+        await asyncio.sleep(0)  # as between two updates of a busy bot
+        if i % 100 == 0:
+            largest = max(largest, _size(wal))
+    return largest / 1e6
+
+
+async def test_sqlite_log_stays_small_under_steady_writing(tmp_path: Path) -> None:
+    """Under writing that never pauses, the log is still folded in and started afresh (it
+    grew without end when checkpoints ran only beside the writer)."""
+    path = tmp_path / "bot.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        await db.run(lambda c: c.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, v)")))
+        largest = await _write_steadily(db, 12_000, tmp_path / "bot.db-wal")  # ~100 MB of log
+    finally:
+        await db.dispose()
+    assert largest < 50
+
+
+async def test_sqlite_log_left_by_a_crash_is_folded_in_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A log that starts afresh is cut back to this size; so a small file shows it did.
+    monkeypatch.setattr(storage.database, "WAL_SIZE_LIMIT", 1_000_000)
+    path, wal = tmp_path / "bot.db", tmp_path / "bot.db-wal"
+    crashed = (
+        "import os, sqlite3, sys\n"
+        "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "conn.execute('PRAGMA journal_mode=WAL'); conn.execute('PRAGMA wal_autocheckpoint=0')\n"
+        "conn.execute('CREATE TABLE blobs (id INTEGER PRIMARY KEY, v)')\n"
+        "for i in range(2000):\n"
+        "    conn.execute('INSERT INTO blobs VALUES (?, ?)', (i, os.urandom(8000)))\n"
+        "os._exit(0)  # no checkpoint on the way out, as after SIGKILL\n"
+    )
+    subprocess.run([sys.executable, "-c", crashed, str(path)], check=True)  # noqa: ASYNC221
+    assert _size(wal) > 16_000_000
+    db = Database(f"sqlite:///{path}")
+    try:
+        for i in range(2):  # the first folds the log in, the second starts it afresh
+            await db.run(partial(_put, i, b"new"))
+        assert _size(wal) <= 1_000_000
+        count = text("SELECT count(*) FROM blobs")
+        assert await db.run(lambda c: c.execute(count).scalar()) == 2000
+    finally:
+        await db.dispose()
