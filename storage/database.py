@@ -85,7 +85,9 @@ class Database:
             event.listen(self._sync, "connect", _sqlite_connect)
             event.listen(self._sync, "begin", _sqlite_begin_immediate)
         else:
-            self._async = create_async_engine(self.url, pool_pre_ping=True)
+            self._async = create_async_engine(
+                self.url, pool_pre_ping=True, pool_size=10, max_overflow=0
+            )
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(connection)`` in one transaction, committed when it returns."""
