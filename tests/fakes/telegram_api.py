@@ -38,8 +38,11 @@ Run it standalone for benchmarks in another process::
 
 It prints ``listening on http://127.0.0.1:8081`` once ready and serves until SIGINT/SIGTERM.
 Control endpoints on the same server (JSON in and out, no token): ``POST /_control/enqueue``
-``{"updates": [...]}``, ``GET /_control/stats``, ``GET /_control/sends?since=K`` and
-``POST /_control/reset``. `make_text_update` and `make_callback_update` build update payloads.
+``{"updates": [...]}``, ``GET /_control/stats``, ``GET /_control/sends?since=K`` (successful
+``sendMessage`` calls from the K-th on: chat, time, text), ``GET
+/_control/calls?method=M&since=K`` (calls of method ``M`` from the K-th on, refused ones too:
+status, time, chat) and ``POST /_control/reset``. Times are ``time.monotonic()`` of the server.
+`make_text_update` and `make_callback_update` build update payloads.
 """
 
 from __future__ import annotations
@@ -426,6 +429,7 @@ class FakeBotAPI:
         app.router.add_post("/_control/enqueue", self._control_enqueue)
         app.router.add_get("/_control/stats", self._control_stats)
         app.router.add_get("/_control/sends", self._control_sends)
+        app.router.add_get("/_control/calls", self._control_calls)
         app.router.add_post("/_control/reset", self._control_reset)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
         await runner.setup()
@@ -968,6 +972,17 @@ class FakeBotAPI:
             return _json_response({"error": "since must be an integer"}, 400)
         return _json_response(
             [{"chat_id": c, "at": at, "text": t} for c, at, t in self._send_log[since:]]
+        )
+
+    async def _control_calls(self, request: web.Request) -> web.Response:
+        method = request.query.get("method", "")
+        try:
+            since = max(0, int(request.query.get("since", "0")))
+        except ValueError:
+            return _json_response({"error": "since must be an integer"}, 400)
+        calls = self._calls_by_method.get(method, [])[since:]
+        return _json_response(
+            [{"status": c.status, "at": c.at, "chat_id": c.params.get("chat_id")} for c in calls]
         )
 
     async def _control_reset(self, request: web.Request) -> web.Response:

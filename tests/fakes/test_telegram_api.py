@@ -564,9 +564,17 @@ async def test_control_stats_report_flood_429(api: FakeBotAPI, bot: telegram.Bot
         await bot.send_message(USER, "b")
     async with aiohttp.ClientSession() as session, session.get(f"{api.url}/_control/stats") as r:
         stats = await r.json()
+        params = {"method": "sendMessage", "since": "0"}
+        async with session.get(f"{api.url}/_control/calls", params=params) as r:
+            calls = await r.json()
+        async with session.get(f"{api.url}/_control/calls", params={"method": "nope"}) as r:
+            none = await r.json()
     assert stats["flood_limit"] == 30
     assert stats["flood_429"] == 1
     assert stats["send_message"] == 1
+    assert [(c["status"], c["chat_id"]) for c in calls] == [(200, USER), (429, USER)]
+    assert calls[0]["at"] <= calls[1]["at"] <= time.monotonic()
+    assert none == []
 
 
 async def test_standalone_process_with_flood_limit() -> None:
