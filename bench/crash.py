@@ -97,6 +97,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import unthrottled_config  # noqa: E402
 from bot.engine import Engine, screen_key  # noqa: E402
 from bot.identity import UserRefs  # noqa: E402
 from bot.model import Input, Reply, Start, State, Text  # noqa: E402
@@ -286,18 +287,6 @@ def _input(text: str) -> Input:
     if head.split("@")[0] == "/start":
         return Start(payload.strip() or None)
     return Text(text)
-
-
-def write_config(path: Path) -> Path:
-    """A copy of config.toml whose per-user flood limit does not throttle scripted users."""
-    source = Path(os.environ.get("BOT_CONFIG") or ROOT / "config.toml")
-    text = source.read_text(encoding="utf-8")
-    limit = "messages_per_minute = 100000"
-    text, found = re.subn(r"(?m)^messages_per_minute\s*=.*$", limit, text)
-    if not found:
-        text = text.replace("[deployment]\n", f"[deployment]\n{limit}\n", 1)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 # --------------------------------------------------------------------------- processes
@@ -642,7 +631,7 @@ async def main_async(args: argparse.Namespace) -> str:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="crash-") as tmp_name:
         tmp = Path(tmp_name)
-        config = write_config(tmp / "config.toml")
+        config = unthrottled_config(tmp / "config.toml")
         cat = Catalogue(build_engine(config))
         now = datetime.now(UTC)
         for name in SCRIPTS:

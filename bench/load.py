@@ -125,6 +125,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import unthrottled_config  # noqa: E402
 from tests.fakes.telegram_api import make_text_update  # noqa: E402
 
 TOKEN = "123:BENCH"
@@ -761,18 +762,6 @@ async def measure(
 # --------------------------------------------------------------------------- the run
 
 
-def write_config(path: Path) -> Path:
-    """A copy of config.toml whose per-user flood limit does not throttle scripted users."""
-    source = Path(os.environ.get("BOT_CONFIG") or ROOT / "config.toml")
-    text = source.read_text(encoding="utf-8")
-    limit = "messages_per_minute = 1000000"
-    text, found = re.subn(r"(?m)^messages_per_minute\s*=.*$", limit, text)
-    if not found:
-        text = text.replace("[deployment]\n", f"[deployment]\n{limit}\n", 1)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def base_env(config: Path) -> dict[str, str]:
     env = {
         k: v
@@ -958,7 +947,7 @@ async def main_async(args: argparse.Namespace) -> None:
     api_base = f"http://127.0.0.1:{api_port}"
     with tempfile.TemporaryDirectory(prefix="load-") as tmp_name:
         tmp = Path(tmp_name)
-        env = base_env(write_config(tmp / "config.toml"))
+        env = base_env(unthrottled_config(tmp / "config.toml"))
         with stand_in(api_port, {**os.environ, "PYTHONPATH": str(ROOT)}) as api_proc:
             for round_ in range(args.rounds):
                 for backend, workers in configs:

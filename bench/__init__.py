@@ -1,0 +1,1 @@
+"""Benchmark scripts: each prints its figures, the key ones as name=value on its last line."""
