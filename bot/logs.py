@@ -15,11 +15,13 @@ from typing import TextIO
 
 _TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{20,}")
 _DIGITS = re.compile(r"(?<![\w.])\+?\d(?:[ .-]?\d){5,}(?![\w.])")
-#: Loggers that would log secrets or message text below these levels.
+#: Loggers held back: below these levels they would log secrets or message text, or (PTB's
+#: rate limiter) every 429 as an error with a traceback, though its callers handle them.
 QUIET = {
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,
     "telegram": logging.INFO,
+    "telegram.ext.AIORateLimiter": logging.CRITICAL,
     "alembic.runtime.plugins": logging.WARNING,
 }
 

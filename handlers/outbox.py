@@ -45,7 +45,13 @@ log = logging.getLogger(__name__)
 
 
 class Pacer:
-    """Hands out send slots: at most ``rate`` per second, one per chat every ``per_chat``."""
+    """Hands out send slots: at most ``rate`` per second, one per chat every ``per_chat``.
+
+    Telegram counts messages as they arrive. A slot is handed out before its row is claimed
+    (a database transaction); anything that holds the event loop past several slots (a long
+    transaction, planning reminders) would wake their holders together, and a handful of
+    messages leaving at once is enough for a 429. So the waiters are let out one interval
+    apart again, and a flood-control pause holds back those already waiting too."""
 
     def __init__(
         self,
@@ -58,23 +64,35 @@ class Pacer:
         self.per_chat = per_chat
         self.clock = clock
         self.sleep = sleep
-        self._next = 0.0
+        self._next = 0.0  # the next free slot
+        self._released = -self.interval  # when the last waiter was let out
+        self._resume = 0.0  # no one is let out before this (flood control)
         self._chats: dict[str, float] = {}
 
-    async def wait(self, chat: str) -> None:
+    async def wait(self, chat: str) -> float:
+        """Wait for a slot; returns the time (``clock``) the caller was let out."""
         now = self.clock()
-        chat_free = self._chats.get(chat, 0.0) + self.per_chat
-        slot = max(now, self._next, chat_free)
+        last = self._chats.get(chat)
+        slot = max(now, self._next, now if last is None else last + self.per_chat)
         self._next = slot + self.interval
         self._chats[chat] = slot
         if len(self._chats) > 50_000:  # forget chats whose second has long passed
             self._chats = {c: t for c, t in self._chats.items() if t > now - self.per_chat}
         if slot > now:
             await self.sleep(slot - now)
+        while True:
+            now = self.clock()
+            at = max(now, slot, self._released + self.interval, self._resume)
+            self._released = self._chats[chat] = at
+            if at > now:
+                await self.sleep(at - now)
+            if self._resume <= at:  # no 429 came meanwhile that asks for a longer wait
+                return at
 
     def pause(self, seconds: float) -> None:
-        """Flood control said wait: no slot before then."""
-        self._next = max(self._next, self.clock() + seconds)
+        """Flood control said wait: no one is let out before then."""
+        self._resume = max(self._resume, self.clock() + seconds)
+        self._next = max(self._next, self._resume)
 
 
 @dataclass

@@ -50,6 +50,8 @@ DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 #: A webhook answer waits this long at most for the step's commit.
 WEBHOOK_PATIENCE = 10.0
+#: A reply refused with 429 is sent again after the delay Telegram names, this many tries in all.
+REPLY_ATTEMPTS = 3
 
 log = logging.getLogger(__name__)
 # Durations from PTB (RetryAfter.retry_after, ...) as timedelta, as its next major version
@@ -179,6 +181,10 @@ def _keyboard(screen: str, options: tuple[Option, ...]) -> InlineKeyboardMarkup:
     )
 
 
+def _seconds(delay: timedelta | float) -> float:
+    return delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+
+
 def _settle(future: asyncio.Future[None] | None) -> None:
     if future is not None and not future.done():
         future.set_result(None)
@@ -212,8 +218,10 @@ class TelegramChannel:
         builder = builder.token(token).base_url(base).updater(None)
         builder = builder.base_file_url(file_base_url(base))
         if rate_limiter if rate_limiter is not None else rate_limiter_wanted():
-            # A second guard under Telegram's flood limits; retries a 429 after its delay.
-            builder = builder.rate_limiter(AIORateLimiter(max_retries=2))  # type: ignore[arg-type]
+            # A second guard under Telegram's flood limits. It does not retry a 429 itself: it
+            # would hold every request back meanwhile and then let them all go at once, which
+            # brings the next 429s (a storm). The caller retries: _reply, or the outbox.
+            builder = builder.rate_limiter(AIORateLimiter(max_retries=0))  # type: ignore[arg-type]
         self.app: Application = builder.build()  # type: ignore[type-arg]
         self.app.add_error_handler(self._on_error)
         self._preview = LinkPreviewOptions(is_disabled=True)
@@ -341,16 +349,27 @@ class TelegramChannel:
     async def _send(self, incoming: Incoming, messages: tuple[OutMessage, ...]) -> None:
         for message in messages:
             try:
-                await self.app.bot.send_message(
-                    incoming.chat_id,
-                    message.text,
-                    reply_markup=keyboard(message),
-                    link_preview_options=self._preview,
-                )
+                await self._reply(incoming.chat_id, message)
             except Forbidden:
                 # The user blocked the bot: remember it, send nothing more.
                 await self.conversations.handle(CHANNEL, incoming.user_id, Blocked())
                 return
+
+    async def _reply(self, chat_id: int, message: OutMessage) -> None:
+        """Send one reply; after a 429 only this chat waits, then it is sent again."""
+        for attempt in range(REPLY_ATTEMPTS):
+            try:
+                await self.app.bot.send_message(
+                    chat_id,
+                    message.text,
+                    reply_markup=keyboard(message),
+                    link_preview_options=self._preview,
+                )
+                return
+            except RetryAfter as exc:
+                if attempt == REPLY_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(_seconds(exc.retry_after))
 
     async def deliver(self, address: str, messages: tuple[OutMessage, ...]) -> None:
         """For the outbox: send to a stored chat, telling exactly how a failure ended
@@ -364,9 +383,7 @@ class TelegramChannel:
                     link_preview_options=self._preview,
                 )
             except RetryAfter as exc:
-                wait = exc.retry_after
-                seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-                raise RetryLater(seconds) from exc
+                raise RetryLater(_seconds(exc.retry_after)) from exc
             except Forbidden as exc:
                 raise Unreachable(str(exc)) from exc
             except BadRequest as exc:

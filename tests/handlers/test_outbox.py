@@ -229,7 +229,7 @@ async def test_rows_left_in_flight_by_a_dead_worker_are_never_resent(s: Setup) -
 
 async def test_pacer_keeps_to_the_rate_overall_and_per_chat() -> None:
     now = [0.0]
-    slots: list[tuple[str, float]] = []
+    released: list[tuple[str, float]] = []
 
     async def no_wait(_seconds: float) -> None:
         return None
@@ -237,15 +237,47 @@ async def test_pacer_keeps_to_the_rate_overall_and_per_chat() -> None:
     pacer = Pacer(rate=25, per_chat=1.0, clock=lambda: now[0], sleep=no_wait)
 
     async def take(chat: str) -> None:
-        await pacer.wait(chat)
-        slots.append((chat, pacer._chats[chat]))
+        released.append((chat, await pacer.wait(chat)))
 
     await asyncio.gather(*(take(f"c{i % 40}") for i in range(40)))
-    times = sorted(t for _, t in slots)
+    times = sorted(t for _, t in released)
     assert all(b - a >= 0.04 - 1e-9 for a, b in itertools.pairwise(times))
     await asyncio.gather(*(take("c0") for _ in range(3)))
-    own = sorted(t for c, t in slots if c == "c0")
+    own = sorted(t for c, t in released if c == "c0")
     assert all(b - a >= 1.0 - 1e-9 for a, b in itertools.pairwise(own))
     pacer.pause(5)
     await take("new")
-    assert slots[-1][1] >= 5.0
+    assert released[-1][1] >= 5.0
+
+
+async def test_pacer_spaces_waiters_out_again_after_the_loop_was_held() -> None:
+    """Ten waiters whose slots all passed while the event loop was held (a long
+    transaction) are let out one interval apart, not at once."""
+    now = [0.0]
+
+    async def held(seconds: float) -> None:
+        await asyncio.sleep(0)
+        now[0] = max(now[0], 1.0)  # everyone wakes at 1.0, past their slots
+
+    pacer = Pacer(rate=25, per_chat=1.0, clock=lambda: now[0], sleep=held)
+    out = await asyncio.gather(*(pacer.wait(f"c{i}") for i in range(10)))
+    assert out[0] == 0.0
+    assert out[1:] == pytest.approx([1.0 + 0.04 * i for i in range(9)])
+
+
+async def test_pacer_pause_holds_back_those_already_waiting() -> None:
+    now = [0.0]
+    paused = False
+
+    async def sleep(seconds: float) -> None:
+        nonlocal paused
+        if not paused:  # a 429 arrives while they wait for their slots
+            paused = True
+            pacer.pause(3.0)
+        await asyncio.sleep(0)
+        now[0] += seconds
+
+    pacer = Pacer(rate=25, per_chat=1.0, clock=lambda: now[0], sleep=sleep)
+    out = await asyncio.gather(*(pacer.wait(f"c{i}") for i in range(4)))
+    assert out[0] == 0.0  # it had left before the 429
+    assert min(out[1:]) >= 3.0
