@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,3 +24,29 @@ def unthrottled_config(path: Path) -> Path:
         text = text.replace("[deployment]\n", f"[deployment]\n{limit}\n", 1)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+class StandInControl:
+    """Talks to the control endpoints of the Bot API stand-in (tests/fakes/telegram_api.py)."""
+
+    def __init__(self, session: aiohttp.ClientSession, port: int):
+        self.http = session
+        self.base = f"http://127.0.0.1:{port}"
+
+    async def enqueue(self, updates: list[dict[str, Any]]) -> None:
+        async with self.http.post(f"{self.base}/_control/enqueue", json={"updates": updates}) as r:
+            r.raise_for_status()
+
+    async def stats(self) -> dict[str, Any]:
+        async with self.http.get(f"{self.base}/_control/stats") as r:
+            result: dict[str, Any] = await r.json()
+            return result
+
+    async def sends(self, since: int) -> list[dict[str, Any]]:
+        async with self.http.get(f"{self.base}/_control/sends", params={"since": since}) as r:
+            result: list[dict[str, Any]] = await r.json()
+            return result
+
+    async def reset(self) -> None:
+        async with self.http.post(f"{self.base}/_control/reset") as r:
+            r.raise_for_status()

@@ -71,6 +71,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import StandInControl  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.content import load_content  # noqa: E402
 from bot.engine import Engine  # noqa: E402
@@ -356,30 +357,8 @@ def memory(pid: int) -> dict[str, float]:
     return values
 
 
-class Server:
-    """Talks to the stand-in's control endpoints."""
-
-    def __init__(self, session: aiohttp.ClientSession, port: int):
-        self.http = session
-        self.base = f"http://127.0.0.1:{port}"
-
-    async def enqueue(self, updates: list[dict[str, Any]]) -> None:
-        async with self.http.post(f"{self.base}/_control/enqueue", json={"updates": updates}) as r:
-            r.raise_for_status()
-
-    async def stats(self) -> dict[str, Any]:
-        async with self.http.get(f"{self.base}/_control/stats") as r:
-            result: dict[str, Any] = await r.json()
-            return result
-
-    async def sends(self, since: int) -> list[dict[str, Any]]:
-        async with self.http.get(f"{self.base}/_control/sends", params={"since": since}) as r:
-            result: list[dict[str, Any]] = await r.json()
-            return result
-
-    async def reset(self) -> None:
-        async with self.http.post(f"{self.base}/_control/reset") as r:
-            r.raise_for_status()
+class Server(StandInControl):
+    """The stand-in's control endpoints, and what this bench asks of them."""
 
     async def replies(self) -> int:
         return int((await self.stats())["send_message"])

@@ -34,13 +34,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import StandInControl  # noqa: E402
 from tests.fakes.telegram_api import make_text_update  # noqa: E402
 
 TOKEN = "123:BENCH"
@@ -91,30 +91,8 @@ def process(args: list[str], env: dict[str, str], ready: str | None = None) -> I
             proc.wait()
 
 
-class Server:
-    """Talks to the stand-in's control endpoints."""
-
-    def __init__(self, session: aiohttp.ClientSession, port: int):
-        self.http = session
-        self.base = f"http://127.0.0.1:{port}"
-
-    async def enqueue(self, updates: list[dict[str, Any]]) -> None:
-        async with self.http.post(f"{self.base}/_control/enqueue", json={"updates": updates}) as r:
-            r.raise_for_status()
-
-    async def stats(self) -> dict[str, Any]:
-        async with self.http.get(f"{self.base}/_control/stats") as r:
-            result: dict[str, Any] = await r.json()
-            return result
-
-    async def sends(self, since: int) -> list[dict[str, Any]]:
-        async with self.http.get(f"{self.base}/_control/sends", params={"since": since}) as r:
-            result: list[dict[str, Any]] = await r.json()
-            return result
-
-    async def reset(self) -> None:
-        async with self.http.post(f"{self.base}/_control/reset") as r:
-            r.raise_for_status()
+class Server(StandInControl):
+    """The stand-in's control endpoints, and what this bench asks of them."""
 
     async def wait_sends(self, count: int, patience: float = 120.0) -> None:
         deadline = time.monotonic() + patience
