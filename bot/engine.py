@@ -237,7 +237,8 @@ class Engine:
         return _LINK.sub(check, text) if "." in text else text
 
     def typed_referral(self, text: str) -> str | None:
-        """The volunteer code in "mã VK7M2QX" (any case, with or without accents), if any."""
+        """The volunteer code in "ma VK7M2QX" (a referral word from content; any case, with
+        or without accents), if any."""
         folded = fold(text)
         for word in self._referral_words:
             if folded.startswith(word + " "):

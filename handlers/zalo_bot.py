@@ -7,7 +7,7 @@
   is not empty, so polls are at least a second apart and repeats are dropped by
   ``message_id`` (in memory, and durably by the conversation store).
 - The platform has no buttons, no deep links and cannot delete a user's message: options are
-  numbered lines, a volunteer's code is typed ("mã VK7M2QX"), a photo gets a warning.
+  numbered lines, a volunteer's code is typed ("ma VK7M2QX"), a photo gets a warning.
 - Replies go out through ``sendMessage``, split under 2,000 characters; ``ok: false`` is an
   error even with HTTP 200.
 """

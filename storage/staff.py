@@ -33,7 +33,7 @@ ROLES = ("official", "volunteer")
 SCOPE_KINDS = ("communes", "province", "all")
 INVITE_PREFIX = "inv_"
 #: Volunteer codes: "V" and six letters or digits that cannot be mistaken for one another,
-#: short enough to read aloud and type ("mã VK7M2QX") where no link can carry them (Zalo).
+#: short enough to read aloud and type ("ma VK7M2QX") where no link can carry them (Zalo).
 VOLUNTEER_PREFIX = "V"
 VOLUNTEER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 INVITE_TTL = timedelta(days=3)
