@@ -97,11 +97,11 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.runtime import build_engine  # noqa: E402
 from bench.common import unthrottled_config  # noqa: E402
 from bot.engine import Engine, screen_key  # noqa: E402
 from bot.identity import UserRefs  # noqa: E402
 from bot.model import Input, Reply, Start, State, Text  # noqa: E402
-from handlers.runtime import build_engine  # noqa: E402
 from tests.fakes.telegram_api import make_text_update  # noqa: E402
 
 TOKEN = "123:BENCH"
@@ -650,7 +650,7 @@ async def main_async(args: argparse.Namespace) -> str:
             **env,
             "TELEGRAM_BOT_TOKEN": TOKEN,
             "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{port}/bot",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
+            "DATABASE_URL": f"sqlite:///{db_path}",
             "BOT_ID_SECRET": SECRET,
             "BOT_CONFIG": str(config),
             "LOG_LEVEL": "WARNING",

@@ -953,7 +953,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 for backend, workers in configs:
                     began = time.monotonic()
                     if backend == "sqlite":
-                        url = f"sqlite+aiosqlite:///{tmp}/load-{round_}.db"
+                        url = f"sqlite:///{tmp}/load-{round_}.db"
                         result = await measure(
                             backend, workers, url, None, env, api_proc, api_base, args, tmp
                         )

@@ -433,7 +433,7 @@ async def measure(
         "PYTHONPATH": str(ROOT),
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{port}/bot",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "DATABASE_URL": f"sqlite:///{db}",
         "BOT_ID_SECRET": SECRET,
         "LOG_LEVEL": "WARNING",
         "TELEGRAM_RATE_LIMITER": "off",
@@ -463,7 +463,7 @@ async def measure(
 
 
 def migrate(db: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite:///{db}"}
     subprocess.run(
         [sys.executable, "-m", "bot", "migrate"],
         cwd=ROOT,

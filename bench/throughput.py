@@ -171,7 +171,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 **base_env,
                 "TELEGRAM_BOT_TOKEN": TOKEN,
                 "TELEGRAM_API_BASE_URL": api,
-                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench-{round_}.db",
+                "DATABASE_URL": f"sqlite:///{tmp}/bench-{round_}.db",
                 "BOT_ID_SECRET": "bench-secret-0123456789",
                 "LOG_LEVEL": "WARNING",
                 # The echo bot has no flood-limit guard either (Telegram's 30 msg/s cap would

@@ -1,4 +1,4 @@
-"""Deployment settings from ``config.toml`` (or the file named by ``BOT_CONFIG``).
+"""Deployment settings from ``config.toml`` (or another file the application names).
 
 The file says which communes this deployment serves (checked against the official post-2025
 list), their villages and population figures, the providers on offer and each commune's support
@@ -7,7 +7,6 @@ point. Secrets never live here: they come from environment variables.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass
 from datetime import time, timedelta
@@ -121,15 +120,8 @@ class Config:
         return any(host == d or host.endswith("." + d) for d in self.allowed_links)
 
 
-def config_path() -> Path:
-    """The config file in use: ``BOT_CONFIG`` if set, else ``config.toml`` at the root."""
-    named = os.environ.get("BOT_CONFIG")
-    return Path(named) if named else DEFAULT_CONFIG
-
-
-def load_config(path: Path | None = None) -> Config:
+def load_config(path: Path = DEFAULT_CONFIG) -> Config:
     """Read and validate the deployment config; raise :class:`ConfigError` with a clear reason."""
-    path = path or config_path()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

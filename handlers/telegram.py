@@ -1,8 +1,10 @@
 """Telegram adapter (python-telegram-bot 22): translate updates, send the engine's messages.
 
 - Long polling (our own loop on PTB's ``get_updates``) or the webhook; either way a delivery
-  is confirmed to Telegram only after its step is committed. ``TELEGRAM_API_BASE_URL``
-  points at another Bot API server (self-hosted, or the local stand-in the tests use).
+  is confirmed to Telegram only after its step is committed. ``base_url`` may point at another
+  Bot API server (self-hosted, or the local stand-in the tests use).
+- PTB's durations are read as ``timedelta`` (the application sets ``PTB_TIMEDELTA``, PTB's
+  opt-in to its next major version; ``_seconds`` accepts both).
 - Every update is queued on a :class:`~handlers.ordering.KeyedRunner`, so one user's updates
   are applied in order while different users are served concurrently.
 - Photos, documents, contacts and locations are deleted from the private chat at once (they
@@ -18,7 +20,6 @@ import contextlib
 import functools
 import hmac
 import logging
-import os
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -54,19 +55,6 @@ WEBHOOK_PATIENCE = 10.0
 REPLY_ATTEMPTS = 3
 
 log = logging.getLogger(__name__)
-# Durations from PTB (RetryAfter.retry_after, ...) as timedelta, as its next major version
-# will have them: no deprecation warning each time Telegram says "retry after".
-os.environ.setdefault("PTB_TIMEDELTA", "true")
-
-
-def api_base_url() -> str:
-    return os.environ.get("TELEGRAM_API_BASE_URL") or DEFAULT_API_BASE_URL
-
-
-def rate_limiter_wanted() -> bool:
-    """``TELEGRAM_RATE_LIMITER=off`` drops the flood-limit guard: only for a local Bot API
-    stand-in (benchmarks), never against Telegram."""
-    return os.environ.get("TELEGRAM_RATE_LIMITER", "on").lower() not in ("off", "0", "false")
 
 
 def file_base_url(base_url: str) -> str:
@@ -199,9 +187,9 @@ class TelegramChannel:
         content: Content,
         token: str,
         *,
-        base_url: str | None = None,
+        base_url: str = DEFAULT_API_BASE_URL,
         concurrency: int = 8,
-        rate_limiter: bool | None = None,
+        rate_limiter: bool = True,
         staff: StaffDesk | None = None,
         webhook_secret: str | None = None,
     ):
@@ -209,7 +197,7 @@ class TelegramChannel:
         self.content = content
         self.staff = staff
         self.runner = KeyedRunner(concurrency)
-        base = base_url or api_base_url()
+        base = base_url
         self._webhook_secret = webhook_secret
         builder = Application.builder().application_class(_Application)
         # Updates come from our own long polling (_poll) or our webhook, never PTB's Updater:
@@ -217,7 +205,7 @@ class TelegramChannel:
         # steps are committed would lose those messages.
         builder = builder.token(token).base_url(base).updater(None)
         builder = builder.base_file_url(file_base_url(base))
-        if rate_limiter if rate_limiter is not None else rate_limiter_wanted():
+        if rate_limiter:
             # A second guard under Telegram's flood limits. It does not retry a 429 itself: it
             # would hold every request back meanwhile and then let them all go at once, which
             # brings the next 429s (a storm). The caller retries: _reply, or the outbox.

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import os
 from collections import OrderedDict
 from typing import Any
 
@@ -49,10 +48,6 @@ class ZaloBotError(Exception):
     def __init__(self, code: int, description: str):
         super().__init__(f"Zalo Bot API error {code}: {description}")
         self.code = code
-
-
-def api_base_url() -> str:
-    return os.environ.get("ZALO_BOT_API_BASE_URL") or DEFAULT_API_BASE_URL
 
 
 def translate(body: dict[str, Any]) -> tuple[str, Input | None, str] | None:
@@ -86,14 +81,14 @@ class ZaloBotChannel:
         conversations: Conversations,
         token: str,
         *,
-        base_url: str | None = None,
+        base_url: str = DEFAULT_API_BASE_URL,
         webhook_secret: str | None = None,
         concurrency: int = 8,
     ):
         self.conversations = conversations
         self.inbound = Inbound(conversations, CHANNEL, concurrency)
         self._token = token
-        self._base = (base_url or api_base_url()).rstrip("/")
+        self._base = base_url.rstrip("/")
         self._secret = webhook_secret
         self._session: aiohttp.ClientSession | None = None
         self._seen: OrderedDict[str, None] = OrderedDict()

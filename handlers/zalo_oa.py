@@ -22,8 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
-import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,12 +83,11 @@ class OASettings:
     oauth_base_url: str = DEFAULT_OAUTH_BASE_URL
 
     @classmethod
-    def from_env(cls) -> OASettings | None:
-        """From ``ZALO_OA_*``: None when no OA is configured.
+    def from_env(cls, env: Mapping[str, str]) -> OASettings | None:
+        """From the ``ZALO_OA_*`` variables of ``env``: None when no OA is configured.
 
         ``ZALO_OA_SECRET_KEY`` is the OA's secret key (it signs webhook events);
         ``ZALO_OA_APP_SECRET`` is the app's secret for OAuth, if it differs."""
-        env = os.environ
         if not env.get("ZALO_OA_APP_ID"):
             return None
         names = ("ZALO_OA_SECRET_KEY", "ZALO_OA_ACCESS_TOKEN", "ZALO_OA_REFRESH_TOKEN")

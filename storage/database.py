@@ -1,7 +1,7 @@
 """The database: ``DATABASE_URL`` -> a :class:`Database` that runs transactions for async code.
 
-SQLite is the default (``sqlite+aiosqlite:///var/bot.db``); PostgreSQL (asyncpg) works with
-the same code. Callers hand :meth:`Database.run` a plain function of a SQLAlchemy
+SQLite is the default (``sqlite:///var/bot.db``); PostgreSQL (asyncpg) works with the same
+code. Callers hand :meth:`Database.run` a plain function of a SQLAlchemy
 ``Connection``; it runs in one transaction:
 
 - on PostgreSQL, through the asyncpg driver (``AsyncConnection.run_sync``);
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +34,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-DEFAULT_URL = "sqlite+aiosqlite:///var/bot.db"
+DEFAULT_URL = "sqlite:///var/bot.db"
 #: How often the SQLite write-ahead log is folded back into the database file -- or sooner,
 #: after this many transactions (about 25 KB of log each), so the log stays small under load.
 CHECKPOINT_EVERY = 2.0
@@ -47,17 +46,13 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 T = TypeVar("T")
 
 
-def database_url() -> str:
-    """``DATABASE_URL`` from the environment, or the local SQLite file."""
-    return normalise_url(os.environ.get("DATABASE_URL") or DEFAULT_URL)
-
-
 def normalise_url(url: str) -> str:
-    """Pick the async driver for plain URLs ("postgresql://", "sqlite:///")."""
+    """The driver each dialect runs on: asyncpg for PostgreSQL, the standard library's sqlite3
+    for SQLite (``sqlite+aiosqlite://``, an older spelling, is accepted and means the same)."""
     for plain, driver in (
         ("postgresql://", "postgresql+asyncpg://"),
         ("postgres://", "postgresql+asyncpg://"),
-        ("sqlite://", "sqlite+aiosqlite://"),
+        ("sqlite+aiosqlite://", "sqlite://"),
     ):
         if url.startswith(plain):
             return driver + url[len(plain) :]
@@ -67,8 +62,8 @@ def normalise_url(url: str) -> str:
 class Database:
     """Runs transactions on SQLite or PostgreSQL for asyncio code."""
 
-    def __init__(self, url: str | None = None):
-        self.url = normalise_url(url or database_url())
+    def __init__(self, url: str = DEFAULT_URL):
+        self.url = normalise_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         self._sync: Engine | None = None
@@ -79,9 +74,7 @@ class Database:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
                 self._checkpointer = _Checkpointer(parsed.database)
-            self._sync = sqlalchemy.create_engine(
-                parsed.set(drivername="sqlite"), pool_size=1, max_overflow=0
-            )
+            self._sync = sqlalchemy.create_engine(parsed, pool_size=1, max_overflow=0)
             event.listen(self._sync, "connect", _sqlite_connect)
             event.listen(self._sync, "begin", _sqlite_begin_immediate)
         else:

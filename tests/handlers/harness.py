@@ -91,7 +91,7 @@ def button_data(message: dict[str, Any], option_id: str) -> str:
 
 @pytest.fixture
 async def harness(engine: Engine, tmp_path: Path) -> AsyncIterator[Harness]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'bot.db'}")
     await migrate(db)
     async with FakeBotAPI() as api:
         h = Harness(api, engine, db)

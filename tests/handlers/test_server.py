@@ -9,10 +9,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from app.server import Channels, make_app
 from bot.engine import Engine
 from bot.identity import UserRefs
 from handlers.conversation import Conversations
-from handlers.server import Channels, make_app
 from handlers.telegram import TelegramChannel
 from storage.database import Database
 from storage.repository import Repository

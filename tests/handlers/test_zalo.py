@@ -16,13 +16,13 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from app.server import Channels, make_app
 from bot.content import Content
 from bot.engine import Engine
 from bot.identity import UserRefs
 from bot.model import OutMessage
 from handlers import zalo_bot
 from handlers.conversation import Conversations
-from handlers.server import Channels, make_app
 from handlers.zalo_bot import ZaloBotChannel
 from handlers.zalo_oa import OASettings, ZaloOAChannel
 from storage.database import Database, migrate

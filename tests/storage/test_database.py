@@ -26,11 +26,11 @@ from tests.conftest import ROOT
     [
         ("postgresql://u@h/db", "postgresql+asyncpg://u@h/db"),
         ("postgres://u@h/db", "postgresql+asyncpg://u@h/db"),
-        ("sqlite:///var/bot.db", "sqlite+aiosqlite:///var/bot.db"),
-        ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+        ("sqlite:///var/bot.db", "sqlite:///var/bot.db"),
+        ("sqlite+aiosqlite:///x.db", "sqlite:///x.db"),
     ],
 )
-def test_plain_urls_get_the_async_driver(url: str, expected: str) -> None:
+def test_urls_name_the_driver_each_dialect_runs_on(url: str, expected: str) -> None:
     assert normalise_url(url) == expected
 
 

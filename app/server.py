@@ -14,23 +14,24 @@ having processed nothing. Channels are configured by environment variables:
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from app.runtime import Runtime, run_until_signalled
 from bot.config import ConfigError
 from handlers.delivery import Deliverer
-from handlers.runtime import Runtime, run_until_signalled
+from handlers.telegram import DEFAULT_API_BASE_URL as DEFAULT_TELEGRAM_API
 from handlers.telegram import TelegramChannel
-from handlers.workers import several_workers, worker_index
+from handlers.zalo_bot import DEFAULT_API_BASE_URL as DEFAULT_ZALO_BOT_API
 from handlers.zalo_bot import ZaloBotChannel
 from handlers.zalo_oa import OASettings, ZaloOAChannel
 from storage.tokens import TokenStore
 
 log = logging.getLogger(__name__)
+OFF = ("off", "0", "false", "no")
 
 
 @dataclass
@@ -50,14 +51,12 @@ class Channels:
         return {name: channel for name, channel in found.items() if channel is not None}
 
 
-def make_app(channels: Channels) -> web.Application:
+def make_app(channels: Channels, worker: int = 0) -> web.Application:
     """The aiohttp application routing each webhook to its channel."""
     app = web.Application(client_max_size=1 << 20)
 
     async def health(_request: web.Request) -> web.Response:
-        return web.json_response(
-            {"ok": True, "channels": channels.names, "worker": worker_index()}
-        )
+        return web.json_response({"ok": True, "channels": channels.names, "worker": worker})
 
     async def absent(_request: web.Request) -> web.Response:
         return web.Response(status=404)
@@ -78,7 +77,8 @@ def make_app(channels: Channels) -> web.Application:
 @asynccontextmanager
 async def started_channels(runtime: Runtime) -> AsyncIterator[Channels]:
     """Start every channel the environment configures (webhook mode); stop them after."""
-    env = os.environ
+    settings = runtime.settings
+    env = settings.environment
     channels = Channels()
     if env.get("TELEGRAM_BOT_TOKEN"):
         secret = env.get("TELEGRAM_WEBHOOK_SECRET")
@@ -90,9 +90,11 @@ async def started_channels(runtime: Runtime) -> AsyncIterator[Channels]:
             env["TELEGRAM_BOT_TOKEN"],
             staff=runtime.staff,
             webhook_secret=secret,
+            base_url=env.get("TELEGRAM_API_BASE_URL") or DEFAULT_TELEGRAM_API,
+            rate_limiter=env.get("TELEGRAM_RATE_LIMITER", "on").lower() not in OFF,
         )
         base = env.get("TELEGRAM_WEBHOOK_URL", "").rstrip("/")
-        register = base and worker_index() == 0  # once, not once per worker
+        register = base and settings.worker_index == 0  # once, not once per worker
         await channels.telegram.start(webhook_url=f"{base}/telegram/webhook" if register else "")
         channels.names.append("telegram")
     if env.get("ZALO_BOT_TOKEN"):
@@ -100,16 +102,19 @@ async def started_channels(runtime: Runtime) -> AsyncIterator[Channels]:
         if not secret:
             raise ConfigError("the Zalo Bot webhook needs ZALO_BOT_WEBHOOK_SECRET")
         channels.zalo_bot = ZaloBotChannel(
-            runtime.conversations, env["ZALO_BOT_TOKEN"], webhook_secret=secret
+            runtime.conversations,
+            env["ZALO_BOT_TOKEN"],
+            webhook_secret=secret,
+            base_url=env.get("ZALO_BOT_API_BASE_URL") or DEFAULT_ZALO_BOT_API,
         )
         await channels.zalo_bot.start()
         channels.names.append("zalo_bot")
     try:
-        settings = OASettings.from_env()
+        oa = OASettings.from_env(env)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    if settings is not None:
-        channels.zalo_oa = ZaloOAChannel(runtime.conversations, settings, TokenStore(runtime.db))
+    if oa is not None:
+        channels.zalo_oa = ZaloOAChannel(runtime.conversations, oa, TokenStore(runtime.db))
         await channels.zalo_oa.start()
         channels.names.append("zalo_oa")
     try:
@@ -120,16 +125,20 @@ async def started_channels(runtime: Runtime) -> AsyncIterator[Channels]:
                 await channel.stop()
 
 
-async def serve(runtime: Runtime, port: int) -> None:
+async def serve(runtime: Runtime) -> None:
     """Run the webhook server until SIGINT/SIGTERM."""
+    settings = runtime.settings
+    port = settings.port
     async with started_channels(runtime) as channels:
-        runner = web.AppRunner(make_app(channels), access_log=None)  # URLs may hold tokens
+        app = make_app(channels, settings.worker_index)
+        runner = web.AppRunner(app, access_log=None)  # URLs may hold tokens
         await runner.setup()
         site = web.TCPSite(
             runner,
-            host=os.environ.get("HOST", "0.0.0.0"),
+            host=settings.host,
             port=port,
-            reuse_port=several_workers(),  # the kernel spreads connections over the workers
+            # The kernel spreads connections over the workers.
+            reuse_port=settings.several_workers,
         )
         await site.start()
         log.info("serving %s on port %d", ", ".join(channels.names) or "no channel", port)

@@ -1,4 +1,4 @@
-"""Wiring: config + content + database -> a ready :class:`Conversations` service."""
+"""Wiring: settings + config + content + database -> the ready services the channels use."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from app.id_secret import load_id_secret
+from app.settings import Settings
 from bot.config import Config, load_config
 from bot.content import Content, load_content
 from bot.engine import Engine
-from bot.identity import UserRefs, load_id_secret
+from bot.identity import UserRefs
 from handlers.conversation import Conversations, utcnow
 from handlers.delivery import Deliverer
 from handlers.outbox import OutboxWorker
@@ -46,25 +48,22 @@ class Runtime:
     staff: StaffDesk
     db: Database
     leases: Leases
+    settings: Settings
 
 
-def build_engine(config_path: Path | None = None) -> Engine:
+def build_engine(config_path: Path) -> Engine:
     config = load_config(config_path)
     return Engine(load_content(config.locale), config)
 
 
 @asynccontextmanager
-async def open_runtime(
-    *,
-    config_path: Path | None = None,
-    database_url: str | None = None,
-    id_secret: bytes | None = None,
-) -> AsyncIterator[Runtime]:
-    """Load config and content, migrate the database, and yield the wired service."""
-    refs = UserRefs(id_secret or load_id_secret())  # first: production refuses to go on
-    engine = build_engine(config_path)
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """Load config and content, migrate the database, and yield the wired services."""
+    # First: in production, no secret means no start.
+    refs = UserRefs(load_id_secret(settings.id_secret, production=settings.production))
+    engine = build_engine(settings.config_path)
     config = engine.config
-    db = Database(database_url)
+    db = Database(settings.database_url)
     try:
         await migrate(db)
         single = config.communes[0].code if len(config.communes) == 1 else None
@@ -79,6 +78,7 @@ async def open_runtime(
             staff=StaffDesk(config, engine.content, db, staff, refs, utcnow),
             db=db,
             leases=Leases(db),
+            settings=settings,
         )
     finally:
         await db.dispose()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot run|chat|faq|migrate|check``.
+"""Command line: ``python -m bot run|serve|chat|faq|migrate|check|...`` (the entry point).
 
 - ``run``: start the configured channels by polling (Telegram when ``TELEGRAM_BOT_TOKEN``
   is set, the Zalo Bot when ``ZALO_BOT_TOKEN`` is); with none configured, open the terminal
@@ -23,29 +23,44 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import gc
 import json
 import logging
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
+from app.runtime import open_runtime, run_retention, run_until_signalled
+from app.server import serve
+from app.settings import Settings, prepare_process
+from app.workers import Supervisor
+from bot.charts import chart_png
 from bot.config import ConfigError, load_config
 from bot.content import ContentError, load_content
 from bot.faq import FaqMatcher
+from bot.logs import configure
+from bot.stats import render
+from handlers.conversation import utcnow
+from handlers.staff import deep_link
+from handlers.telegram import DEFAULT_API_BASE_URL as DEFAULT_TELEGRAM_API
+from handlers.telegram import TelegramChannel
+from handlers.terminal import chat
+from handlers.zalo_bot import DEFAULT_API_BASE_URL as DEFAULT_ZALO_BOT_API
+from handlers.zalo_bot import ZaloBotChannel
+from storage.database import Database, migrate
+from storage.staff import Scope
+
+OFF = ("off", "0", "false", "no")
 
 
-def _setup_logging() -> None:
-    from bot.logs import configure
-
-    configure(os.environ.get("LOG_LEVEL", "INFO"))
+def _setup_logging(settings: Settings) -> None:
+    configure(settings.log_level)
 
 
-def _cmd_faq(args: argparse.Namespace) -> int:
-    config = load_config()
+def _cmd_faq(settings: Settings, args: argparse.Namespace) -> int:
+    config = load_config(settings.config_path)
     content = load_content(config.locale)
     matcher = FaqMatcher.from_content(content)
 
@@ -68,11 +83,8 @@ def _cmd_faq(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _chat() -> None:
-    from handlers.runtime import open_runtime
-    from handlers.terminal import chat
-
-    async with open_runtime() as runtime:
+async def _chat(settings: Settings) -> None:
+    async with open_runtime(settings) as runtime:
         await chat(runtime.conversations)
 
 
@@ -83,21 +95,27 @@ def _tune_gc() -> None:
     gc.freeze()
 
 
-async def _polling(token: str | None, zalo_token: str | None) -> None:
-    from handlers.runtime import open_runtime, run_until_signalled
-    from handlers.telegram import TelegramChannel
-    from handlers.zalo_bot import ZaloBotChannel
-
-    async with open_runtime() as runtime:
+async def _polling(settings: Settings, token: str | None, zalo_token: str | None) -> None:
+    env = settings.environment
+    async with open_runtime(settings) as runtime:
         channels: dict[str, TelegramChannel | ZaloBotChannel] = {}
         if token:
             telegram = TelegramChannel(
-                runtime.conversations, runtime.content, token, staff=runtime.staff
+                runtime.conversations,
+                runtime.content,
+                token,
+                staff=runtime.staff,
+                base_url=env.get("TELEGRAM_API_BASE_URL") or DEFAULT_TELEGRAM_API,
+                rate_limiter=env.get("TELEGRAM_RATE_LIMITER", "on").lower() not in OFF,
             )
             await telegram.start()
             channels["telegram"] = telegram
         if zalo_token:
-            zalo = ZaloBotChannel(runtime.conversations, zalo_token)
+            zalo = ZaloBotChannel(
+                runtime.conversations,
+                zalo_token,
+                base_url=env.get("ZALO_BOT_API_BASE_URL") or DEFAULT_ZALO_BOT_API,
+            )
             await zalo.start(polling=True)
             channels["zalo_bot"] = zalo
         _tune_gc()
@@ -109,26 +127,19 @@ async def _polling(token: str | None, zalo_token: str | None) -> None:
                 await channel.stop()
 
 
-async def _serve(port: int) -> None:
-    from handlers.runtime import open_runtime
-    from handlers.server import serve
-
-    async with open_runtime() as runtime:
+async def _serve(settings: Settings) -> None:
+    async with open_runtime(settings) as runtime:
         _tune_gc()
-        await serve(runtime, port)
+        await serve(runtime)
 
 
-async def _retention() -> None:
-    from handlers.runtime import open_runtime, run_retention
-
-    async with open_runtime() as runtime:
+async def _retention(settings: Settings) -> None:
+    async with open_runtime(settings) as runtime:
         print(json.dumps(await run_retention(runtime)))
 
 
-async def _migrate() -> None:
-    from storage.database import Database, migrate
-
-    db = Database()
+async def _migrate(settings: Settings) -> None:
+    db = Database(settings.database_url)
     try:
         await migrate(db)
     finally:
@@ -136,8 +147,8 @@ async def _migrate() -> None:
     print(f"database is up to date: {db.safe_url()}")
 
 
-def _cmd_check(_args: argparse.Namespace) -> int:
-    config = load_config()
+def _cmd_check(settings: Settings, _args: argparse.Namespace) -> int:
+    config = load_config(settings.config_path)
     content = load_content(config.locale)
     print(f"config: {config.name}")
     for commune in config.communes:
@@ -153,36 +164,32 @@ def _cmd_check(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run(_args: argparse.Namespace) -> int:
-    token = os.environ.get("TELEGRAM_BOT_TOKEN")
-    zalo_token = os.environ.get("ZALO_BOT_TOKEN")
+def _cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
+    token = settings.environment.get("TELEGRAM_BOT_TOKEN")
+    zalo_token = settings.environment.get("ZALO_BOT_TOKEN")
     if token or zalo_token:
-        _setup_logging()
-        asyncio.run(_polling(token, zalo_token))
+        _setup_logging(settings)
+        asyncio.run(_polling(settings, token, zalo_token))
     else:
         print("TELEGRAM_BOT_TOKEN is not set: opening the terminal chat (type /quit to leave).\n")
-        asyncio.run(_chat())
+        asyncio.run(_chat(settings))
     return 0
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    _setup_logging()
+def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    _setup_logging(settings)
     if args.workers > 1:
-        from handlers.workers import Supervisor
-
-        return Supervisor(args.workers).run()
-    asyncio.run(_serve(int(os.environ.get("PORT", "8080"))))
+        return Supervisor(settings, args.workers).run()
+    asyncio.run(_serve(settings))
     return 0
 
 
-def _cmd_chat(_args: argparse.Namespace) -> int:
-    asyncio.run(_chat())
+def _cmd_chat(settings: Settings, _args: argparse.Namespace) -> int:
+    asyncio.run(_chat(settings))
     return 0
 
 
-def _scope(args: argparse.Namespace) -> Any:
-    from storage.staff import Scope
-
+def _scope(args: argparse.Namespace) -> Scope:
     if getattr(args, "commune", None):
         return Scope("communes", (str(args.commune),))
     if getattr(args, "province", None):
@@ -190,12 +197,8 @@ def _scope(args: argparse.Namespace) -> Any:
     return Scope("all")
 
 
-async def _staff_command(args: argparse.Namespace) -> int:
-    from handlers.conversation import utcnow
-    from handlers.runtime import open_runtime
-    from handlers.staff import deep_link
-
-    async with open_runtime() as runtime:
+async def _staff_command(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_runtime(settings) as runtime:
         desk = runtime.staff
         scope = _scope(args)
         if not desk.communes(scope):
@@ -215,28 +218,19 @@ async def _staff_command(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
             else:
-                from bot.stats import render
-
                 print(render(report, runtime.config, runtime.content, desk.texts))
         elif args.command == "export":
             await asyncio.to_thread(Path(args.csv).write_bytes, await desk.export_csv(scope))
             print(f"written: {args.csv}")
         elif args.command == "chart":
-            from bot.charts import chart_png
-
             png = chart_png(await desk.report(scope), desk.texts)
             await asyncio.to_thread(Path(args.out).write_bytes, png)
             print(f"written: {args.out}")
         return 0
 
 
-async def _population_import(path: Path) -> int:
-    import csv
-
-    from handlers.conversation import utcnow
-    from handlers.runtime import open_runtime
-
-    async with open_runtime() as runtime:
+async def _population_import(settings: Settings, path: Path) -> int:
+    async with open_runtime(settings) as runtime:
         rows = []
         with path.open(encoding="utf-8-sig", newline="") as handle:
             for number, line in enumerate(csv.DictReader(handle), start=2):
@@ -263,23 +257,23 @@ async def _population_import(path: Path) -> int:
         return 0
 
 
-def _cmd_staff(args: argparse.Namespace) -> int:
-    return asyncio.run(_staff_command(args))
+def _cmd_staff(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_staff_command(settings, args))
 
 
-def _cmd_population(args: argparse.Namespace) -> int:
-    return asyncio.run(_population_import(Path(args.file)))
+def _cmd_population(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_population_import(settings, Path(args.file)))
 
 
-def _cmd_retention(_args: argparse.Namespace) -> int:
-    _setup_logging()
-    asyncio.run(_retention())
+def _cmd_retention(settings: Settings, _args: argparse.Namespace) -> int:
+    _setup_logging(settings)
+    asyncio.run(_retention(settings))
     return 0
 
 
-def _cmd_migrate(_args: argparse.Namespace) -> int:
-    _setup_logging()
-    asyncio.run(_migrate())
+def _cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    _setup_logging(settings)
+    asyncio.run(_migrate(settings))
     return 0
 
 
@@ -326,7 +320,7 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "run": _cmd_run,
     "chat": _cmd_chat,
     "serve": _cmd_serve,
@@ -345,7 +339,9 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        settings = Settings.from_env()
+        prepare_process()
+        return COMMANDS[args.command](settings, args)
     except (ConfigError, ContentError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
