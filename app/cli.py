@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from app.runtime import open_runtime, run_retention, run_until_signalled
+from app.runtime import open_runtime, run_retention, run_until_signalled, started_channels
 from app.server import serve
 from app.settings import Settings, prepare_process
 from app.workers import Supervisor
@@ -42,17 +42,11 @@ from bot.content import ContentError, load_content
 from bot.faq import FaqMatcher
 from bot.logs import configure
 from bot.stats import render
+from handlers.channel import Mode
 from handlers.conversation import utcnow
 from handlers.staff import deep_link
-from handlers.telegram import DEFAULT_API_BASE_URL as DEFAULT_TELEGRAM_API
-from handlers.telegram import TelegramChannel
-from handlers.terminal import chat
-from handlers.zalo_bot import DEFAULT_API_BASE_URL as DEFAULT_ZALO_BOT_API
-from handlers.zalo_bot import ZaloBotChannel
 from storage.database import Database, migrate
 from storage.staff import Scope
-
-OFF = ("off", "0", "false", "no")
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -83,11 +77,6 @@ def _cmd_faq(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _chat(settings: Settings) -> None:
-    async with open_runtime(settings) as runtime:
-        await chat(runtime.conversations)
-
-
 def _tune_gc() -> None:
     """Move everything loaded at start (content, FAQ index, PTB) out of the collector's way:
     about 5 % more updates/s (bench/throughput.py)."""
@@ -95,36 +84,21 @@ def _tune_gc() -> None:
     gc.freeze()
 
 
-async def _polling(settings: Settings, token: str | None, zalo_token: str | None) -> None:
-    env = settings.environment
-    async with open_runtime(settings) as runtime:
-        channels: dict[str, TelegramChannel | ZaloBotChannel] = {}
-        if token:
-            telegram = TelegramChannel(
-                runtime.conversations,
-                runtime.content,
-                token,
-                staff=runtime.staff,
-                base_url=env.get("TELEGRAM_API_BASE_URL") or DEFAULT_TELEGRAM_API,
-                rate_limiter=env.get("TELEGRAM_RATE_LIMITER", "on").lower() not in OFF,
-            )
-            await telegram.start()
-            channels["telegram"] = telegram
-        if zalo_token:
-            zalo = ZaloBotChannel(
-                runtime.conversations,
-                zalo_token,
-                base_url=env.get("ZALO_BOT_API_BASE_URL") or DEFAULT_ZALO_BOT_API,
-            )
-            await zalo.start(polling=True)
-            channels["zalo_bot"] = zalo
+async def _run_channels(settings: Settings, mode: Mode) -> bool:
+    """Run the channels the environment configures for ``mode`` until told to stop; False
+    if there are none."""
+    async with open_runtime(settings) as runtime, started_channels(runtime, mode) as channels:
+        if not channels:
+            return False
+        if mode == "interactive":
+            await runtime.stop.wait()  # the terminal's /quit
+            return True
+        _setup_logging(settings)
         _tune_gc()
-        logging.getLogger("bot").info("bot running (polling); Ctrl-C stops it")
-        try:
-            await run_until_signalled(runtime, dict(channels))
-        finally:
-            for channel in channels.values():
-                await channel.stop()
+        names = ", ".join(c.name for c in channels)
+        logging.getLogger("bot").info("bot running (%s: %s); Ctrl-C stops it", mode, names)
+        await run_until_signalled(runtime, channels)
+        return True
 
 
 async def _serve(settings: Settings) -> None:
@@ -165,14 +139,9 @@ def _cmd_check(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
-    token = settings.environment.get("TELEGRAM_BOT_TOKEN")
-    zalo_token = settings.environment.get("ZALO_BOT_TOKEN")
-    if token or zalo_token:
-        _setup_logging(settings)
-        asyncio.run(_polling(settings, token, zalo_token))
-    else:
-        print("TELEGRAM_BOT_TOKEN is not set: opening the terminal chat (type /quit to leave).\n")
-        asyncio.run(_chat(settings))
+    if not asyncio.run(_run_channels(settings, "polling")):
+        print("No channel is configured: opening the terminal chat (type /quit to leave).\n")
+        asyncio.run(_run_channels(settings, "interactive"))
     return 0
 
 
@@ -185,7 +154,7 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_chat(settings: Settings, _args: argparse.Namespace) -> int:
-    asyncio.run(_chat(settings))
+    asyncio.run(_run_channels(settings, "interactive"))
     return 0
 
 

@@ -88,12 +88,23 @@ class Option:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a message: a picture shown in the chat, or a document to download."""
+
+    kind: Literal["photo", "document"]
+    filename: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class OutMessage:
-    """One message to send. ``screen`` identifies the screen its options belong to."""
+    """One message to send. ``screen`` identifies the screen its options belong to. With an
+    ``attachment``, the file is sent and ``text`` is its caption."""
 
     text: str
     options: tuple[Option, ...] = ()
     screen: str = ""
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from bot.config import Commune, Config
 from bot.content import Content, load_staff_texts
 from bot.engine import foreign_links
 from bot.identity import UserRefs
-from bot.model import Choice, Input, Option, OutMessage, Start, Text
+from bot.model import Attachment, Choice, Input, Option, OutMessage, Start, Text
 from bot.schedule import next_allowed
 from bot.stats import Report, build_report, population, render
 from storage.database import Database
@@ -40,17 +40,12 @@ BROADCASTS_PER_DAY = 3
 
 
 @dataclass(frozen=True, slots=True)
-class Attachment:
-    kind: str  # "document" or "photo"
-    filename: str
-    data: bytes
-    caption: str
-
-
-@dataclass(frozen=True, slots=True)
 class StaffReply:
     messages: tuple[OutMessage, ...] = ()
-    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def attachments(self) -> tuple[Attachment, ...]:
+        return tuple(m.attachment for m in self.messages if m.attachment is not None)
 
 
 _Handler = Callable[[Staff, str], Awaitable[StaffReply]]
@@ -101,7 +96,20 @@ class StaffDesk:
             },
         }
 
-    async def handle(self, channel: str, user_id: str | int, event: Input) -> StaffReply | None:
+    async def handle(
+        self, channel: str, user_id: str | int, event: Input, *, files: bool = True
+    ) -> StaffReply | None:
+        """The reply to a staff command or an invite, or None for anything else (or anyone
+        else). ``files``: the channel can send files; where it cannot, a file is replaced by
+        a note saying where to get it."""
+        reply = await self._handle(channel, user_id, event)
+        if reply is None or files or not reply.attachments:
+            return reply
+        elsewhere = OutMessage(self.texts["files_elsewhere"])
+        kept = tuple(m for m in reply.messages if m.attachment is None)
+        return StaffReply((*kept, elsewhere))
+
+    async def _handle(self, channel: str, user_id: str | int, event: Input) -> StaffReply | None:
         ref = self.refs.ref(channel, user_id)
         if isinstance(event, Start) and event.payload and event.payload.startswith(INVITE_PREFIX):
             return await self._enrol(channel, ref, event.payload)
@@ -136,7 +144,7 @@ class StaffDesk:
         data = await self.export_csv(member.scope)
         caption = self.texts["export_caption"].format(scope=self.scope_name(member.scope))
         name = f"chu-ky-so-{self._today().isoformat()}.csv"
-        return StaffReply(attachments=(Attachment("document", name, data, caption),))
+        return StaffReply((OutMessage(caption, attachment=Attachment("document", name, data)),))
 
     async def _official_chart(self, member: Staff, _argument: str) -> StaffReply:
         report = await self.report(member.scope)
@@ -144,7 +152,9 @@ class StaffDesk:
             scope=report.scope, date=self._today().strftime("%d/%m/%Y")
         )  # the locale's date format is dd/MM/yyyy
         png = chart_png(report, self.texts)
-        return StaffReply(attachments=(Attachment("photo", "bieu-do.png", png, caption),))
+        return StaffReply(
+            (OutMessage(caption, attachment=Attachment("photo", "bieu-do.png", png)),)
+        )
 
     async def _official_moi_tnv(self, member: Staff, _argument: str) -> StaffReply:
         communes = self.communes(member.scope)
@@ -247,8 +257,13 @@ class StaffDesk:
         qr = io.BytesIO()
         segno.make(link, error="m").save(qr, kind="png", scale=10, border=4)
         return StaffReply(
-            (OutMessage(self.texts["volunteer_link"].format(link=link, code=code)),),
-            (Attachment("photo", f"qr-{code}.png", qr.getvalue(), self.texts["qr_caption"]),),
+            (
+                OutMessage(self.texts["volunteer_link"].format(link=link, code=code)),
+                OutMessage(
+                    self.texts["qr_caption"],
+                    attachment=Attachment("photo", f"qr-{code}.png", qr.getvalue()),
+                ),
+            )
         )
 
     async def _volunteer_mystats(self, member: Staff, _argument: str) -> StaffReply:

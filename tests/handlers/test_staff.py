@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import tomllib
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -372,8 +373,8 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    async def deliver(self, address: str, messages: tuple[OutMessage, ...]) -> None:
-        self.sent.extend((address, m.text) for m in messages)
+    async def deliver(self, chat: str, messages: Sequence[OutMessage]) -> None:
+        self.sent.extend((chat, m.text) for m in messages)
 
 
 async def opted_in_and_reported(world: World, user: int, commune: str, village: str) -> None:
