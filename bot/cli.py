@@ -11,6 +11,7 @@
 - ``retention``: fold events older than the retention period into daily totals, delete them
   and idle sessions (the running bot also does this once a day).
 - ``check``: validate config.toml and the content, print a summary.
+- ``pictures [--out DIR]``: check and render the install-step pictures (to DIR/<id>.png).
 - ``invite official --commune CODE | --province CODE | --all``, ``invite volunteer --commune
   CODE``: a one-time enrolment link.
 - ``stats [--commune CODE] [--json]``, ``export --csv FILE``, ``chart --out FILE.png``: the
@@ -150,6 +151,27 @@ def _cmd_check(_args: argparse.Namespace) -> int:
         f"content/{content.locale}: {len(content.screens)} screens, "
         f"{len(content.install)} install steps, {len(content.faq)} FAQ topics"
     )
+    return 0
+
+
+def _cmd_pictures(args: argparse.Namespace) -> int:
+    """Check and render the install-step pictures; with --out, write them as PNG files."""
+    from bot.pictures import load_pictures
+
+    config = load_config()
+    pictures = load_pictures(config.locale)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    for picture in pictures:
+        where = ""
+        if out is not None:
+            (out / f"{picture.id}.png").write_bytes(picture.png)
+            where = f" -> {out / f'{picture.id}.png'}"
+        print(
+            f"{picture.id}: {picture.width}x{picture.height} px, PNG {len(picture.png)} bytes, "
+            f"SVG {len(picture.svg)} bytes, steps {', '.join(picture.steps)}{where}"
+        )
     return 0
 
 
@@ -298,6 +320,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="bring the database up to date")
     sub.add_parser("retention", help="apply the retention period to stored events")
     sub.add_parser("check", help="validate config.toml and the content")
+    pictures = sub.add_parser("pictures", help="check and render the install-step pictures")
+    pictures.add_argument("--out", help="write each picture as OUT/<id>.png")
 
     def scoped(parser: argparse.ArgumentParser, *, wide: bool = True) -> None:
         group = parser.add_mutually_exclusive_group(required=not wide)
@@ -334,6 +358,7 @@ COMMANDS = {
     "migrate": _cmd_migrate,
     "retention": _cmd_retention,
     "check": _cmd_check,
+    "pictures": _cmd_pictures,
     "invite": _cmd_staff,
     "stats": _cmd_staff,
     "export": _cmd_staff,
