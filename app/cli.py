@@ -11,6 +11,7 @@
 - ``retention``: fold events older than the retention period into daily totals, delete them
   and idle sessions (the running bot also does this once a day).
 - ``check``: validate config.toml and the content, print a summary.
+- ``pictures [--out DIR]``: check and render the install-step pictures (to DIR/<id>.png).
 - ``invite official --commune CODE | --province CODE | --all``, ``invite volunteer --commune
   CODE``: a one-time enrolment link.
 - ``stats [--commune CODE] [--json]``, ``export --csv FILE``, ``chart --out FILE.png``: the
@@ -41,6 +42,7 @@ from bot.config import ConfigError, load_config
 from bot.content import ContentError, load_content
 from bot.faq import FaqMatcher
 from bot.logs import configure
+from bot.pictures import load_pictures
 from bot.stats import render
 from handlers.channel import Mode
 from handlers.conversation import utcnow
@@ -135,6 +137,25 @@ def _cmd_check(settings: Settings, _args: argparse.Namespace) -> int:
         f"content/{content.locale}: {len(content.screens)} screens, "
         f"{len(content.install)} install steps, {len(content.faq)} FAQ topics"
     )
+    return 0
+
+
+def _cmd_pictures(settings: Settings, args: argparse.Namespace) -> int:
+    """Check and render the install-step pictures; with --out, write them as PNG files."""
+    config = load_config(settings.config_path)
+    pictures = load_pictures(config.locale)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    for picture in pictures:
+        where = ""
+        if out is not None:
+            (out / f"{picture.id}.png").write_bytes(picture.png)
+            where = f" -> {out / f'{picture.id}.png'}"
+        print(
+            f"{picture.id}: {picture.width}x{picture.height} px, PNG {len(picture.png)} bytes, "
+            f"SVG {len(picture.svg)} bytes, steps {', '.join(picture.steps)}{where}"
+        )
     return 0
 
 
@@ -261,6 +282,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="bring the database up to date")
     sub.add_parser("retention", help="apply the retention period to stored events")
     sub.add_parser("check", help="validate config.toml and the content")
+    pictures = sub.add_parser("pictures", help="check and render the install-step pictures")
+    pictures.add_argument("--out", help="write each picture as OUT/<id>.png")
 
     def scoped(parser: argparse.ArgumentParser, *, wide: bool = True) -> None:
         group = parser.add_mutually_exclusive_group(required=not wide)
@@ -297,6 +320,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "migrate": _cmd_migrate,
     "retention": _cmd_retention,
     "check": _cmd_check,
+    "pictures": _cmd_pictures,
     "invite": _cmd_staff,
     "stats": _cmd_staff,
     "export": _cmd_staff,
