@@ -18,6 +18,9 @@
   officials' figures for a commune or the whole deployment.
 - ``population import FILE.csv``: village figures (commune, village, adults, adults_present,
   households).
+- ``poster --commune CODE [--volunteer CODE] --out FILE.pdf``: the A4 notice-board poster, its
+  QR code to the commune's link or an enrolled volunteer's; ``stepcard --provider ID
+  [--commune CODE] --out FILE.pdf``: the A4 install step card for door-to-door visits.
 """
 
 from __future__ import annotations
@@ -267,6 +270,96 @@ def _cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+# --- printed materials (self-contained: bot/printing.py does the work) ---------------------
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _write_pdf(path: Path, data: bytes) -> int:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        return _fail(f"cannot write {path}: {exc.strerror or exc}")
+    print(f"written: {path}")
+    return 0
+
+
+async def _volunteer_commune(code: str) -> str | None:
+    """The commune of the enrolled volunteer with this code (the database of DATABASE_URL)."""
+    from storage.database import Database, migrate
+    from storage.staff import StaffRepository
+
+    db = Database()
+    try:
+        await migrate(db)
+        return await StaffRepository(db).volunteer_commune(code)
+    finally:
+        await db.dispose()
+
+
+def _cmd_poster(args: argparse.Namespace) -> int:
+    import re
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot import printing
+
+    config = load_config()
+    content = load_content(config.locale)
+    texts = printing.load_print_texts(content)
+    commune = config.commune(str(args.commune).strip())
+    if commune is None:
+        served = ", ".join(f"{c.code} ({c.name})" for c in config.communes)
+        return _fail(f"commune {args.commune} is not served by this deployment: {served}")
+    try:
+        if args.volunteer:
+            code = str(args.volunteer).strip().upper()
+            if not re.fullmatch(r"V[A-Z0-9]{6}", code):
+                return _fail(f"{args.volunteer!r} is not a volunteer code (like VK7M2QX)")
+            try:
+                found = asyncio.run(_volunteer_commune(code))
+            except (SQLAlchemyError, OSError) as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                return _fail(f"cannot read the volunteers from the database: {reason}")
+            if found is None:
+                return _fail(f"{code} is not the code of an enrolled volunteer")
+            if found != commune.code:
+                return _fail(f"volunteer {code} belongs to commune {found}, not {commune.code}")
+            link = printing.volunteer_link(config, code)
+        else:
+            code, link = None, printing.commune_link(config)
+        pdf = printing.poster_pdf(content, texts, config, commune, link, code)
+    except printing.PrintError as exc:
+        return _fail(str(exc))
+    return _write_pdf(Path(args.out), pdf)
+
+
+def _cmd_stepcard(args: argparse.Namespace) -> int:
+    from bot import printing
+
+    config = load_config()
+    content = load_content(config.locale)
+    texts = printing.load_print_texts(content)
+    provider = config.provider(str(args.provider).strip())
+    if provider is None:
+        known = ", ".join(p.id for p in config.providers)
+        return _fail(f"unknown provider {args.provider!r}: one of {known}")
+    commune = config.communes[0] if len(config.communes) == 1 else None
+    if args.commune:
+        commune = config.commune(str(args.commune).strip())
+        if commune is None:
+            served = ", ".join(f"{c.code} ({c.name})" for c in config.communes)
+            return _fail(f"commune {args.commune} is not served by this deployment: {served}")
+    try:
+        pdf = printing.step_card_pdf(content, texts, config, provider, commune)
+    except printing.PrintError as exc:
+        return _fail(str(exc))
+    return _write_pdf(Path(args.out), pdf)
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m bot", description=__doc__.split("\n")[0])
     sub = main.add_subparsers(dest="command", required=True)
@@ -309,6 +402,14 @@ def parser() -> argparse.ArgumentParser:
     pop_sub = pop.add_subparsers(dest="action", required=True)
     pop_import = pop_sub.add_parser("import", help="import commune,village,adults,... CSV")
     pop_import.add_argument("file")
+    poster = sub.add_parser("poster", help="an A4 poster (PDF) for the village notice board")
+    poster.add_argument("--commune", required=True, help="official commune code, e.g. 16279")
+    poster.add_argument("--volunteer", help="QR code to this volunteer's link, e.g. VK7M2QX")
+    poster.add_argument("--out", required=True, help="the PDF file to write")
+    card = sub.add_parser("stepcard", help="an A4 install step card (PDF) for one provider")
+    card.add_argument("--provider", required=True, help="provider id from config.toml")
+    card.add_argument("--commune", help="official commune code (its support point)")
+    card.add_argument("--out", required=True, help="the PDF file to write")
     return main
 
 
@@ -326,6 +427,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "export": _cmd_staff,
     "chart": _cmd_staff,
     "population": _cmd_population,
+    "poster": _cmd_poster,
+    "stepcard": _cmd_stepcard,
 }
 
 
