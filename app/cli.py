@@ -31,15 +31,19 @@ import csv
 import gc
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from app.runtime import open_runtime, run_retention, run_until_signalled, started_channels
 from app.server import serve
 from app.settings import Settings, prepare_process
 from app.workers import Supervisor
+from bot import printing
 from bot.charts import chart_png
 from bot.config import ConfigError, load_config
 from bot.content import ContentError, load_content
@@ -51,7 +55,7 @@ from handlers.channel import Mode
 from handlers.conversation import utcnow
 from handlers.staff import deep_link
 from storage.database import Database, migrate
-from storage.staff import Scope
+from storage.staff import Scope, StaffRepository
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -270,7 +274,7 @@ def _cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-# --- printed materials (self-contained: bot/printing.py does the work) ---------------------
+# --- printed materials (bot/printing.py does the work) -------------------------------------
 
 
 def _fail(message: str) -> int:
@@ -287,12 +291,9 @@ def _write_pdf(path: Path, data: bytes) -> int:
     return 0
 
 
-async def _volunteer_commune(code: str) -> str | None:
+async def _volunteer_commune(settings: Settings, code: str) -> str | None:
     """The commune of the enrolled volunteer with this code (the database of DATABASE_URL)."""
-    from storage.database import Database, migrate
-    from storage.staff import StaffRepository
-
-    db = Database()
+    db = Database(settings.database_url)
     try:
         await migrate(db)
         return await StaffRepository(db).volunteer_commune(code)
@@ -300,14 +301,8 @@ async def _volunteer_commune(code: str) -> str | None:
         await db.dispose()
 
 
-def _cmd_poster(args: argparse.Namespace) -> int:
-    import re
-
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from bot import printing
-
-    config = load_config()
+def _cmd_poster(settings: Settings, args: argparse.Namespace) -> int:
+    config = load_config(settings.config_path)
     content = load_content(config.locale)
     texts = printing.load_print_texts(content)
     commune = config.commune(str(args.commune).strip())
@@ -320,7 +315,7 @@ def _cmd_poster(args: argparse.Namespace) -> int:
             if not re.fullmatch(r"V[A-Z0-9]{6}", code):
                 return _fail(f"{args.volunteer!r} is not a volunteer code (like VK7M2QX)")
             try:
-                found = asyncio.run(_volunteer_commune(code))
+                found = asyncio.run(_volunteer_commune(settings, code))
             except (SQLAlchemyError, OSError) as exc:
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 return _fail(f"cannot read the volunteers from the database: {reason}")
@@ -337,10 +332,8 @@ def _cmd_poster(args: argparse.Namespace) -> int:
     return _write_pdf(Path(args.out), pdf)
 
 
-def _cmd_stepcard(args: argparse.Namespace) -> int:
-    from bot import printing
-
-    config = load_config()
+def _cmd_stepcard(settings: Settings, args: argparse.Namespace) -> int:
+    config = load_config(settings.config_path)
     content = load_content(config.locale)
     texts = printing.load_print_texts(content)
     provider = config.provider(str(args.provider).strip())
