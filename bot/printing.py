@@ -181,7 +181,7 @@ def placeholders(
     """The values of the chat's placeholders for a printed page, filled as the engine fills
     them for a citizen whose phone type is not known yet (so {store} names both stores)."""
     texts = content.texts
-    values = dict.fromkeys(PLACEHOLDERS, "")
+    values = {str(name): "" for name in PLACEHOLDERS}
     values.update(
         providers=", ".join(p.name for p in config.providers),
         share_url=config.share_url,

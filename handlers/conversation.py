@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from bot.engine import Engine
 from bot.identity import UserRefs
 from bot.model import Blocked, Input, OutMessage, Reply, Start, State, Text, Timeout
+from bot.vocabulary import EventKind
 from handlers.limits import RateLimiter, Verdict
 from storage.repository import Repository, Saved, StoredSession
 
@@ -25,7 +26,7 @@ def utcnow() -> datetime:
 
 
 def _opts_in(reply: Reply) -> bool:
-    return any(e.kind == "reminders" and e.detail == "on" for e in reply.events)
+    return any(e.kind is EventKind.REMINDERS and e.detail == "on" for e in reply.events)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,11 +27,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from bot.model import Reply, State
+from bot.model import Event, Reply, State
+from bot.vocabulary import EventKind
 from storage.database import Database
 from storage.models import Base
 from storage.outbox import forget_contact
@@ -325,27 +326,22 @@ class Repository:
             ]
             if stages:
                 self._writes.reach(conn, stages)
-        # Completions follow their events in order: a report adds or corrects one, a
-        # withdrawn consent deletes it.
-        completions: dict[_Key, dict[str, Any]] = {}
-        withdrawn: set[_Key] = set()
+        effects = _Effects()
         for item in items:
             for e in item.reply.events:
-                if e.kind == "completed" and e.data:
-                    completions[item.key] = _completion_values(item, e.data)
-                    withdrawn.discard(item.key)
-                elif e.kind == "consent_withdrawn":
-                    completions.pop(item.key, None)
-                    withdrawn.add(item.key)
-        if withdrawn:
-            self._writes.withdraw(conn, sorted(withdrawn))
+                effect = EFFECTS.get(e.kind)
+                if effect is not None:
+                    effect(effects, item, e)
+        if effects.withdrawn:
+            self._writes.withdraw(conn, sorted(effects.withdrawn))
+        completions = effects.completions
         if completions:
             self._writes.complete(conn, list(completions.values()))
             # The report says which commune this user counts for: earlier steps too.
             self._writes.attribute(conn, list(completions.values()))
         for item in items:
-            if any(e.kind == "reminders" for e in item.reply.events):
-                self._write_contact(conn, item)
+            if item.key in effects.contacts:
+                self._write_contact(conn, item, effects.contacts[item.key])
             if item.key in completions:
                 conn.execute(
                     update(_contacts)
@@ -355,11 +351,10 @@ class Repository:
                     .values(commune=completions[item.key]["commune"])
                 )
 
-    def _write_contact(self, conn: Connection, item: _Save) -> None:
+    def _write_contact(self, conn: Connection, item: _Save, answer: str | None) -> None:
         """Keep the sealed address of a citizen who said yes to messages; forget it (and
-        cancel what waits for them) when they say no, "dừng", or block the bot."""
-        last = [e.detail for e in item.reply.events if e.kind == "reminders"][-1]
-        if last != "on" or item.address is None:
+        cancel what waits for them) when they say no, "stop" (dung), or block the bot."""
+        if answer != "on" or item.address is None:
             forget_contact(conn, item.channel, item.user_ref, item.now)
             return
         values = {
@@ -403,25 +398,53 @@ class Repository:
         self._cache.clear()
         return result
 
-    async def prune_deliveries(self, before: datetime) -> int:
-        """Forget delivery ids older than ``before`` (redeliveries come within minutes)."""
-        stmt = delete(_deliveries).where(_deliveries.c.at < before)
-        return await self.db.run(lambda conn: int(conn.execute(stmt).rowcount))
-
-    async def count_completions(self) -> int:
-        stmt = select(func.count()).select_from(_completions)
-        return await self.db.run(lambda conn: int(conn.execute(stmt).scalar_one()))
-
 
 def funnel_stage(kind: str, step: str | None, detail: str | None) -> str | None:
     """The funnel stage an event marks (see the ``reached`` table), if any."""
-    if kind in ("started", "completed"):
+    if kind in (EventKind.STARTED, EventKind.COMPLETED):
         return kind
-    if kind == "step" and step:
+    if kind == EventKind.STEP and step:
         return f"step:{step}"
-    if kind == "referral" and detail:
+    if kind == EventKind.REFERRAL and detail:
         return f"via:{detail}"
     return None
+
+
+@dataclass(slots=True)
+class _Effects:
+    """What a batch's events ask of the store besides recording them, in their order."""
+
+    completions: dict[_Key, dict[str, Any]] = field(default_factory=dict)
+    withdrawn: set[_Key] = field(default_factory=set)
+    #: The last yes or no to messages of each user who gave one ("on", "off").
+    contacts: dict[_Key, str | None] = field(default_factory=dict)
+
+
+def _reported(effects: _Effects, item: _Save, event: Event) -> None:
+    # A report adds or corrects the user's completion.
+    if event.data:
+        effects.completions[item.key] = _completion_values(item, event.data)
+        effects.withdrawn.discard(item.key)
+
+
+def _withdrawn(effects: _Effects, item: _Save, event: Event) -> None:
+    # A withdrawn consent deletes the completion.
+    effects.completions.pop(item.key, None)
+    effects.withdrawn.add(item.key)
+
+
+def _messages_answered(effects: _Effects, item: _Save, event: Event) -> None:
+    # Yes: the sealed chat address is kept; no, "stop" or a block: it is forgotten.
+    effects.contacts[item.key] = event.detail
+
+
+#: The store's side effects of events, one entry per kind that has any (every event is also
+#: recorded, and some mark a funnel stage: ``funnel_stage``).
+EFFECTS: dict[EventKind, Callable[[_Effects, _Save, Event], None]] = {
+    EventKind.COMPLETED: _reported,
+    EventKind.CONSENT_WITHDRAWN: _withdrawn,
+    EventKind.REMINDERS: _messages_answered,
+}
 
 
 def _take_batch(queue: list[_Save]) -> list[_Save]:
@@ -439,7 +462,7 @@ def _take_batch(queue: list[_Save]) -> list[_Save]:
 def _state_values(item: _Save) -> dict[str, Any]:
     state = item.reply.state
     return {
-        "step": state.step,
+        "step": state.screen,  # the column predates the rename: it holds the screen
         "state": json.dumps(state.to_json(), ensure_ascii=False, separators=(",", ":")),
         "stopped": state.stopped,
         "version": item.new_version,

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from app.cli import main
 
+from app.cli import main
 from storage.database import Database, migrate
 from storage.staff import Scope, StaffRepository
 from tests.bot.test_printing import page_text, qr_codes, render
