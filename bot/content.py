@@ -40,7 +40,7 @@ ROUTES = tuple(InstallRoute)
 ROUTERS = tuple(sorted(CONTENT_TARGETS))
 REQUIRED_SCREENS = tuple(ScreenId)
 #: At most four options per screen: more do not fit a phone screen, nor an elderly reader.
-MAX_OPTIONS = 5
+MAX_OPTIONS = 4
 PLACEHOLDERS = frozenset(Placeholder)
 #: Texts the engine itself needs (everything else is referenced from the flow).
 REQUIRED_TEXTS = (
