@@ -268,20 +268,24 @@ class TelegramChannel:
                 log.error("getUpdates refused: %s", exc.message)
                 await asyncio.sleep(5.0)
                 continue
-            pending = [self._receive(u) for u in updates]
-            await self.inbound.acknowledge_after_commit(self, pending)
-            if updates:
-                offset = updates[-1].update_id + 1
-            if self._poll_interval:
+            pending = [self._submit(u) for u in updates]
+            confirmed = await self.inbound.committed(self, pending)
+            if confirmed:
+                offset = updates[confirmed - 1].update_id + 1
+            if confirmed < len(updates):
+                # A step could not be committed: Telegram delivers it (and what came after
+                # it, applied once) again at the next call.
+                await asyncio.sleep(1.0)
+            elif self._poll_interval:
                 await asyncio.sleep(self._poll_interval)
 
-    def _receive(self, update: Update) -> asyncio.Future[None] | None:
+    def _submit(self, update: Update) -> asyncio.Future[None] | None:
         incoming = translate(update)
         return self.inbound.submit(self, incoming) if incoming is not None else None
 
     async def webhook(self, request: web.Request) -> web.Response:
         """Telegram's webhook: the secret header is checked in constant time; the answer
-        waits for the step's commit (Telegram delivers again if we fail before it)."""
+        waits until the delivery is durable (Telegram delivers again if we fail before)."""
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         secret = self._webhook_secret or ""
         if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
@@ -290,7 +294,9 @@ class TelegramChannel:
             update = Update.de_json(await request.json(), self.app.bot)
         except (ValueError, KeyError, TypeError):
             return web.Response(status=400)
-        await self.inbound.acknowledge_after_commit(self, [self._receive(update)])
+        incoming = translate(update)
+        if incoming is not None and not await self.inbound.receive(self, incoming):
+            return web.Response(status=503)  # not stored: Telegram delivers it again later
         return web.Response(status=200)
 
     async def stop(self) -> None:

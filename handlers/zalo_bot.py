@@ -140,13 +140,10 @@ class ZaloBotChannel:
             body = await request.json()
         except ValueError:
             return web.json_response({"ok": False}, status=400)
-        pending = self._receive(body) if isinstance(body, dict) else None
-        await self.inbound.acknowledge_after_commit(self, [pending])
+        incoming = translate(body) if isinstance(body, dict) else None
+        if incoming is not None and not await self.inbound.receive(self, incoming):
+            return web.json_response({"ok": False}, status=503)
         return web.json_response({"ok": True})
-
-    def _receive(self, body: dict[str, Any]) -> asyncio.Future[None] | None:
-        incoming = translate(body)
-        return self.inbound.submit(self, incoming) if incoming is not None else None
 
     async def _poll_forever(self) -> None:
         """Development mode: fetch updates with getUpdates (never with a webhook set). It
@@ -155,8 +152,9 @@ class ZaloBotChannel:
         while True:
             try:
                 update = await self.call("getUpdates", {"timeout": str(POLL_TIMEOUT)})
-                if isinstance(update, dict):
-                    self._receive(update)
+                incoming = translate(update) if isinstance(update, dict) else None
+                if incoming is not None:
+                    self.inbound.submit(self, incoming)
             except ZaloBotError as exc:
                 if exc.code != 408:  # 408: nothing new within the timeout
                     log.warning("Zalo getUpdates failed: %s", exc.code)

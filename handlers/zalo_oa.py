@@ -199,10 +199,8 @@ class ZaloOAChannel:
         except ValueError:
             return web.json_response({"error": "bad body"}, status=400)
         incoming = translate(body) if isinstance(body, dict) else None
-        if incoming is not None:
-            await self.inbound.acknowledge_after_commit(
-                self, [self.inbound.submit(self, incoming)]
-            )
+        if incoming is not None and not await self.inbound.receive(self, incoming):
+            return web.json_response({"error": "try again"}, status=503)
         return web.json_response({"error": 0})
 
     # --- sending --------------------------------------------------------------------------
