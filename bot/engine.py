@@ -33,7 +33,7 @@ from datetime import datetime
 from babel.dates import format_date
 from rapidfuzz import fuzz, process
 
-from bot import communes
+from bot import communes, links
 from bot.config import Commune, Config
 from bot.content import Content, InstallStep, OptionSpec, Screen
 from bot.faq import FaqMatcher
@@ -78,12 +78,6 @@ REMIND_OFFER = "remind_offer"
 _REFERRAL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TYPED_CODE = re.compile(r"^V[A-Z0-9]{6}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_ANY_LINK = re.compile(r"(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})\b", re.IGNORECASE)
-_LINK = re.compile(
-    r"(?:https?://)?((?:[a-z0-9-]+\.)+(?:vn|com|net|org|me|io|app|info|xyz|top|online))\b"
-    r"(?::\d+)?(?:/[^\s]*)?",
-    re.IGNORECASE,
-)
 _DIGIT_RUN = re.compile(r"\+?\d(?:[\s.\-]?\d)+")
 _YEAR = re.compile(r"^(19|20)\d\d$")
 
@@ -106,13 +100,6 @@ def sensitive_kind(text: str) -> str | None:
         if 4 <= n <= 8 and not _YEAR.match(digits):
             return "code"
     return None
-
-
-def foreign_links(text: str, config: Config) -> list[str]:
-    """The sites ``text`` (typed by a person) links to that the deployment does not allow:
-    anything that looks like a domain, short links (bit.ly) included."""
-    hosts = (m.group(1).lower() for m in _ANY_LINK.finditer(text))
-    return [h for h in dict.fromkeys(hosts) if not config.link_allowed(h)]
 
 
 def screen_key(state: State) -> str:
@@ -185,6 +172,7 @@ class Engine:
         self._scam_triggers = tuple(fold(t) for t in content.scam_triggers)
         # Longest first, so that "ma so" wins over "ma".
         self._referral_words = sorted((fold(w) for w in content.referral_words), key=len)[::-1]
+        self._links = config.links
 
     # --- public ---------------------------------------------------------------------------
 
@@ -230,11 +218,7 @@ class Engine:
         return turn.reply()
 
     def _guard_links(self, text: str) -> str:
-        def check(match: re.Match[str]) -> str:
-            allowed = self.config.link_allowed(match.group(1))
-            return match.group(0) if allowed else self._texts["link_removed"]
-
-        return _LINK.sub(check, text) if "." in text else text
+        return links.scrub(text, self._links, self._texts["link_removed"])
 
     def typed_referral(self, text: str) -> str | None:
         """The volunteer code in "ma VK7M2QX" (a referral word from content; any case, with

@@ -22,8 +22,8 @@ from babel.numbers import format_decimal
 from bot.charts import chart_png
 from bot.config import Commune, Config
 from bot.content import Content, load_staff_texts
-from bot.engine import foreign_links
 from bot.identity import UserRefs
+from bot.links import foreign_links
 from bot.model import Choice, Input, Option, OutMessage, Start, Text
 from bot.schedule import next_allowed
 from bot.stats import Report, build_report, population, render
@@ -170,7 +170,7 @@ class StaffDesk:
             return self._say(
                 self.texts["broadcast_too_long"].format(length=len(text), limit=BROADCAST_LIMIT)
             )
-        if links := foreign_links(text, self.config):
+        if links := foreign_links(text, self.config.links):
             return self._say(self.texts["broadcast_bad_link"].format(links=", ".join(links)))
         scope = self.scope_name(member.scope)
         count = await self.outbox.recipients(self._broadcast_communes(member.scope))

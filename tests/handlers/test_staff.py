@@ -32,6 +32,7 @@ from storage.database import Database
 from storage.outbox import OutboxStore
 from storage.repository import Repository
 from storage.staff import FAILED_INVITES_PER_HOUR, Scope, StaffRepository
+from tests.bot.test_links import FOREIGN
 from tests.conftest import ROOT, T0, TEST_SECRET, rows
 
 NOW = T0 + timedelta(days=30)
@@ -450,3 +451,24 @@ async def test_announcements_are_few_and_only_for_officials(world: World) -> Non
     allowed = await world.staff_says(1, Text("/thongbao Tin ngày mai"))
     assert allowed is not None
     assert len(allowed.messages) == 2
+
+
+@pytest.mark.parametrize(("link", "piece"), FOREIGN)
+async def test_an_announcement_with_a_foreign_link_is_refused(
+    world: World, link: str, piece: str
+) -> None:
+    await world.enrol(1, "official", Scope("communes", ("16279",)))
+    await opted_in_and_reported(world, 201, "nong cong", "dong hoa")
+    refused = await world.staff_says(1, Text(f"/thongbao Bà con vào {link} để cài nhé"))
+    assert refused is not None
+    assert refused.messages[0].text.startswith("Thông báo có đường link không phải")
+    assert await rows(world.db, "SELECT count(*) FROM broadcasts") == [(0,)]
+
+
+async def test_an_announcement_may_link_to_the_bot_and_official_sites(world: World) -> None:
+    await world.enrol(1, "official", Scope("communes", ("16279",)))
+    await opted_in_and_reported(world, 201, "nong cong", "dong hoa")
+    text = "Xem dichvucong.gov.vn và https://t.me/TroLyChuKySoDemoBot, hỏi @TroLyChuKySoDemoBot"
+    preview = await world.staff_says(1, Text(f"/thongbao {text}"))
+    assert preview is not None
+    assert len(preview.messages) == 2
