@@ -52,7 +52,7 @@ from bot.model import (
     Text,
     Timeout,
 )
-from bot.textnorm import fold
+from bot.textnorm import clean_input, fold
 
 #: Longer messages are not read (a question fits in far less).
 MAX_TEXT = 600
@@ -77,7 +77,6 @@ REMIND_OFFER = "remind_offer"
 
 _REFERRAL_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TYPED_CODE = re.compile(r"^V[A-Z0-9]{6}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _DIGIT_RUN = re.compile(r"\+?\d(?:[\s.\-]?\d)+")
 _YEAR = re.compile(r"^(19|20)\d\d$")
 
@@ -318,14 +317,14 @@ class Engine:
         self._reoffer(turn)
 
     def _text(self, turn: _Turn, raw: str) -> None:
-        text = raw.strip()
+        text = clean_input(raw).strip()
         if text.startswith("/"):
             self._command(turn, text)
             return
         new = not turn.state.step
         if new:
             self._greet(turn)
-        if not text or len(text) > MAX_TEXT or _CONTROL.search(text):
+        if not text or len(text) > MAX_TEXT:
             turn.say(self._texts["too_long" if text else "not_understood"])
             self._reoffer(turn)
             return

@@ -41,3 +41,13 @@ INVISIBLE = re.compile(
     "\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
     "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
 )
+#: Control characters (C0 and C1) other than tab, line feed and carriage return.
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def clean_input(text: str) -> str:
+    """What a person typed, as a keyboard means it: invisible characters removed (inside a
+    word or a number they would hide it from matching, e.g. a phone number from the
+    sensitive-data guard) and control characters (NUL...) read as spaces (they separate
+    what is around them; no phone keyboard types them)."""
+    return INVISIBLE.sub("", CONTROL.sub(" ", text))
