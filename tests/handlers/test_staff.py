@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 import tomllib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from storage.repository import Repository
 from storage.staff import FAILED_INVITES_PER_HOUR, Scope, StaffRepository
 from tests.bot.test_links import FOREIGN
 from tests.conftest import ROOT, T0, TEST_SECRET, rows
+from tests.handlers.harness import USER, Harness, buttons
 
 NOW = T0 + timedelta(days=30)
 
@@ -410,7 +411,8 @@ async def test_an_announcement_is_previewed_confirmed_and_sent_to_the_scope(worl
     assert queued is not None
     assert " 2 người" in queued.messages[0].text
     again = await world.staff_says(1, Choice(send.id, SCREEN))
-    assert again == StaffReply(), "pressing Send twice sends once"
+    assert again is not None
+    assert again.messages[0].text.startswith("Thông báo này đã gửi đi rồi"), "sends once"
     progress = await world.staff_says(1, Text("/tiendo"))
     assert progress is not None
     assert "đã gửi 0, đang chờ 2" in progress.messages[0].text
@@ -472,3 +474,50 @@ async def test_an_announcement_may_link_to_the_bot_and_official_sites(world: Wor
     preview = await world.staff_says(1, Text(f"/thongbao {text}"))
     assert preview is not None
     assert len(preview.messages) == 2
+
+
+async def opted_in_on_telegram(harness: Harness, user: int) -> None:
+    """A citizen who agreed to messages and reported from Xa Nong Cong, through Telegram."""
+    await harness.answer(lambda: harness.api.add_command(user, "/start"), user)
+    for option in ("install", "ok", "i:vnpt", "android", "yes"):
+        await harness.press(option, user)
+    await harness.say("menu", user)
+    for step in ("!done", "!yes", "nong cong", "dong hoa", "!yes", "!i:vnpt"):
+        if step.startswith("!"):
+            await harness.press(step[1:], user)
+        else:
+            await harness.say(step, user)
+
+
+async def test_cancel_spends_the_announcement_and_its_send_button(harness: Harness) -> None:
+    """The audit: after "Huy" on a preview, its "Gui" still queued the announcement."""
+    api = harness.api
+    await opted_in_on_telegram(harness, 701)
+    code = await StaffRepository(harness.db).create_invite(
+        "official", Scope("communes", ("16279",)), created_by="cli", now=datetime.now(UTC)
+    )
+    await harness.answer(lambda: api.add_command(USER, "/start", code))
+    preview = await harness.say("/thongbao Tối nay họp thôn")
+    ask = preview[-1]
+    (send,) = [data for _, data in buttons(ask) if data.split("|")[1].startswith("bc:")]
+    (cancel,) = [data for _, data in buttons(ask) if data.split("|")[1].startswith("bcx:")]
+
+    cancelled = await harness.answer(lambda: api.add_callback(USER, cancel))
+    assert cancelled[-1]["text"] == "Đã hủy, không gửi."
+    spent = await harness.answer(lambda: api.add_callback(USER, send))
+    assert "đã hủy" in spent[-1]["text"]
+    assert await rows(harness.db, "SELECT count(*) FROM outbox") == [(0,)]
+    assert await rows(harness.db, "SELECT status FROM broadcasts") == [("cancelled",)]
+
+    # The other way round: once sent, "Huy" on the same preview cannot take it back silently.
+    preview = await harness.say("/thongbao Sáng mai họp thôn")
+    ask = preview[-1]
+    (send,) = [data for _, data in buttons(ask) if data.split("|")[1].startswith("bc:")]
+    (cancel,) = [data for _, data in buttons(ask) if data.split("|")[1].startswith("bcx:")]
+    queued = await harness.answer(lambda: api.add_callback(USER, send))
+    assert "Đang gửi tới 1 người" in queued[-1]["text"]
+    late = await harness.answer(lambda: api.add_callback(USER, cancel))
+    assert "đã gửi" in late[-1]["text"]
+    again = await harness.answer(lambda: api.add_callback(USER, send))
+    assert "đã gửi" in again[-1]["text"]
+    assert await rows(harness.db, "SELECT count(*) FROM outbox WHERE kind = 'broadcast'") == [(1,)]
