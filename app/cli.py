@@ -49,7 +49,7 @@ from handlers.telegram import TelegramChannel
 from handlers.terminal import chat
 from handlers.zalo_bot import DEFAULT_API_BASE_URL as DEFAULT_ZALO_BOT_API
 from handlers.zalo_bot import ZaloBotChannel
-from storage.database import Database, migrate
+from storage.database import Database, DatabaseUnavailable, migrate
 from storage.staff import Scope
 
 OFF = ("off", "0", "false", "no")
@@ -342,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         prepare_process()
         return COMMANDS[args.command](settings, args)
-    except (ConfigError, ContentError) as exc:
+    except (ConfigError, ContentError, DatabaseUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
