@@ -299,7 +299,10 @@ def test_vietnamese_number_formats(content: Content) -> None:
 
 
 def test_cli_invite_prints_a_deep_link(tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "BOT_ID_SECRET": "x" * 20}
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "BOT_ID_SECRET": TEST_SECRET.decode(),
+    }
     run = subprocess.run(
         [sys.executable, "-m", "bot", "invite", "official", "--commune", "16279"],
         capture_output=True, text=True, cwd=ROOT, env={**_env(), **env}, check=True,
@@ -316,7 +319,10 @@ def test_cli_invite_prints_a_deep_link(tmp_path: Path) -> None:
 
 
 def test_cli_population_import(tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "BOT_ID_SECRET": "x" * 20}
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "BOT_ID_SECRET": TEST_SECRET.decode(),
+    }
     table = tmp_path / "pop.csv"
     table.write_text(
         "commune,village,adults,adults_present,households\n16279,dong-hoa,1000,900,450\n",
