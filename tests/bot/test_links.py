@@ -83,6 +83,7 @@ PLAIN = [
     "v.v.",
     "TP.HCM",
     "Xong.Bạn bấm nút",
+    "mục [2.1] và [a:b]",
 ]
 
 
@@ -151,6 +152,7 @@ POLICY = LinkPolicy(("dichvucong.gov.vn", "smartca.vnpt.vn"), frozenset({"trolyc
         ("http://3405803783/", "ip", "", ""),
         ("http://0x7f.1/", "ip", "", ""),
         ("http://999.1.1.1/", "ip", "", ""),  # no valid address, no domain either
+        ("[2001:db8::7]:80/x", "ip", "", ""),
         ("https://evil.com\\@dichvucong.gov.vn", "web", "evil.com", ""),
         ("https://dichvucong.gov.vn#@evil.com", "web", "dichvucong.gov.vn", ""),
         ("https://user:pw@SmartCA.VNPT.vn:8443/a", "web", "smartca.vnpt.vn", ""),
