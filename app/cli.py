@@ -54,7 +54,7 @@ from bot.stats import render
 from handlers.channel import Mode
 from handlers.conversation import utcnow
 from handlers.staff import deep_link
-from storage.database import Database, migrate
+from storage.database import Database, DatabaseUnavailable, migrate
 from storage.staff import Scope, StaffRepository
 
 
@@ -431,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         prepare_process()
         return COMMANDS[args.command](settings, args)
-    except (ConfigError, ContentError) as exc:
+    except (ConfigError, ContentError, DatabaseUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

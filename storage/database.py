@@ -24,7 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -58,6 +61,7 @@ TROUBLE: tuple[type[BaseException], ...] = (
 )
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def normalise_url(url: str) -> str:
@@ -89,15 +93,19 @@ class Database:
         self._thread: ThreadPoolExecutor | None = None
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                _private_sqlite_file(Path(parsed.database), self.safe_url())
                 self._checkpointer = _Checkpointer(parsed.database)
-            self._sync = sqlalchemy.create_engine(parsed, pool_size=1, max_overflow=0)
+            self._sync = sqlalchemy.create_engine(
+                parsed, pool_size=1, max_overflow=0, hide_parameters=True
+            )
             event.listen(self._sync, "connect", functools.partial(_sqlite_connect, lock_wait))
             event.listen(self._sync, "begin", _sqlite_begin_immediate)
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         else:
+            # hide_parameters: an error's message (and so the log) never holds the values of
+            # a statement -- user references, sealed addresses, whatever was bound.
             self._async = create_async_engine(
-                self.url, pool_pre_ping=True, pool_size=10, max_overflow=0
+                self.url, pool_pre_ping=True, pool_size=10, max_overflow=0, hide_parameters=True
             )
 
     async def run(self, work: Callable[[Connection], T]) -> T:
@@ -157,6 +165,32 @@ class Database:
     def safe_url(self) -> str:
         """The URL without its password, for messages."""
         return make_url(self.url).render_as_string(hide_password=True)
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened (said in one line, with no password)."""
+
+
+def _private_sqlite_file(path: Path, url: str) -> None:
+    """Create the database file (and its folder, if missing) readable by its owner only:
+    folder 0700, file 0600 whatever the umask. SQLite gives the -wal and -shm files it
+    creates beside it the database file's mode. A database file left readable by others
+    (by an earlier version) is made private."""
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, mode=0o700)
+            path.parent.chmod(0o700)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot create {url}: {exc.strerror or exc}") from exc
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_IMODE(file.stat().st_mode) & 0o077:
+                try:
+                    file.chmod(0o600)
+                except PermissionError:
+                    log.warning("%s can be read by other users: chmod 600 it", file.name)
 
 
 class _Checkpointer:
@@ -265,10 +299,24 @@ def alembic_config() -> AlembicConfig:
 MIGRATION_LOCK = 0x43_4B_53_01
 
 
+async def reachable(db: Database) -> None:
+    """Raise :class:`DatabaseUnavailable` (one line, no password) if ``db`` cannot be
+    connected to and queried: no server, a wrong host, password or database name, a file
+    that cannot be opened."""
+    try:
+        await db.run(lambda conn: conn.execute(sqlalchemy.text("SELECT 1")))
+    except (OSError, sqlalchemy.exc.DBAPIError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        reason = (str(cause).strip().splitlines() or [""])[0] or type(cause).__name__
+        raise DatabaseUnavailable(f"cannot use the database {db.safe_url()}: {reason}") from exc
+
+
 async def migrate(db: Database) -> None:
     """Bring the database up to the newest schema (idempotent). Workers starting together
     take turns: on PostgreSQL an advisory lock, on SQLite the write lock, serialises them,
     and whoever comes second finds nothing left to do."""
+
+    await reachable(db)
 
     def upgrade(connection: Connection) -> None:
         if connection.dialect.name == "postgresql":

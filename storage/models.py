@@ -283,7 +283,7 @@ class BroadcastRow(Base):
     text: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(64))  # the official's user_ref
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(12), default="draft")  # draft | queued
+    status: Mapped[str] = mapped_column(String(12), default="draft")  # draft|queued|cancelled
     recipients: Mapped[int] = mapped_column(Integer, default=0)
 
 
