@@ -42,7 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.runtime import open_runtime, run_retention, run_until_signalled, started_channels
 from app.server import serve
 from app.settings import Settings, prepare_process
-from app.workers import Supervisor
+from app.workers import Supervisor, die_with_supervisor, only_server_on
 from bot import printing
 from bot.charts import chart_png
 from bot.config import ConfigError, load_config
@@ -175,9 +175,14 @@ def _cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     _setup_logging(settings)
-    if args.workers > 1:
-        return Supervisor(settings, args.workers).run()
-    asyncio.run(_serve(settings))
+    if settings.supervisor_pid is not None:  # a worker of `serve --workers N`
+        die_with_supervisor(settings.supervisor_pid)
+        asyncio.run(_serve(settings))
+        return 0
+    with only_server_on(settings.port):
+        if args.workers > 1:
+            return Supervisor(settings, args.workers).run()
+        asyncio.run(_serve(settings))
     return 0
 
 

@@ -20,6 +20,7 @@ DEFAULT_DATABASE_URL = "sqlite:///var/bot.db"
 #: Set by ``serve --workers N`` for each worker it starts.
 WORKER_INDEX = "BOT_WORKER_INDEX"
 WORKER_COUNT = "BOT_WORKERS"
+SUPERVISOR_PID = "BOT_SUPERVISOR_PID"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,8 @@ class Settings:
     port: int = 8080
     worker_index: int = 0
     workers: int = 1
+    #: Set by the supervisor in each worker it starts: the worker dies with it.
+    supervisor_pid: int | None = None
     #: The environment as read at start: each channel reads its own variables from it
     #: (``Channel.configure``), so that a channel stays one module; workers inherit it.
     environment: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -58,6 +61,7 @@ class Settings:
             port=_int(env, "PORT", 8080, low=1, high=65535),
             worker_index=_int(env, WORKER_INDEX, 0, low=0, high=1024),
             workers=_int(env, WORKER_COUNT, 1, low=1, high=1024),
+            supervisor_pid=_int(env, SUPERVISOR_PID, 0, low=0, high=2**22) or None,
             environment=env,
         )
 
