@@ -353,7 +353,8 @@ def build(env: Mapping[str, str], services: Services) -> ZaloOAChannel | None:
         raise ConfigError(str(exc)) from exc
     if settings is None:
         return None
-    return ZaloOAChannel(services.inbound, settings, TokenStore(services.db))
+    tokens = TokenStore(services.db, services.inbound.conversations.refs)
+    return ZaloOAChannel(services.inbound, settings, tokens)
 
 
 SPEC = ChannelSpec(CHANNEL, build)

@@ -332,7 +332,11 @@ async def _driver(name: str, stack: AsyncExitStack, inbound: Inbound, engine: En
             api_base_url=oa.api_base_url,
             oauth_base_url=oa.oauth_base_url,
         )
-        channel = ZaloOAChannel(inbound, settings, TokenStore(inbound.conversations.repo.db))
+        channel = ZaloOAChannel(
+            inbound,
+            settings,
+            TokenStore(inbound.conversations.repo.db, inbound.conversations.refs),
+        )
         return ZaloOADriver(oa, channel, await serve(channel))
     terminal = TerminalChannel(inbound)
     return TerminalDriver(terminal)

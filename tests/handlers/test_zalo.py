@@ -29,7 +29,7 @@ from handlers.zalo_bot import ZaloBotChannel
 from handlers.zalo_oa import OASettings, ZaloOAChannel
 from storage.database import Database, migrate
 from storage.repository import Repository
-from storage.tokens import TokenStore
+from storage.tokens import TokenStore, TokenStoreError
 from tests.conftest import TEST_SECRET, rows
 from tests.fakes.zalo_api import (
     FakeZaloBotAPI,
@@ -228,7 +228,9 @@ def settings(oa: FakeZaloOA) -> OASettings:
 
 async def oa_channel(engine: Engine, db: Database, oa: FakeZaloOA) -> ZaloOAChannel:
     conversations = Conversations(engine, Repository(db), UserRefs(TEST_SECRET))
-    channel = ZaloOAChannel(Inbound(conversations), settings(oa), TokenStore(db))
+    channel = ZaloOAChannel(
+        Inbound(conversations), settings(oa), TokenStore(db, UserRefs(TEST_SECRET))
+    )
     await channel.start()
     return channel
 
@@ -292,9 +294,14 @@ async def test_oa_expired_token_is_refreshed_and_the_send_retried(oa_world: OAWo
     await oa_world.channel.deliver(USER, (OutMessage("Chào bạn"),))
     assert oa_world.oa.sent_texts(USER) == ["Chào bạn"]
     assert oa_world.oa.refresh_count == 1
-    stored = await TokenStore(oa_world.db).load("zalo_oa")
+    stored = await TokenStore(oa_world.db, UserRefs(TEST_SECRET)).load("zalo_oa")
     assert stored is not None
     assert stored.refresh_token == oa_world.oa.refresh_token, "the new pair was saved"
+    raw = repr(await rows(oa_world.db, "SELECT access_token, refresh_token FROM channel_tokens"))
+    assert oa_world.oa.refresh_token not in raw, "kept sealed"
+    assert stored.access_token not in raw
+    with pytest.raises(TokenStoreError):
+        await TokenStore(oa_world.db, UserRefs(b"another-secret-0123456789ab")).load("zalo_oa")
 
 
 async def test_oa_refresh_under_two_senders_happens_once_and_survives_a_restart(
