@@ -31,7 +31,7 @@ Usage::
 Default data: the blind held-out files ``tests/data/understanding_heldout_*.toml`` if present,
 else the development set ``tests/data/understanding_dev.toml``. ``--quick`` reads every third
 case. ``--calibrate`` searches the thresholds (coordinate descent over fixed grids, maximising
-``top1 + 0.5 declined_oos - 3 wrong - 10 harmful``) on the development set and writes
+``top1 + 0.5 declined_oos - 3 wrong - 100 harmful``) on the development set and writes
 ``content/vi/thresholds.toml``.
 
 Last line: ``top1=… declined_oos=… wrong=… harmful=… clarify=… p99_ms=…``.
@@ -246,7 +246,8 @@ class Figures:
         )
 
     def objective(self) -> float:
-        return self.top1 + 0.5 * self.declined_oos - 3 * self.wrong - 10 * self.harmful
+        # One harmful decision outweighs any gain elsewhere (100 x 1/1,000 cases).
+        return self.top1 + 0.5 * self.declined_oos - 3 * self.wrong - 100 * self.harmful
 
 
 def figures(outcomes: Sequence[Outcome]) -> Figures:
@@ -328,7 +329,8 @@ GRIDS: dict[str, tuple[float, ...]] = {
     "margin": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4),
     "clarify_floor": (0.1, 0.15, 0.2, 0.25, 0.3, 0.4),
     "clarify_min": (0.05, 0.1, 0.15, 0.2),
-    "similarity": (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
+    "similarity": (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4),
+    "label_weight": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0),
 }
 
 
@@ -361,8 +363,9 @@ def calibrate(cases: Sequence[Case], contexts: Contexts, understanding: Understa
 
 
 def _remember_scores(understanding: Understanding) -> None:
-    """Keep each message's classifier scores per temperature: the other thresholds do not
-    change them, so each trial of the search only re-decides (about 40 ms for 1,000 cases)."""
+    """Keep each message's classifier scores (per temperature) and options' evidence: the
+    other thresholds do not change them, so each trial of the search only re-decides (about
+    40 ms for 1,000 cases)."""
     score = understanding._label_scores
     memory: dict[tuple[str, bool, float], Any] = {}
 
@@ -372,7 +375,16 @@ def _remember_scores(understanding: Understanding) -> None:
             memory[key] = score(raw, scam)
         return memory[key]
 
+    evidence = understanding._option_evidence
+    seen: dict[tuple[str, Context], Any] = {}
+
+    def remembered_evidence(text: str, context: Context) -> Any:
+        if (text, context) not in seen:
+            seen[text, context] = evidence(text, context)
+        return seen[text, context]
+
     setattr(understanding, "_label_scores", remembered)  # noqa: B010 (a method of one object)
+    setattr(understanding, "_option_evidence", remembered_evidence)  # noqa: B010
 
 
 def _objective(

@@ -28,6 +28,8 @@ from sklearn.svm import LinearSVC
 
 #: Regularisation of the SVM (1.0 is scikit-learn's default; 0.5 to 2 scored alike).
 C = 1.0
+#: Vectors kept by :meth:`Classifier.similarity` (a few hundred option labels in practice).
+MEMO = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,7 @@ class Classifier:
         self._intercept = np.asarray(svm.intercept_, dtype=np.float64)
         self._train_t: csr_matrix = matrix.T.tocsr()
         self._sklearn = (chars, words, svm)  # kept for the equivalence test
+        self._memo: dict[str, dict[int, float]] = {}
 
     def score(self, texts: Sequence[str], temperature: float) -> list[Scores]:
         """Class probabilities (in :attr:`labels` order) and familiarity of each text."""
@@ -91,6 +94,26 @@ class Classifier:
             Scores(probs=probs[i], similarity=float(sims[i, nearest[i]]), nearest=int(nearest[i]))
             for i in range(len(texts))
         ]
+
+    def similarity(self, text: str, other: str) -> float:
+        """The similarity (as :meth:`score`'s) of two texts. The vectors of the last few
+        thousand texts are kept: options' labels come back on every message."""
+        a, b = self._sparse(text), self._sparse(other)
+        if len(a) > len(b):
+            a, b = b, a
+        return sum(w * b.get(j, 0.0) for j, w in a.items()) / 2.0
+
+    def _sparse(self, text: str) -> dict[int, float]:
+        found = self._memo.get(text)
+        if found is None:
+            if len(self._memo) >= MEMO:
+                self._memo.clear()
+            found = {}
+            for view in self._views:
+                columns, weights = view.weights(text)
+                found.update(zip(columns, weights, strict=True))
+            self._memo[text] = found
+        return found
 
     def vectors(self, texts: Sequence[str]) -> csr_matrix:
         """The TF-IDF rows of ``texts`` (as scikit-learn's fitted vectorizers make them)."""

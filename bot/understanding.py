@@ -253,6 +253,9 @@ class Thresholds:
     clarify_min: float = 0.1
     #: Reactions on the current screen count this many times more.
     prior: float = 2.0
+    #: Weight of an option's resemblance to the message (its label or words), against the
+    #: probabilities of the classes that choose it.
+    label_weight: float = 1.0
     #: A message less similar than this to every taught example is out of scope.
     similarity: float = 0.15
     #: Harmful reactions need at least this many words.
@@ -337,7 +340,9 @@ class Understanding:
             reaction = self._option_reaction(picked, context)
             return Reading(decision_for(reaction), 1.0, scam=scam, how="option words")
         probs, found = self._label_scores(raw, scam)
-        return self._decide(raw, probs, self._reactions(probs, context), context, found)
+        evidence = self._option_evidence(" ".join(words), context)
+        reactions = self._reactions(probs, context, evidence)
+        return self._decide(raw, probs, reactions, context, found)
 
     def meanings(self, decision: Decision, context: Context = Context()) -> frozenset[str]:
         """Everything ``decision`` stands for in ``context``: its reaction, and the labels
@@ -393,8 +398,27 @@ class Understanding:
         nearest = self._classifier.examples[scores.nearest]
         return probs, _Found(scam, "classifier", nearest, scores.similarity)
 
-    def _reactions(self, probs: Mapping[str, float], context: Context) -> dict[str, float]:
-        """Label probabilities summed into reactions in this context, with the prior."""
+    def _option_evidence(self, text: str, context: Context) -> dict[str, float]:
+        """Reaction -> how much the message resembles an option's label or words (the best
+        cosine similarity): an option is also chosen by saying what it says."""
+        evidence: dict[str, float] = {}
+        for option in context.options:
+            names = [self._normaliser.text(n) for n in (option.label, *option.words)]
+            names = [n for n in names if n]
+            if names:
+                best = max(self._classifier.similarity(text, n) for n in names)
+                reaction = self._option_reaction(option, context)
+                evidence[reaction] = max(evidence.get(reaction, 0.0), best)
+        return evidence
+
+    def _reactions(
+        self,
+        probs: Mapping[str, float],
+        context: Context,
+        evidence: Mapping[str, float] | None = None,
+    ) -> dict[str, float]:
+        """Label probabilities summed into reactions in this context, with the prior and the
+        options' evidence."""
         chooser = self._choosers(context)
         scores: dict[str, float] = defaultdict(float)
         for label, p in probs.items():
@@ -403,6 +427,8 @@ class Understanding:
             reaction = self._reaction(label, context, chooser)
             local = reaction == "stuck" or reaction.startswith("option:")
             scores[reaction] += p * (self.thresholds.prior if local else 1.0)
+        for reaction, similarity in (evidence or {}).items():
+            scores[reaction] += self.thresholds.label_weight * similarity
         total = sum(scores.values()) or 1.0
         return {r: s / total for r, s in scores.items()}
 
