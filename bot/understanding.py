@@ -256,6 +256,8 @@ class Thresholds:
     #: Weight of an option's resemblance to the message (its label or words), against the
     #: probabilities of the classes that choose it.
     label_weight: float = 1.0
+    #: ...counting only what rises above this similarity.
+    label_floor: float = 0.2
     #: A message less similar than this to every taught example is out of scope.
     similarity: float = 0.15
     #: Harmful reactions need at least this many words.
@@ -427,8 +429,10 @@ class Understanding:
             reaction = self._reaction(label, context, chooser)
             local = reaction == "stuck" or reaction.startswith("option:")
             scores[reaction] += p * (self.thresholds.prior if local else 1.0)
+        t = self.thresholds
         for reaction, similarity in (evidence or {}).items():
-            scores[reaction] += self.thresholds.label_weight * similarity
+            # Only what rises above the floor counts: every label shares a few common words.
+            scores[reaction] += t.label_weight * max(0.0, similarity - t.label_floor)
         total = sum(scores.values()) or 1.0
         return {r: s / total for r, s in scores.items()}
 
