@@ -61,6 +61,8 @@ LABEL_SIMILARITY = 88
 KEEP = 5
 #: Ask back with at most this many candidates.
 CLARIFY_MAX = 3
+#: Options whose normalised names are kept (a few hundred exist; pick lists add more).
+MEMO = 4096
 
 
 # --- context --------------------------------------------------------------------------------
@@ -314,6 +316,8 @@ class Understanding:
         }
         self._steps = content.step_topics
         self._scam = [tuple(self._normaliser.words(t)) for t in content.scam_triggers]
+        #: Normalised label and words of the options seen (they come back on every message).
+        self._names: dict[Shown, _Names] = {}
 
     _cache: dict[int, tuple[Content, Understanding]] = {}  # noqa: RUF012 (one per process)
 
@@ -377,17 +381,30 @@ class Understanding:
         if not folded:
             return None
         for option in context.options:
-            names = {fold(option.label), *(fold(w) for w in option.words)}
-            if folded in names:
+            if folded in self._names_of(option).folded:
                 return option
         if len(folded) >= 4 and context.options:
-            labels = {o.id: fold(o.label) for o in context.options}
+            labels = {o.id: self._names_of(o).folded[0] for o in context.options}
             found = process.extractOne(
                 folded, labels, scorer=fuzz.ratio, score_cutoff=LABEL_SIMILARITY
             )
             if found:
                 return next(o for o in context.options if o.id == found[2])
         return None
+
+    def _names_of(self, option: Shown) -> _Names:
+        """The option's label and words, folded (typed exactly) and normalised (compared)."""
+        names = self._names.get(option)
+        if names is None:
+            if len(self._names) >= MEMO:
+                self._names.clear()
+            texts = (option.label, *option.words)
+            normalised = (self._normaliser.text(t) for t in texts)
+            names = self._names[option] = _Names(
+                folded=tuple(fold(self._normaliser.emoji_to_words(t)) for t in texts),
+                normalised=tuple(dict.fromkeys(n for n in normalised if n)),
+            )
+        return names
 
     def _label_scores(self, raw: str, scam: bool) -> tuple[dict[str, float], _Found]:
         """Label probabilities of ``raw``, and how they were found."""
@@ -405,8 +422,7 @@ class Understanding:
         cosine similarity): an option is also chosen by saying what it says."""
         evidence: dict[str, float] = {}
         for option in context.options:
-            names = [self._normaliser.text(n) for n in (option.label, *option.words)]
-            names = [n for n in names if n]
+            names = self._names_of(option).normalised
             if names:
                 best = max(self._classifier.similarity(text, n) for n in names)
                 reaction = self._option_reaction(option, context)
@@ -545,6 +561,14 @@ class Understanding:
             if n and any(tuple(words[i : i + n]) == phrase for i in range(len(words) - n + 1)):
                 return True
         return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Names:
+    """An option's label and words: ``folded`` (the label first) and ``normalised``."""
+
+    folded: tuple[str, ...]
+    normalised: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
