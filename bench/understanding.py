@@ -19,7 +19,10 @@ option is also ``nav:install``; opening the ID-photo step's fixes is also
 - ``wrong``: confident wrong decisions / all cases: a decision that acts (an answer, an option,
   a navigation, "stuck", an in-range number) and is neither expected nor accepted -- for an
   out-of-scope case, any such decision.
-- ``harmful``: share of all cases whose decision is in their ``never`` list (0 is the target).
+- ``harmful``: share of all cases whose decision is in their ``never`` list (0 is the target):
+  what the decision does -- an option counts as the navigation or answer it runs (the privacy
+  screen's delete option is ``nav:delete``), not as every label that may choose it; showing an
+  install step's fixes is ``stuck``, not the FAQ topics it covers.
 - ``clarify``: share of all cases that were asked back.
 - ``p99_ms``: 99th percentile of the processor time to read one message, context already
   built (``time.thread_time``: on a shared machine, wall time also counts other processes;
@@ -176,6 +179,9 @@ class Outcome:
     meanings: frozenset[str]
     seconds: float
     wall_seconds: float = 0.0
+    #: What the decision does (for ``never``): its own reaction, and for an option the
+    #: navigation or FAQ answer it runs -- not the labels that merely choose it.
+    effects: frozenset[str] = frozenset()
 
     @property
     def acts(self) -> bool:
@@ -196,7 +202,7 @@ class Outcome:
 
     @property
     def harmful(self) -> bool:
-        return bool(self.meanings & set(self.case.never))
+        return bool(self.effects & set(self.case.never))
 
     @property
     def clarified(self) -> bool:
@@ -207,6 +213,26 @@ class Outcome:
         if isinstance(self.decision, Clarify):
             return "clarify(" + ",".join(self.decision.candidates) + ")"
         return min(self.meanings) if len(self.meanings) == 1 else _primary(self.decision)
+
+
+#: Option actions that are navigations of the component.
+ACTION_INTENTS = {"erase": "delete", "scam": "scam_signs"}
+
+
+def effects(decision: Decision, context: Context) -> frozenset[str]:
+    """What ``decision`` does: its reaction, and what a chosen option runs."""
+    if isinstance(decision, Number) and decision.in_range:
+        decision = Pick(context.options[decision.n - 1].id)
+    out = {_primary(decision)}
+    if isinstance(decision, Pick):
+        option = next((o for o in context.options if o.id == decision.option), None)
+        for role in option.roles if option else ():
+            kind, _, name = role.partition(":")
+            if kind == "action":
+                out.add(f"nav:{ACTION_INTENTS.get(name, name)}")
+            elif kind == "faq":
+                out.add(role)
+    return frozenset(out)
 
 
 def _primary(decision: Decision) -> str:
@@ -285,8 +311,9 @@ def run(
         wall, cpu = time.perf_counter(), time.thread_time()
         decision = decide(case)
         cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
-        meanings = understanding.meanings(decision, contexts.context(case))
-        outcomes.append(Outcome(case, decision, meanings, cpu, wall))
+        context = contexts.context(case)
+        meanings = understanding.meanings(decision, context)
+        outcomes.append(Outcome(case, decision, meanings, cpu, wall, effects(decision, context)))
     return outcomes
 
 

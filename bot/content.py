@@ -77,7 +77,7 @@ REQUIRED_LABELS = (
 #: Kinds of intent: going somewhere (nav) or a short reply to the screen shown (reply).
 INTENT_KINDS = ("nav", "reply")
 #: Where an option's roles come from (see bot.understanding.option_roles).
-ROLE_SOURCES = ("id", "alias", "faq", "action", "goto")
+ROLE_SOURCES = ("id", "alias", "faq", "action", "goto", "set")
 
 
 class ContentError(ValueError):

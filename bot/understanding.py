@@ -73,7 +73,8 @@ class Shown:
     """One option on the current screen, in display order.
 
     ``words``: other words that choose it (typed exactly); ``roles``: what kind of option it
-    is (``id:back``, ``alias:yes``, ``faq:cost``, ``action:human``, ``goto:ready``...), mapped
+    is (``id:back``, ``alias:yes``, ``faq:cost``, ``action:human``, ``goto:ready``,
+    ``set:lives_here=no``...), mapped
     to labels by the content's ``[roles]`` table. :func:`shown_option` builds it from an
     option of the flow.
     """
@@ -96,7 +97,8 @@ class Context:
 
 
 def option_roles(spec: OptionSpec) -> tuple[str, ...]:
-    """The roles of an option of the flow: its id, alias groups, FAQ topic, action, target."""
+    """The roles of an option of the flow: its id, alias groups, FAQ topic, action, target
+    and the answers it sets."""
     roles = [f"id:{spec.id}"]
     roles += [f"alias:{a[1:]}" for a in spec.aliases if a.startswith("@")]
     if spec.faq:
@@ -105,6 +107,7 @@ def option_roles(spec: OptionSpec) -> tuple[str, ...]:
         roles.append(f"action:{spec.action}")
     if spec.goto:
         roles.append(f"goto:{spec.goto}")
+    roles += [f"set:{key}={value}" for key, value in spec.sets.items()]
     return tuple(roles)
 
 
@@ -520,7 +523,10 @@ class Understanding:
         short = len(fold(raw).split()) < t.harm_words or reply >= 0.5
         harmful = self._harmful(best, context)
         need = t.harm_accept if harmful else t.accept
-        if not (harmful and short) and score >= need and score - runner_up >= t.margin:
+        if harmful and short:
+            # "ok" on the delete confirmation: neither erase nor ask back about the others.
+            return reading(Unsure(), score)
+        if score >= need and score - runner_up >= t.margin:
             return reading(decision_for(best), score)
         offered = tuple(
             r
