@@ -14,7 +14,8 @@ from dataclasses import replace
 
 import pytest
 
-from bench.understanding import DEV, Case, Contexts, figures, load_cases, run
+from bench.understanding import DEV, Case, Contexts, Outcome, figures, load_cases, run
+from bot import cli
 from bot.config import Config
 from bot.content import Content, ContentError, Intent, StepTopics, check
 from bot.textnorm import fold
@@ -147,15 +148,18 @@ def test_scam_signs_anywhere_in_a_message(
     assert not read(understanding, contexts, "menu", "chu ky so la gi").scam
 
 
-def test_asking_back_offers_two_or_three_close_candidates(
-    understanding: Understanding, contexts: Contexts
-) -> None:
-    cases = load_cases([DEV])
-    asked = [
-        d
-        for c in cases
-        if isinstance(d := understanding.read(c.text, contexts.context(c)).decision, Clarify)
-    ]
+@pytest.fixture(scope="module")
+def dev_outcomes(understanding: Understanding, contexts: Contexts) -> list[Outcome]:
+    return run(
+        load_cases([DEV]),
+        contexts,
+        understanding,
+        lambda c: understanding.read(c.text, contexts.context(c)).decision,
+    )
+
+
+def test_asking_back_offers_two_or_three_close_candidates(dev_outcomes: list[Outcome]) -> None:
+    asked = [o.decision for o in dev_outcomes if isinstance(o.decision, Clarify)]
     assert asked, "the development set has ambiguous messages"
     assert all(1 <= len(d.candidates) <= 3 for d in asked)
     assert all(not c.startswith(("social:", "oos")) for d in asked for c in d.candidates)
@@ -171,19 +175,11 @@ def test_a_reading_explains_itself(understanding: Understanding, contexts: Conte
     assert reading.nearest
 
 
-def test_the_development_set_meets_its_floor(
-    understanding: Understanding, contexts: Contexts
-) -> None:
+def test_the_development_set_meets_its_floor(dev_outcomes: list[Outcome]) -> None:
     """Floors a little under the calibrated figures (bench/understanding.py prints them),
     so that a content edit that hurts understanding fails here."""
-    cases = load_cases([DEV])
-    assert len(cases) >= 800
-    outcomes = run(
-        cases,
-        contexts,
-        understanding,
-        lambda c: understanding.read(c.text, contexts.context(c)).decision,
-    )
+    outcomes = dev_outcomes
+    assert len(outcomes) >= 800
     result = figures(outcomes)
     assert result.top1 >= 0.88, result
     assert result.declined_oos >= 0.95, result
@@ -278,32 +274,26 @@ def test_the_thresholds_file_is_the_calibrated_one(
 # --- command line ---------------------------------------------------------------------------
 
 
-def _faq_cli(*args: str, stdin: str | None = None) -> str:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "faq", *args],
-        input=stdin,
+def test_cli_prints_one_json_object_per_question() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "faq", "--json"],
+        input="chữ ký số là gì\ncks co mat tien ko\ngia lua hom nay\n\n"
+        "con bac o binh duong lam ho bac dc ko\n",
         capture_output=True,
         text=True,
         check=True,
         cwd=ROOT,
     ).stdout
-
-
-def test_cli_prints_one_json_object_per_question() -> None:
-    lines = _faq_cli(
-        "--json",
-        stdin="chữ ký số là gì\ncks co mat tien ko\ngia lua hom nay\n\n"
-        "con bac o binh duong lam ho bac dc ko\n",
-    ).splitlines()
-    results = [json.loads(line) for line in lines]
+    results = [json.loads(line) for line in out.splitlines()]
     assert [r["topic"] for r in results] == ["what_is", "cost", None, None]
     assert all(isinstance(r["score"], float) for r in results)
     assert "clarify" not in results[0]
     assert set(results[3]["clarify"]) >= {"relative_helps"}
 
 
-def test_cli_shows_the_candidates_with_scores() -> None:
-    out = _faq_cli("cks co mat tien ko")
+def test_cli_shows_the_candidates_with_scores(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["faq", "cks co mat tien ko"]) == 0
+    out = capsys.readouterr().out
     assert "Answer(topic='cost')" in out
     assert "faq:cost" in out
     assert "nearest example" in out
