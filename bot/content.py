@@ -345,7 +345,7 @@ def _check_understanding(content: Content) -> list[str]:
         for label in (*topics.stuck, *topics.why):
             if label not in known:
                 problems.append(f"steps.{step}: unknown label {label!r}")
-    # Diacritics kept: "dừng" (stop) and "đúng" (right) are different words when typed so.
+    # Diacritics kept: the words for "stop" and "right" differ only in them (both fold to "dung").
     emoji = {k: f" {v} " for k, v in content.emoji.items()}
     seen: dict[str, str] = {}
     taught = [(f"faq:{t.id}", e) for t in content.faq.values() for e in (t.title, *t.examples)]

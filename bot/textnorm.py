@@ -27,7 +27,7 @@ def fold(text: str) -> str:
 
 
 def plain(text: str) -> str:
-    """Lowercase without punctuation, diacritics kept ("dừng" and "đúng" stay apart)."""
+    """Lowercase without punctuation, diacritics kept (words that fold alike stay apart)."""
     text = unicodedata.normalize("NFC", text).lower().replace("_", " ")
     return _SPACES.sub(" ", _NON_WORD.sub(" ", text)).strip()
 

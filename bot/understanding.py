@@ -11,7 +11,8 @@ How a message is read, in order:
 
 1. a bare number chooses the n-th option shown (or is out of range: never an FAQ answer);
 2. an option's label or one of its words, typed exactly (with or without diacritics);
-3. a phrasing taught in the content, typed exactly (diacritics kept: "dừng" is not "đúng");
+3. a phrasing taught in the content, typed exactly (diacritics kept: "stop" and "right"
+   both fold to "dung" but differ when typed with their marks);
 4. otherwise the classifier (:mod:`bot.classifier`, trained at construction from the FAQ
    examples, the intents and the out-of-scope examples of ``content/<locale>/``) scores the
    message. A long story is read whole: a linear model adds up the evidence of every
