@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,13 @@ def unthrottled_config(path: Path) -> Path:
         text = text.replace("[deployment]\n", f"[deployment]\n{limit}\n", 1)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (on the loopback interface)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class StandInControl:
@@ -50,3 +60,15 @@ class StandInControl:
     async def reset(self) -> None:
         async with self.http.post(f"{self.base}/_control/reset") as r:
             r.raise_for_status()
+
+    async def replies(self) -> int:
+        """How many messages the bot has sent through the stand-in so far."""
+        return int((await self.stats())["send_message"])
+
+    async def wait_replies(self, count: int, patience: float = 180.0) -> None:
+        """Wait until the bot has sent ``count`` messages (TimeoutError after ``patience``)."""
+        deadline = time.monotonic() + patience
+        while (got := await self.replies()) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {got}/{count} replies")
+            await asyncio.sleep(0.02)

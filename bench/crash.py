@@ -80,7 +80,6 @@ import math
 import os
 import random
 import re
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -97,11 +96,11 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import unthrottled_config  # noqa: E402
+from app.runtime import build_engine  # noqa: E402
+from bench.common import free_port, unthrottled_config  # noqa: E402
 from bot.engine import Engine, screen_key  # noqa: E402
 from bot.identity import UserRefs  # noqa: E402
 from bot.model import Input, Reply, Start, State, Text  # noqa: E402
-from handlers.runtime import build_engine  # noqa: E402
 from tests.fakes.telegram_api import make_text_update  # noqa: E402
 
 TOKEN = "123:BENCH"
@@ -205,18 +204,18 @@ class Catalogue:
 
     def _record(self, reply: Reply, first_note: str | None = None) -> str:
         key = _key(reply.state)
-        self.steps[key] = reply.state.step
+        self.steps[key] = reply.state.screen
         if not reply.messages:
             raise BenchError(f"the engine sends nothing on the way to {key}")
         *notes, last = [m.text for m in reply.messages]
         for i, text in enumerate(notes):
             name = first_note if i == 0 and first_note else f"{key}:{i}"
             self._add(self.notes, text, name)
-        if reply.state.step == "resume":
-            self._add(self.resumes, last, reply.state.ret)
+        if reply.state.screen == "resume":
+            self._add(self.resumes, last, reply.state.back_to.key if reply.state.back_to else "")
         else:
             self._add(self.screens, last, key)
-        if reply.state.step in FINISHED:
+        if reply.state.screen in FINISHED:
             self.confirmations.update(m.text for m in reply.messages)
         return key
 
@@ -235,29 +234,29 @@ class Catalogue:
         engine, state = self.engine, State()
         path: dict[str, str] = {}
         completed = 0
-        while state.step != "complete" and len(path) < MAX_PATH:
+        while state.screen != "complete" and len(path) < MAX_PATH:
             before = _key(state)
-            self.steps.setdefault(before, state.step)
+            self.steps.setdefault(before, state.screen)
             text = self.answer(name, before)
             if text is None:
                 raise BenchError(f"script {name} has no answer for screen {before!r}")
             reply = engine.advance(state, _input(text), now)
-            after = self._record(reply, "greeting" if not state.step else None)
+            after = self._record(reply, "greeting" if not state.screen else None)
             if after in path or after == before:
                 raise BenchError(f"script {name}: {text!r} at {before} leads back to {after}")
             completed += sum(e.kind == "completed" for e in reply.events)
             path[before] = after
             state = reply.state
             self._learn_returns(state, now)
-        if state.step != "complete" or completed != 1:
-            raise BenchError(f"script {name} ends at {state.step!r}, {completed} completions")
+        if state.screen != "complete" or completed != 1:
+            raise BenchError(f"script {name} ends at {state.screen!r}, {completed} completions")
         self.paths[name] = path
 
     def _learn_returns(self, state: State, now: datetime) -> None:
         """What /start shows at ``state`` -- and what comes after it."""
         engine = self.engine
         back = engine.advance(state, Start(None), now)
-        if back.state.step == "resume":
+        if back.state.screen == "resume":
             self._record(back)
             again = engine.advance(back.state, Text(RESUME_WORD), now)
             if _key(again.state) != _key(state):
@@ -265,7 +264,7 @@ class Catalogue:
             self._record(again)
             return
         self._record(back, "welcome_back")
-        if state.step == "complete":
+        if state.screen == "complete":
             # The menu, then "Tôi đã cài xong": "you reported on <date>".
             self._record(engine.advance(back.state, Text(REPORT_WORD), now))
 
@@ -278,7 +277,7 @@ def _show(landing: Landing) -> str:
 
 
 def _key(state: State) -> str:
-    return screen_key(state) if state.step else NO_SESSION
+    return screen_key(state) if state.screen else NO_SESSION
 
 
 def _input(text: str) -> Input:
@@ -290,12 +289,6 @@ def _input(text: str) -> Input:
 
 
 # --------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager
@@ -650,7 +643,7 @@ async def main_async(args: argparse.Namespace) -> str:
             **env,
             "TELEGRAM_BOT_TOKEN": TOKEN,
             "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{port}/bot",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
+            "DATABASE_URL": f"sqlite:///{db_path}",
             "BOT_ID_SECRET": SECRET,
             "BOT_CONFIG": str(config),
             "LOG_LEVEL": "WARNING",

@@ -25,7 +25,7 @@ def _screens() -> dict[str, tuple[str, InlineKeyboardMarkup]]:
     engine = Engine(load_content(), load_config())
     shaped = {}
     for text, step in (("2", "ready"), ("quay lại", "menu")):
-        message = engine.render(State(step=step))[-1]
+        message = engine.render(State(screen=step))[-1]
         keyboard = InlineKeyboardMarkup(
             [
                 [InlineKeyboardButton(o.label, callback_data=f"{step}|{o.id}")]

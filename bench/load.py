@@ -105,7 +105,6 @@ import itertools
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -125,7 +124,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import unthrottled_config  # noqa: E402
+from bench.common import free_port, unthrottled_config  # noqa: E402
 from tests.fakes.telegram_api import make_text_update  # noqa: E402
 
 TOKEN = "123:BENCH"
@@ -185,12 +184,6 @@ class Result:
 
 
 # --------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
@@ -953,7 +946,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 for backend, workers in configs:
                     began = time.monotonic()
                     if backend == "sqlite":
-                        url = f"sqlite+aiosqlite:///{tmp}/load-{round_}.db"
+                        url = f"sqlite:///{tmp}/load-{round_}.db"
                         result = await measure(
                             backend, workers, url, None, env, api_proc, api_base, args, tmp
                         )

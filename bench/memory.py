@@ -54,7 +54,6 @@ import contextlib
 import json
 import os
 import random
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -71,7 +70,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import StandInControl  # noqa: E402
+from bench.common import StandInControl, free_port  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.content import load_content  # noqa: E402
 from bot.engine import Engine  # noqa: E402
@@ -116,7 +115,7 @@ MB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
-class Conversation:
+class StoredConversation:
     """What the bot stores for one user after one conversation, times relative to its start."""
 
     state: dict[str, Any]  # State.to_json() at REFERENCE
@@ -153,7 +152,7 @@ def _next_input(reply: Reply, rng: random.Random, detour: float) -> Input:
     return Choice(chosen.id, message.screen)
 
 
-def play(engine: Engine, rng: random.Random, *, complete: bool) -> Conversation | None:
+def play(engine: Engine, rng: random.Random, *, complete: bool) -> StoredConversation | None:
     """One conversation: to the completion report (``complete``) or a few screens in."""
     state, now, offset = State(), REFERENCE, 0.0
     event: Input = Start(None)
@@ -185,15 +184,17 @@ def play(engine: Engine, rng: random.Random, *, complete: bool) -> Conversation 
         now += timedelta(seconds=gap)
     if (completion is not None) != complete:
         return None
-    return Conversation(
+    return StoredConversation(
         state.to_json(), saves, span, tuple(events), tuple(stages.items()), completion
     )
 
 
-def conversations(engine: Engine, count: int, seed: int = 11) -> dict[bool, list[Conversation]]:
+def conversations(
+    engine: Engine, count: int, seed: int = 11
+) -> dict[bool, list[StoredConversation]]:
     """``count`` conversations, COMPLETED_SHARE of them ending in a completion report."""
     rng = random.Random(seed)
-    pools: dict[bool, list[Conversation]] = {True: [], False: []}
+    pools: dict[bool, list[StoredConversation]] = {True: [], False: []}
     completers = max(1, round(count * COMPLETED_SHARE))
     wanted = {True: completers, False: max(1, count - completers)}
     for complete in (True, False):
@@ -217,7 +218,7 @@ def _shift_iso(value: str | None, delta: timedelta) -> str | None:
     return (datetime.fromisoformat(value) + delta).isoformat() if value else None
 
 
-def _state_json(conv: Conversation, delta: timedelta) -> str:
+def _state_json(conv: StoredConversation, delta: timedelta) -> str:
     state = dict(conv.state)
     state["last_at"] = _shift_iso(state["last_at"], delta)
     answers = dict(state["answers"])
@@ -242,7 +243,9 @@ def user_id(index: int) -> int:
     return USER_BASE + index
 
 
-def seed(path: Path, users: int, pools: dict[bool, list[Conversation]], commune: str) -> Seeded:
+def seed(
+    path: Path, users: int, pools: dict[bool, list[StoredConversation]], commune: str
+) -> Seeded:
     """Bulk-insert ``users`` stored users into a migrated database (set-up, not measured)."""
     t0 = time.monotonic()
     rng = random.Random(users)
@@ -312,12 +315,6 @@ def seed(path: Path, users: int, pools: dict[bool, list[Conversation]], commune:
 # --- the processes ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def process(
     args: list[str], env: dict[str, str], ready: str | None = None, stderr: TextIO | None = None
@@ -357,20 +354,6 @@ def memory(pid: int) -> dict[str, float]:
     return values
 
 
-class Server(StandInControl):
-    """The stand-in's control endpoints, and what this bench asks of them."""
-
-    async def replies(self) -> int:
-        return int((await self.stats())["send_message"])
-
-    async def wait_replies(self, count: int, patience: float = 180.0) -> None:
-        deadline = time.monotonic() + patience
-        while (got := await self.replies()) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"only {got}/{count} replies")
-            await asyncio.sleep(0.02)
-
-
 # --- one measured run ---------------------------------------------------------------------------
 
 
@@ -399,7 +382,7 @@ def traffic(stored: int, updates: int) -> Iterator[tuple[int, str]]:
 
 
 async def drive(
-    server: Server, stored: int, updates: int, rounds: int, pid: int, run: Run
+    server: StandInControl, stored: int, updates: int, rounds: int, pid: int, run: Run
 ) -> None:
     plan = list(traffic(stored, updates))
     run.distinct = len({user for user, _ in plan})
@@ -433,14 +416,14 @@ async def measure(
         "PYTHONPATH": str(ROOT),
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{port}/bot",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "DATABASE_URL": f"sqlite:///{db}",
         "BOT_ID_SECRET": SECRET,
         "LOG_LEVEL": "WARNING",
         "TELEGRAM_RATE_LIMITER": "off",
     }
     log_path = tmp / f"{label}.log"
     async with aiohttp.ClientSession() as session:
-        server = Server(session, port)
+        server = StandInControl(session, port)
         await server.reset()
         with (
             log_path.open("w") as log,
@@ -463,7 +446,7 @@ async def measure(
 
 
 def migrate(db: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite:///{db}"}
     subprocess.run(
         [sys.executable, "-m", "bot", "migrate"],
         cwd=ROOT,

@@ -284,7 +284,7 @@ def clone_citizens(path: Path, count: int) -> None:
 
 async def seed(tmp: Path, trial: Trial, config: Path) -> tuple[Path, str]:
     path = tmp / "bench.db"
-    url = f"sqlite+aiosqlite:///{path}"
+    url = f"sqlite:///{path}"
     await migrate(url, config, tmp)
     await one_real_citizen(url, config)
     await asyncio.to_thread(clone_citizens, path, trial.reminders)

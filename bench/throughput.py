@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import StandInControl  # noqa: E402
+from bench.common import StandInControl, free_port  # noqa: E402
 from tests.fakes.telegram_api import make_text_update  # noqa: E402
 
 TOKEN = "123:BENCH"
@@ -64,12 +63,6 @@ class Result:
         return data[min(len(data) - 1, int(q * len(data)))] if data else float("nan")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def process(args: list[str], env: dict[str, str], ready: str | None = None) -> Iterator[None]:
     proc = subprocess.Popen(
@@ -91,36 +84,25 @@ def process(args: list[str], env: dict[str, str], ready: str | None = None) -> I
             proc.wait()
 
 
-class Server(StandInControl):
-    """The stand-in's control endpoints, and what this bench asks of them."""
-
-    async def wait_sends(self, count: int, patience: float = 120.0) -> None:
-        deadline = time.monotonic() + patience
-        while (await self.stats())["send_message"] < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"only {(await self.stats())['send_message']}/{count} replies")
-            await asyncio.sleep(0.01)
-
-
 def users(m: int) -> list[int]:
     return [USER_BASE + i for i in range(m)]
 
 
-async def measure(server: Server, name: str, n: int, m: int, warm_replies: int) -> Result:
+async def measure(server: StandInControl, name: str, n: int, m: int, warm_replies: int) -> Result:
     """Open the bot for every user (untimed), then time a burst of ``n`` updates."""
     await server.reset()
     await server.enqueue([make_text_update(u, "/start") for u in users(m)])
-    await server.wait_sends(warm_replies * m)
+    await server.wait_replies(warm_replies * m)
     await server.reset()
     everyone = users(m)
     batch = [make_text_update(everyone[i % m], SCRIPT[(i // m) % 2]) for i in range(n)]
     t0 = time.monotonic()
     await server.enqueue(batch)
-    await server.wait_sends(n)
+    await server.wait_replies(n)
     return Result(name, n, (await server.stats())["last_send_at"] - t0, [])
 
 
-async def latency(server: Server, result: Result, m: int, rate: float, count: int) -> None:
+async def latency(server: StandInControl, result: Result, m: int, rate: float, count: int) -> None:
     """Send ``count`` updates at ``rate``/s; record enqueue -> reply for each."""
     await server.reset()
     everyone = users(m)
@@ -133,7 +115,7 @@ async def latency(server: Server, result: Result, m: int, rate: float, count: in
         user = everyone[i % m]
         asked.setdefault(user, []).append(time.monotonic())
         await server.enqueue([make_text_update(user, SCRIPT[(i // m) % 2])])
-    await server.wait_sends(count)
+    await server.wait_replies(count)
     answered: dict[int, list[float]] = {}
     for send in await server.sends(0):
         answered.setdefault(int(send["chat_id"]), []).append(float(send["at"]))
@@ -148,7 +130,7 @@ async def run_bot(
     warm = 3 if label == "bot" else 1
     with process(cmd, env):
         async with aiohttp.ClientSession() as session:
-            server = Server(session, port)
+            server = StandInControl(session, port)
             result = await measure(server, label, args.updates, args.users, warm)
             await latency(server, result, args.users, args.rate, args.latency_updates)
     return result
@@ -171,7 +153,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 **base_env,
                 "TELEGRAM_BOT_TOKEN": TOKEN,
                 "TELEGRAM_API_BASE_URL": api,
-                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench-{round_}.db",
+                "DATABASE_URL": f"sqlite:///{tmp}/bench-{round_}.db",
                 "BOT_ID_SECRET": "bench-secret-0123456789",
                 "LOG_LEVEL": "WARNING",
                 # The echo bot has no flood-limit guard either (Telegram's 30 msg/s cap would

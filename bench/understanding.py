@@ -131,19 +131,20 @@ class Contexts:
         screen = case.screen if self._known(case.screen) else ""
         if case.screen and screen != case.screen:
             self.unknown[case.screen] += 1
-        return State(step=screen, view=case.view if screen else "")
+        return State(screen=screen, view=case.view if screen else "")
 
     def context(self, case: Case) -> Context:
         state = self.state(case)
-        key = (state.step, state.view)
+        key = (state.screen, state.view)
         if key not in self._cache:
-            specs = self.engine._options(state) if state.step else []
+            renderer = self.engine.renderer
+            specs = renderer.options(state) if state.screen else []
             self._cache[key] = Context(
-                screen=state.step,
-                install_step=self.content.install_step(state.step) is not None,
+                screen=state.screen,
+                install_step=self.content.install_step(state.screen) is not None,
                 view=state.view,
                 options=tuple(
-                    shown_option(o, self.engine._fmt(o.label, state), self.content.aliases)
+                    shown_option(o, renderer.fmt(o.label, state), self.content.aliases)
                     for o in specs
                 ),
             )
@@ -163,9 +164,10 @@ def old_decision(contexts: Contexts, case: Case) -> Decision:
         if action == "start":
             return Social("greet")
         return Navigate(OLD_ACTIONS.get(action, action))
-    option = engine._match_option(state, folded) if state.step else None
+    option = engine._match_option(state, folded) if state.screen else None
     if option is not None:
-        if contexts.content.install_step(state.step) and not state.view and option.id == "stuck":
+        on_step = contexts.content.install_step(state.screen) is not None
+        if on_step and not state.view and option.id == "stuck":
             return Stuck()
         return Pick(option.id)
     topic = engine.faq.match(case.text).topic

@@ -1,7 +1,7 @@
-"""``python -m bot``: see :mod:`bot.cli`."""
+"""``python -m bot``: the command line, which lives in the application package (app/cli.py)."""
 
 import sys
 
-from bot.cli import main
+from app.cli import main
 
 sys.exit(main())

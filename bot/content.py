@@ -23,40 +23,32 @@ import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.model import TOKEN_RE
 from bot.textnorm import plain
+from bot.vocabulary import (
+    CONTENT_TARGETS,
+    Action,
+    InstallRoute,
+    OptionCondition,
+    PickSource,
+    Placeholder,
+    ScreenId,
+    ScreenKind,
+)
 
 CONTENT_ROOT = Path(__file__).resolve().parent.parent / "content"
 
-SCREEN_KINDS = ("info", "pick", "complete")
-PICK_SOURCES = ("providers", "communes", "villages")
-ROUTES = ("app", "vneid")
-#: Targets that the engine resolves at run time (see Engine._route).
-ROUTERS = ("@install", "@report", "@resume")
-ACTIONS = (
-    "start", "menu", "help", "stop", "human", "back", "delete", "erase", "resume", "restart",
-    "consent", "decline", "withdraw", "privacy", "scam", "remind_on", "remind_off",
-)  # fmt: skip
-#: Screens the engine itself routes to.
-REQUIRED_SCREENS = (
-    "menu", "human", "resume", "delete_confirm", "choose_provider", "report_consent",
-    "report_commune", "report_again", "privacy", "scam_signs",
-)  # fmt: skip
-OPTION_CONDITIONS = ("has_ret", "completed", "not_completed", "consented", "reminders_on")
-#: Four options per screen where possible; the main menu needs five.
-MAX_OPTIONS = 5
-#: Placeholders a text may use; the engine fills them from config and state.
-PLACEHOLDERS = frozenset(
-    {
-        "app", "provider", "publisher", "store", "site", "hotline", "providers",
-        "commune", "province", "village", "support_name", "support_address", "support_hours",
-        "support_phone", "share_url", "step", "total", "title", "date", "delete_command",
-        "consent_version", "name", "retention_months",
-    }
-)  # fmt: skip
+ROUTES = tuple(InstallRoute)
+#: Targets the content may name that the engine resolves at run time.
+ROUTERS = tuple(sorted(CONTENT_TARGETS))
+REQUIRED_SCREENS = tuple(ScreenId)
+#: At most four options per screen: more do not fit a phone screen, nor an elderly reader.
+MAX_OPTIONS = 4
+PLACEHOLDERS = frozenset(Placeholder)
 #: Texts the engine itself needs (everything else is referenced from the flow).
 REQUIRED_TEXTS = (
     "greeting", "privacy_promise", "welcome_back", "help", "stopped", "stale_button",
@@ -79,6 +71,8 @@ INTENT_KINDS = ("nav", "reply")
 #: Where an option's roles come from (see bot.understanding.option_roles).
 ROLE_SOURCES = ("id", "alias", "faq", "action", "goto", "set")
 
+_E = TypeVar("_E", bound=StrEnum)
+
 
 class ContentError(ValueError):
     """The content files are inconsistent (a broken reference, a missing text...)."""
@@ -89,24 +83,24 @@ class OptionSpec:
     id: str
     label: str
     goto: str | None = None
-    action: str | None = None
+    action: Action | None = None
     faq: str | None = None
     sets: Mapping[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
-    when: str | None = None
+    when: OptionCondition | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Screen:
     id: str
-    kind: str
+    kind: ScreenKind
     title: str
     texts: tuple[str, ...]
     options: tuple[OptionSpec, ...] = ()
     back: str | None = None
     resumable: bool = False
     # pick screens
-    source: str | None = None
+    source: PickSource | None = None
     answer: str | None = None
     next: str | None = None
     unknown: bool = False
@@ -115,7 +109,7 @@ class Screen:
 @dataclass(frozen=True, slots=True)
 class InstallStep:
     id: str
-    routes: tuple[str, ...]
+    routes: tuple[InstallRoute, ...]
     title: str
     text: str
     why: str
@@ -123,7 +117,7 @@ class InstallStep:
     text_vneid: str | None = None
 
     def text_for(self, route: str) -> str:
-        return self.text_vneid if route == "vneid" and self.text_vneid else self.text
+        return self.text_vneid if route == InstallRoute.VNEID and self.text_vneid else self.text
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +158,7 @@ class StepTopics:
 @dataclass(frozen=True, slots=True)
 class Command:
     name: str
-    action: str
+    action: Action
     description: str
     hidden: bool = False
 
@@ -175,7 +169,7 @@ class Content:
     texts: Mapping[str, str]
     labels: Mapping[str, str]
     aliases: Mapping[str, tuple[str, ...]]
-    words: Mapping[str, tuple[str, ...]]
+    words: Mapping[Action, tuple[str, ...]]
     commands: tuple[Command, ...]
     screens: Mapping[str, Screen]
     install: tuple[InstallStep, ...]
@@ -198,6 +192,7 @@ class Content:
     thresholds: Mapping[str, float] = field(default_factory=dict)
 
     def install_steps(self, route: str) -> tuple[InstallStep, ...]:
+        """The install steps of ``route`` (an :class:`InstallRoute`), in order."""
         return tuple(s for s in self.install if route in s.routes)
 
     def install_step(self, step_id: str) -> InstallStep | None:
@@ -227,7 +222,10 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
         texts=_str_table(texts_raw, "texts"),
         labels=_str_table(texts_raw, "labels"),
         aliases=_words_table(texts_raw, "aliases"),
-        words=_words_table(texts_raw, "words"),
+        words={
+            _enum(Action, action, f"words.{action}"): words
+            for action, words in _words_table(texts_raw, "words").items()
+        },
         commands=tuple(_command(c) for c in texts_raw.get("commands", [])),
         screens={sid: _screen(sid, raw) for sid, raw in flow_raw.get("screens", {}).items()},
         install=tuple(_install_step(s) for s in flow_raw.get("install", [])),
@@ -281,27 +279,19 @@ def check(content: Content) -> None:
             problems.append(f"{where}: {len(screen.options)} options (at most {MAX_OPTIONS})")
         for opt in screen.options:
             problems += _check_option(opt, where, targets, content)
-        if screen.kind == "pick" and not screen.answer:
+        if screen.kind is ScreenKind.PICK and not screen.answer:
             problems.append(f"{where}: a pick screen needs `answer`")
-        if screen.kind == "pick" and screen.next is None:
+        if screen.kind is ScreenKind.PICK and screen.next is None:
             problems.append(f"{where}: a pick screen needs `next`")
         for text in screen.texts:
             problems += _check_placeholders(text, where)
     for step in content.install:
         for text in (step.text, step.why, step.stuck, step.text_vneid or ""):
             problems += _check_placeholders(text, f"install step {step.id!r}")
-        if not set(step.routes) <= set(ROUTES):
-            problems.append(f"install step {step.id!r}: routes must be among {ROUTES}")
     for key, text in content.texts.items():
         problems += _check_placeholders(text, f"texts.{key}")
     for topic in content.faq.values():
         problems += _check_placeholders(topic.answer, f"faq {topic.id!r}")
-    for command in content.commands:
-        if command.action not in ACTIONS:
-            problems.append(f"command {command.name!r}: unknown action {command.action!r}")
-    for action in content.words:
-        if action not in ACTIONS:
-            problems.append(f"words.{action}: not an action (one of {ACTIONS})")
     problems += _check_understanding(content)
     if problems:
         raise ContentError("content/" + content.locale + ": " + "; ".join(problems))
@@ -364,14 +354,10 @@ def _check_option(opt: OptionSpec, where: str, targets: set[str], content: Conte
         problems.append(f"{where}: option id {opt.id!r} is not a short token")
     if opt.goto is not None and opt.goto not in targets:
         problems.append(f"{where}: option {opt.id!r} goes to unknown {opt.goto!r}")
-    if opt.action is not None and opt.action not in ACTIONS:
-        problems.append(f"{where}: option {opt.id!r} has unknown action {opt.action!r}")
     if opt.faq is not None and opt.faq not in content.faq:
         problems.append(f"{where}: option {opt.id!r} names unknown FAQ topic {opt.faq!r}")
     if opt.goto is None and opt.action is None and opt.faq is None:
         problems.append(f"{where}: option {opt.id!r} leads nowhere")
-    if opt.when is not None and opt.when not in OPTION_CONDITIONS:
-        problems.append(f"{where}: option {opt.id!r} has unknown condition {opt.when!r}")
     for alias in opt.aliases:
         if alias.startswith("@") and alias[1:] not in content.aliases:
             problems.append(f"{where}: option {opt.id!r} names unknown alias group {alias!r}")
@@ -413,13 +399,25 @@ def _texts(value: Any) -> tuple[str, ...]:
     return tuple(str(t).strip() for t in _as_list(value) if str(t).strip())
 
 
+def _enum(kind: type[_E], value: Any, where: str) -> _E:
+    """``value`` as a member of the vocabulary ``kind``, or a clear ContentError."""
+    try:
+        return kind(str(value))
+    except ValueError:
+        names = ", ".join(member.value for member in kind)
+        raise ContentError(f"{where}: {value!r} is not one of {names}") from None
+
+
+def _maybe(kind: type[_E], value: Any, where: str) -> _E | None:
+    return None if value is None else _enum(kind, value, where)
+
+
 def _screen(sid: str, raw: dict[str, Any]) -> Screen:
-    kind = str(raw.get("kind", "info"))
-    if kind not in SCREEN_KINDS:
-        raise ContentError(f"screen {sid!r}: kind must be one of {SCREEN_KINDS}")
-    source = raw.get("source")
-    if kind == "pick" and source not in PICK_SOURCES:
-        raise ContentError(f"screen {sid!r}: source must be one of {PICK_SOURCES}")
+    where = f"screen {sid!r}"
+    kind = _enum(ScreenKind, raw.get("kind", "info"), f"{where}: kind")
+    source = _maybe(PickSource, raw.get("source"), f"{where}: source")
+    if kind is ScreenKind.PICK and source is None:
+        raise ContentError(f"{where}: a pick screen needs a source")
     return Screen(
         id=sid,
         kind=kind,
@@ -438,15 +436,16 @@ def _screen(sid: str, raw: dict[str, Any]) -> Screen:
 def _option(raw: dict[str, Any], sid: str) -> OptionSpec:
     if "id" not in raw or "label" not in raw:
         raise ContentError(f"screen {sid!r}: every option needs an id and a label")
+    where = f"screen {sid!r}: option {raw['id']!r}"
     return OptionSpec(
         id=str(raw["id"]),
         label=str(raw["label"]),
         goto=raw.get("goto"),
-        action=raw.get("action"),
+        action=_maybe(Action, raw.get("action"), f"{where}: action"),
         faq=raw.get("faq"),
         sets={str(k): str(v) for k, v in raw.get("set", {}).items()},
         aliases=tuple(str(a) for a in _as_list(raw.get("aliases", []))),
-        when=raw.get("when"),
+        when=_maybe(OptionCondition, raw.get("when"), f"{where}: when"),
     )
 
 
@@ -457,7 +456,10 @@ def _install_step(raw: dict[str, Any]) -> InstallStep:
         raise ContentError(f"install step {sid!r}: missing {missing}")
     return InstallStep(
         id=sid,
-        routes=tuple(str(r) for r in raw.get("routes", ROUTES)),
+        routes=tuple(
+            _enum(InstallRoute, r, f"install step {sid!r}: routes")
+            for r in raw.get("routes", ROUTES)
+        ),
         title=str(raw["title"]).strip(),
         text=str(raw["text"]).strip(),
         text_vneid=str(raw["text_vneid"]).strip() if raw.get("text_vneid") else None,
@@ -500,7 +502,7 @@ def _thresholds(raw: dict[str, Any]) -> dict[str, float]:
 def _command(raw: dict[str, Any]) -> Command:
     return Command(
         name=str(raw["name"]),
-        action=str(raw["action"]),
+        action=_enum(Action, raw.get("action"), f"command {raw.get('name')!r}: action"),
         description=str(raw.get("description", "")),
         hidden=bool(raw.get("hidden", False)),
     )

@@ -1,8 +1,8 @@
 """Pseudonymous user references: a keyed hash of (channel, channel user id).
 
 The database never holds a Telegram or Zalo user id, only HMAC-SHA256 of it under a secret
-from ``BOT_ID_SECRET``. Without the secret, a database dump cannot be linked back to people.
-For local runs a random secret is generated once and kept in ``var/id_secret``.
+the application supplies (``BOT_ID_SECRET``, see app/id_secret.py). Without the secret, a
+database dump cannot be linked back to people.
 
 The one exception is the chat address of a citizen who agreed to reminders (the bot must
 know where to send them): it is *sealed* -- AES-GCM under a key derived from the same secret,
@@ -14,16 +14,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
-from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from bot.config import ConfigError
-
-LOCAL_SECRET_FILE = Path("var") / "id_secret"
 
 
 class UserRefs:
@@ -36,6 +30,12 @@ class UserRefs:
 
     def ref(self, channel: str, user_id: str | int) -> str:
         message = f"{channel}:{user_id}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:40]
+
+    def delivery(self, channel: str, delivery_id: str) -> str:
+        """A platform's delivery id as the store keeps it: a keyed hash (some ids, such as
+        Zalo OA's "follow:USER:TIME", contain a user id)."""
+        message = f"delivery:{channel}:{delivery_id}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:40]
 
     def seal(self, channel: str, user_ref: str, address: str | int) -> str:
@@ -58,32 +58,3 @@ class UserRefs:
 
     def _sealing_key(self) -> bytes:
         return hmac.new(self._secret, b"sealing-key:v1", hashlib.sha256).digest()
-
-
-def production() -> bool:
-    """``BOT_ENV=production``: secrets must come from the environment, never be generated."""
-    return os.environ.get("BOT_ENV", "").lower() == "production"
-
-
-def load_id_secret(path: Path = LOCAL_SECRET_FILE) -> bytes:
-    """``BOT_ID_SECRET`` if set; otherwise, outside production, a locally generated one
-    (created on first use, kept in ``var/id_secret``)."""
-    value = os.environ.get("BOT_ID_SECRET")
-    if value:
-        if len(value) < 16:
-            raise ConfigError("BOT_ID_SECRET must be at least 16 characters")
-        return value.encode()
-    if production():
-        raise ConfigError(
-            "BOT_ENV=production needs BOT_ID_SECRET (a long random string, e.g. "
-            "`python -c 'import secrets; print(secrets.token_hex(32))'`); keep it safe: "
-            "without it the stored ids cannot be matched to users again"
-        )
-    if path.exists():
-        return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_hex(32).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secret)
-    return secret

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
+from bot.vocabulary import EventKind
+
 # --- input events -----------------------------------------------------------------------------
 
 
@@ -73,6 +75,32 @@ class Blocked:
 Input: TypeAlias = Start | Text | Choice | Media | Timeout | Blocked
 
 
+def input_to_json(event: Input) -> dict[str, Any]:
+    """An input as plain JSON (to keep a delivery until its step is done)."""
+    if isinstance(event, Start):
+        return {"start": event.payload, "area": event.area}
+    if isinstance(event, Text):
+        return {"text": event.text}
+    if isinstance(event, Choice):
+        return {"choice": event.option, "screen": event.screen}
+    if isinstance(event, Media):
+        return {"media": event.kind}
+    return {"timeout": True} if isinstance(event, Timeout) else {"blocked": True}
+
+
+def input_from_json(data: Mapping[str, Any]) -> Input:
+    """Inverse of :func:`input_to_json`."""
+    if "start" in data:
+        return Start(data["start"], data.get("area"))
+    if "text" in data:
+        return Text(str(data["text"]))
+    if "choice" in data:
+        return Choice(str(data["choice"]), str(data.get("screen", "")))
+    if "media" in data:
+        return Media(data["media"])
+    return Timeout() if data.get("timeout") else Blocked()
+
+
 # --- output -----------------------------------------------------------------------------------
 
 #: Option ids and screen keys travel in button data (Telegram allows 64 bytes in all).
@@ -88,19 +116,31 @@ class Option:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a message: a picture shown in the chat, or a document to download."""
+
+    kind: Literal["photo", "document"]
+    filename: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class OutMessage:
-    """One message to send. ``screen`` identifies the screen its options belong to."""
+    """One message to send. ``screen`` identifies the screen its options belong to. With an
+    ``attachment``, the file is sent and ``text`` is its caption."""
 
     text: str
     options: tuple[Option, ...] = ()
     screen: str = ""
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """An analytics event: what happened, never what the user typed."""
+    """An analytics event: what happened, never what the user typed. ``step`` is the screen
+    or install step it happened on."""
 
-    kind: str
+    kind: EventKind
     step: str | None = None
     detail: str | None = None
     data: Mapping[str, Any] | None = None
@@ -110,24 +150,64 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class ScreenRef:
+    """A place in the conversation: a screen or install step, a sub-view of an install step
+    ("stuck", "why"), a page of a pick list."""
+
+    screen: str
+    view: str = ""
+    page: int = 0
+
+    @property
+    def key(self) -> str:
+        """The form button presses carry ("cccd_front.stuck", "report_village.p1"), so that a
+        stale button can be told from a current one."""
+        parts = [self.screen or "menu"]
+        if self.view:
+            parts.append(self.view)
+        if self.page:
+            parts.append(f"p{self.page}")
+        return ".".join(parts)
+
+    @classmethod
+    def from_key(cls, key: str) -> ScreenRef:
+        screen, *rest = key.split(".")
+        view, page = "", 0
+        for part in rest:
+            if part.startswith("p") and part[1:].isdigit():
+                page = int(part[1:])
+            else:
+                view = part
+        return cls(screen, view, page)
+
+
+@dataclass(frozen=True, slots=True)
 class State:
     """One user's conversation state on one channel; serialisable to JSON.
 
-    ``step`` is a screen id from the content (or an install step id); ``view`` selects a
-    sub-view of an install step ("stuck", "why"); ``page`` pages through long pick lists;
-    ``ret`` is where "continue" leads back to from a detour (help, FAQ, human help, resume).
-    ``answers`` holds only choices made from our own lists (provider, commune, village...),
-    never free text.
+    ``screen`` is where the user is: a screen id from the content or an install step id
+    ("" for someone the bot has not greeted yet); ``view`` selects a sub-view of an install
+    step ("stuck", "why"); ``page`` pages through long pick lists; ``back_to`` is where
+    "continue" leads back to from a detour (help, FAQ, human help, resume). ``answers`` holds
+    only choices made from our own lists (provider, commune, village...), never free text.
     """
 
-    step: str = ""
+    screen: str = ""
     view: str = ""
     page: int = 0
-    ret: str = ""
+    back_to: ScreenRef | None = None
     answers: Mapping[str, str] = field(default_factory=dict)
     referral: str | None = None
     stopped: bool = False
     last_at: datetime | None = None
+
+    @property
+    def here(self) -> ScreenRef:
+        return ScreenRef(self.screen, self.view, self.page)
+
+    def at(self, place: ScreenRef) -> State:
+        """A copy at ``place``."""
+        return replace(self, screen=place.screen, view=place.view, page=place.page)
 
     def with_answers(self, **changes: str | None) -> State:
         """A copy with answers set (or removed, when the value is None)."""
@@ -142,10 +222,10 @@ class State:
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-compatible form for the store."""
         return {
-            "step": self.step,
+            "screen": self.screen,
             "view": self.view,
             "page": self.page,
-            "ret": self.ret,
+            "back_to": self.back_to.key if self.back_to else None,
             "answers": dict(self.answers),
             "referral": self.referral,
             "stopped": self.stopped,
@@ -154,13 +234,15 @@ class State:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> State:
-        """Inverse of :meth:`to_json`; tolerant of missing keys from older rows."""
+        """Inverse of :meth:`to_json`; tolerant of missing keys, and of rows written before
+        ``screen`` and ``back_to`` had these names ("step", "ret")."""
         last_at = data.get("last_at")
+        back = data.get("back_to", data.get("ret"))
         return cls(
-            step=str(data.get("step") or ""),
+            screen=str(data.get("screen", data.get("step")) or ""),
             view=str(data.get("view") or ""),
             page=int(data.get("page") or 0),
-            ret=str(data.get("ret") or ""),
+            back_to=ScreenRef.from_key(str(back)) if back else None,
             answers={str(k): str(v) for k, v in (data.get("answers") or {}).items()},
             referral=data.get("referral"),
             stopped=bool(data.get("stopped", False)),
@@ -175,7 +257,8 @@ class Reply:
     ``delete_input``: remove the user's message from the chat (it may hold personal data).
     ``erase``: the user confirmed "delete my data" -- the host deletes everything it holds
     for them, in the same transaction, instead of saving ``state``.
-    ``persist``: False for replies that must not create or touch a session (group chats).
+    ``persist``: False for replies that must not create or touch a session (a reminder for
+    someone whose data was deleted meanwhile).
     """
 
     state: State

@@ -7,6 +7,7 @@ may have arrived, and stop writing to someone who blocked the bot.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from bot.model import OutMessage
@@ -39,6 +40,6 @@ class InDoubt(Exception):
 class Deliverer(Protocol):
     """What a channel offers the outbox."""
 
-    async def deliver(self, address: str, messages: tuple[OutMessage, ...]) -> None:
-        """Send ``messages`` to ``address`` (the id the channel gave for this user), or
+    async def deliver(self, chat: str, messages: Sequence[OutMessage]) -> None:
+        """Send ``messages`` to ``chat`` (the address the channel gave for this user), or
         raise one of the exceptions above."""

@@ -22,9 +22,9 @@ from babel.numbers import format_decimal
 from bot.charts import chart_png
 from bot.config import Commune, Config
 from bot.content import Content, load_staff_texts
-from bot.engine import foreign_links
 from bot.identity import UserRefs
-from bot.model import Choice, Input, Option, OutMessage, Start, Text
+from bot.links import foreign_links
+from bot.model import Attachment, Choice, Input, Option, OutMessage, Start, Text
 from bot.schedule import next_allowed
 from bot.stats import Report, build_report, population, render
 from storage.database import Database
@@ -40,17 +40,12 @@ BROADCASTS_PER_DAY = 3
 
 
 @dataclass(frozen=True, slots=True)
-class Attachment:
-    kind: str  # "document" or "photo"
-    filename: str
-    data: bytes
-    caption: str
-
-
-@dataclass(frozen=True, slots=True)
 class StaffReply:
     messages: tuple[OutMessage, ...] = ()
-    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def attachments(self) -> tuple[Attachment, ...]:
+        return tuple(m.attachment for m in self.messages if m.attachment is not None)
 
 
 _Handler = Callable[[Staff, str], Awaitable[StaffReply]]
@@ -101,7 +96,20 @@ class StaffDesk:
             },
         }
 
-    async def handle(self, channel: str, user_id: str | int, event: Input) -> StaffReply | None:
+    async def handle(
+        self, channel: str, user_id: str | int, event: Input, *, files: bool = True
+    ) -> StaffReply | None:
+        """The reply to a staff command or an invite, or None for anything else (or anyone
+        else). ``files``: the channel can send files; where it cannot, a file is replaced by
+        a note saying where to get it."""
+        reply = await self._handle(channel, user_id, event)
+        if reply is None or files or not reply.attachments:
+            return reply
+        elsewhere = OutMessage(self.texts["files_elsewhere"])
+        kept = tuple(m for m in reply.messages if m.attachment is None)
+        return StaffReply((*kept, elsewhere))
+
+    async def _handle(self, channel: str, user_id: str | int, event: Input) -> StaffReply | None:
         ref = self.refs.ref(channel, user_id)
         if isinstance(event, Start) and event.payload and event.payload.startswith(INVITE_PREFIX):
             return await self._enrol(channel, ref, event.payload)
@@ -136,7 +144,7 @@ class StaffDesk:
         data = await self.export_csv(member.scope)
         caption = self.texts["export_caption"].format(scope=self.scope_name(member.scope))
         name = f"chu-ky-so-{self._today().isoformat()}.csv"
-        return StaffReply(attachments=(Attachment("document", name, data, caption),))
+        return StaffReply((OutMessage(caption, attachment=Attachment("document", name, data)),))
 
     async def _official_chart(self, member: Staff, _argument: str) -> StaffReply:
         report = await self.report(member.scope)
@@ -144,7 +152,9 @@ class StaffDesk:
             scope=report.scope, date=self._today().strftime("%d/%m/%Y")
         )  # the locale's date format is dd/MM/yyyy
         png = chart_png(report, self.texts)
-        return StaffReply(attachments=(Attachment("photo", "bieu-do.png", png, caption),))
+        return StaffReply(
+            (OutMessage(caption, attachment=Attachment("photo", "bieu-do.png", png)),)
+        )
 
     async def _official_moi_tnv(self, member: Staff, _argument: str) -> StaffReply:
         communes = self.communes(member.scope)
@@ -170,7 +180,7 @@ class StaffDesk:
             return self._say(
                 self.texts["broadcast_too_long"].format(length=len(text), limit=BROADCAST_LIMIT)
             )
-        if links := foreign_links(text, self.config):
+        if links := foreign_links(text, self.config.links):
             return self._say(self.texts["broadcast_bad_link"].format(links=", ".join(links)))
         scope = self.scope_name(member.scope)
         count = await self.outbox.recipients(self._broadcast_communes(member.scope))
@@ -205,12 +215,27 @@ class StaffDesk:
             self._broadcast_communes(member.scope),
             next_allowed(now, self.config.timezone, r.quiet_from, r.quiet_until),
         )
-        if count is None:  # pressed twice, or not theirs: nothing more to do
-            return StaffReply()
+        if count is None:  # the preview's buttons are spent: say how it ended
+            return await self._broadcast_spent(member, int(argument))
         return self._say(self.texts["broadcast_queued"].format(count=self._n(count)))
 
-    async def _official_broadcast_cancel(self, _member: Staff, _argument: str) -> StaffReply:
+    async def _official_broadcast_cancel(self, member: Staff, argument: str) -> StaffReply:
+        """Cancel: the draft is marked cancelled, so its Send button can never queue it."""
+        if not argument.isdigit():
+            return StaffReply()
+        if not await self.outbox.cancel_broadcast(int(argument), member.user_ref):
+            return await self._broadcast_spent(member, int(argument))
         return self._say(self.texts["broadcast_cancelled"])
+
+    async def _broadcast_spent(self, member: Staff, broadcast_id: int) -> StaffReply:
+        """A button of a preview that was sent or cancelled already (or not this official's:
+        nothing)."""
+        status = await self.outbox.broadcast_status(broadcast_id, member.user_ref)
+        if status == "queued":
+            return self._say(self.texts["broadcast_was_sent"])
+        if status == "cancelled":
+            return self._say(self.texts["broadcast_was_cancelled"])
+        return StaffReply()
 
     async def _official_broadcast_progress(self, member: Staff, _argument: str) -> StaffReply:
         last = await self.outbox.last_broadcast(member.user_ref)
@@ -247,8 +272,13 @@ class StaffDesk:
         qr = io.BytesIO()
         segno.make(link, error="m").save(qr, kind="png", scale=10, border=4)
         return StaffReply(
-            (OutMessage(self.texts["volunteer_link"].format(link=link, code=code)),),
-            (Attachment("photo", f"qr-{code}.png", qr.getvalue(), self.texts["qr_caption"]),),
+            (
+                OutMessage(self.texts["volunteer_link"].format(link=link, code=code)),
+                OutMessage(
+                    self.texts["qr_caption"],
+                    attachment=Attachment("photo", f"qr-{code}.png", qr.getvalue()),
+                ),
+            )
         )
 
     async def _volunteer_mystats(self, member: Staff, _argument: str) -> StaffReply:

@@ -1,12 +1,14 @@
 """Telegram adapter (python-telegram-bot 22): translate updates, send the engine's messages.
 
 - Long polling (our own loop on PTB's ``get_updates``) or the webhook; either way a delivery
-  is confirmed to Telegram only after its step is committed. ``TELEGRAM_API_BASE_URL``
-  points at another Bot API server (self-hosted, or the local stand-in the tests use).
-- Every update is queued on a :class:`~handlers.ordering.KeyedRunner`, so one user's updates
-  are applied in order while different users are served concurrently.
-- Photos, documents, contacts and locations are deleted from the private chat at once (they
-  may carry ID images or personal data) and never downloaded.
+  is confirmed to Telegram only after its step is committed. ``base_url`` may point at another
+  Bot API server (self-hosted, or the local stand-in the tests use).
+- PTB's durations are read as ``timedelta`` (the application sets ``PTB_TIMEDELTA``, PTB's
+  opt-in to its next major version; ``_seconds`` accepts both).
+- Every update goes through the one inbound path (handlers/inbound.py): in order per user,
+  staff first, committed before it is confirmed; photos, documents, contacts and locations
+  are then deleted from the private chat (they may carry ID images or personal data) and
+  never downloaded.
 - Button data is "<screen>|<option>"; stale or forged data is answered by the engine.
 - A user who blocked the bot is marked stopped; group chats get a polite "chat privately".
 """
@@ -18,9 +20,7 @@ import contextlib
 import functools
 import hmac
 import logging
-import os
-from collections.abc import Awaitable
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -38,53 +38,34 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ContextTypes, Job
 
+from bot.config import ConfigError
 from bot.content import Content
 from bot.model import Blocked, Choice, Input, Media, MediaKind, Option, OutMessage, Start, Text
-from handlers.conversation import Conversations
+from handlers.channel import Capabilities, ChannelSpec, Incoming, Route, Services
 from handlers.delivery import InDoubt, NotSent, Rejected, RetryLater, Unreachable
-from handlers.ordering import KeyedRunner
-from handlers.staff import Attachment, StaffDesk
+from handlers.inbound import Inbound, split_text
 
 CHANNEL = "telegram"
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+WEBHOOK_PATH = "/telegram/webhook"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
-#: A webhook answer waits this long at most for the step's commit.
-WEBHOOK_PATIENCE = 10.0
-#: A reply refused with 429 is sent again after the delay Telegram names, this many tries in all.
-REPLY_ATTEMPTS = 3
+CAPABILITIES = Capabilities(
+    buttons=True,
+    can_delete=True,
+    max_text=4096,
+    deep_links=True,
+    files=True,
+    # Telegram waits about a minute for a webhook's answer; a step takes milliseconds.
+    ack_within=10.0,
+)
 
 log = logging.getLogger(__name__)
-# Durations from PTB (RetryAfter.retry_after, ...) as timedelta, as its next major version
-# will have them: no deprecation warning each time Telegram says "retry after".
-os.environ.setdefault("PTB_TIMEDELTA", "true")
-
-
-def api_base_url() -> str:
-    return os.environ.get("TELEGRAM_API_BASE_URL") or DEFAULT_API_BASE_URL
-
-
-def rate_limiter_wanted() -> bool:
-    """``TELEGRAM_RATE_LIMITER=off`` drops the flood-limit guard: only for a local Bot API
-    stand-in (benchmarks), never against Telegram."""
-    return os.environ.get("TELEGRAM_RATE_LIMITER", "on").lower() not in ("off", "0", "false")
 
 
 def file_base_url(base_url: str) -> str:
     """The file endpoint that goes with a Bot API base URL (".../bot" -> ".../file/bot")."""
     head, sep, tail = base_url.rstrip("/").rpartition("/")
     return f"{head}/file/{tail}" if sep else base_url
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """One update, translated: who, where, what (None: a group chat), what to delete."""
-
-    user_id: int
-    chat_id: int
-    event: Input | None
-    delivery_id: str
-    message_id: int | None = None
-    callback_id: str | None = None
 
 
 def _media_kind(message: Message) -> MediaKind:
@@ -106,29 +87,29 @@ def _media_kind(message: Message) -> MediaKind:
 
 
 def translate(update: Update) -> Incoming | None:
-    """The engine input for a Telegram update, or None for updates we ignore."""
+    """The incoming delivery of a Telegram update, or None for updates we ignore."""
     delivery = str(update.update_id)
     if update.my_chat_member is not None:
         member = update.my_chat_member
         if member.chat.type == ChatType.PRIVATE and (
             member.new_chat_member.status == ChatMemberStatus.BANNED
         ):
-            return Incoming(member.from_user.id, member.chat.id, Blocked(), delivery)
+            return _incoming(member.from_user.id, member.chat.id, Blocked(), delivery)
         return None
     if update.callback_query is not None:
         query = update.callback_query
         chat = query.message.chat if query.message else None
         chat_id = chat.id if chat else query.from_user.id
         if chat is not None and chat.type != ChatType.PRIVATE:
-            return Incoming(query.from_user.id, chat_id, None, delivery, callback_id=query.id)
+            return _incoming(query.from_user.id, chat_id, None, delivery, callback=query.id)
         screen, sep, option = (query.data or "").partition("|")
         choice = Choice(option=option, screen=screen) if sep else Choice(option=screen, screen="")
-        return Incoming(query.from_user.id, chat_id, choice, delivery, callback_id=query.id)
+        return _incoming(query.from_user.id, chat_id, choice, delivery, callback=query.id)
     edited = update.edited_message
     if edited is not None and edited.from_user is not None:
         if edited.chat.type != ChatType.PRIVATE:
             return None
-        return Incoming(edited.from_user.id, edited.chat.id, Media("edited"), delivery)
+        return _incoming(edited.from_user.id, edited.chat.id, Media("edited"), delivery)
     message = update.message
     if message is None or message.from_user is None:
         return None
@@ -136,7 +117,7 @@ def translate(update: Update) -> Incoming | None:
     if message.chat.type != ChatType.PRIVATE:
         # Only answer commands in groups, so the bot does not talk over people.
         if message.text and message.text.startswith("/"):
-            return Incoming(user_id, chat_id, None, delivery)
+            return _incoming(user_id, chat_id, None, delivery)
         return None
     event: Input
     if message.text is not None:
@@ -147,7 +128,26 @@ def translate(update: Update) -> Incoming | None:
             event = Text(message.text)
     else:
         event = Media(_media_kind(message))
-    return Incoming(user_id, chat_id, event, delivery, message_id=message.message_id)
+    return _incoming(user_id, chat_id, event, delivery, message=message.message_id)
+
+
+def _incoming(
+    user: int,
+    chat: int,
+    event: Input | None,
+    delivery: str,
+    *,
+    message: int | None = None,
+    callback: str | None = None,
+) -> Incoming:
+    return Incoming(
+        user=str(user),
+        chat=str(chat),
+        event=event,
+        delivery_id=delivery,
+        message_id=str(message) if message is not None else None,
+        callback_id=callback,
+    )
 
 
 class _Application(Application):  # type: ignore[type-arg]
@@ -185,67 +185,72 @@ def _seconds(delay: timedelta | float) -> float:
     return delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
 
 
-def _settle(future: asyncio.Future[None] | None) -> None:
-    if future is not None and not future.done():
-        future.set_result(None)
-
-
 class TelegramChannel:
-    """A python-telegram-bot Application wired to the conversation service."""
+    """A python-telegram-bot Application speaking for the bot on Telegram."""
+
+    name = CHANNEL
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
-        conversations: Conversations,
+        inbound: Inbound,
         content: Content,
         token: str,
         *,
-        base_url: str | None = None,
-        concurrency: int = 8,
-        rate_limiter: bool | None = None,
-        staff: StaffDesk | None = None,
+        base_url: str = DEFAULT_API_BASE_URL,
+        rate_limiter: bool = True,
         webhook_secret: str | None = None,
+        webhook_url: str = "",
+        poll_timeout: int = 10,
+        poll_interval: float = 0.0,
     ):
-        self.conversations = conversations
+        self.inbound = inbound
         self.content = content
-        self.staff = staff
-        self.runner = KeyedRunner(concurrency)
-        base = base_url or api_base_url()
         self._webhook_secret = webhook_secret
+        self._webhook_url = webhook_url
+        self._poll_timeout = poll_timeout
+        self._poll_interval = poll_interval
         builder = Application.builder().application_class(_Application)
         # Updates come from our own long polling (_poll) or our webhook, never PTB's Updater:
         # it confirms a batch to Telegram as soon as it has fetched it, so a crash before the
         # steps are committed would lose those messages.
-        builder = builder.token(token).base_url(base).updater(None)
-        builder = builder.base_file_url(file_base_url(base))
-        if rate_limiter if rate_limiter is not None else rate_limiter_wanted():
+        builder = builder.token(token).base_url(base_url).updater(None)
+        builder = builder.base_file_url(file_base_url(base_url))
+        if rate_limiter:
             # A second guard under Telegram's flood limits. It does not retry a 429 itself: it
             # would hold every request back meanwhile and then let them all go at once, which
-            # brings the next 429s (a storm). The caller retries: _reply, or the outbox.
+            # brings the next 429s (a storm). The caller retries: the inbound path's replies,
+            # or the outbox.
             builder = builder.rate_limiter(AIORateLimiter(max_retries=0))  # type: ignore[arg-type]
         self.app: Application = builder.build()  # type: ignore[type-arg]
         self.app.add_error_handler(self._on_error)
         self._preview = LinkPreviewOptions(is_disabled=True)
         self._poller: asyncio.Task[None] | None = None
 
-    async def start(
-        self, *, poll_interval: float = 0.0, poll_timeout: int = 10, webhook_url: str = ""
-    ) -> None:
+    def routes(self) -> Sequence[Route]:
+        if self._webhook_secret is None:
+            return ()
+        return (Route("POST", WEBHOOK_PATH, self.webhook),)
+
+    async def start(self) -> None:
         """Initialise, publish the command menu, and start long polling -- or, in webhook
-        mode, register ``webhook_url`` with Telegram (when given)."""
+        mode, register the webhook URL with Telegram (when given)."""
         await self.app.initialize()
         await self.app.bot.set_my_commands(
             [BotCommand(c.name, c.description) for c in self.content.commands if not c.hidden]
         )
         if self._webhook_secret is None:
             await self.app.bot.delete_webhook()  # getUpdates refuses to work while one is set
-            self._poller = asyncio.create_task(self._poll(poll_timeout, poll_interval))
-        elif webhook_url:
+            self._poller = asyncio.create_task(self._poll())
+        elif self._webhook_url:
             await self.app.bot.set_webhook(
-                webhook_url, secret_token=self._webhook_secret, allowed_updates=ALLOWED_UPDATES
+                self._webhook_url,
+                secret_token=self._webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
             )
         await self.app.start()
 
-    async def _poll(self, wait: int, interval: float) -> None:
+    async def _poll(self) -> None:
         """Long polling that confirms a batch to Telegram (the next call's ``offset``) only
         once every step in it is committed. After a crash Telegram delivers the batch again;
         what was already applied is recognised by its update_id and not applied twice."""
@@ -253,7 +258,7 @@ class TelegramChannel:
         while True:
             try:
                 updates = await self.app.bot.get_updates(
-                    offset=offset, timeout=wait, allowed_updates=ALLOWED_UPDATES
+                    offset=offset, timeout=self._poll_timeout, allowed_updates=ALLOWED_UPDATES
                 )
             except (TimedOut, NetworkError) as exc:
                 log.warning("getUpdates failed (%s); trying again", type(exc).__name__)
@@ -263,28 +268,24 @@ class TelegramChannel:
                 log.error("getUpdates refused: %s", exc.message)
                 await asyncio.sleep(5.0)
                 continue
-            pending = [f for u in updates if (f := self._receive(u)) is not None]
-            if pending:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(WEBHOOK_PATIENCE):
-                        await asyncio.gather(*map(asyncio.shield, pending))
-            if updates:
-                offset = updates[-1].update_id + 1
-            if interval:
-                await asyncio.sleep(interval)
+            pending = [self._submit(u) for u in updates]
+            confirmed = await self.inbound.committed(self, pending)
+            if confirmed:
+                offset = updates[confirmed - 1].update_id + 1
+            if confirmed < len(updates):
+                # A step could not be committed: Telegram delivers it (and what came after
+                # it, applied once) again at the next call.
+                await asyncio.sleep(1.0)
+            elif self._poll_interval:
+                await asyncio.sleep(self._poll_interval)
 
-    def _receive(self, update: Update) -> asyncio.Future[None] | None:
-        """Queue one update (in order per chat); the future completes once it is committed."""
+    def _submit(self, update: Update) -> asyncio.Future[None] | None:
         incoming = translate(update)
-        if incoming is None:
-            return None
-        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.runner.submit(incoming.chat_id, lambda: self._process(incoming, committed))
-        return committed
+        return self.inbound.submit(self, incoming) if incoming is not None else None
 
     async def webhook(self, request: web.Request) -> web.Response:
         """Telegram's webhook: the secret header is checked in constant time; the answer
-        waits for the step's commit (Telegram delivers again if we fail before it)."""
+        waits until the delivery is durable (Telegram delivers again if we fail before)."""
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         secret = self._webhook_secret or ""
         if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
@@ -293,11 +294,9 @@ class TelegramChannel:
             update = Update.de_json(await request.json(), self.app.bot)
         except (ValueError, KeyError, TypeError):
             return web.Response(status=400)
-        committed = self._receive(update)
-        if committed is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(WEBHOOK_PATIENCE):
-                    await asyncio.shield(committed)
+        incoming = translate(update)
+        if incoming is not None and not await self.inbound.receive(self, incoming):
+            return web.Response(status=503)  # not stored: Telegram delivers it again later
         return web.Response(status=200)
 
     async def stop(self) -> None:
@@ -309,79 +308,14 @@ class TelegramChannel:
             self._poller = None
         if self.app.running:
             await self.app.stop()
-        await self.runner.drain()
+        await self.inbound.drain()
         await self.app.shutdown()
 
-    async def _process(
-        self, incoming: Incoming, committed: asyncio.Future[None] | None = None
-    ) -> None:
-        bot = self.app.bot
-        try:
-            if incoming.callback_id is not None:
-                await self._quietly(bot.answer_callback_query(incoming.callback_id))
-            if incoming.event is None:
-                _settle(committed)
-                await self._send(incoming, (self.conversations.notice("group_chat"),))
-                return
-            if self.staff is not None:
-                staff = await self.staff.handle(CHANNEL, incoming.user_id, incoming.event)
-                if staff is not None:
-                    _settle(committed)
-                    await self._send(incoming, staff.messages)
-                    await self._attach(incoming, staff.attachments)
-                    return
-            outcome = await self.conversations.handle(
-                CHANNEL, incoming.user_id, incoming.event, delivery_id=incoming.delivery_id
-            )
-            _settle(committed)  # the step is committed: a webhook may be acknowledged now
-            if outcome.delete_input and incoming.message_id is not None:
-                await self._quietly(bot.delete_message(incoming.chat_id, incoming.message_id))
-                log.info("deleted a sensitive message from a private chat")
-            await self._send(incoming, outcome.messages)
-        except Exception as exc:
-            _settle(committed)
-            # Never the message text: only what failed.
-            log.exception("update %s failed: %s", incoming.delivery_id, type(exc).__name__)
-            await self._quietly(
-                bot.send_message(incoming.chat_id, self.conversations.notice("error").text)
-            )
-
-    async def _send(self, incoming: Incoming, messages: tuple[OutMessage, ...]) -> None:
+    async def deliver(self, chat: str, messages: Sequence[OutMessage]) -> None:
+        """Send to a chat, telling exactly how a failure ended (handlers/delivery.py)."""
         for message in messages:
             try:
-                await self._reply(incoming.chat_id, message)
-            except Forbidden:
-                # The user blocked the bot: remember it, send nothing more.
-                await self.conversations.handle(CHANNEL, incoming.user_id, Blocked())
-                return
-
-    async def _reply(self, chat_id: int, message: OutMessage) -> None:
-        """Send one reply; after a 429 only this chat waits, then it is sent again."""
-        for attempt in range(REPLY_ATTEMPTS):
-            try:
-                await self.app.bot.send_message(
-                    chat_id,
-                    message.text,
-                    reply_markup=keyboard(message),
-                    link_preview_options=self._preview,
-                )
-                return
-            except RetryAfter as exc:
-                if attempt == REPLY_ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(_seconds(exc.retry_after))
-
-    async def deliver(self, address: str, messages: tuple[OutMessage, ...]) -> None:
-        """For the outbox: send to a stored chat, telling exactly how a failure ended
-        (handlers/delivery.py)."""
-        for message in messages:
-            try:
-                await self.app.bot.send_message(
-                    int(address),
-                    message.text,
-                    reply_markup=keyboard(message),
-                    link_preview_options=self._preview,
-                )
+                await self._send(int(chat), message)
             except RetryAfter as exc:
                 raise RetryLater(_seconds(exc.retry_after)) from exc
             except Forbidden as exc:
@@ -396,21 +330,65 @@ class TelegramChannel:
             except NetworkError as exc:
                 raise (NotSent if "ConnectError" in str(exc) else InDoubt)(str(exc)) from exc
 
-    async def _attach(self, incoming: Incoming, attachments: tuple[Attachment, ...]) -> None:
-        for item in attachments:
+    async def _send(self, chat: int, message: OutMessage) -> None:
+        bot = self.app.bot
+        item = message.attachment
+        if item is not None:
             upload = InputFile(item.data, filename=item.filename)
+            caption = message.text or None
             if item.kind == "photo":
-                await self.app.bot.send_photo(incoming.chat_id, upload, caption=item.caption)
+                await bot.send_photo(chat, upload, caption=caption)
             else:
-                await self.app.bot.send_document(incoming.chat_id, upload, caption=item.caption)
+                await bot.send_document(chat, upload, caption=caption)
+            return
+        pieces = split_text(message.text, CAPABILITIES.max_text)
+        for number, piece in enumerate(pieces, start=1):
+            last = number == len(pieces)
+            await bot.send_message(
+                chat,
+                piece,
+                reply_markup=keyboard(message) if last else None,
+                link_preview_options=self._preview,
+            )
 
-    @staticmethod
-    async def _quietly(call: Awaitable[object]) -> None:
-        try:
-            await call
-        except TelegramError as exc:
-            log.warning("Telegram call failed: %s", type(exc).__name__)
+    async def discard(self, incoming: Incoming) -> None:
+        if incoming.message_id is not None:
+            await self.app.bot.delete_message(int(incoming.chat), int(incoming.message_id))
+
+    async def acknowledge(self, incoming: Incoming) -> None:
+        if incoming.callback_id is not None:
+            await self.app.bot.answer_callback_query(incoming.callback_id)
 
     async def _on_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error
         log.error("Telegram error: %s", type(error).__name__ if error else "unknown")
+
+
+def build(env: Mapping[str, str], services: Services) -> TelegramChannel | None:
+    """Telegram, if ``TELEGRAM_BOT_TOKEN`` is set: a webhook (``TELEGRAM_WEBHOOK_SECRET``
+    required; registered under ``TELEGRAM_WEBHOOK_URL`` by worker 0) or long polling."""
+    token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if not token or services.mode == "interactive":
+        return None
+    secret: str | None = None
+    url = ""
+    if services.mode == "webhook":
+        secret = env.get("TELEGRAM_WEBHOOK_SECRET") or None
+        if secret is None:
+            raise ConfigError("the Telegram webhook needs TELEGRAM_WEBHOOK_SECRET")
+        base = env.get("TELEGRAM_WEBHOOK_URL", "").strip().rstrip("/")
+        if base and services.worker_index == 0:  # once, not once per worker
+            url = base + WEBHOOK_PATH
+    limiter = env.get("TELEGRAM_RATE_LIMITER", "on").strip().lower()
+    return TelegramChannel(
+        services.inbound,
+        services.content,
+        token,
+        base_url=env.get("TELEGRAM_API_BASE_URL") or DEFAULT_API_BASE_URL,
+        rate_limiter=limiter not in ("off", "0", "false", "no"),
+        webhook_secret=secret,
+        webhook_url=url,
+    )
+
+
+SPEC = ChannelSpec(CHANNEL, build)

@@ -18,23 +18,33 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import os
-from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from bot.config import ConfigError
 from bot.model import Input, Media, OutMessage, Text
-from handlers.conversation import Conversations, Outcome
+from handlers.channel import Capabilities, ChannelSpec, Incoming, Route, Services
 from handlers.delivery import InDoubt, NotSent, Rejected, RetryLater, Unreachable
-from handlers.inbound import Inbound, as_text, split_text
+from handlers.inbound import Inbound, split_text
+from handlers.render import numbered
 
 CHANNEL = "zalo_bot"
 DEFAULT_API_BASE_URL = "https://bot-api.zaloplatforms.com"
-MAX_TEXT = 2000
+WEBHOOK_PATH = "/zalo/bot/webhook"
 POLL_PAUSE = 1.0
 POLL_TIMEOUT = 30
+CAPABILITIES = Capabilities(
+    buttons=False,
+    can_delete=False,
+    max_text=2000,
+    deep_links=False,
+    files=False,
+    # Zalo wants a webhook's answer within about 2 s.
+    ack_within=1.5,
+)
 EVENTS: dict[str, str] = {
     "message.image.received": "photo",
     "message.sticker.received": "sticker",
@@ -51,12 +61,8 @@ class ZaloBotError(Exception):
         self.code = code
 
 
-def api_base_url() -> str:
-    return os.environ.get("ZALO_BOT_API_BASE_URL") or DEFAULT_API_BASE_URL
-
-
-def translate(body: dict[str, Any]) -> tuple[str, Input | None, str] | None:
-    """(chat id, engine input or None for a group chat, delivery id) of an update."""
+def translate(body: dict[str, Any]) -> Incoming | None:
+    """The incoming delivery of an update (event None: a group chat), or None to ignore."""
     update = body["result"] if body.get("ok") is True and "result" in body else body
     if not isinstance(update, dict):
         return None
@@ -70,42 +76,49 @@ def translate(body: dict[str, Any]) -> tuple[str, Input | None, str] | None:
         return None
     name = str(update.get("event_name", ""))
     delivery = f"{name}:{message_id}"
+    event: Input | None
     if str(chat.get("chat_type", "PRIVATE")).upper() != "PRIVATE":
-        return chat_id, None, delivery
-    if name == "message.text.received" and isinstance(message.get("text"), str):
-        return chat_id, Text(message["text"]), delivery
-    kind = EVENTS.get(name, "other")
-    return chat_id, Media(kind), delivery  # type: ignore[arg-type]
+        event = None
+    elif name == "message.text.received" and isinstance(message.get("text"), str):
+        event = Text(message["text"])
+    else:
+        event = Media(EVENTS.get(name, "other"))  # type: ignore[arg-type]
+    return Incoming(user=chat_id, chat=chat_id, event=event, delivery_id=delivery)
 
 
 class ZaloBotChannel:
     """Receives Zalo Bot updates and answers them through the Bot API."""
 
+    name = CHANNEL
+    capabilities = CAPABILITIES
+
     def __init__(
         self,
-        conversations: Conversations,
+        inbound: Inbound,
         token: str,
         *,
-        base_url: str | None = None,
+        base_url: str = DEFAULT_API_BASE_URL,
         webhook_secret: str | None = None,
-        concurrency: int = 8,
+        polling: bool = False,
     ):
-        self.conversations = conversations
-        self.inbound = Inbound(conversations, CHANNEL, concurrency)
+        self.inbound = inbound
         self._token = token
-        self._base = (base_url or api_base_url()).rstrip("/")
+        self._base = base_url.rstrip("/")
         self._secret = webhook_secret
+        self._polling = polling
         self._session: aiohttp.ClientSession | None = None
-        self._seen: OrderedDict[str, None] = OrderedDict()
         self._poller: asyncio.Task[None] | None = None
+
+    def routes(self) -> Sequence[Route]:
+        return () if self._polling else (Route("POST", WEBHOOK_PATH, self.webhook),)
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    async def start(self, *, polling: bool = False) -> None:
+    async def start(self) -> None:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=POLL_TIMEOUT + 10)
         )
-        if polling:
+        if self._polling:
             self._poller = asyncio.create_task(self._poll_forever())
 
     async def stop(self) -> None:
@@ -127,39 +140,21 @@ class ZaloBotChannel:
             body = await request.json()
         except ValueError:
             return web.json_response({"ok": False}, status=400)
-        committed = self._receive(body) if isinstance(body, dict) else None
-        if committed is not None:
-            await self.inbound.acknowledge_after_commit(committed)
+        incoming = translate(body) if isinstance(body, dict) else None
+        if incoming is not None and not await self.inbound.receive(self, incoming):
+            return web.json_response({"ok": False}, status=503)
         return web.json_response({"ok": True})
 
-    def _receive(self, body: dict[str, Any]) -> asyncio.Future[None] | None:
-        found = translate(body)
-        if found is None:
-            return None
-        chat_id, event, delivery = found
-        if delivery in self._seen:
-            return None
-        self._seen[delivery] = None
-        while len(self._seen) > 10_000:
-            self._seen.popitem(last=False)
-        if event is None:
-            notice = self.conversations.notice("group_chat").text
-            self.inbound.runner.submit(chat_id, lambda: self._send_texts(chat_id, [notice]))
-            return None
-        return self.inbound.submit(
-            chat_id,
-            event,
-            lambda outcome: self._reply(chat_id, outcome),
-            delivery_id=delivery,
-        )
-
     async def _poll_forever(self) -> None:
-        """Development mode: fetch updates with getUpdates (never with a webhook set)."""
+        """Development mode: fetch updates with getUpdates (never with a webhook set). It
+        replays what it returned before and answers at once while its queue is not empty,
+        so polls are at least a second apart and repeats are dropped by ``message_id``."""
         while True:
             try:
                 update = await self.call("getUpdates", {"timeout": str(POLL_TIMEOUT)})
-                if isinstance(update, dict):
-                    self._receive(update)
+                incoming = translate(update) if isinstance(update, dict) else None
+                if incoming is not None:
+                    self.inbound.submit(self, incoming)
             except ZaloBotError as exc:
                 if exc.code != 408:  # 408: nothing new within the timeout
                     log.warning("Zalo getUpdates failed: %s", exc.code)
@@ -169,13 +164,12 @@ class ZaloBotChannel:
 
     # --- sending --------------------------------------------------------------------------
 
-    async def _reply(self, chat_id: str, outcome: Outcome) -> None:
-        await self._send_texts(chat_id, as_text(outcome.messages))
-
-    async def deliver(self, address: str, messages: tuple[OutMessage, ...]) -> None:
-        """For the outbox: send to a stored chat, telling how a failure ended."""
+    async def deliver(self, chat: str, messages: Sequence[OutMessage]) -> None:
+        """Send to a chat, telling how a failure ended (handlers/delivery.py)."""
         try:
-            await self._send_texts(address, as_text(messages))
+            for message in messages:
+                for piece in split_text(numbered(message), CAPABILITIES.max_text):
+                    await self.call("sendMessage", {"chat_id": chat, "text": piece})
         except ZaloBotError as exc:
             if exc.code == 429:
                 raise RetryLater(1.0) from exc
@@ -187,10 +181,11 @@ class ZaloBotChannel:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise InDoubt(type(exc).__name__) from exc
 
-    async def _send_texts(self, chat_id: str, texts: list[str]) -> None:
-        for text in texts:
-            for piece in split_text(text, MAX_TEXT):
-                await self.call("sendMessage", {"chat_id": chat_id, "text": piece})
+    async def discard(self, incoming: Incoming) -> None:
+        """The Bot Platform cannot delete a user's message (the engine warns instead)."""
+
+    async def acknowledge(self, incoming: Incoming) -> None:
+        """No buttons, nothing to acknowledge."""
 
     async def call(self, method: str, payload: dict[str, Any]) -> Any:
         """One Bot API call; raises :class:`ZaloBotError` when the answer is not ok."""
@@ -207,3 +202,26 @@ class ZaloBotChannel:
             code = int(body.get("error_code") or response.status)
             raise ZaloBotError(code, str(body.get("description", "")))
         return body.get("result")
+
+
+def build(env: Mapping[str, str], services: Services) -> ZaloBotChannel | None:
+    """The Zalo Bot Platform, if ``ZALO_BOT_TOKEN`` is set: a webhook
+    (``ZALO_BOT_WEBHOOK_SECRET`` required) or, with ``run``, getUpdates polling."""
+    token = env.get("ZALO_BOT_TOKEN", "").strip()
+    if not token or services.mode == "interactive":
+        return None
+    secret: str | None = None
+    if services.mode == "webhook":
+        secret = env.get("ZALO_BOT_WEBHOOK_SECRET") or None
+        if secret is None:
+            raise ConfigError("the Zalo Bot webhook needs ZALO_BOT_WEBHOOK_SECRET")
+    return ZaloBotChannel(
+        services.inbound,
+        token,
+        base_url=env.get("ZALO_BOT_API_BASE_URL") or DEFAULT_API_BASE_URL,
+        webhook_secret=secret,
+        polling=services.mode == "polling",
+    )
+
+
+SPEC = ChannelSpec(CHANNEL, build)

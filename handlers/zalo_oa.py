@@ -22,8 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
-import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,8 +30,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bot.config import ConfigError
 from bot.model import Blocked, Input, Media, MediaKind, OutMessage, Start, Text
-from handlers.conversation import Conversations, Outcome, utcnow
+from handlers.channel import Capabilities, ChannelSpec, Incoming, Route, Services
+from handlers.conversation import utcnow
 from handlers.delivery import InDoubt, NotSent, Rejected, Unreachable
 from handlers.inbound import Inbound, split_text
 from handlers.render import numbered
@@ -40,14 +41,23 @@ from storage.leases import Leases
 from storage.tokens import Tokens, TokenStore
 
 CHANNEL = "zalo_oa"
+WEBHOOK_PATH = "/zalo/oa/webhook"
 TOKEN_NAME = "zalo_oa"
 REFRESH_LEASE = "zalo_oa_refresh"
 REFRESH_LEASE_TTL = timedelta(seconds=30)
 REFRESH_PATIENCE = 15.0
 DEFAULT_API_BASE_URL = "https://openapi.zalo.me"
 DEFAULT_OAUTH_BASE_URL = "https://oauth.zaloapp.com"
-MAX_TEXT = 2000
 MAX_BUTTONS = 5
+CAPABILITIES = Capabilities(
+    buttons=True,
+    can_delete=False,
+    max_text=2000,  # longer is refused with -210, not cut
+    deep_links=False,
+    files=False,
+    # Zalo wants a webhook's answer within about 2 s.
+    ack_within=1.5,
+)
 #: Refresh this long before the access token expires.
 REFRESH_AHEAD = timedelta(hours=2)
 TOKEN_ERRORS = (-216, -220)
@@ -84,12 +94,11 @@ class OASettings:
     oauth_base_url: str = DEFAULT_OAUTH_BASE_URL
 
     @classmethod
-    def from_env(cls) -> OASettings | None:
-        """From ``ZALO_OA_*``: None when no OA is configured.
+    def from_env(cls, env: Mapping[str, str]) -> OASettings | None:
+        """From the ``ZALO_OA_*`` variables of ``env``: None when no OA is configured.
 
         ``ZALO_OA_SECRET_KEY`` is the OA's secret key (it signs webhook events);
         ``ZALO_OA_APP_SECRET`` is the app's secret for OAuth, if it differs."""
-        env = os.environ
         if not env.get("ZALO_OA_APP_ID"):
             return None
         names = ("ZALO_OA_SECRET_KEY", "ZALO_OA_ACCESS_TOKEN", "ZALO_OA_REFRESH_TOKEN")
@@ -121,47 +130,53 @@ def signature_ok(raw: bytes, header: str, app_id: str, oa_secret_key: str) -> bo
     return hmac.compare_digest(expected.encode(), given.lower().encode())
 
 
-def translate(body: dict[str, Any]) -> tuple[str, Input, str] | None:
-    """(user id, engine input, delivery id) of a webhook event we act on."""
+def translate(body: dict[str, Any]) -> Incoming | None:
+    """The incoming delivery of a webhook event we act on, or None."""
     name = str(body.get("event_name", ""))
     timestamp = str(body.get("timestamp", ""))
     if name in ("follow", "unfollow"):
         user = str((body.get("follower") or {}).get("id") or "")
         event: Input = Start() if name == "follow" else Blocked()
-        return (user, event, f"{name}:{user}:{timestamp}") if user else None
+        if not user:
+            return None
+        return Incoming(user, user, event, delivery_id=f"{name}:{user}:{timestamp}")
     user = str((body.get("sender") or {}).get("id") or "")
     message = body.get("message") or {}
     if not user or not isinstance(message, dict):
         return None
     delivery = str(message.get("msg_id") or f"{name}:{user}:{timestamp}")
     if name == "user_send_text" and isinstance(message.get("text"), str):
-        return user, Text(message["text"]), delivery
+        return Incoming(user, user, Text(message["text"]), delivery_id=delivery)
     if name in MEDIA:
-        return user, Media(MEDIA[name]), delivery
+        return Incoming(user, user, Media(MEDIA[name]), delivery_id=delivery)
     return None  # seen/received receipts, our own sends, ...
 
 
 class ZaloOAChannel:
     """Receives OA webhook events and answers with customer-service messages."""
 
+    name = CHANNEL
+    capabilities = CAPABILITIES
+
     def __init__(
         self,
-        conversations: Conversations,
+        inbound: Inbound,
         settings: OASettings,
         tokens: TokenStore,
         *,
-        concurrency: int = 8,
         clock: Callable[[], datetime] = utcnow,
     ):
-        self.conversations = conversations
+        self.inbound = inbound
         self.settings = settings
         self.tokens = tokens
         self.clock = clock
-        self.inbound = Inbound(conversations, CHANNEL, concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._current: Tokens | None = None
         self._lock = asyncio.Lock()
         self.refreshes = 0
+
+    def routes(self) -> Sequence[Route]:
+        return (Route("POST", WEBHOOK_PATH, self.webhook),)
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))
@@ -183,35 +198,18 @@ class ZaloOAChannel:
             body = json.loads(raw)
         except ValueError:
             return web.json_response({"error": "bad body"}, status=400)
-        found = translate(body) if isinstance(body, dict) else None
-        if found is not None:
-            user, event, delivery = found
-            committed = self.inbound.submit(
-                user, event, lambda outcome: self._reply(user, outcome), delivery_id=delivery
-            )
-            await self.inbound.acknowledge_after_commit(committed)
+        incoming = translate(body) if isinstance(body, dict) else None
+        if incoming is not None and not await self.inbound.receive(self, incoming):
+            return web.json_response({"error": "try again"}, status=503)
         return web.json_response({"error": 0})
 
     # --- sending --------------------------------------------------------------------------
 
-    async def _reply(self, user: str, outcome: Outcome) -> None:
-        for message in outcome.messages:
-            await self.send(user, message)
-
-    async def send(self, user: str, message: OutMessage) -> None:
-        """One engine message (a reply): what cannot be delivered is logged and dropped."""
-        try:
-            await self._send_message(user, message)
-        except ZaloOAError as exc:
-            if exc.code not in GIVE_UP:
-                raise
-            log.info("Zalo OA: not delivered (%s), not retried", exc.code)
-
-    async def deliver(self, address: str, messages: tuple[OutMessage, ...]) -> None:
-        """For the outbox: send to a stored user, telling how a failure ended."""
+    async def deliver(self, chat: str, messages: Sequence[OutMessage]) -> None:
+        """Send to a user, telling how a failure ended (handlers/delivery.py)."""
         try:
             for message in messages:
-                await self._send_message(address, message)
+                await self._send_message(chat, message)
         except ZaloOAError as exc:
             # GIVE_UP: the user blocked the OA, left, or is outside the window it may write in.
             raise (Unreachable if exc.code in GIVE_UP else Rejected)(str(exc)) from exc
@@ -224,7 +222,7 @@ class ZaloOAChannel:
         """One engine message: text pieces, the options as buttons on the last piece."""
         buttons = message.options[:MAX_BUTTONS] if len(message.options) <= MAX_BUTTONS else ()
         text = message.text if buttons or not message.options else numbered(message)
-        pieces = split_text(text, MAX_TEXT)
+        pieces = split_text(text, CAPABILITIES.max_text)
         for number, piece in enumerate(pieces, start=1):
             payload: dict[str, Any] = {"text": piece}
             if buttons and number == len(pieces):
@@ -238,6 +236,12 @@ class ZaloOAChannel:
                     },
                 }
             await self._send_cs(user, payload)
+
+    async def discard(self, incoming: Incoming) -> None:
+        """The OA cannot delete a user's message (the engine warns instead)."""
+
+    async def acknowledge(self, incoming: Incoming) -> None:
+        """Buttons come back as text: nothing to acknowledge."""
 
     async def _send_cs(self, user: str, message: dict[str, Any]) -> None:
         body = {"recipient": {"user_id": user}, "message": message}
@@ -337,3 +341,19 @@ class ZaloOAChannel:
             refresh_token=str(data["refresh_token"]),
             expires_at=self.clock() + timedelta(seconds=lifetime),
         )
+
+
+def build(env: Mapping[str, str], services: Services) -> ZaloOAChannel | None:
+    """The Zalo OA, if ``ZALO_OA_APP_ID`` is set (webhook only: the OA cannot be polled)."""
+    if services.mode != "webhook":
+        return None
+    try:
+        settings = OASettings.from_env(env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if settings is None:
+        return None
+    return ZaloOAChannel(services.inbound, settings, TokenStore(services.db))
+
+
+SPEC = ChannelSpec(CHANNEL, build)

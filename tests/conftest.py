@@ -10,10 +10,14 @@ from typing import Any
 
 import pytest
 
+from app.settings import prepare_process
 from bot.config import Config, load_config
 from bot.content import Content, load_content
 from bot.engine import Engine
 from storage.database import Database, migrate
+
+# The test suite wires channels itself, as the application does: the same process switches.
+prepare_process()
 
 ROOT = Path(__file__).resolve().parent.parent
 #: 08:00 in Vietnam (UTC+7).
@@ -48,7 +52,7 @@ def postgres_url() -> str | None:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database of each kind."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        yield f"sqlite:///{tmp_path / 'test.db'}"
         return
     url = postgres_url()
     if url is None:

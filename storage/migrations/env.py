@@ -1,5 +1,6 @@
 """Alembic environment: runs on the connection storage.database.migrate() hands over, or, from
-the alembic command line, on ``DATABASE_URL``."""
+the alembic command line, on the database named by ``-x url=...`` (default: the local SQLite
+file), e.g. ``alembic -x url=sqlite:///var/bot.db revision --autogenerate -m "..."``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from storage.database import Database
+from storage.database import DEFAULT_URL, Database
 from storage.models import Base
 
 target_metadata = Base.metadata
@@ -25,7 +26,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_from_url() -> None:
-    db = Database()
+    db = Database(context.get_x_argument(as_dictionary=True).get("url", DEFAULT_URL))
     try:
         await db.run(_run)
     finally:

@@ -26,18 +26,6 @@ def test_demo_config_is_a_real_commune() -> None:
     assert config.share_url == "https://t.me/TroLyChuKySoDemoBot"
 
 
-def test_bot_config_env_names_another_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    other = tmp_path / "other.toml"
-    other.write_text(
-        (ROOT / "config.toml").read_text(encoding="utf-8").replace("Demo –", "Other –"),
-        encoding="utf-8",
-    )
-    monkeypatch.setenv("BOT_CONFIG", str(other))
-    assert load_config().name.startswith("Other –")
-
-
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -10,7 +10,7 @@ import pytest
 from bot.config import Config
 from bot.content import Content
 from bot.engine import GLOBAL_PREFIX, Engine, screen_key, sensitive_kind
-from bot.model import Blocked, Choice, Input, Media, Reply, Start, State, Text, Timeout
+from bot.model import Blocked, Choice, Input, Media, Reply, ScreenRef, Start, State, Text, Timeout
 from tests.conftest import T0
 
 
@@ -65,7 +65,7 @@ def test_new_user_is_greeted_with_the_privacy_promise(engine: Engine, content: C
         content.texts["greeting"].replace("{commune}", "Xã Nông Cống"),
         content.texts["privacy_promise"],
     ]
-    assert reply.state.step == "menu"
+    assert reply.state.screen == "menu"
     assert kinds(reply) == ["started", "step"]
 
 
@@ -78,7 +78,7 @@ def test_any_first_message_gets_the_greeting(engine: Engine) -> None:
 def test_first_message_that_is_a_question_gets_greeting_and_answer(engine: Engine) -> None:
     reply = walk(engine, "chu ky so la gi")
     assert [e.detail for e in reply.events if e.kind == "faq"] == ["what_is"]
-    assert reply.state.step == "menu"
+    assert reply.state.screen == "menu"
 
 
 def test_completion_event_carries_the_answers(engine: Engine) -> None:
@@ -111,9 +111,9 @@ def test_no_completion_without_consent(engine: Engine) -> None:
     assert "consent_declined" in kinds(reply)
     assert "consent" not in reply.state.answers
     # Forcing the complete screen without consent lands on the consent question instead.
-    forced = engine.advance(replace(reply.state, step="report_provider"), Text("1"), T0)
+    forced = engine.advance(replace(reply.state, screen="report_provider"), Text("1"), T0)
     assert "completed" not in kinds(forced)
-    assert forced.state.step == "report_consent"
+    assert forced.state.screen == "report_consent"
 
 
 def test_install_steps_count_per_route(engine: Engine) -> None:
@@ -147,10 +147,10 @@ def test_malformed_referral_is_ignored(engine: Engine) -> None:
 
 
 def test_unknown_stored_step_lands_at_menu_with_a_note(engine: Engine, content: Content) -> None:
-    old = State(step="removed_screen_2025", answers={"provider": "vnpt"})
+    old = State(screen="removed_screen_2025", answers={"provider": "vnpt"})
     reply = engine.advance(old, Choice("done", "removed_screen_2025"), T0)
     assert reply.messages[0].text == content.texts["unknown_step"]
-    assert reply.state.step == "menu"
+    assert reply.state.screen == "menu"
     assert reply.state.answers == {"provider": "vnpt"}
     assert kinds(reply)[0] == "unknown_step"
 
@@ -159,22 +159,22 @@ def test_timeout_reminds_only_mid_flow(engine: Engine) -> None:
     mid = walk(engine, *INSTALL_VNPT, "!done")
     reminded = engine.advance(mid.state, Timeout(), T0 + timedelta(days=1))
     assert kinds(reminded)[0] == "reminder"
-    assert reminded.state.step == "resume"
-    assert reminded.state.ret == "register"
+    assert reminded.state.screen == "resume"
+    assert reminded.state.back_to == ScreenRef("register")
     at_menu = walk(engine, "/start")
     assert engine.advance(at_menu.state, Timeout(), T0).messages == ()
 
 
 def test_reminders_are_offered_once_before_the_first_step(engine: Engine) -> None:
     offer = walk(engine, "/start", "!install", "!ok", "!i:vnpt", "!android")
-    assert offer.state.step == "remind_offer"
+    assert offer.state.screen == "remind_offer"
     said_yes = engine.advance(offer.state, Choice("yes", "remind_offer"), T0)
     assert ("reminders", "on") in [(e.kind, e.detail) for e in said_yes.events]
-    assert said_yes.state.step == "store"
+    assert said_yes.state.screen == "store"
     # Starting over keeps the answer: not asked again.
     restart = ("/start", "!restart", "!install", "!ok", "!i:viettel", "!iphone")
     again = walk(engine, *restart, state=said_yes.state)
-    assert again.state.step != "remind_offer"
+    assert again.state.screen != "remind_offer"
     assert engine.progress(again.state) == (1, 9)
 
 
@@ -214,11 +214,11 @@ def test_timeout_does_not_change_last_activity(engine: Engine) -> None:
 def test_idle_user_is_offered_to_resume(engine: Engine) -> None:
     mid = walk(engine, *INSTALL_VNPT, "!done")
     later = engine.advance(mid.state, Text("xin chao"), T0 + timedelta(hours=7))
-    assert later.state.step == "resume"
+    assert later.state.screen == "resume"
     assert "Bước 2/9" in later.messages[-1].text
     # Pressing the step's own button after a break just continues.
     button = engine.advance(mid.state, Choice("done", "register"), T0 + timedelta(hours=7))
-    assert button.state.step == "cccd_front"
+    assert button.state.screen == "cccd_front"
 
 
 def test_pick_list_pages_cycle(engine: Engine) -> None:
@@ -234,13 +234,13 @@ def test_pick_list_pages_cycle(engine: Engine) -> None:
 def test_typed_village_name_without_accents(engine: Engine) -> None:
     reply = walk(engine, "/start", "!done", "!yes", "!i:16279", "khu pho 2")
     assert reply.state.answers["village"] == "kp-2"
-    assert reply.state.step == "report_lives"
+    assert reply.state.screen == "report_lives"
 
 
 def test_ambiguous_typed_name_is_not_guessed(engine: Engine) -> None:
     reply = walk(engine, "/start", "!done", "!yes", "!i:16279", "thon")
     assert "village" not in reply.state.answers
-    assert reply.state.step == "report_village"
+    assert reply.state.screen == "report_village"
 
 
 def test_commune_not_served_is_named(engine: Engine) -> None:
@@ -253,8 +253,8 @@ def test_commune_not_served_is_named(engine: Engine) -> None:
 def test_global_option_works_from_any_screen(engine: Engine) -> None:
     mid = walk(engine, *INSTALL_VNPT)
     reply = engine.advance(mid.state, Choice(GLOBAL_PREFIX + "human", "global"), T0)
-    assert reply.state.step == "human"
-    assert reply.state.ret == "store"
+    assert reply.state.screen == "human"
+    assert reply.state.back_to == ScreenRef("store")
 
 
 @pytest.mark.parametrize("action", ["erase", "consent", "restart", "nonsense"])
@@ -264,14 +264,14 @@ def test_forged_global_button_cannot_change_data(engine: Engine, action: str) ->
     assert not reply.erase
     assert kinds(reply) == ["stale"]
     assert reply.state.answers == mid.state.answers
-    assert reply.state.step == "store"
+    assert reply.state.screen == "store"
 
 
 def test_erase_needs_confirmation(engine: Engine) -> None:
     mid = walk(engine, *INSTALL_VNPT)
     asked = walk(engine, "xoa du lieu", state=mid.state)
     assert not asked.erase
-    assert asked.state.step == "delete_confirm"
+    assert asked.state.screen == "delete_confirm"
     confirmed = walk(engine, "!erase", state=asked.state)
     assert confirmed.erase
     assert confirmed.state == State()
@@ -281,7 +281,7 @@ def test_media_never_changes_the_step(engine: Engine) -> None:
     mid = walk(engine, *INSTALL_VNPT)
     for kind in ("photo", "document", "sticker", "voice", "location", "contact", "edited"):
         reply = engine.advance(mid.state, Media(kind), T0)
-        assert reply.state.step == "store"
+        assert reply.state.screen == "store"
         assert reply.messages, kind
 
 
@@ -296,16 +296,16 @@ def test_bad_text_gets_a_kind_reply(engine: Engine, text: str) -> None:
     mid = walk(engine, *INSTALL_VNPT)
     reply = engine.advance(mid.state, Text(text), T0)
     assert len(reply.messages) == 2
-    assert reply.state.step == "store"
+    assert reply.state.screen == "store"
 
 
 def test_typed_option_number_and_words(engine: Engine) -> None:
     mid = walk(engine, *INSTALL_VNPT)
-    assert walk(engine, "1", state=mid.state).state.step == "register"
-    assert walk(engine, "XONG!", state=mid.state).state.step == "register"
+    assert walk(engine, "1", state=mid.state).state.screen == "register"
+    assert walk(engine, "XONG!", state=mid.state).state.screen == "register"
     assert walk(engine, "2", state=mid.state).state.view == "stuck"
     assert walk(engine, "bi vuong", state=mid.state).state.view == "stuck"
-    assert walk(engine, "9", state=mid.state).state.step == "store"
+    assert walk(engine, "9", state=mid.state).state.screen == "store"
 
 
 def test_no_answer_offers_human_help(engine: Engine) -> None:
@@ -320,9 +320,9 @@ def test_every_screen_has_a_way_on(engine: Engine, content: Content) -> None:
     for step in [*content.screens, *(s.id for s in content.install)]:
         for view in ("", "stuck", "why") if content.install_step(step) else ("",):
             state = State(
-                step=step,
+                screen=step,
                 view=view,
-                ret="store",
+                back_to=ScreenRef("store"),
                 answers={"provider": "vnpt", "commune": "16279", "consent": "v"},
             )
             if content.screens.get(step) and content.screens[step].kind == "complete":
@@ -342,7 +342,7 @@ def test_state_round_trips_through_json(engine: Engine) -> None:
 def test_continue_without_a_detour_stays_on_the_step(engine: Engine) -> None:
     mid = walk(engine, *INSTALL_VNPT, "!done")
     reply = walk(engine, "tiếp tục", state=mid.state)
-    assert reply.state.step == "register"
+    assert reply.state.screen == "register"
     assert reply.messages[-1].text.startswith("Bước 2/9")
 
 
@@ -353,10 +353,10 @@ def test_a_described_scam_offers_the_scam_card(engine: Engine) -> None:
     offers = [o.id for m in reply.messages for o in m.options]
     assert GLOBAL_PREFIX + "scam" in offers
     card = engine.advance(reply.state, Choice(GLOBAL_PREFIX + "scam", "global"), T0)
-    assert card.state.step == "scam_signs"
-    assert card.state.ret == "store"
+    assert card.state.screen == "scam_signs"
+    assert card.state.back_to == ScreenRef("store")
     back = walk(engine, "!back", state=card.state)
-    assert back.state.step == "store"
+    assert back.state.screen == "store"
 
 
 def test_an_ordinary_question_offers_no_scam_card(engine: Engine) -> None:
@@ -379,7 +379,7 @@ def test_links_outside_the_allow_list_are_hidden(content: Content, config: Confi
 
 def test_privacy_notice_tells_what_is_kept_and_offers_deletion(engine: Engine) -> None:
     reply = walk(engine, "/start", "/baomat")
-    assert reply.state.step == "privacy"
+    assert reply.state.screen == "privacy"
     assert "12 tháng" in "".join(m.text for m in reply.messages)
     options = [o.id for o in reply.messages[-1].options]
     assert "delete" in options
@@ -393,7 +393,7 @@ def test_withdrawing_consent_forgets_the_report(engine: Engine) -> None:
     assert "consent_withdrawn" in kinds(reply)
     for key in ("consent", "commune", "village", "lives_here", "completed_at"):
         assert key not in reply.state.answers
-    assert reply.state.step == "menu"
+    assert reply.state.screen == "menu"
 
 
 def test_a_first_hello_is_greeted_once(engine: Engine, content: Content) -> None:
@@ -408,11 +408,36 @@ def test_start_on_the_continue_screen_offers_the_step_again(engine: Engine) -> N
     """A crash may lose the answer to "continue?": /start must not drop the user at the menu."""
     mid = walk(engine, *INSTALL_VNPT, "!done")
     asked = engine.advance(mid.state, Start(), T0 + timedelta(hours=8))
-    assert asked.state.step == "resume"
+    assert asked.state.screen == "resume"
     again = engine.advance(asked.state, Start(), T0 + timedelta(hours=8, minutes=1))
-    assert again.state.step == "resume"
+    assert again.state.screen == "resume"
     assert "Bước 2/9" in again.messages[-1].text
     offer = walk(engine, "/start", "!install", "!ok", "!i:vnpt", "!android")
     back = engine.advance(offer.state, Start(), T0 + timedelta(hours=8))
-    assert back.state.step == "resume"
-    assert back.state.ret == "remind_offer"
+    assert back.state.screen == "resume"
+    assert back.state.back_to == ScreenRef("remind_offer")
+
+
+@pytest.mark.parametrize(
+    "noise", ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\u200b", "\u200d", "\ufeff", "\u202e"]
+)
+def test_control_and_invisible_characters_do_not_hide_what_was_typed(
+    engine: Engine, noise: str
+) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    clean = engine.advance(mid.state, Text("chu ky so la gi"), T0)
+    noisy = engine.advance(mid.state, Text(f"chu ky{noise} so la gi{noise}"), T0)
+    assert "faq" in kinds(clean)
+    assert noisy.messages == clean.messages
+
+
+def test_an_id_number_split_by_invisible_characters_is_still_caught(engine: Engine) -> None:
+    reply = walk(engine, *INSTALL_VNPT, "038\u200b123\u200b456\u200b789")
+    assert "sensitive" in kinds(reply)
+    assert reply.delete_input
+
+
+def test_only_control_characters_are_not_understood(engine: Engine, content: Content) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    reply = engine.advance(mid.state, Text("\x00\x00\u200b"), T0)
+    assert reply.messages[0].text == content.texts["not_understood"]

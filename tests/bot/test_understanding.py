@@ -7,15 +7,11 @@ of the screen from content and config).
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from dataclasses import replace
 
 import pytest
 
 from bench.understanding import DEV, Case, Contexts, Outcome, figures, load_cases, run
-from bot import cli
 from bot.config import Config
 from bot.content import Content, ContentError, Intent, StepTopics, check
 from bot.textnorm import fold
@@ -30,7 +26,6 @@ from bot.understanding import (
     Unsure,
     reaction_of,
 )
-from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -269,31 +264,3 @@ def test_the_thresholds_file_is_the_calibrated_one(
 ) -> None:
     assert content.thresholds, "content/vi/thresholds.toml is missing"
     assert understanding.thresholds == Thresholds.from_mapping(content.thresholds)
-
-
-# --- command line ---------------------------------------------------------------------------
-
-
-def test_cli_prints_one_json_object_per_question() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "bot", "faq", "--json"],
-        input="chữ ký số là gì\ncks co mat tien ko\ngia lua hom nay\n\n"
-        "con bac o binh duong lam ho bac dc ko\n",
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
-    results = [json.loads(line) for line in out.splitlines()]
-    assert [r["topic"] for r in results] == ["what_is", "cost", None, None]
-    assert all(isinstance(r["score"], float) for r in results)
-    assert "clarify" not in results[0]
-    assert set(results[3]["clarify"]) >= {"relative_helps"}
-
-
-def test_cli_shows_the_candidates_with_scores(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["faq", "cks co mat tien ko"]) == 0
-    out = capsys.readouterr().out
-    assert "Answer(topic='cost')" in out
-    assert "faq:cost" in out
-    assert "nearest example" in out

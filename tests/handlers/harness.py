@@ -12,6 +12,7 @@ import pytest
 from bot.engine import Engine
 from bot.identity import UserRefs
 from handlers.conversation import Conversations, utcnow
+from handlers.inbound import Inbound
 from handlers.staff import StaffDesk
 from handlers.telegram import TelegramChannel
 from storage.database import Database, migrate
@@ -41,13 +42,13 @@ class Harness:
         )
         desk = StaffDesk(self.engine.config, self.engine.content, self.db, staff, refs, utcnow)
         self.channel = TelegramChannel(
-            conversations,
+            Inbound(conversations, desk),
             self.engine.content,
             self.api.token,
             base_url=self.api.base_url,
-            staff=desk,
+            poll_timeout=1,
         )
-        await self.channel.start(poll_interval=0.0, poll_timeout=1)
+        await self.channel.start()
 
     async def stop_bot(self) -> None:
         assert self.channel is not None
@@ -60,7 +61,7 @@ class Harness:
         inject()
         await self.api.wait_for(lambda: len(self.api.sent(user)) > before, timeout=10)
         assert self.channel is not None
-        await self.channel.runner.drain()
+        await self.channel.inbound.drain()
         return self.api.sent(user)[before:]
 
     async def say(self, words: str, user: int = USER) -> list[dict[str, Any]]:
@@ -91,7 +92,7 @@ def button_data(message: dict[str, Any], option_id: str) -> str:
 
 @pytest.fixture
 async def harness(engine: Engine, tmp_path: Path) -> AsyncIterator[Harness]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'bot.db'}")
     await migrate(db)
     async with FakeBotAPI() as api:
         h = Harness(api, engine, db)

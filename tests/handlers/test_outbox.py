@@ -18,6 +18,7 @@ from bot.engine import Engine
 from bot.identity import UserRefs
 from bot.model import Start, Text
 from handlers.conversation import Conversations
+from handlers.inbound import Inbound
 from handlers.outbox import OutboxWorker, Pacer
 from handlers.telegram import TelegramChannel
 from storage.database import Database
@@ -81,7 +82,11 @@ async def s(engine: Engine, db: Database) -> AsyncIterator[Setup]:
     conversations = Conversations(engine, Repository(db), UserRefs(TEST_SECRET), clock=clock)
     async with FakeBotAPI() as api:
         telegram = TelegramChannel(
-            conversations, engine.content, api.token, base_url=api.base_url, rate_limiter=False
+            Inbound(conversations),
+            engine.content,
+            api.token,
+            base_url=api.base_url,
+            rate_limiter=False,
         )
         await telegram.app.initialize()
         worker = OutboxWorker(

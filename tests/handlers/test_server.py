@@ -9,10 +9,11 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from app.server import make_app
 from bot.engine import Engine
 from bot.identity import UserRefs
 from handlers.conversation import Conversations
-from handlers.server import Channels, make_app
+from handlers.inbound import Inbound
 from handlers.telegram import TelegramChannel
 from storage.database import Database
 from storage.repository import Repository
@@ -49,10 +50,15 @@ async def served(engine: Engine, db: Database) -> AsyncIterator[Served]:
     conversations = Conversations(engine, Repository(db), UserRefs(TEST_SECRET))
     async with FakeBotAPI() as api:
         telegram = TelegramChannel(
-            conversations, engine.content, api.token, base_url=api.base_url, webhook_secret=SECRET
+            Inbound(conversations),
+            engine.content,
+            api.token,
+            base_url=api.base_url,
+            webhook_secret=SECRET,
+            webhook_url="https://bot.example/telegram/webhook",
         )
-        await telegram.start(webhook_url="https://bot.example/telegram/webhook")
-        server = TestServer(make_app(Channels(telegram=telegram, names=["telegram"])))
+        await telegram.start()
+        server = TestServer(make_app([telegram]))
         await server.start_server()
         try:
             yield Served(api, server, db)

@@ -122,7 +122,7 @@ async def test_blocked_user_is_marked_stopped(harness: Harness) -> None:
     api.add_text(USER, "menu")
     await api.wait_for(lambda: bool(api.rejected))
     assert harness.channel is not None
-    await harness.channel.runner.drain()
+    await harness.channel.inbound.drain()
     rows = await query(harness.db, "SELECT stopped FROM sessions")
     assert [bool(r[0]) for r in rows] == [True]
 
@@ -209,7 +209,7 @@ async def test_official_enrols_and_gets_figures_on_telegram(harness: Harness) ->
     api.add_text(USER, "/chart")
     await api.wait_for(lambda: bool(api.calls_of("sendPhoto")))
     assert harness.channel is not None
-    await harness.channel.runner.drain()
+    await harness.channel.inbound.drain()
     # A citizen typing the same command sees no figure.
     other = USER + 7
     await harness.answer(lambda: api.add_command(other, "/start"), user=other)

@@ -1,4 +1,4 @@
-"""The terminal chat on the real engine and store, driven by a scripted reader."""
+"""The terminal chat, a channel like the others, on the real engine and store."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 from bot.model import Media, Start, Text
 from handlers.conversation import Conversations
-from handlers.terminal import chat, to_input
+from handlers.inbound import Inbound
+from handlers.terminal import TerminalChannel, to_input
 
 
 def test_typed_lines_become_inputs() -> None:
@@ -17,13 +18,22 @@ def test_typed_lines_become_inputs() -> None:
 
 
 async def run_chat(conversations: Conversations, lines: list[str]) -> list[str]:
+    """What the terminal shows, one block per turn, for these typed lines."""
     feed: Iterator[str] = iter(lines)
     out: list[str] = []
+    quit_asked: list[bool] = []
 
     async def read() -> str | None:
         return next(feed, None)
 
-    await chat(conversations, read=read, write=out.append)
+    channel = TerminalChannel(
+        Inbound(conversations),
+        read=read,
+        write=out.append,
+        on_quit=lambda: quit_asked.append(True),
+    )
+    await channel.run()
+    assert quit_asked == [True], "the end of the chat asks the process to stop"
     return out
 
 

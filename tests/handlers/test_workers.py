@@ -17,12 +17,12 @@ from datetime import timedelta
 
 import pytest
 
+from app.runtime import Job, with_lease
 from bot.engine import Engine
 from bot.identity import UserRefs
 from bot.model import Input, State, Text
 from handlers.conversation import Conversations
 from handlers.limits import RateLimiter
-from handlers.runtime import Job, with_lease
 from storage.database import Database, migrate
 from storage.leases import Leases
 from storage.repository import Repository

@@ -16,13 +16,15 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from app.server import make_app
 from bot.content import Content
 from bot.engine import Engine
 from bot.identity import UserRefs
 from bot.model import OutMessage
 from handlers import zalo_bot
 from handlers.conversation import Conversations
-from handlers.server import Channels, make_app
+from handlers.delivery import Unreachable
+from handlers.inbound import Inbound
 from handlers.zalo_bot import ZaloBotChannel
 from handlers.zalo_oa import OASettings, ZaloOAChannel
 from storage.database import Database, migrate
@@ -88,10 +90,10 @@ async def bot_world(engine: Engine, db: Database) -> AsyncIterator[BotWorld]:
 async def _bot_world(engine: Engine, db: Database, api: FakeZaloBotAPI) -> BotWorld:
     conversations = Conversations(engine, Repository(db), UserRefs(TEST_SECRET))
     channel = ZaloBotChannel(
-        conversations, api.token, base_url=api.base_url, webhook_secret=SECRET
+        Inbound(conversations), api.token, base_url=api.base_url, webhook_secret=SECRET
     )
     await channel.start()
-    server = TestServer(make_app(Channels(zalo_bot=channel, names=["zalo_bot"])))
+    server = TestServer(make_app([channel]))
     await server.start_server()
     return BotWorld(api, server, channel)
 
@@ -176,8 +178,10 @@ async def test_bot_polling_handles_each_replayed_update_once(
         api.text_event(CHAT, "Xin chào")
         api.text_event(CHAT, "1")
         conversations = Conversations(engine, Repository(db), UserRefs(TEST_SECRET))
-        channel = ZaloBotChannel(conversations, api.token, base_url=api.base_url)
-        await channel.start(polling=True)
+        channel = ZaloBotChannel(
+            Inbound(conversations), api.token, base_url=api.base_url, polling=True
+        )
+        await channel.start()
         try:
             await api.wait_for(lambda: len(api.calls_of("getUpdates")) >= 8)
             await channel.inbound.drain()
@@ -224,7 +228,7 @@ def settings(oa: FakeZaloOA) -> OASettings:
 
 async def oa_channel(engine: Engine, db: Database, oa: FakeZaloOA) -> ZaloOAChannel:
     conversations = Conversations(engine, Repository(db), UserRefs(TEST_SECRET))
-    channel = ZaloOAChannel(conversations, settings(oa), TokenStore(db))
+    channel = ZaloOAChannel(Inbound(conversations), settings(oa), TokenStore(db))
     await channel.start()
     return channel
 
@@ -233,7 +237,7 @@ async def oa_channel(engine: Engine, db: Database, oa: FakeZaloOA) -> ZaloOAChan
 async def oa_world(engine: Engine, db: Database) -> AsyncIterator[OAWorld]:
     async with FakeZaloOA() as oa:
         channel = await oa_channel(engine, db, oa)
-        server = TestServer(make_app(Channels(zalo_oa=channel, names=["zalo_oa"])))
+        server = TestServer(make_app([channel]))
         await server.start_server()
         try:
             yield OAWorld(oa, server, channel, db)
@@ -247,7 +251,7 @@ async def test_oa_conversation_to_a_recorded_completion(oa_world: OAWorld) -> No
     assert await oa_world.deliver(oa_follow_event(USER, app_id=oa.app_id)) == 200
     greeting = await oa.wait_sent(USER, 3)
     buttons = greeting[2]["message"]["attachment"]["payload"]["buttons"]
-    assert [b["type"] for b in buttons] == ["oa.query.show"] * 5
+    assert [b["type"] for b in buttons] == ["oa.query.show"] * 4
     assert buttons[2]["payload"] == buttons[2]["title"] == "🎉 Tôi đã cài xong"
     # A tap on a query button comes back as its payload: the option's label.
     for tap in ("🎉 Tôi đã cài xong", "✅ Đồng ý", "Xã Nông Cống", "Thôn Tây Sơn (mẫu)",
@@ -277,7 +281,7 @@ async def test_oa_same_event_twice_is_handled_once(oa_world: OAWorld) -> None:
 
 async def test_oa_long_text_is_split(oa_world: OAWorld) -> None:
     text = "Câu trả lời rất dài. " * 200
-    await oa_world.channel.send(USER, OutMessage(text))
+    await oa_world.channel.deliver(USER, (OutMessage(text),))
     pieces = [m["message"]["text"] for m in oa_world.oa.sent(USER)]
     assert len(pieces) == 3
     assert all(len(p) <= 2000 for p in pieces)
@@ -285,7 +289,7 @@ async def test_oa_long_text_is_split(oa_world: OAWorld) -> None:
 
 async def test_oa_expired_token_is_refreshed_and_the_send_retried(oa_world: OAWorld) -> None:
     oa_world.oa.expire_access_token()
-    await oa_world.channel.send(USER, OutMessage("Chào bạn"))
+    await oa_world.channel.deliver(USER, (OutMessage("Chào bạn"),))
     assert oa_world.oa.sent_texts(USER) == ["Chào bạn"]
     assert oa_world.oa.refresh_count == 1
     stored = await TokenStore(oa_world.db).load("zalo_oa")
@@ -301,7 +305,8 @@ async def test_oa_refresh_under_two_senders_happens_once_and_survives_a_restart(
         try:
             oa.expire_access_token()
             await asyncio.gather(
-                channel.send("u1", OutMessage("Một")), channel.send("u2", OutMessage("Hai"))
+                channel.deliver("u1", (OutMessage("Một"),)),
+                channel.deliver("u2", (OutMessage("Hai"),)),
             )
             assert oa.refresh_count == 1
             assert (oa.sent_texts("u1"), oa.sent_texts("u2")) == (["Một"], ["Hai"])
@@ -310,7 +315,7 @@ async def test_oa_refresh_under_two_senders_happens_once_and_survives_a_restart(
         # A restart: the environment still holds the first, spent, pair.
         again = await oa_channel(engine, db, oa)
         try:
-            await again.send("u1", OutMessage("Ba"))
+            await again.deliver("u1", (OutMessage("Ba"),))
             assert oa.sent_texts("u1") == ["Một", "Ba"]
             assert oa.refresh_count == 1, "the stored pair was used, not the spent one"
         finally:
@@ -319,7 +324,8 @@ async def test_oa_refresh_under_two_senders_happens_once_and_survives_a_restart(
 
 async def test_oa_outside_the_window_is_not_retried(oa_world: OAWorld) -> None:
     oa_world.oa.outside_window(USER)
-    await oa_world.channel.send(USER, OutMessage("Chào bạn"))
+    with pytest.raises(Unreachable):
+        await oa_world.channel.deliver(USER, (OutMessage("Chào bạn"),))
     assert len(oa_world.oa.calls_of("/v3.0/oa/message/cs")) == 1
 
 
@@ -334,7 +340,9 @@ async def test_oa_refresh_by_two_workers_at_once_spends_the_refresh_token_once(
         a, b = await oa_channel(engine, first, oa), await oa_channel(engine, second, oa)
         try:
             oa.expire_access_token()
-            await asyncio.gather(a.send("u1", OutMessage("Một")), b.send("u2", OutMessage("Hai")))
+            await asyncio.gather(
+                a.deliver("u1", (OutMessage("Một"),)), b.deliver("u2", (OutMessage("Hai"),))
+            )
             assert oa.refresh_count == 1
             assert (oa.sent_texts("u1"), oa.sent_texts("u2")) == (["Một"], ["Hai"])
         finally:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from bot.model import Event, Reply, State
+from bot.vocabulary import EventKind
 from storage.database import Database
 from storage.repository import Repository, Saved
 from tests.conftest import T0, rows
 
 COMPLETION = Event(
-    kind="completed",
+    kind=EventKind.COMPLETED,
     data={
         "commune": "16279",
         "village": "kp-1",
@@ -28,8 +30,11 @@ async def count(db: Database, table: str) -> int:
 
 async def test_new_session_is_saved_with_its_events(db: Database) -> None:
     repo = Repository(db)
-    state = State(step="store", answers={"provider": "vnpt"}, last_at=T0)
-    reply = Reply(state=state, events=(Event("step", step="store"), Event("done", step="x")))
+    state = State(screen="store", answers={"provider": "vnpt"}, last_at=T0)
+    reply = Reply(
+        state=state,
+        events=(Event(EventKind.STEP, step="store"), Event(EventKind.DONE, step="x")),
+    )
     assert await repo.save("telegram", "u1", reply, version=None, now=T0) is Saved.SAVED
     stored = await repo.load("telegram", "u1")
     assert stored is not None
@@ -44,27 +49,27 @@ async def test_missing_session_loads_as_none(db: Database) -> None:
 
 async def test_version_conflict_writes_nothing(db: Database) -> None:
     repo = Repository(db)
-    await repo.save("telegram", "u1", Reply(State(step="menu")), version=None, now=T0)
-    ok = await repo.save("telegram", "u1", Reply(State(step="ready")), version=1, now=T0)
+    await repo.save("telegram", "u1", Reply(State(screen="menu")), version=None, now=T0)
+    ok = await repo.save("telegram", "u1", Reply(State(screen="ready")), version=1, now=T0)
     assert ok is Saved.SAVED
-    stale = Reply(State(step="away"), events=(Event("step", step="away"),))
+    stale = Reply(State(screen="away"), events=(Event(EventKind.STEP, step="away"),))
     assert await repo.save("telegram", "u1", stale, version=1, now=T0) is Saved.CONFLICT
     stored = await repo.load("telegram", "u1")
     assert stored is not None
-    assert (stored.state.step, stored.version) == ("ready", 2)
+    assert (stored.state.screen, stored.version) == ("ready", 2)
     assert await count(db, "events") == 0
 
 
 async def test_second_insert_of_a_new_session_conflicts(db: Database) -> None:
     repo = Repository(db)
-    await repo.save("telegram", "u1", Reply(State(step="menu")), version=None, now=T0)
-    again = await repo.save("telegram", "u1", Reply(State(step="x")), version=None, now=T0)
+    await repo.save("telegram", "u1", Reply(State(screen="menu")), version=None, now=T0)
+    again = await repo.save("telegram", "u1", Reply(State(screen="x")), version=None, now=T0)
     assert again is Saved.CONFLICT
 
 
 async def test_duplicate_delivery_is_applied_once(db: Database) -> None:
     repo = Repository(db)
-    reply = Reply(State(step="complete"), events=(COMPLETION,))
+    reply = Reply(State(screen="complete"), events=(COMPLETION,))
     first = await repo.save("telegram", "u1", reply, version=None, now=T0, delivery_id="77")
     second = await repo.save("telegram", "u1", reply, version=1, now=T0, delivery_id="77")
     assert (first, second) == (Saved.SAVED, Saved.DUPLICATE)
@@ -77,13 +82,13 @@ async def test_duplicate_delivery_is_applied_once(db: Database) -> None:
 
 async def test_conflict_does_not_consume_the_delivery_id(db: Database) -> None:
     repo = Repository(db)
-    await repo.save("telegram", "u1", Reply(State(step="menu")), version=None, now=T0)
+    await repo.save("telegram", "u1", Reply(State(screen="menu")), version=None, now=T0)
     conflict = await repo.save(
-        "telegram", "u1", Reply(State(step="x")), version=7, now=T0, delivery_id="5"
+        "telegram", "u1", Reply(State(screen="x")), version=7, now=T0, delivery_id="5"
     )
     assert conflict is Saved.CONFLICT
     retry = await repo.save(
-        "telegram", "u1", Reply(State(step="x")), version=1, now=T0, delivery_id="5"
+        "telegram", "u1", Reply(State(screen="x")), version=1, now=T0, delivery_id="5"
     )
     assert retry is Saved.SAVED
 
@@ -91,26 +96,28 @@ async def test_conflict_does_not_consume_the_delivery_id(db: Database) -> None:
 async def test_reporting_again_updates_the_one_completion(db: Database) -> None:
     repo = Repository(db)
     await repo.save("telegram", "u1", Reply(State(), events=(COMPLETION,)), version=None, now=T0)
-    edited = Event("completed", data={**dict(COMPLETION.data or {}), "village": "kp-2"})
+    edited = Event(EventKind.COMPLETED, data={**dict(COMPLETION.data or {}), "village": "kp-2"})
     later = T0 + timedelta(days=1)
     await repo.save("telegram", "u1", Reply(State(), events=(edited,)), version=1, now=later)
     found = await rows(db, "SELECT village, completed_at FROM completions")
     assert len(found) == 1
     assert found[0].village == "kp-2"
-    assert await repo.count_completions() == 1
+    assert await count(db, "completions") == 1
 
 
 async def test_same_user_on_two_channels_is_two_sessions(db: Database) -> None:
     repo = Repository(db)
-    await repo.save("telegram", "u1", Reply(State(step="a")), version=None, now=T0)
-    await repo.save("terminal", "u1", Reply(State(step="b")), version=None, now=T0)
+    await repo.save("telegram", "u1", Reply(State(screen="a")), version=None, now=T0)
+    await repo.save("terminal", "u1", Reply(State(screen="b")), version=None, now=T0)
     assert await count(db, "sessions") == 2
 
 
 async def test_erase_removes_everything_of_that_user_only(db: Database) -> None:
     repo = Repository(db)
     for user in ("u1", "u2"):
-        reply = Reply(State(step="complete"), events=(Event("step", step="x"), COMPLETION))
+        reply = Reply(
+            State(screen="complete"), events=(Event(EventKind.STEP, step="x"), COMPLETION)
+        )
         await repo.save("telegram", user, reply, version=None, now=T0)
     await repo.save("telegram", "u1", Reply(State(), erase=True), version=1, now=T0)
     assert await repo.load("telegram", "u1") is None
@@ -122,16 +129,18 @@ async def test_erase_removes_everything_of_that_user_only(db: Database) -> None:
 
 async def test_reply_that_must_not_persist_writes_nothing(db: Database) -> None:
     repo = Repository(db)
-    reply = Reply(State(step="menu"), events=(Event("x"),), persist=False)
+    reply = Reply(State(screen="menu"), events=(Event(EventKind.STALE),), persist=False)
     assert await repo.save("telegram", "u1", reply, version=None, now=T0) is Saved.SAVED
     assert await count(db, "sessions") == 0
     assert await count(db, "events") == 0
 
 
-async def test_prune_forgets_old_delivery_ids(db: Database) -> None:
+async def test_retention_forgets_delivery_ids_after_a_week(db: Database) -> None:
     repo = Repository(db)
     await repo.save("telegram", "u1", Reply(State()), version=None, now=T0, delivery_id="1")
-    assert await repo.prune_deliveries(T0 + timedelta(days=8)) == 1
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    assert (await repo.retention(T0 + timedelta(days=6), 12, tz))["deliveries"] == 0
+    assert (await repo.retention(T0 + timedelta(days=8), 12, tz))["deliveries"] == 1
     assert await count(db, "deliveries") == 0
 
 
@@ -162,9 +171,9 @@ async def test_concurrent_writers_never_lose_an_update(db: Database) -> None:
 async def test_saves_written_together_keep_their_own_outcomes(db: Database) -> None:
     """Saves queued at once go in one transaction, each with its own all-or-nothing result."""
     repo = Repository(db)
-    await repo.save("telegram", "old", Reply(State(step="a")), version=None, now=T0)
+    await repo.save("telegram", "old", Reply(State(screen="a")), version=None, now=T0)
     await repo.save("telegram", "x", Reply(State()), version=None, now=T0, delivery_id="seen")
-    step = Reply(State(step="b"), events=(Event("step", step="b"),))
+    step = Reply(State(screen="b"), events=(Event(EventKind.STEP, step="b"),))
     results = await asyncio.gather(
         repo.save("telegram", "old", step, version=1, now=T0, delivery_id="1"),
         repo.save("telegram", "old", step, version=1, now=T0, delivery_id="2"),  # stale
@@ -190,31 +199,34 @@ async def test_saves_written_together_keep_their_own_outcomes(db: Database) -> N
 async def test_a_stale_cache_ends_in_a_conflict_not_a_lost_update(db: Database) -> None:
     """Another worker (another Repository on the same database) wrote meanwhile."""
     mine, theirs = Repository(db), Repository(db)
-    await mine.save("telegram", "u", Reply(State(step="a")), version=None, now=T0)
+    await mine.save("telegram", "u", Reply(State(screen="a")), version=None, now=T0)
     cached = await mine.load("telegram", "u")
     assert cached is not None
     stored = await theirs.load("telegram", "u")
     assert stored is not None
-    await theirs.save("telegram", "u", Reply(State(step="theirs")), version=stored.version, now=T0)
+    await theirs.save(
+        "telegram", "u", Reply(State(screen="theirs")), version=stored.version, now=T0
+    )
     late = await mine.save(
-        "telegram", "u", Reply(State(step="mine")), version=cached.version, now=T0
+        "telegram", "u", Reply(State(screen="mine")), version=cached.version, now=T0
     )
     assert late is Saved.CONFLICT
     fresh = await mine.load("telegram", "u")
     assert fresh is not None
-    assert (fresh.state.step, fresh.version) == ("theirs", 2)
+    assert (fresh.state.screen, fresh.version) == ("theirs", 2)
 
 
 async def test_retention_folds_old_events_into_daily_totals(db: Database) -> None:
-    from zoneinfo import ZoneInfo
 
     repo = Repository(db)
     old = T0 - timedelta(days=400)  # 08:00 in Vietnam
     late = old.replace(hour=18)  # 01:00 the next day in Vietnam
     for user, at in (("a", old), ("b", old), ("c", late)):
-        reply = Reply(State(step="store"), events=(Event("step", step="store"), COMPLETION))
+        reply = Reply(
+            State(screen="store"), events=(Event(EventKind.STEP, step="store"), COMPLETION)
+        )
         await repo.save("telegram", user, reply, version=None, now=at)
-    await repo.save("telegram", "d", Reply(State(), events=(Event("faq", detail="cost"),)),
+    await repo.save("telegram", "d", Reply(State(), events=(Event(EventKind.FAQ, detail="cost"),)),
                     version=None, now=T0)  # fmt: skip
     counts = await repo.retention(T0, 12, ZoneInfo("Asia/Ho_Chi_Minh"))
     assert counts["events"] == 6

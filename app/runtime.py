@@ -1,4 +1,11 @@
-"""Wiring: config + content + database -> a ready :class:`Conversations` service."""
+"""Wiring: settings + config + content + database -> the services, and the channels on them.
+
+:func:`open_runtime` builds the services (engine, store, conversations, staff desk, the one
+inbound path); :func:`started_channels` builds every channel of the registry that the
+environment configures for the mode the process runs in, and starts them;
+:func:`run_until_signalled` runs the background jobs (retention, the outbox) until SIGINT,
+SIGTERM, or a channel asking to stop (the terminal's /quit).
+"""
 
 from __future__ import annotations
 
@@ -6,22 +13,28 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from app.id_secret import load_id_secret
+from app.settings import Settings
 from bot.config import Config, load_config
 from bot.content import Content, load_content
 from bot.engine import Engine
-from bot.identity import UserRefs, load_id_secret
+from bot.identity import UserRefs
+from handlers.channel import Channel, Mode, Services
 from handlers.conversation import Conversations, utcnow
 from handlers.delivery import Deliverer
+from handlers.inbound import Inbound
 from handlers.outbox import OutboxWorker
+from handlers.registry import CHANNELS
 from handlers.staff import StaffDesk
 from storage.database import Database, migrate
+from storage.inbox import Inbox
 from storage.leases import Leases
 from storage.outbox import OutboxStore
 from storage.repository import Repository
@@ -46,39 +59,43 @@ class Runtime:
     staff: StaffDesk
     db: Database
     leases: Leases
+    settings: Settings
+    inbound: Inbound
+    #: Set to end the process (SIGINT/SIGTERM, or a channel's request).
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def build_engine(config_path: Path | None = None) -> Engine:
+def build_engine(config_path: Path) -> Engine:
     config = load_config(config_path)
     return Engine(load_content(config.locale), config)
 
 
 @asynccontextmanager
-async def open_runtime(
-    *,
-    config_path: Path | None = None,
-    database_url: str | None = None,
-    id_secret: bytes | None = None,
-) -> AsyncIterator[Runtime]:
-    """Load config and content, migrate the database, and yield the wired service."""
-    refs = UserRefs(id_secret or load_id_secret())  # first: production refuses to go on
-    engine = build_engine(config_path)
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """Load config and content, migrate the database, and yield the wired services."""
+    # First: in production, no secret means no start.
+    refs = UserRefs(load_id_secret(settings.id_secret, production=settings.production))
+    engine = build_engine(settings.config_path)
     config = engine.config
-    db = Database(database_url)
+    db = Database(settings.database_url)
     try:
         await migrate(db)
         single = config.communes[0].code if len(config.communes) == 1 else None
         repo = Repository(db, default_commune=single)
         staff = StaffRepository(db)
+        conversations = Conversations(engine, repo, refs, area_of=staff.volunteer_commune)
+        desk = StaffDesk(config, engine.content, db, staff, refs, utcnow)
         yield Runtime(
             config=config,
             content=engine.content,
             engine=engine,
             repo=repo,
-            conversations=Conversations(engine, repo, refs, area_of=staff.volunteer_commune),
-            staff=StaffDesk(config, engine.content, db, staff, refs, utcnow),
+            conversations=conversations,
+            staff=desk,
             db=db,
             leases=Leases(db),
+            settings=settings,
+            inbound=Inbound(conversations, desk, inbox=Inbox(db)),
         )
     finally:
         await db.dispose()
@@ -143,18 +160,45 @@ def outbox_job(runtime: Runtime, deliverers: Mapping[str, Deliverer]) -> Job:
     return job
 
 
-async def run_until_signalled(
-    runtime: Runtime, deliverers: Mapping[str, Deliverer] | None = None
-) -> None:
+@asynccontextmanager
+async def started_channels(runtime: Runtime, mode: Mode) -> AsyncIterator[list[Channel]]:
+    """Build and start every channel the environment configures for ``mode``; stop them
+    (each finishing what it received) on the way out."""
+    settings = runtime.settings
+    services = Services(
+        inbound=runtime.inbound,
+        content=runtime.content,
+        db=runtime.db,
+        mode=mode,
+        worker_index=settings.worker_index,
+        request_stop=runtime.stop.set,
+    )
+    built = [spec.build(settings.environment, services) for spec in CHANNELS]
+    channels = [channel for channel in built if channel is not None]
+    started: list[Channel] = []
+    try:
+        for channel in channels:
+            await channel.start()
+            started.append(channel)
+        yield channels
+    finally:
+        for channel in reversed(started):
+            await channel.stop()
+
+
+async def run_until_signalled(runtime: Runtime, channels: Sequence[Channel] = ()) -> None:
     """Run retention and -- given channels to send through -- the outbox, each in whichever
-    worker holds its lease, until SIGINT/SIGTERM."""
-    stop = asyncio.Event()
+    worker holds its lease, until SIGINT/SIGTERM or a channel's request to stop."""
+    stop = runtime.stop
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     everything = [("retention", lambda: retention_daily(runtime))]
+    deliverers: dict[str, Deliverer] = {channel.name: channel for channel in channels}
     if deliverers:
         everything.append(("outbox", outbox_job(runtime, deliverers)))
+        by_name = {channel.name: channel for channel in channels}
+        everything.append(("inbox", lambda: runtime.inbound.sweep(by_name)))
     tasks = [asyncio.create_task(with_lease(runtime.leases, n, j)) for n, j in everything]
     try:
         await stop.wait()

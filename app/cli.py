@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot run|chat|faq|migrate|check``.
+"""Command line: ``python -m bot run|serve|chat|faq|migrate|check|...`` (the entry point).
 
 - ``run``: start the configured channels by polling (Telegram when ``TELEGRAM_BOT_TOKEN``
   is set, the Zalo Bot when ``ZALO_BOT_TOKEN`` is); with none configured, open the terminal
@@ -13,43 +13,61 @@
 - ``retention``: fold events older than the retention period into daily totals, delete them
   and idle sessions (the running bot also does this once a day).
 - ``check``: validate config.toml and the content, print a summary.
+- ``pictures [--out DIR]``: check and render the install-step pictures (to DIR/<id>.png).
 - ``invite official --commune CODE | --province CODE | --all``, ``invite volunteer --commune
   CODE``: a one-time enrolment link.
 - ``stats [--commune CODE] [--json]``, ``export --csv FILE``, ``chart --out FILE.png``: the
   officials' figures for a commune or the whole deployment.
 - ``population import FILE.csv``: village figures (commune, village, adults, adults_present,
   households).
+- ``poster --commune CODE [--volunteer CODE] --out FILE.pdf``: the A4 notice-board poster, its
+  QR code to the commune's link or an enrolled volunteer's; ``stepcard --provider ID
+  [--commune CODE] --out FILE.pdf``: the A4 install step card for door-to-door visits.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import gc
 import json
 import logging
-import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.runtime import open_runtime, run_retention, run_until_signalled, started_channels
+from app.server import serve
+from app.settings import Settings, prepare_process
+from app.workers import Supervisor
+from bot import printing
+from bot.charts import chart_png
 from bot.config import ConfigError, load_config
 from bot.content import ContentError, load_content
+from bot.logs import configure
+from bot.pictures import load_pictures
+from bot.stats import render
+from handlers.channel import Mode
+from handlers.conversation import utcnow
+from handlers.staff import deep_link
+from storage.database import Database, DatabaseUnavailable, migrate
+from storage.staff import Scope, StaffRepository
 
 
-def _setup_logging() -> None:
-    from bot.logs import configure
-
-    configure(os.environ.get("LOG_LEVEL", "INFO"))
+def _setup_logging(settings: Settings) -> None:
+    configure(settings.log_level)
 
 
-def _cmd_faq(args: argparse.Namespace) -> int:
+def _cmd_faq(settings: Settings, args: argparse.Namespace) -> int:
     """Read questions as a new user's first message would be read (no screen yet)."""
     from bot.understanding import Answer, Clarify, Understanding
 
-    config = load_config()
+    config = load_config(settings.config_path)
     content = load_content(config.locale)
     understanding = Understanding.from_content(content)
 
@@ -58,7 +76,7 @@ def _cmd_faq(args: argparse.Namespace) -> int:
         decision = reading.decision
         topic = decision.topic if isinstance(decision, Answer) else None
         if args.json:
-            out: dict[str, Any] = {"topic": topic, "score": reading.score}
+            out: dict[str, object] = {"topic": topic, "score": reading.score}
             if isinstance(decision, Clarify):
                 out["clarify"] = [c.removeprefix("faq:") for c in decision.candidates]
             print(json.dumps(out, ensure_ascii=False))
@@ -84,14 +102,6 @@ def _cmd_faq(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _chat() -> None:
-    from handlers.runtime import open_runtime
-    from handlers.terminal import chat
-
-    async with open_runtime() as runtime:
-        await chat(runtime.conversations)
-
-
 def _tune_gc() -> None:
     """Move everything loaded at start (content, FAQ index, PTB) out of the collector's way:
     about 5 % more updates/s (bench/throughput.py)."""
@@ -99,52 +109,36 @@ def _tune_gc() -> None:
     gc.freeze()
 
 
-async def _polling(token: str | None, zalo_token: str | None) -> None:
-    from handlers.runtime import open_runtime, run_until_signalled
-    from handlers.telegram import TelegramChannel
-    from handlers.zalo_bot import ZaloBotChannel
-
-    async with open_runtime() as runtime:
-        channels: dict[str, TelegramChannel | ZaloBotChannel] = {}
-        if token:
-            telegram = TelegramChannel(
-                runtime.conversations, runtime.content, token, staff=runtime.staff
-            )
-            await telegram.start()
-            channels["telegram"] = telegram
-        if zalo_token:
-            zalo = ZaloBotChannel(runtime.conversations, zalo_token)
-            await zalo.start(polling=True)
-            channels["zalo_bot"] = zalo
+async def _run_channels(settings: Settings, mode: Mode) -> bool:
+    """Run the channels the environment configures for ``mode`` until told to stop; False
+    if there are none."""
+    async with open_runtime(settings) as runtime, started_channels(runtime, mode) as channels:
+        if not channels:
+            return False
+        if mode == "interactive":
+            await runtime.stop.wait()  # the terminal's /quit
+            return True
+        _setup_logging(settings)
         _tune_gc()
-        logging.getLogger("bot").info("bot running (polling); Ctrl-C stops it")
-        try:
-            await run_until_signalled(runtime, dict(channels))
-        finally:
-            for channel in channels.values():
-                await channel.stop()
+        names = ", ".join(c.name for c in channels)
+        logging.getLogger("bot").info("bot running (%s: %s); Ctrl-C stops it", mode, names)
+        await run_until_signalled(runtime, channels)
+        return True
 
 
-async def _serve(port: int) -> None:
-    from handlers.runtime import open_runtime
-    from handlers.server import serve
-
-    async with open_runtime() as runtime:
+async def _serve(settings: Settings) -> None:
+    async with open_runtime(settings) as runtime:
         _tune_gc()
-        await serve(runtime, port)
+        await serve(runtime)
 
 
-async def _retention() -> None:
-    from handlers.runtime import open_runtime, run_retention
-
-    async with open_runtime() as runtime:
+async def _retention(settings: Settings) -> None:
+    async with open_runtime(settings) as runtime:
         print(json.dumps(await run_retention(runtime)))
 
 
-async def _migrate() -> None:
-    from storage.database import Database, migrate
-
-    db = Database()
+async def _migrate(settings: Settings) -> None:
+    db = Database(settings.database_url)
     try:
         await migrate(db)
     finally:
@@ -152,8 +146,8 @@ async def _migrate() -> None:
     print(f"database is up to date: {db.safe_url()}")
 
 
-def _cmd_check(_args: argparse.Namespace) -> int:
-    config = load_config()
+def _cmd_check(settings: Settings, _args: argparse.Namespace) -> int:
+    config = load_config(settings.config_path)
     content = load_content(config.locale)
     print(f"config: {config.name}")
     for commune in config.communes:
@@ -169,36 +163,46 @@ def _cmd_check(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run(_args: argparse.Namespace) -> int:
-    token = os.environ.get("TELEGRAM_BOT_TOKEN")
-    zalo_token = os.environ.get("ZALO_BOT_TOKEN")
-    if token or zalo_token:
-        _setup_logging()
-        asyncio.run(_polling(token, zalo_token))
-    else:
-        print("TELEGRAM_BOT_TOKEN is not set: opening the terminal chat (type /quit to leave).\n")
-        asyncio.run(_chat())
+def _cmd_pictures(settings: Settings, args: argparse.Namespace) -> int:
+    """Check and render the install-step pictures; with --out, write them as PNG files."""
+    config = load_config(settings.config_path)
+    pictures = load_pictures(config.locale)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    for picture in pictures:
+        where = ""
+        if out is not None:
+            (out / f"{picture.id}.png").write_bytes(picture.png)
+            where = f" -> {out / f'{picture.id}.png'}"
+        print(
+            f"{picture.id}: {picture.width}x{picture.height} px, PNG {len(picture.png)} bytes, "
+            f"SVG {len(picture.svg)} bytes, steps {', '.join(picture.steps)}{where}"
+        )
     return 0
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    _setup_logging()
+def _cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
+    if not asyncio.run(_run_channels(settings, "polling")):
+        print("No channel is configured: opening the terminal chat (type /quit to leave).\n")
+        asyncio.run(_run_channels(settings, "interactive"))
+    return 0
+
+
+def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    _setup_logging(settings)
     if args.workers > 1:
-        from handlers.workers import Supervisor
-
-        return Supervisor(args.workers).run()
-    asyncio.run(_serve(int(os.environ.get("PORT", "8080"))))
+        return Supervisor(settings, args.workers).run()
+    asyncio.run(_serve(settings))
     return 0
 
 
-def _cmd_chat(_args: argparse.Namespace) -> int:
-    asyncio.run(_chat())
+def _cmd_chat(settings: Settings, _args: argparse.Namespace) -> int:
+    asyncio.run(_run_channels(settings, "interactive"))
     return 0
 
 
-def _scope(args: argparse.Namespace) -> Any:
-    from storage.staff import Scope
-
+def _scope(args: argparse.Namespace) -> Scope:
     if getattr(args, "commune", None):
         return Scope("communes", (str(args.commune),))
     if getattr(args, "province", None):
@@ -206,12 +210,8 @@ def _scope(args: argparse.Namespace) -> Any:
     return Scope("all")
 
 
-async def _staff_command(args: argparse.Namespace) -> int:
-    from handlers.conversation import utcnow
-    from handlers.runtime import open_runtime
-    from handlers.staff import deep_link
-
-    async with open_runtime() as runtime:
+async def _staff_command(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_runtime(settings) as runtime:
         desk = runtime.staff
         scope = _scope(args)
         if not desk.communes(scope):
@@ -231,28 +231,19 @@ async def _staff_command(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
             else:
-                from bot.stats import render
-
                 print(render(report, runtime.config, runtime.content, desk.texts))
         elif args.command == "export":
             await asyncio.to_thread(Path(args.csv).write_bytes, await desk.export_csv(scope))
             print(f"written: {args.csv}")
         elif args.command == "chart":
-            from bot.charts import chart_png
-
             png = chart_png(await desk.report(scope), desk.texts)
             await asyncio.to_thread(Path(args.out).write_bytes, png)
             print(f"written: {args.out}")
         return 0
 
 
-async def _population_import(path: Path) -> int:
-    import csv
-
-    from handlers.conversation import utcnow
-    from handlers.runtime import open_runtime
-
-    async with open_runtime() as runtime:
+async def _population_import(settings: Settings, path: Path) -> int:
+    async with open_runtime(settings) as runtime:
         rows = []
         with path.open(encoding="utf-8-sig", newline="") as handle:
             for number, line in enumerate(csv.DictReader(handle), start=2):
@@ -279,24 +270,103 @@ async def _population_import(path: Path) -> int:
         return 0
 
 
-def _cmd_staff(args: argparse.Namespace) -> int:
-    return asyncio.run(_staff_command(args))
+def _cmd_staff(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_staff_command(settings, args))
 
 
-def _cmd_population(args: argparse.Namespace) -> int:
-    return asyncio.run(_population_import(Path(args.file)))
+def _cmd_population(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_population_import(settings, Path(args.file)))
 
 
-def _cmd_retention(_args: argparse.Namespace) -> int:
-    _setup_logging()
-    asyncio.run(_retention())
+def _cmd_retention(settings: Settings, _args: argparse.Namespace) -> int:
+    _setup_logging(settings)
+    asyncio.run(_retention(settings))
     return 0
 
 
-def _cmd_migrate(_args: argparse.Namespace) -> int:
-    _setup_logging()
-    asyncio.run(_migrate())
+def _cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    _setup_logging(settings)
+    asyncio.run(_migrate(settings))
     return 0
+
+
+# --- printed materials (bot/printing.py does the work) -------------------------------------
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _write_pdf(path: Path, data: bytes) -> int:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        return _fail(f"cannot write {path}: {exc.strerror or exc}")
+    print(f"written: {path}")
+    return 0
+
+
+async def _volunteer_commune(settings: Settings, code: str) -> str | None:
+    """The commune of the enrolled volunteer with this code (the database of DATABASE_URL)."""
+    db = Database(settings.database_url)
+    try:
+        await migrate(db)
+        return await StaffRepository(db).volunteer_commune(code)
+    finally:
+        await db.dispose()
+
+
+def _cmd_poster(settings: Settings, args: argparse.Namespace) -> int:
+    config = load_config(settings.config_path)
+    content = load_content(config.locale)
+    texts = printing.load_print_texts(content)
+    commune = config.commune(str(args.commune).strip())
+    if commune is None:
+        served = ", ".join(f"{c.code} ({c.name})" for c in config.communes)
+        return _fail(f"commune {args.commune} is not served by this deployment: {served}")
+    try:
+        if args.volunteer:
+            code = str(args.volunteer).strip().upper()
+            if not re.fullmatch(r"V[A-Z0-9]{6}", code):
+                return _fail(f"{args.volunteer!r} is not a volunteer code (like VK7M2QX)")
+            try:
+                found = asyncio.run(_volunteer_commune(settings, code))
+            except (SQLAlchemyError, OSError) as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                return _fail(f"cannot read the volunteers from the database: {reason}")
+            if found is None:
+                return _fail(f"{code} is not the code of an enrolled volunteer")
+            if found != commune.code:
+                return _fail(f"volunteer {code} belongs to commune {found}, not {commune.code}")
+            link = printing.volunteer_link(config, code)
+        else:
+            code, link = None, printing.commune_link(config)
+        pdf = printing.poster_pdf(content, texts, config, commune, link, code)
+    except printing.PrintError as exc:
+        return _fail(str(exc))
+    return _write_pdf(Path(args.out), pdf)
+
+
+def _cmd_stepcard(settings: Settings, args: argparse.Namespace) -> int:
+    config = load_config(settings.config_path)
+    content = load_content(config.locale)
+    texts = printing.load_print_texts(content)
+    provider = config.provider(str(args.provider).strip())
+    if provider is None:
+        known = ", ".join(p.id for p in config.providers)
+        return _fail(f"unknown provider {args.provider!r}: one of {known}")
+    commune = config.communes[0] if len(config.communes) == 1 else None
+    if args.commune:
+        commune = config.commune(str(args.commune).strip())
+        if commune is None:
+            served = ", ".join(f"{c.code} ({c.name})" for c in config.communes)
+            return _fail(f"commune {args.commune} is not served by this deployment: {served}")
+    try:
+        pdf = printing.step_card_pdf(content, texts, config, provider, commune)
+    except printing.PrintError as exc:
+        return _fail(str(exc))
+    return _write_pdf(Path(args.out), pdf)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -316,6 +386,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="bring the database up to date")
     sub.add_parser("retention", help="apply the retention period to stored events")
     sub.add_parser("check", help="validate config.toml and the content")
+    pictures = sub.add_parser("pictures", help="check and render the install-step pictures")
+    pictures.add_argument("--out", help="write each picture as OUT/<id>.png")
 
     def scoped(parser: argparse.ArgumentParser, *, wide: bool = True) -> None:
         group = parser.add_mutually_exclusive_group(required=not wide)
@@ -341,10 +413,18 @@ def parser() -> argparse.ArgumentParser:
     pop_sub = pop.add_subparsers(dest="action", required=True)
     pop_import = pop_sub.add_parser("import", help="import commune,village,adults,... CSV")
     pop_import.add_argument("file")
+    poster = sub.add_parser("poster", help="an A4 poster (PDF) for the village notice board")
+    poster.add_argument("--commune", required=True, help="official commune code, e.g. 16279")
+    poster.add_argument("--volunteer", help="QR code to this volunteer's link, e.g. VK7M2QX")
+    poster.add_argument("--out", required=True, help="the PDF file to write")
+    card = sub.add_parser("stepcard", help="an A4 install step card (PDF) for one provider")
+    card.add_argument("--provider", required=True, help="provider id from config.toml")
+    card.add_argument("--commune", help="official commune code (its support point)")
+    card.add_argument("--out", required=True, help="the PDF file to write")
     return main
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "run": _cmd_run,
     "chat": _cmd_chat,
     "serve": _cmd_serve,
@@ -352,19 +432,24 @@ COMMANDS = {
     "migrate": _cmd_migrate,
     "retention": _cmd_retention,
     "check": _cmd_check,
+    "pictures": _cmd_pictures,
     "invite": _cmd_staff,
     "stats": _cmd_staff,
     "export": _cmd_staff,
     "chart": _cmd_staff,
     "population": _cmd_population,
+    "poster": _cmd_poster,
+    "stepcard": _cmd_stepcard,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
-    except (ConfigError, ContentError) as exc:
+        settings = Settings.from_env()
+        prepare_process()
+        return COMMANDS[args.command](settings, args)
+    except (ConfigError, ContentError, DatabaseUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -22,25 +21,15 @@ import time
 from dataclasses import dataclass
 from types import FrameType
 
+from app.settings import WORKER_COUNT, WORKER_INDEX, Settings
 from storage.database import Database, migrate
 
-WORKER_INDEX = "BOT_WORKER_INDEX"
-WORKER_COUNT = "BOT_WORKERS"
 #: A worker that dies sooner than this after starting is crash-looping: wait before restarting.
 STEADY_AFTER = 10.0
 MAX_PAUSE = 30.0
 STOP_PATIENCE = 20.0
 
 log = logging.getLogger(__name__)
-
-
-def worker_index() -> int:
-    """This process's index among the workers (0 when run alone)."""
-    return int(os.environ.get(WORKER_INDEX, "0") or 0)
-
-
-def several_workers() -> bool:
-    return int(os.environ.get(WORKER_COUNT, "1") or 1) > 1
 
 
 @dataclass
@@ -53,14 +42,19 @@ class _Worker:
 
 
 class Supervisor:
-    def __init__(self, count: int, argv: list[str] | None = None):
+    def __init__(self, settings: Settings, count: int, argv: list[str] | None = None):
+        self.settings = settings
         self.count = count
         self.argv = argv or [sys.executable, "-m", "bot", "serve"]
         self.workers = [_Worker(i) for i in range(count)]
         self.stopping = False
 
     def _start(self, worker: _Worker) -> None:
-        env = {**os.environ, WORKER_INDEX: str(worker.index), WORKER_COUNT: str(self.count)}
+        env = {
+            **self.settings.environment,
+            WORKER_INDEX: str(worker.index),
+            WORKER_COUNT: str(self.count),
+        }
         worker.proc = subprocess.Popen(self.argv, env=env)
         worker.started = time.monotonic()
         log.info("worker %d started (pid %d)", worker.index, worker.proc.pid)
@@ -72,7 +66,7 @@ class Supervisor:
                 worker.proc.send_signal(signal.SIGTERM)
 
     def run(self) -> int:
-        asyncio.run(_migrate_once())
+        asyncio.run(_migrate_once(self.settings.database_url))
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         for worker in self.workers:
@@ -109,8 +103,8 @@ class Supervisor:
             self._start(worker)
 
 
-async def _migrate_once() -> None:
-    db = Database()
+async def _migrate_once(url: str) -> None:
+    db = Database(url)
     try:
         await migrate(db)
     finally:

@@ -1,0 +1,82 @@
+"""Everything the process is told by its environment, read once, in this one module.
+
+No other module reads ``os.environ``: the composition root reads :class:`Settings` at start
+and hands each part the values it needs (the store its URL, each channel the snapshot of the
+environment to take its own variables from). Secrets
+never live in ``config.toml``; they come from here. What each variable means: README,
+"Environment".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.config import DEFAULT_CONFIG, ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///var/bot.db"
+#: Set by ``serve --workers N`` for each worker it starts.
+WORKER_INDEX = "BOT_WORKER_INDEX"
+WORKER_COUNT = "BOT_WORKERS"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    config_path: Path = DEFAULT_CONFIG
+    database_url: str = DEFAULT_DATABASE_URL
+    #: ``BOT_ID_SECRET``; without it (outside production) a local one is generated once.
+    id_secret: str | None = None
+    #: ``BOT_ENV=production``: secrets must come from the environment, never be generated.
+    production: bool = False
+    log_level: str = "INFO"
+    host: str = "0.0.0.0"
+    port: int = 8080
+    worker_index: int = 0
+    workers: int = 1
+    #: The environment as read at start: each channel reads its own variables from it
+    #: (``Channel.configure``), so that a channel stays one module; workers inherit it.
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def several_workers(self) -> bool:
+        return self.workers > 1
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the environment (``os.environ`` unless given); raise :class:`ConfigError`
+        with a one-line reason for anything malformed or incomplete."""
+        env = dict(os.environ if env is None else env)
+        return cls(
+            config_path=Path(env["BOT_CONFIG"]) if env.get("BOT_CONFIG") else DEFAULT_CONFIG,
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            id_secret=env.get("BOT_ID_SECRET") or None,
+            production=env.get("BOT_ENV", "").strip().lower() == "production",
+            log_level=env.get("LOG_LEVEL") or "INFO",
+            host=env.get("HOST") or "0.0.0.0",
+            port=_int(env, "PORT", 8080, low=1, high=65535),
+            worker_index=_int(env, WORKER_INDEX, 0, low=0, high=1024),
+            workers=_int(env, WORKER_COUNT, 1, low=1, high=1024),
+            environment=env,
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw[:20]!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
+
+
+def prepare_process() -> None:
+    """Process-wide switches of the libraries we use, set once at start (before any of them
+    runs): python-telegram-bot gives durations (``RetryAfter.retry_after``...) as timedelta,
+    as its next major version will, instead of warning at every flood-control answer."""
+    os.environ.setdefault("PTB_TIMEDELTA", "true")

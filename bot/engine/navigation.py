@@ -1,0 +1,198 @@
+"""Moving between screens: going to a screen or step, resolving "@" targets, going back,
+detours and the way back from them, resuming after an absence, recording a completion."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.config import Config
+from bot.content import Content
+from bot.engine.rendering import Renderer
+from bot.engine.turn import Turn
+from bot.model import ScreenRef, State
+from bot.vocabulary import REMIND_OFFER, EventKind, InstallRoute, ScreenId, ScreenKind, Target
+
+#: Screens that are detours: "continue" leads back to where the user was before them.
+DETOURS = frozenset(
+    {
+        ScreenId.HUMAN,
+        ScreenId.DELETE_CONFIRM,
+        ScreenId.RESUME,
+        ScreenId.PRIVACY,
+        ScreenId.SCAM_SIGNS,
+    }
+)
+#: What a completion report needs, and records.
+REPORTED = ("commune", "village", "lives_here", "provider")
+
+
+class Navigator:
+    """Moves a turn's state through the flow of ``content``."""
+
+    def __init__(self, content: Content, config: Config, renderer: Renderer):
+        self.content = content
+        self.config = config
+        self.renderer = renderer
+        self._texts = content.texts
+
+    def go(self, turn: Turn, target: str) -> None:
+        """Go to a screen, an install step or an "@" target, and show it."""
+        if target.startswith("@"):
+            self._resolve(turn, Target(target))
+            return
+        previous = turn.state.screen
+        turn.state = turn.state.at(ScreenRef(target))
+        screen = self.content.screens.get(target)
+        if screen is not None and screen.kind is ScreenKind.COMPLETE and not self._complete(turn):
+            return
+        if target != previous:
+            turn.record(EventKind.STEP, step=target)
+        self.renderer.render(turn)
+
+    def _resolve(self, turn: Turn, target: Target) -> None:
+        state = turn.state
+        if target is Target.INSTALL:
+            if self._offer_reminders(state):
+                self.go(turn, REMIND_OFFER)
+                return
+            provider = self.config.provider(state.answers.get("provider", ""))
+            steps = self.content.install_steps(InstallRoute(provider.kind)) if provider else ()
+            self.go(turn, steps[0].id if steps else ScreenId.CHOOSE_PROVIDER)
+        elif target is Target.REPORT:
+            if "completed_at" in state.answers:
+                self.go(turn, ScreenId.REPORT_AGAIN)
+            elif "consent" in state.answers:
+                self.go(turn, ScreenId.REPORT_COMMUNE)
+            else:
+                self.go(turn, ScreenId.REPORT_CONSENT)
+        elif target is Target.RESUME:
+            turn.state = replace(state.at(self._way_back(state)), back_to=None)
+            self.renderer.render(turn)
+        elif target in (Target.NEXT, Target.PREV):
+            self._step_over(turn, forward=target is Target.NEXT)
+        elif target in (Target.MAIN, Target.STUCK, Target.WHY):
+            view = "" if target is Target.MAIN else target.removeprefix("@")
+            turn.state = replace(state, view=view)
+            if view:
+                turn.record(EventKind(view), step=state.screen)
+            self.renderer.render(turn)
+        elif target is Target.MORE:
+            turn.state = replace(state, page=(state.page + 1) % self.renderer.pages(state))
+            self.renderer.render(turn)
+
+    def _way_back(self, state: State) -> ScreenRef:
+        """Where "continue" leads: where the user was before the detour; with nothing to go
+        back to, where they are (or the menu, from a detour)."""
+        if state.back_to is not None:
+            place = state.back_to
+        elif state.screen in DETOURS or not state.screen:
+            place = ScreenRef(ScreenId.MENU)
+        else:
+            place = state.here
+        if not self.renderer.known(place.screen) or place.screen == ScreenId.RESUME:
+            return ScreenRef(ScreenId.MENU)
+        return place
+
+    def _step_over(self, turn: Turn, *, forward: bool) -> None:
+        state = turn.state
+        steps = self.content.install_steps(self.renderer.provider_kind(state))
+        ids = [s.id for s in steps]
+        if state.screen not in ids:
+            self.go(turn, Target.INSTALL)
+            return
+        index = ids.index(state.screen)
+        if forward:
+            turn.record(EventKind.DONE, step=state.screen)
+            nxt = ids[index + 1] if index + 1 < len(ids) else self.content.install_done
+        else:
+            nxt = ids[index - 1] if index > 0 else self.content.install_back
+        self.go(turn, nxt)
+
+    def back(self, turn: Turn) -> None:
+        """ "Back": the previous step, a step's main view, or the screen's `back`."""
+        state = turn.state
+        if self.content.install_step(state.screen):
+            self.go(turn, Target.MAIN if state.view else Target.PREV)
+            return
+        screen = self.content.screens.get(state.screen)
+        self.go(turn, screen.back if screen and screen.back else ScreenId.MENU)
+
+    def detour(self, turn: Turn, screen: str) -> None:
+        """Go to a detour, remembering where to come back to."""
+        turn.state = replace(turn.state, back_to=self.return_point(turn.state))
+        self.go(turn, screen)
+
+    def return_point(self, state: State) -> ScreenRef | None:
+        """Where "continue" should lead: the current screen, unless it is itself a detour."""
+        if state.screen in DETOURS or not state.screen or not self.renderer.known(state.screen):
+            return state.back_to
+        return None if state.screen == ScreenId.MENU else state.here
+
+    # --- coming back ----------------------------------------------------------------------
+
+    def offer_resume(self, turn: Turn) -> None:
+        self.detour(turn, ScreenId.RESUME)
+
+    def reoffer(self, turn: Turn) -> None:
+        """Show the current screen again -- or, after a long absence, offer to resume."""
+        if turn.idle and self.mid_flow(turn.state):
+            turn.idle = False
+            self.offer_resume(turn)
+            return
+        self.ensure_started(turn)
+        self.renderer.render(turn, compact=True)
+
+    def ensure_started(self, turn: Turn) -> None:
+        """Greet a user we have never seen (whatever their first message was)."""
+        if not turn.state.screen:
+            self.greet(turn)
+
+    def greet(self, turn: Turn) -> None:
+        turn.record(EventKind.STARTED)
+        turn.say(self.renderer.fmt(self._texts["greeting"], turn.state))
+        turn.say(self.renderer.fmt(self._texts["privacy_promise"], turn.state))
+        turn.state = turn.state.at(ScreenRef(ScreenId.MENU))
+        turn.record(EventKind.STEP, step=ScreenId.MENU)
+
+    def waiting_at(self, state: State) -> str | None:
+        """The step where a user stopped mid-way -- also behind a detour such as the
+        "continue?" screen (where a reminder leaves them) -- if any."""
+        screen = state.screen
+        if screen in DETOURS and state.back_to is not None:
+            screen = state.back_to.screen
+        if not self.renderer.known(screen) or not self.mid_flow(state.at(ScreenRef(screen))):
+            return None
+        return screen
+
+    def mid_flow(self, state: State) -> bool:
+        if self.content.install_step(state.screen) is not None:
+            return True
+        screen = self.content.screens.get(state.screen)
+        return bool(screen and screen.resumable)
+
+    # --- the completion report ------------------------------------------------------------
+
+    def _complete(self, turn: Turn) -> bool:
+        """Record the completion when the user reaches the "complete" screen."""
+        answers = turn.state.answers
+        if "consent" not in answers:
+            self.go(turn, ScreenId.REPORT_CONSENT)
+            return False
+        missing = [k for k in REPORTED if k not in answers]
+        if missing or self.config.commune(answers["commune"]) is None:
+            self.go(turn, ScreenId.REPORT_COMMUNE)
+            return False
+        turn.state = turn.state.with_answers(completed_at=turn.now.isoformat())
+        data = {k: answers[k] for k in REPORTED}
+        data["source"] = "self"
+        if turn.state.referral:
+            data["referral"] = turn.state.referral
+        turn.record(EventKind.COMPLETED, data=data)
+        return True
+
+    def _offer_reminders(self, state: State) -> bool:
+        return (
+            "reminders" not in state.answers
+            and bool(self.config.reminders.after)
+            and REMIND_OFFER in self.content.screens
+        )

@@ -1,0 +1,174 @@
+"""The words the content, the engine and the store share, each declared once.
+
+The flow (content/<locale>/flow.toml) names actions, option conditions, placeholders and
+"@" targets; the engine implements each of them exactly once (a registry per kind, checked
+complete by tests/bot/test_vocabulary.py); content checking accepts exactly these names;
+the store reads the event kinds the engine records. Adding a word means adding it here and
+its one implementation -- nothing is paired by hand.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    """What an option, a command or a global word does (the engine's action registry)."""
+
+    START = "start"  # /start: greet a new user, offer to resume, or welcome back
+    MENU = "menu"
+    HELP = "help"  # how to use the bot, then the current screen again
+    STOP = "stop"  # no more messages; progress kept
+    HUMAN = "human"  # the way to a person
+    BACK = "back"
+    DELETE = "delete"  # asks to confirm deleting everything
+    ERASE = "erase"  # deletes everything (only from the confirmation)
+    RESUME = "resume"  # back to where the user was before a detour
+    RESTART = "restart"  # start over, keeping consent and the completion report
+    CONSENT = "consent"  # agree to the completion report being kept
+    DECLINE = "decline"
+    WITHDRAW = "withdraw"  # withdraw consent: the report is deleted
+    PRIVACY = "privacy"  # what the bot keeps
+    SCAM = "scam"  # the scam-signs card
+    REMIND_ON = "remind_on"
+    REMIND_OFF = "remind_off"
+
+
+#: Actions an option may run from any screen ("g:" options, such as "human help"): nothing
+#: that changes data without its own confirmation.
+GLOBAL_ACTIONS = frozenset(
+    {
+        Action.START,
+        Action.MENU,
+        Action.HELP,
+        Action.HUMAN,
+        Action.RESUME,
+        Action.DELETE,
+        Action.STOP,
+        Action.PRIVACY,
+        Action.SCAM,
+    }
+)
+
+
+class Target(StrEnum):
+    """Targets an option may go to that the engine resolves at run time."""
+
+    INSTALL = "@install"  # the first install step for the chosen provider (or the picker)
+    REPORT = "@report"  # the completion report (consent first, or "already reported")
+    RESUME = "@resume"  # back to where the user was
+    NEXT = "@next"  # the next install step
+    PREV = "@prev"  # the previous install step
+    MAIN = "@main"  # an install step's main view
+    STUCK = "@stuck"  # its "I am stuck" view
+    WHY = "@why"  # its "why is this needed" view
+    MORE = "@more"  # the next page of a pick list
+
+
+#: Targets the content may name in `goto`, `back`, `next` (the others are the engine's own).
+CONTENT_TARGETS = frozenset({Target.INSTALL, Target.REPORT, Target.RESUME})
+
+
+class OptionCondition(StrEnum):
+    """When an option is shown (an option's `when`)."""
+
+    HAS_RETURN = "has_ret"  # there is something to go back to
+    COMPLETED = "completed"  # the user reported completion
+    NOT_COMPLETED = "not_completed"
+    CONSENTED = "consented"  # the user agreed to the report being kept
+    REMINDERS_ON = "reminders_on"
+
+
+class Placeholder(StrEnum):
+    """Names a text may use in {braces}; the engine fills each from config and state."""
+
+    APP = "app"
+    PROVIDER = "provider"
+    PUBLISHER = "publisher"
+    STORE = "store"
+    SITE = "site"
+    HOTLINE = "hotline"
+    PROVIDERS = "providers"
+    COMMUNE = "commune"
+    PROVINCE = "province"
+    VILLAGE = "village"
+    SUPPORT_NAME = "support_name"
+    SUPPORT_ADDRESS = "support_address"
+    SUPPORT_HOURS = "support_hours"
+    SUPPORT_PHONE = "support_phone"
+    SHARE_URL = "share_url"
+    STEP = "step"
+    TOTAL = "total"
+    TITLE = "title"
+    DATE = "date"
+    DELETE_COMMAND = "delete_command"
+    CONSENT_VERSION = "consent_version"
+    NAME = "name"
+    RETENTION_MONTHS = "retention_months"
+
+
+class ScreenKind(StrEnum):
+    INFO = "info"  # texts and options
+    PICK = "pick"  # a list from the config (providers, communes, villages), paged
+    COMPLETE = "complete"  # entering it records the completion
+
+
+class PickSource(StrEnum):
+    PROVIDERS = "providers"
+    COMMUNES = "communes"
+    VILLAGES = "villages"
+
+
+class InstallRoute(StrEnum):
+    """How a provider's signature is installed: its own app, or inside VNeID."""
+
+    APP = "app"
+    VNEID = "vneid"
+
+
+class ScreenId(StrEnum):
+    """Screens the engine itself goes to (the content must have them)."""
+
+    MENU = "menu"
+    HUMAN = "human"
+    RESUME = "resume"
+    DELETE_CONFIRM = "delete_confirm"
+    CHOOSE_PROVIDER = "choose_provider"
+    REPORT_CONSENT = "report_consent"
+    REPORT_COMMUNE = "report_commune"
+    REPORT_AGAIN = "report_again"
+    PRIVACY = "privacy"
+    SCAM_SIGNS = "scam_signs"
+
+
+#: Screens the engine offers only if the content has them.
+REMIND_OFFER = "remind_offer"
+
+
+class EventKind(StrEnum):
+    """Analytics events: what happened, never what the user typed."""
+
+    STARTED = "started"  # a new user's first message
+    REFERRAL = "referral"  # came through a volunteer's link (detail: the code)
+    STEP = "step"  # arrived at a screen or install step
+    DONE = "done"  # finished an install step
+    STUCK = "stuck"  # opened a step's "I am stuck" view
+    WHY = "why"  # opened a step's "why" view
+    FAQ = "faq"  # got an FAQ answer (detail: the topic)
+    FAQ_MISS = "faq_miss"  # a question the bot could not answer
+    HUMAN = "human"  # asked for a person
+    PRIVACY = "privacy"  # read what the bot keeps
+    SCAM = "scam"  # opened the scam-signs card
+    SCAM_OFFERED = "scam_offered"  # described something that sounds like a scam
+    STOPPED = "stopped"  # said "stop"
+    BLOCKED = "blocked"  # blocked the bot
+    REMINDER = "reminder"  # was reminded (the store sends the reminder)
+    REMINDERS = "reminders"  # said yes or no to reminders (detail: on/off)
+    CONSENT = "consent"  # agreed to the report being kept (detail: consent version)
+    CONSENT_DECLINED = "consent_declined"
+    CONSENT_WITHDRAWN = "consent_withdrawn"  # the store deletes the report
+    COMPLETED = "completed"  # reported completion (data: commune, village, provider...)
+    MEDIA = "media"  # sent something that is not text (detail: its kind)
+    SENSITIVE = "sensitive"  # typed something that looks like a code or an ID number
+    STALE = "stale"  # pressed an old button
+    UNKNOWN_STEP = "unknown_step"  # came back to a screen the content no longer has

@@ -1,0 +1,59 @@
+"""The environment, read once into typed settings; malformed values are one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.settings import DEFAULT_DATABASE_URL, Settings
+from bot.config import DEFAULT_CONFIG, ConfigError, load_config
+from tests.conftest import ROOT
+
+
+def test_an_empty_environment_gives_the_local_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.config_path == DEFAULT_CONFIG
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert (settings.port, settings.host, settings.workers) == (8080, "0.0.0.0", 1)
+    assert settings.id_secret is None
+    assert not settings.production
+    assert not settings.several_workers
+
+
+def test_bot_config_names_another_file(tmp_path: Path) -> None:
+    other = tmp_path / "other.toml"
+    other.write_text(
+        (ROOT / "config.toml").read_text(encoding="utf-8").replace("Demo –", "Other –"),
+        encoding="utf-8",
+    )
+    settings = Settings.from_env({"BOT_CONFIG": str(other)})
+    assert load_config(settings.config_path).name.startswith("Other –")
+
+
+def test_workers_and_production_are_read() -> None:
+    settings = Settings.from_env(
+        {"BOT_WORKERS": "4", "BOT_WORKER_INDEX": "2", "BOT_ENV": " Production ", "PORT": "9000"}
+    )
+    assert (settings.workers, settings.worker_index, settings.port) == (4, 2, 9000)
+    assert settings.several_workers
+    assert settings.production
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PORT": "eighty"}, "PORT must be a whole number"),
+        ({"PORT": "70000"}, "PORT must be between 1 and 65535"),
+        ({"BOT_WORKERS": "0"}, "BOT_WORKERS must be between 1"),
+    ],
+)
+def test_malformed_values_are_one_line_errors(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        Settings.from_env(env)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_environment_is_kept_for_channels_and_workers() -> None:
+    env = {"TELEGRAM_BOT_TOKEN": "1:abc", "OTHER": "x"}
+    assert Settings.from_env(env).environment == env

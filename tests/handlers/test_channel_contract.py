@@ -1,0 +1,435 @@
+"""The channel contract, one suite for every adapter (as courier's shared handler tests).
+
+Each adapter is driven the way its platform drives it -- Telegram and the two Zalo APIs over
+HTTP through the real webhook server, against their local stand-ins; the terminal by typed
+lines -- and must behave alike: a delivery is acknowledged only once its step is committed,
+a repeated delivery is applied once, a photo never stays unanswered (deleted where the
+platform allows it), a group chat gets a notice and nothing is stored, an event the bot does
+not act on is acknowledged and ignored, a forged delivery is refused, and staff commands reach
+the staff desk on every channel. A case runs against every adapter that can receive it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from itertools import count
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from app.server import make_app
+from bot.engine import Engine
+from bot.identity import UserRefs
+from handlers.channel import Capabilities, Channel, Incoming
+from handlers.conversation import Conversations, utcnow
+from handlers.inbound import Inbound
+from handlers.staff import StaffDesk
+from handlers.telegram import TelegramChannel
+from handlers.terminal import TerminalChannel, to_input
+from handlers.zalo_bot import ZaloBotChannel
+from handlers.zalo_oa import OASettings, ZaloOAChannel
+from storage.database import Database, migrate
+from storage.inbox import Inbox
+from storage.repository import Repository
+from storage.staff import Scope, StaffRepository
+from storage.tokens import TokenStore
+from tests.conftest import TEST_SECRET, rows
+from tests.fakes.telegram_api import FakeBotAPI, make_text_update
+from tests.fakes.zalo_api import (
+    FakeZaloBotAPI,
+    FakeZaloOA,
+    image_event,
+    oa_image_event,
+    oa_text_event,
+    oa_webhook_request,
+    text_event,
+)
+
+SECRET = "contract-webhook-secret"
+_ids = count(1)
+
+
+class Driver(Protocol):
+    """One platform's side of the chat, for the contract cases."""
+
+    #: What this platform can deliver besides text: "webhook", "groups", "unknown".
+    features: frozenset[str]
+
+    @property
+    def channel(self) -> Channel: ...
+    @property
+    def inbound(self) -> Inbound: ...
+
+    async def text(self, user: str, text: str, *, delivery: str | None = None) -> int: ...
+    async def photo(self, user: str) -> int: ...
+    async def group(self, user: str, text: str) -> tuple[int, str]:
+        """(HTTP status, the group chat's id)."""
+        ...
+
+    async def unknown(self, user: str) -> int: ...
+    async def forged(self, user: str, text: str) -> int: ...
+    def sent(self, chat: str) -> list[str]: ...
+    def deleted(self, user: str) -> bool: ...
+
+
+async def _post(server: TestServer, path: str, body: bytes, headers: dict[str, str]) -> int:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(server.make_url(path), data=body, headers=headers) as response,
+    ):
+        return response.status
+
+
+class TelegramDriver:
+    features = frozenset({"webhook", "groups", "unknown"})
+
+    def __init__(self, api: FakeBotAPI, channel: TelegramChannel, server: TestServer):
+        self.api, self.channel, self.server = api, channel, server
+        self.inbound = channel.inbound
+
+    async def _update(self, update: dict[str, Any], secret: str = SECRET) -> int:
+        body = json.dumps({"update_id": next(_ids), **update}).encode()
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"}
+        return await _post(self.server, "/telegram/webhook", body, headers)
+
+    async def text(self, user: str, text: str, *, delivery: str | None = None) -> int:
+        update = make_text_update(int(user), text)
+        if delivery is not None:
+            update["update_id"] = int(delivery)
+        return await self._update(update)
+
+    async def photo(self, user: str) -> int:
+        update = make_text_update(int(user), "")
+        message = update["message"]
+        del message["text"]
+        message["photo"] = [{"file_id": "p1", "file_unique_id": "u1", "width": 90, "height": 90}]
+        return await self._update(update)
+
+    async def group(self, user: str, text: str) -> tuple[int, str]:
+        update = make_text_update(int(user), text, chat_type="group")
+        return await self._update(update), str(update["message"]["chat"]["id"])
+
+    async def unknown(self, user: str) -> int:
+        channel = {"id": -1001, "type": "channel", "title": "Tin xã"}
+        post = {"message_id": 1, "date": 0, "chat": channel, "text": "x"}
+        return await self._update({"channel_post": post})
+
+    async def forged(self, user: str, text: str) -> int:
+        return await self._update(make_text_update(int(user), text), secret="wrong")
+
+    def sent(self, chat: str) -> list[str]:
+        calls = [
+            call
+            for method in ("sendMessage", "sendPhoto", "sendDocument")
+            for call in self.api.calls_of(method)
+            if call.ok and str(call.params.get("chat_id")) == chat
+        ]
+        calls.sort(key=lambda call: call.at)
+        return [str(call.params.get("text") or call.params.get("caption") or "") for call in calls]
+
+    def deleted(self, user: str) -> bool:
+        return any(chat == int(user) for chat, _ in self.api.deleted)
+
+
+class ZaloBotDriver:
+    features = frozenset({"webhook", "groups", "unknown"})
+
+    def __init__(self, api: FakeZaloBotAPI, channel: ZaloBotChannel, server: TestServer):
+        self.api, self.channel, self.server = api, channel, server
+        self.inbound = channel.inbound
+
+    async def _event(self, event: dict[str, Any], secret: str = SECRET) -> int:
+        headers = {"X-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"}
+        return await _post(self.server, "/zalo/bot/webhook", json.dumps(event).encode(), headers)
+
+    async def text(self, user: str, text: str, *, delivery: str | None = None) -> int:
+        return await self._event(text_event(user, text, message_id=delivery))
+
+    async def photo(self, user: str) -> int:
+        return await self._event(image_event(user))
+
+    async def group(self, user: str, text: str) -> tuple[int, str]:
+        event = text_event(user, text)
+        event["message"]["chat"] = {"id": "g" + user, "chat_type": "GROUP"}
+        return await self._event(event), "g" + user
+
+    async def unknown(self, user: str) -> int:
+        return await self._event({"event_name": "message.reaction.received", "message": {}})
+
+    async def forged(self, user: str, text: str) -> int:
+        return await self._event(text_event(user, text), secret="wrong")
+
+    def sent(self, chat: str) -> list[str]:
+        return self.api.sent_texts(chat)
+
+    def deleted(self, user: str) -> bool:
+        return False
+
+
+class ZaloOADriver:
+    features = frozenset({"webhook", "unknown"})
+
+    def __init__(self, oa: FakeZaloOA, channel: ZaloOAChannel, server: TestServer):
+        self.oa, self.channel, self.server = oa, channel, server
+        self.inbound = channel.inbound
+
+    async def _event(self, event: dict[str, Any], *, tamper: bool = False) -> int:
+        body, headers = oa_webhook_request(
+            event, app_id=self.oa.app_id, oa_secret_key=self.oa.oa_secret_key
+        )
+        if tamper:
+            body = body.replace(b'"user_send_text"', b'"user_send_TEXT"')
+        return await _post(self.server, "/zalo/oa/webhook", body, headers)
+
+    async def text(self, user: str, text: str, *, delivery: str | None = None) -> int:
+        return await self._event(oa_text_event(user, text, app_id=self.oa.app_id, msg_id=delivery))
+
+    async def photo(self, user: str) -> int:
+        return await self._event(oa_image_event(user, app_id=self.oa.app_id))
+
+    async def group(self, user: str, text: str) -> tuple[int, str]:
+        raise AssertionError("the OA has no group chats")
+
+    async def unknown(self, user: str) -> int:
+        event = oa_text_event(user, "x", app_id=self.oa.app_id)
+        event["event_name"] = "user_seen_message"
+        return await self._event(event)
+
+    async def forged(self, user: str, text: str) -> int:
+        return await self._event(oa_text_event(user, text, app_id=self.oa.app_id), tamper=True)
+
+    def sent(self, chat: str) -> list[str]:
+        return self.oa.sent_texts(chat)
+
+    def deleted(self, user: str) -> bool:
+        return False
+
+
+class TerminalDriver:
+    features: frozenset[str] = frozenset()
+
+    def __init__(self, channel: TerminalChannel):
+        self.channel = channel
+        self.inbound = channel.inbound
+        self._sent: dict[str, list[str]] = {}
+
+    async def _line(self, user: str, line: str) -> int:
+        self.inbound.submit(self.channel, Incoming(user, user, to_input(line)))
+        await self.inbound.drain()
+        self._sent.setdefault(user, []).extend(m.text for m in self.channel.take_turn())
+        return 200
+
+    async def text(self, user: str, text: str, *, delivery: str | None = None) -> int:
+        return await self._line(user, text)
+
+    async def photo(self, user: str) -> int:
+        return await self._line(user, "/photo")
+
+    async def group(self, user: str, text: str) -> tuple[int, str]:
+        raise AssertionError("a terminal has no group chats")
+
+    async def unknown(self, user: str) -> int:
+        raise AssertionError("a terminal delivers only typed lines")
+
+    async def forged(self, user: str, text: str) -> int:
+        raise AssertionError("a terminal has no webhook to forge")
+
+    def sent(self, chat: str) -> list[str]:
+        return list(self._sent.get(chat, ()))
+
+    def deleted(self, user: str) -> bool:
+        return False
+
+
+class World:
+    def __init__(self, driver: Driver, db: Database, desk: StaffDesk):
+        self.driver = driver
+        self.db = db
+        self.desk = desk
+
+    @property
+    def caps(self) -> Capabilities:
+        return self.driver.channel.capabilities
+
+    async def stored(self, table: str) -> int:
+        return int((await rows(self.db, f"SELECT count(*) FROM {table}"))[0][0])
+
+    async def settle(self) -> None:
+        await self.driver.inbound.drain()
+
+    def texts(self) -> dict[str, str]:
+        return dict(self.desk.content.texts)
+
+
+#: Every adapter, and what its platform can deliver besides a person's text and photos.
+FEATURES: dict[str, frozenset[str]] = {
+    "telegram": TelegramDriver.features,
+    "zalo_bot": ZaloBotDriver.features,
+    "zalo_oa": ZaloOADriver.features,
+    "terminal": TerminalDriver.features,
+}
+
+
+def adapters(feature: str | None = None) -> pytest.MarkDecorator:
+    """Run a case against every adapter (whose platform can deliver ``feature``)."""
+    names = [n for n, f in FEATURES.items() if feature is None or feature in f]
+    return pytest.mark.parametrize("world", names, indirect=True)
+
+
+@pytest.fixture
+async def world(
+    request: pytest.FixtureRequest, engine: Engine, tmp_path: Path
+) -> AsyncIterator[World]:
+    db = Database(f"sqlite:///{tmp_path / 'contract.db'}")
+    await migrate(db)
+    refs = UserRefs(TEST_SECRET)
+    staff = StaffRepository(db)
+    conversations = Conversations(engine, Repository(db), refs, area_of=staff.volunteer_commune)
+    desk = StaffDesk(engine.config, engine.content, db, staff, refs, utcnow)
+    inbound = Inbound(conversations, desk, inbox=Inbox(db))
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(db.dispose)
+        driver = await _driver(request.param, stack, inbound, engine)
+        yield World(driver, db, desk)
+        await inbound.drain()
+
+
+async def _driver(name: str, stack: AsyncExitStack, inbound: Inbound, engine: Engine) -> Driver:
+    async def serve(channel: Channel) -> TestServer:
+        await channel.start()
+        stack.push_async_callback(channel.stop)
+        server = TestServer(make_app([channel]))
+        await server.start_server()
+        stack.push_async_callback(server.close)
+        return server
+
+    if name == "telegram":
+        api = await stack.enter_async_context(FakeBotAPI())
+        telegram = TelegramChannel(
+            inbound, engine.content, api.token, base_url=api.base_url, webhook_secret=SECRET
+        )
+        return TelegramDriver(api, telegram, await serve(telegram))
+    if name == "zalo_bot":
+        bot_api = await stack.enter_async_context(FakeZaloBotAPI())
+        zalo = ZaloBotChannel(
+            inbound, bot_api.token, base_url=bot_api.base_url, webhook_secret=SECRET
+        )
+        return ZaloBotDriver(bot_api, zalo, await serve(zalo))
+    if name == "zalo_oa":
+        oa = await stack.enter_async_context(FakeZaloOA())
+        settings = OASettings(
+            app_id=oa.app_id,
+            secret_key=oa.secret_key,
+            oa_secret_key=oa.oa_secret_key,
+            access_token="AT-1",
+            refresh_token="RT-1",
+            api_base_url=oa.api_base_url,
+            oauth_base_url=oa.oauth_base_url,
+        )
+        channel = ZaloOAChannel(inbound, settings, TokenStore(inbound.conversations.repo.db))
+        return ZaloOADriver(oa, channel, await serve(channel))
+    terminal = TerminalChannel(inbound)
+    return TerminalDriver(terminal)
+
+
+USER = "70001"
+
+
+@adapters()
+async def test_a_message_is_acknowledged_once_durable_and_then_answered(world: World) -> None:
+    assert await world.driver.text(USER, "xin chào") == 200
+    # Acknowledged only once durable: its inbox row (a webhook) or its step is stored.
+    assert await world.stored("inbox") + await world.stored("sessions") >= 1
+    await world.settle()
+    assert await world.stored("inbox") == 0
+    assert await world.stored("sessions") == 1
+    sent = world.driver.sent(USER)
+    assert len(sent) == 3, sent
+    assert "KHÔNG BAO GIỜ" in sent[1]
+
+
+@adapters("webhook")
+async def test_a_repeated_delivery_is_applied_once(world: World) -> None:
+    delivery = "4242" if world.driver.channel.name == "telegram" else "repeat-4242"
+    assert await world.driver.text(USER, "xin chào", delivery=delivery) == 200
+    await world.settle()
+    assert await world.driver.text(USER, "xin chào", delivery=delivery) == 200
+    await world.settle()
+    started = await rows(world.db, "SELECT count(*) FROM events WHERE kind = 'started'")
+    assert started[0][0] == 1
+    assert len(world.driver.sent(USER)) == 3
+
+
+@adapters()
+async def test_a_photo_is_never_kept_and_always_answered(world: World) -> None:
+    await world.driver.text(USER, "xin chào")
+    await world.settle()
+    assert await world.driver.photo(USER) == 200
+    await world.settle()
+    texts = world.texts()
+    reply = world.driver.sent(USER)[3]
+    if world.caps.can_delete:
+        assert world.driver.deleted(USER)
+        assert reply == texts["media_photo"]
+    else:
+        assert reply == texts["media_photo_kept"]
+    media = await rows(world.db, "SELECT detail FROM events WHERE kind = 'media'")
+    assert media == [("photo",)], "what was sent is recorded, never the picture"
+
+
+@adapters("groups")
+async def test_a_group_chat_gets_a_notice_and_nothing_is_stored(world: World) -> None:
+    status, group = await world.driver.group(USER, "/start")
+    assert status == 200
+    await world.settle()
+    assert await world.stored("sessions") == 0
+    assert await world.stored("events") == 0
+    assert world.driver.sent(group) == [world.texts()["group_chat"]]
+
+
+@adapters("unknown")
+async def test_an_event_the_bot_does_not_act_on_is_acknowledged_and_ignored(world: World) -> None:
+    assert await world.driver.unknown(USER) == 200
+    await world.settle()
+    assert await world.stored("sessions") == 0
+    assert world.driver.sent(USER) == []
+
+
+@adapters("webhook")
+async def test_a_forged_delivery_is_refused_and_nothing_processed(world: World) -> None:
+    assert await world.driver.forged(USER, "xin chào") == 403
+    await world.settle()
+    assert await world.stored("sessions") == 0
+    assert world.driver.sent(USER) == []
+
+
+@adapters()
+async def test_staff_commands_reach_the_desk_and_citizens_never_see_figures(world: World) -> None:
+    staff = world.desk.staff
+    code = await staff.create_invite(
+        "official", Scope("communes", ("16279",)), created_by="cli", now=datetime.now(UTC)
+    )
+    # Where no link can carry the invite, it is typed: "/start CODE".
+    assert await world.driver.text(USER, f"/start {code}") == 200
+    await world.settle()
+    assert "/stats" in world.driver.sent(USER)[0]
+    await world.driver.text(USER, "/stats")
+    await world.settle()
+    assert "0/3.676" in world.driver.sent(USER)[1]
+    await world.driver.text(USER, "/export")
+    await world.settle()
+    export = world.driver.sent(USER)[2]
+    if world.caps.files:
+        assert export == world.desk.texts["export_caption"].format(scope="Xã Nông Cống")
+    else:
+        assert export == world.desk.texts["files_elsewhere"]
+    citizen = "70002"
+    await world.driver.text(citizen, "/stats")
+    await world.settle()
+    assert not any("3.676" in text for text in world.driver.sent(citizen))
