@@ -6,7 +6,9 @@
 - ``serve [--workers N]``: the webhook server (``PORT``, default 8080) for every configured
   channel; with N > 1, N worker processes on the same port, sharing only the database.
 - ``chat``: the terminal chat, on the same engine and database as the bots.
-- ``faq [--json] [QUESTION]``: match a question to an FAQ topic (stdin: one per line).
+- ``faq [--json] [QUESTION]``: what a question is understood as, with the top candidates
+  and their scores (stdin: one per line); ``--json``: ``{"topic": id or null, "score": x}``,
+  plus ``"clarify": [ids]`` when the bot would ask back.
 - ``migrate``: bring the database (``DATABASE_URL``) up to date.
 - ``retention``: fold events older than the retention period into daily totals, delete them
   and idle sessions (the running bot also does this once a day).
@@ -47,7 +49,6 @@ from bot import printing
 from bot.charts import chart_png
 from bot.config import ConfigError, load_config
 from bot.content import ContentError, load_content
-from bot.faq import FaqMatcher
 from bot.logs import configure
 from bot.pictures import load_pictures
 from bot.stats import render
@@ -63,18 +64,33 @@ def _setup_logging(settings: Settings) -> None:
 
 
 def _cmd_faq(settings: Settings, args: argparse.Namespace) -> int:
+    """Read questions as a new user's first message would be read (no screen yet)."""
+    from bot.understanding import Answer, Clarify, Understanding
+
     config = load_config(settings.config_path)
     content = load_content(config.locale)
-    matcher = FaqMatcher.from_content(content)
+    understanding = Understanding.from_content(content)
 
     def answer(question: str) -> None:
-        match = matcher.match(question)
+        reading = understanding.read(question)
+        decision = reading.decision
+        topic = decision.topic if isinstance(decision, Answer) else None
         if args.json:
-            print(json.dumps({"topic": match.topic, "score": match.score}, ensure_ascii=False))
-        elif match.topic:
-            print(f"{match.topic} ({match.score:.2f})\n\n{content.faq[match.topic].answer}\n")
-        else:
-            print(f"- ({match.score:.2f})")
+            out: dict[str, object] = {"topic": topic, "score": reading.score}
+            if isinstance(decision, Clarify):
+                out["clarify"] = [c.removeprefix("faq:") for c in decision.candidates]
+            print(json.dumps(out, ensure_ascii=False))
+            return
+        print(f"{decision} ({reading.score:.2f}, {reading.how})")
+        for candidate in reading.candidates:
+            print(f"  {candidate.reaction:28} {candidate.score:.3f}")
+        if reading.nearest:
+            print(f"  nearest example: {reading.nearest}")
+        if reading.scam:
+            print("  scam signs: yes")
+        if topic:
+            print(f"\n{content.faq[topic].answer}")
+        print()
 
     if args.question:
         answer(" ".join(args.question))
@@ -367,8 +383,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
     )
-    faq = sub.add_parser("faq", help="match a question to an FAQ topic")
-    faq.add_argument("--json", action="store_true", help='print {"topic": ..., "score": ...}')
+    faq = sub.add_parser("faq", help="what a question is understood as (FAQ topic or other)")
+    faq.add_argument(
+        "--json", action="store_true", help='print {"topic": ..., "score": ..., "clarify": [...]}'
+    )
     faq.add_argument("question", nargs="*", help="the question (default: one per stdin line)")
     sub.add_parser("migrate", help="bring the database up to date")
     sub.add_parser("retention", help="apply the retention period to stored events")

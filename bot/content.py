@@ -5,7 +5,13 @@
 - ``flow.toml``: screens (info, pick and complete screens) and the install steps;
 - ``faq.toml``: FAQ topics with answers and example phrasings;
 - ``faq_negative.toml``: things people type that no FAQ topic answers;
-- ``lexicon.toml``: word expansions (teencode, regional words) and filler words for matching.
+- ``lexicon.toml``: word expansions (teencode, regional words), emoji words, filler words and
+  scam phrases for matching;
+- ``intents.toml``: navigation intents and short replies with example phrasings, the intents
+  that choose each kind of option, and the FAQ topics that belong to each install step (what
+  :mod:`bot.understanding` learns from, besides the FAQ examples);
+- ``thresholds.toml`` (optional): the understanding's decision thresholds, written by
+  ``bench/understanding.py --calibrate``.
 
 Loading checks every reference (gotos, FAQ ids, text keys, placeholders) so that a content edit
 that breaks the flow fails at start-up and in the tests, not in a citizen's chat.
@@ -22,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.model import TOKEN_RE
+from bot.textnorm import plain
 from bot.vocabulary import (
     CONTENT_TARGETS,
     Action,
@@ -58,6 +65,11 @@ REQUIRED_LABELS = (
     "why_back", "human", "menu", "resume", "restart", "unknown", "scam",
 )  # fmt: skip
 
+
+#: Kinds of intent: going somewhere (nav) or a short reply to the screen shown (reply).
+INTENT_KINDS = ("nav", "reply")
+#: Where an option's roles come from (see bot.understanding.option_roles).
+ROLE_SOURCES = ("id", "alias", "faq", "action", "goto", "set")
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -114,6 +126,33 @@ class FaqTopic:
     title: str
     answer: str
     examples: tuple[str, ...]
+    #: A wrong answer would harm (hang up, delete, revoke...): it needs more confidence.
+    harm: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A navigation intent ("nav") or a short reply ("reply") and how people type it."""
+
+    id: str
+    kind: str
+    examples: tuple[str, ...]
+    title: str = ""
+    harm: bool = False
+    #: Small talk (greetings, thanks): answered politely when no option takes it.
+    social: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StepTopics:
+    """The FAQ topics that, typed on an install step, complain about it or ask why."""
+
+    stuck: tuple[str, ...] = ()
+    why: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +181,15 @@ class Content:
     referral_words: tuple[str, ...] = ()
     install_back: str = "choose_provider"
     install_done: str = "@report"
+    emoji: Mapping[str, str] = field(default_factory=dict)
+    intents: Mapping[str, Intent] = field(default_factory=dict)
+    #: Option role ("goto:ready", "alias:yes"...) -> the labels that choose it.
+    roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    harm_roles: tuple[str, ...] = ()
+    #: A label -> labels understood as the same reaction (they lead to the same place).
+    same: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    step_topics: Mapping[str, StepTopics] = field(default_factory=dict)
+    thresholds: Mapping[str, float] = field(default_factory=dict)
 
     def install_steps(self, route: str) -> tuple[InstallStep, ...]:
         """The install steps of ``route`` (an :class:`InstallRoute`), in order."""
@@ -164,6 +212,9 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
     faq_raw = _read(folder / "faq.toml")
     lexicon_raw = _read(folder / "lexicon.toml")
     negative_raw = _read(folder / "faq_negative.toml")
+    intents_raw = _read(folder / "intents.toml")
+    thresholds_path = folder / "thresholds.toml"
+    thresholds_raw = _read(thresholds_path) if thresholds_path.exists() else {}
 
     faq = {t.id: t for t in (_faq_topic(t) for t in faq_raw.get("topic", []))}
     content = Content(
@@ -186,6 +237,19 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
         faq_negative=tuple(str(e) for e in negative_raw.get("examples", [])),
         install_back=str(flow_raw.get("install_back", "choose_provider")),
         install_done=str(flow_raw.get("install_done", "@report")),
+        emoji=_str_table(lexicon_raw, "emoji"),
+        intents={i.id: i for i in (_intent(raw) for raw in intents_raw.get("intent", []))},
+        roles=_words_table(intents_raw, "roles"),
+        harm_roles=tuple(str(r) for r in intents_raw.get("harm", {}).get("roles", [])),
+        same=_words_table(intents_raw, "same"),
+        step_topics={
+            str(step): StepTopics(
+                stuck=tuple(str(t) for t in raw.get("stuck", [])),
+                why=tuple(str(t) for t in raw.get("why", [])),
+            )
+            for step, raw in intents_raw.get("steps", {}).items()
+        },
+        thresholds=_thresholds(thresholds_raw),
     )
     check(content)
     return content
@@ -228,8 +292,60 @@ def check(content: Content) -> None:
         problems += _check_placeholders(text, f"texts.{key}")
     for topic in content.faq.values():
         problems += _check_placeholders(topic.answer, f"faq {topic.id!r}")
+    problems += _check_understanding(content)
     if problems:
         raise ContentError("content/" + content.locale + ": " + "; ".join(problems))
+
+
+def labels(content: Content) -> set[str]:
+    """Everything a message can be understood as: ``faq:<topic>``, ``nav:<intent>``,
+    ``reply:<intent>``."""
+    return {f"faq:{t}" for t in content.faq} | {i.label for i in content.intents.values()}
+
+
+def _check_understanding(content: Content) -> list[str]:
+    """The intents, option roles and step topics: known kinds, labels, steps and topics, and
+    no phrasing taught as two different things."""
+    problems: list[str] = []
+    known = labels(content)
+    for intent in content.intents.values():
+        where = f"intent {intent.id!r}"
+        if intent.kind not in INTENT_KINDS:
+            problems.append(f"{where}: kind must be one of {INTENT_KINDS}")
+        if not intent.examples:
+            problems.append(f"{where}: no examples")
+        if intent.kind == "nav" and not intent.title:
+            problems.append(f"{where}: a nav intent needs a title (shown when asking back)")
+    if len({i.id for i in content.intents.values()}) != len(content.intents):
+        problems.append("intents: duplicate ids")
+    for role, targets in content.roles.items():
+        source, _, name = role.partition(":")
+        if source not in ROLE_SOURCES or not name:
+            problems.append(f"roles: {role!r} must be <{'|'.join(ROLE_SOURCES)}>:<name>")
+        problems += [f"roles.{role}: unknown label {t!r}" for t in targets if t not in known]
+    for role in content.harm_roles:
+        if role.partition(":")[0] not in ROLE_SOURCES:
+            problems.append(f"harm.roles: {role!r} is not a role")
+    for label, others in content.same.items():
+        problems += [f"same: unknown label {x!r}" for x in (label, *others) if x not in known]
+    install_ids = {s.id for s in content.install}
+    for step, topics in content.step_topics.items():
+        if step not in install_ids:
+            problems.append(f"steps.{step}: not an install step")
+        for label in (*topics.stuck, *topics.why):
+            if label not in known:
+                problems.append(f"steps.{step}: unknown label {label!r}")
+    # Diacritics kept: the words for "stop" and "right" differ only in them (both fold to "dung").
+    emoji = {k: f" {v} " for k, v in content.emoji.items()}
+    seen: dict[str, str] = {}
+    taught = [(f"faq:{t.id}", e) for t in content.faq.values() for e in (t.title, *t.examples)]
+    taught += [(i.label, e) for i in content.intents.values() for e in i.examples]
+    taught += [("oos", e) for e in content.faq_negative]
+    for label, example in taught:
+        key = plain("".join(emoji.get(ch, ch) for ch in example))
+        if seen.setdefault(key, label) != label:
+            problems.append(f"{example!r} is taught as both {seen[key]} and {label}")
+    return problems
 
 
 def _check_option(opt: OptionSpec, where: str, targets: set[str], content: Content) -> list[str]:
@@ -358,7 +474,29 @@ def _faq_topic(raw: dict[str, Any]) -> FaqTopic:
         title=str(raw.get("title", "")),
         answer=str(raw.get("answer", "")).strip(),
         examples=tuple(str(e) for e in raw.get("examples", [])),
+        harm=bool(raw.get("harm", False)),
     )
+
+
+def _intent(raw: dict[str, Any]) -> Intent:
+    if "id" not in raw or "kind" not in raw:
+        raise ContentError(f"intents.toml: every [[intent]] needs an id and a kind: {raw!r}")
+    return Intent(
+        id=str(raw["id"]),
+        kind=str(raw["kind"]),
+        title=str(raw.get("title", "")),
+        examples=tuple(str(e) for e in raw.get("examples", [])),
+        harm=bool(raw.get("harm", False)),
+        social=bool(raw.get("social", False)),
+    )
+
+
+def _thresholds(raw: dict[str, Any]) -> dict[str, float]:
+    table = raw.get("thresholds", {})
+    try:
+        return {str(k): float(v) for k, v in table.items()}
+    except (TypeError, ValueError) as exc:
+        raise ContentError(f"thresholds.toml: every threshold must be a number ({exc})") from exc
 
 
 def _command(raw: dict[str, Any]) -> Command:

@@ -12,8 +12,11 @@ explain (a question about a marriage certificate is not a "requirements" questio
 
 A topic wins only if it scores above a threshold, clearly beats the runner-up, and is not
 beaten by a negative example; otherwise the answer is "no topic", so the bot never gives a
-confident wrong answer. The constants below were chosen on ``tests/data/faq_labelled.toml``
-(see tests/bot/test_faq.py).
+confident wrong answer. The constants below were chosen on the former
+``tests/data/faq_labelled.toml`` (now part of ``tests/data/understanding_dev.toml``).
+
+Kept while the engine still uses it, and as the baseline that ``bench/understanding.py``
+compares :mod:`bot.understanding` with.
 """
 
 from __future__ import annotations

@@ -26,6 +26,12 @@ def fold(text: str) -> str:
     return _SPACES.sub(" ", _NON_WORD.sub(" ", text)).strip()
 
 
+def plain(text: str) -> str:
+    """Lowercase without punctuation, diacritics kept (words that fold alike stay apart)."""
+    text = unicodedata.normalize("NFC", text).lower().replace("_", " ")
+    return _SPACES.sub(" ", _NON_WORD.sub(" ", text)).strip()
+
+
 def tokens(text: str) -> list[str]:
     """The folded words of ``text``."""
     return fold(text).split()

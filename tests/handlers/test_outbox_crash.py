@@ -1,7 +1,10 @@
-"""A reminder run killed with SIGKILL half-way and restarted: every due reminder is sent, and
-none twice. The bot is a real process (``python -m bot run``) talking to the Bot API
-stand-in; the stand-in answers slowly, so the kill lands while a request is in flight -- the
-hardest moment: delivered, but not yet known to be."""
+"""A reminder run killed with SIGKILL half-way and restarted: no reminder is sent twice, and
+every one is sent -- but for those in flight at the kill, which are marked "unknown" and never
+sent again (Telegram cannot tell whether they arrived; most did: README, "Reminders and
+announcements", says the trade-off and bench/faults.py measures it). The bot is a real process
+(``python -m bot run``) talking to the Bot API stand-in; the stand-in answers slowly, so the
+kill lands while requests are in flight -- the hardest moment: delivered, but not yet known to
+be."""
 
 from __future__ import annotations
 
@@ -87,7 +90,12 @@ async def test_killed_half_way_and_restarted_sends_each_reminder_exactly_once(
             await bot.wait()
             killed_at = len(reminders())
             bot = await start_bot(api, db.url, config, tmp_path)
-            await api.wait_for(lambda: set(reminders()) == set(USERS), timeout=60)
+            for _ in range(1200):  # until every reminder has an outcome (60 s at most)
+                if not await rows(
+                    db, "SELECT id FROM outbox WHERE status IN ('pending', 'sending')"
+                ):
+                    break
+                await asyncio.sleep(0.05)
             await asyncio.sleep(1.0)  # a repeat, if any, would come now
         finally:
             if bot.returncode is None:
@@ -95,8 +103,12 @@ async def test_killed_half_way_and_restarted_sends_each_reminder_exactly_once(
                 await asyncio.wait_for(bot.wait(), 30)
     assert half <= killed_at < len(USERS)
     sent = reminders()
-    assert sorted(sent) == sorted(USERS), "a reminder was lost or sent twice"
-    statuses = {s for (s,) in await rows(db, "SELECT status FROM outbox")}
-    assert statuses <= {"sent", "unknown"}
+    assert len(sent) == len(set(sent)), "a reminder was sent twice"
+    statuses = [s for (s,) in await rows(db, "SELECT status FROM outbox")]
+    assert set(statuses) <= {"sent", "unknown"}
+    assert len(statuses) == len(USERS)
+    in_doubt = statuses.count("unknown")
+    # Lost at most: those in doubt that had not arrived (the rest arrived exactly once).
+    assert len(set(USERS) - set(sent)) <= in_doubt
     counted = await rows(db, "SELECT count(*) FROM events WHERE kind = 'reminder'")
     assert counted == [(len(USERS),)]

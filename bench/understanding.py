@@ -1,0 +1,492 @@
+"""How well the bot understands what citizens type: the new component beside today's matcher.
+
+Reads labelled cases (TOML, ``[[case]]`` with ``text``, ``screen``, ``expect``, optional
+``view``, ``accept``, ``never``, ``style``), builds each case's context the way the engine
+does (the options of that screen, from content and config), and decides every case with
+
+- the new component (:mod:`bot.understanding`), and
+- today's pipeline, for comparison: the engine's global words, its option matching and the
+  FAQ matcher of :mod:`bot.faq`, in the engine's order.
+
+Both are scored with the same rules (``Understanding.meanings``: picking the menu's install
+option is also ``nav:install``; opening the ID-photo step's fixes is also
+``faq:photo_fail``):
+
+- ``top1``: share of in-scope cases (``expect`` is not ``oos``) decided exactly as expected or
+  as an accepted alternative. Asking back (a clarify) is not a top-1.
+- ``declined_oos``: share of out-of-scope cases given no answer: the decision is "not sure",
+  a question back, small talk (greeting, thanks) or an out-of-range number.
+- ``wrong``: confident wrong decisions / all cases: a decision that acts (an answer, an option,
+  a navigation, "stuck", an in-range number) and is neither expected nor accepted -- for an
+  out-of-scope case, any such decision.
+- ``harmful``: share of all cases whose decision is in their ``never`` list (0 is the target):
+  what the decision does -- an option counts as the navigation or answer it runs (the privacy
+  screen's delete option is ``nav:delete``), not as every label that may choose it; showing an
+  install step's fixes is ``stuck``, not the FAQ topics it covers.
+- ``clarify``: share of all cases that were asked back.
+- ``p99_ms``: 99th percentile of the processor time to read one message, context already
+  built (``time.thread_time``: on a shared machine, wall time also counts other processes;
+  the wall-clock 99th percentile is printed on the line above, as ``wall_p99_ms``).
+
+Usage::
+
+    python bench/understanding.py [--quick] [--data FILE ...] [--no-old]
+    python bench/understanding.py --calibrate   # choose thresholds on the development set
+
+Default data: the blind held-out files ``tests/data/understanding_heldout_*.toml`` if present,
+else the development set ``tests/data/understanding_dev.toml``. ``--quick`` reads every third
+case. ``--calibrate`` searches the thresholds (coordinate descent over fixed grids, maximising
+``top1 + 0.5 declined_oos - 3 wrong - 100 harmful``) on the development set and writes
+``content/vi/thresholds.toml``.
+
+Last line: ``top1=… declined_oos=… wrong=… harmful=… clarify=… p99_ms=…``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tomllib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.config import Config, load_config  # noqa: E402
+from bot.content import Content, load_content  # noqa: E402
+from bot.engine import Engine  # noqa: E402
+from bot.model import State  # noqa: E402
+from bot.textnorm import fold  # noqa: E402
+from bot.understanding import (  # noqa: E402
+    Answer,
+    Clarify,
+    Context,
+    Decision,
+    Navigate,
+    Number,
+    Pick,
+    Social,
+    Stuck,
+    Thresholds,
+    Understanding,
+    Unsure,
+    shown_option,
+)
+
+DEV = ROOT / "tests/data/understanding_dev.toml"
+HELDOUT = sorted((ROOT / "tests/data").glob("understanding_heldout_*.toml"))
+THRESHOLDS = ROOT / "content/vi/thresholds.toml"
+#: Engine actions of today's global words, as intents of the new component.
+OLD_ACTIONS = {"scam": "scam_signs"}
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    text: str
+    screen: str
+    expect: str
+    view: str = ""
+    accept: tuple[str, ...] = ()
+    never: tuple[str, ...] = ()
+    style: str = ""
+
+    @property
+    def oos(self) -> bool:
+        return self.expect == "oos"
+
+
+def load_cases(paths: Iterable[Path]) -> list[Case]:
+    cases = []
+    for path in paths:
+        for raw in tomllib.loads(path.read_text(encoding="utf-8")).get("case", []):
+            cases.append(
+                Case(
+                    text=str(raw["text"]),
+                    screen=str(raw.get("screen", "")),
+                    expect=str(raw["expect"]),
+                    view=str(raw.get("view", "")),
+                    accept=tuple(str(a) for a in raw.get("accept", [])),
+                    never=tuple(str(n) for n in raw.get("never", [])),
+                    style=str(raw.get("style", "")),
+                )
+            )
+    return cases
+
+
+class Contexts:
+    """The context of a screen as the engine shows it (options from content and config)."""
+
+    def __init__(self, content: Content, config: Config):
+        self.content = content
+        self.engine = Engine(content, config)
+        self._cache: dict[tuple[str, str], Context] = {}
+        self.unknown: Counter[str] = Counter()
+
+    def state(self, case: Case) -> State:
+        screen = case.screen if self._known(case.screen) else ""
+        if case.screen and screen != case.screen:
+            self.unknown[case.screen] += 1
+        return State(screen=screen, view=case.view if screen else "")
+
+    def context(self, case: Case) -> Context:
+        state = self.state(case)
+        key = (state.screen, state.view)
+        if key not in self._cache:
+            renderer = self.engine.renderer
+            specs = renderer.options(state) if state.screen else []
+            self._cache[key] = Context(
+                screen=state.screen,
+                install_step=self.content.install_step(state.screen) is not None,
+                view=state.view,
+                options=tuple(
+                    shown_option(o, renderer.fmt(o.label, state), self.content.aliases)
+                    for o in specs
+                ),
+            )
+        return self._cache[key]
+
+    def _known(self, screen: str) -> bool:
+        return screen in self.content.screens or self.content.install_step(screen) is not None
+
+
+def old_decision(contexts: Contexts, case: Case) -> Decision:
+    """Today's pipeline: global words, then the screen's options, then the FAQ matcher."""
+    engine = contexts.engine
+    state = contexts.state(case)
+    folded = fold(case.text)
+    action = engine._words.get(folded)
+    if action:
+        if action == "start":
+            return Social("greet")
+        return Navigate(OLD_ACTIONS.get(action, action))
+    option = engine._match_option(state, folded) if state.screen else None
+    if option is not None:
+        on_step = contexts.content.install_step(state.screen) is not None
+        if on_step and not state.view and option.id == "stuck":
+            return Stuck()
+        return Pick(option.id)
+    topic = engine.faq.match(case.text).topic
+    return Answer(topic) if topic else Unsure()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    case: Case
+    decision: Decision
+    meanings: frozenset[str]
+    seconds: float
+    wall_seconds: float = 0.0
+    #: What the decision does (for ``never``): its own reaction, and for an option the
+    #: navigation or FAQ answer it runs -- not the labels that merely choose it.
+    effects: frozenset[str] = frozenset()
+
+    @property
+    def acts(self) -> bool:
+        if isinstance(self.decision, Number):
+            return self.decision.in_range
+        return not isinstance(self.decision, Clarify | Unsure | Social)
+
+    @property
+    def correct(self) -> bool:
+        """Decided as expected (for an out-of-scope case: given no answer)."""
+        if self.case.oos and not self.acts:
+            return True
+        return self.acts and bool(self.meanings & {self.case.expect, *self.case.accept})
+
+    @property
+    def wrong(self) -> bool:
+        return self.acts and not self.correct
+
+    @property
+    def harmful(self) -> bool:
+        return bool(self.effects & set(self.case.never))
+
+    @property
+    def clarified(self) -> bool:
+        return isinstance(self.decision, Clarify)
+
+    @property
+    def got(self) -> str:
+        if isinstance(self.decision, Clarify):
+            return "clarify(" + ",".join(self.decision.candidates) + ")"
+        return min(self.meanings) if len(self.meanings) == 1 else _primary(self.decision)
+
+
+#: Option actions that are navigations of the component.
+ACTION_INTENTS = {"erase": "delete", "scam": "scam_signs"}
+
+
+def effects(decision: Decision, context: Context) -> frozenset[str]:
+    """What ``decision`` does: its reaction, and what a chosen option runs."""
+    if isinstance(decision, Number) and decision.in_range:
+        decision = Pick(context.options[decision.n - 1].id)
+    out = {_primary(decision)}
+    if isinstance(decision, Pick):
+        option = next((o for o in context.options if o.id == decision.option), None)
+        for role in option.roles if option else ():
+            kind, _, name = role.partition(":")
+            if kind == "action":
+                out.add(f"nav:{ACTION_INTENTS.get(name, name)}")
+            elif kind == "faq":
+                out.add(role)
+    return frozenset(out)
+
+
+def _primary(decision: Decision) -> str:
+    match decision:
+        case Pick(option):
+            return f"option:{option}"
+        case Navigate(intent):
+            return f"nav:{intent}"
+        case Answer(topic):
+            return f"faq:{topic}"
+        case Number(n, in_range):
+            return f"number:{n}" if in_range else "number:out"
+        case Social(act):
+            return f"social:{act}"
+        case Stuck():
+            return "stuck"
+    return "oos"
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    top1: float
+    declined_oos: float
+    wrong: float
+    harmful: float
+    clarify: float
+    p99_ms: float
+
+    def line(self, prefix: str = "") -> str:
+        return " ".join(
+            f"{prefix}{name}={value:.3f}" if name != "p99_ms" else f"{prefix}{name}={value:.2f}"
+            for name, value in (
+                ("top1", self.top1),
+                ("declined_oos", self.declined_oos),
+                ("wrong", self.wrong),
+                ("harmful", self.harmful),
+                ("clarify", self.clarify),
+                ("p99_ms", self.p99_ms),
+            )
+        )
+
+    def objective(self) -> float:
+        # One harmful decision outweighs any gain elsewhere (100 x 1/1,000 cases).
+        return self.top1 + 0.5 * self.declined_oos - 3 * self.wrong - 100 * self.harmful
+
+
+def percentile99(values: Iterable[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else 0.0
+
+
+def figures(outcomes: Sequence[Outcome]) -> Figures:
+    scope = [o for o in outcomes if not o.case.oos]
+    oos = [o for o in outcomes if o.case.oos]
+    p99 = percentile99(o.seconds for o in outcomes) * 1000
+    n = len(outcomes) or 1
+    return Figures(
+        top1=sum(o.correct for o in scope) / (len(scope) or 1),
+        declined_oos=sum(not o.acts for o in oos) / (len(oos) or 1),
+        wrong=sum(o.wrong for o in outcomes) / n,
+        harmful=sum(o.harmful for o in outcomes) / n,
+        clarify=sum(o.clarified for o in outcomes) / n,
+        p99_ms=p99,
+    )
+
+
+def run(
+    cases: Sequence[Case],
+    contexts: Contexts,
+    understanding: Understanding,
+    decide: Callable[[Case], Decision],
+) -> list[Outcome]:
+    outcomes = []
+    for case in cases:
+        contexts.context(case)  # built once per screen, not timed
+        wall, cpu = time.perf_counter(), time.thread_time()
+        decision = decide(case)
+        cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+        context = contexts.context(case)
+        meanings = understanding.meanings(decision, context)
+        outcomes.append(Outcome(case, decision, meanings, cpu, wall, effects(decision, context)))
+    return outcomes
+
+
+def report(outcomes: Sequence[Outcome], old: Sequence[Outcome] | None) -> None:
+    by_expect: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        by_expect[o.case.expect].append(o)
+    old_by: dict[str, list[Outcome]] = defaultdict(list)
+    for o in old or ():
+        old_by[o.case.expect].append(o)
+    print(f"{'expected':28} {'n':>4} {'top1':>6} {'clarify':>8} {'wrong':>6} {'old top1':>9}")
+    for expect in sorted(by_expect, key=lambda e: (e.split(":")[0], e)):
+        group = by_expect[expect]
+        n = len(group)
+        right = sum(o.correct for o in group) / n
+        asked = sum(o.clarified for o in group) / n
+        wrong = sum(o.wrong for o in group) / n
+        was = old_by.get(expect)
+        before = f"{sum(o.correct for o in was) / len(was):9.2f}" if was else f"{'':9}"
+        print(f"{expect:28} {n:4d} {right:6.2f} {asked:8.2f} {wrong:6.2f} {before}")
+    confusions = Counter((o.case.expect, o.got) for o in outcomes if not o.correct)
+    print("\nworst confusions (expected -> got: count):")
+    for (expect, got), count in confusions.most_common(15):
+        print(f"  {expect} -> {got}: {count}")
+    harmful = [o for o in outcomes if o.harmful]
+    if harmful:
+        print("\nharmful decisions:")
+        for o in harmful:
+            print(f"  [{o.case.screen}] {o.case.text!r} -> {o.got}")
+    styles: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        for style in (o.case.style or "-").split(","):
+            styles[style.strip()].append(o)
+    print("\nby style (top1 of in-scope cases, n):")
+    for style, group in sorted(styles.items()):
+        scope = [o for o in group if not o.case.oos]
+        if scope:
+            print(f"  {style:20} {sum(o.correct for o in scope) / len(scope):.2f} ({len(scope)})")
+
+
+# --- calibration ----------------------------------------------------------------------------
+
+GRIDS: dict[str, tuple[float, ...]] = {
+    "temperature": (0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3),
+    "prior": (1.0, 1.5, 2.0, 3.0, 4.0, 6.0),
+    "accept": (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8),
+    "harm_accept": (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
+    "margin": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4),
+    "clarify_floor": (0.1, 0.15, 0.2, 0.25, 0.3, 0.4),
+    "clarify_min": (0.05, 0.1, 0.15, 0.2),
+    # At most 0.3: the development set is written in the style of the taught examples, so a
+    # higher floor, tuned on it, would turn away new ways of asking (0.3 turns away 2 of its
+    # 893 in-scope messages).
+    "similarity": (0.0, 0.1, 0.15, 0.2, 0.25, 0.3),
+    "label_weight": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0),
+    "label_floor": (0.0, 0.1, 0.2, 0.3, 0.4),
+}
+
+
+def calibrate(cases: Sequence[Case], contexts: Contexts, understanding: Understanding) -> None:
+    """Coordinate descent over :data:`GRIDS`, from the defaults of :class:`Thresholds` (not
+    from the file: the same data always gives the same thresholds)."""
+    _remember_scores(understanding)
+    best = Thresholds()
+    score = _objective(best, cases, contexts, understanding)
+    print(f"start: {score:.4f} {best}")
+    for round_no in range(1, 5):
+        changed = False
+        for name, grid in GRIDS.items():
+            for value in grid:
+                trial = replace(best, **{name: value})
+                trial_score = _objective(trial, cases, contexts, understanding)
+                if trial_score > score + 1e-9:
+                    best, score, changed = trial, trial_score, True
+        print(f"round {round_no}: {score:.4f} {best}")
+        if not changed:
+            break
+    understanding.thresholds = best
+    lines = [
+        "# Written by bench/understanding.py --calibrate from tests/data/understanding_dev.toml",
+        f"# ({len(cases)} cases). Do not edit by hand: run the calibration again.",
+        "[thresholds]",
+        *(f"{name} = {value:g}" for name, value in best.as_dict().items()),
+    ]
+    THRESHOLDS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {THRESHOLDS.relative_to(ROOT)}")
+
+
+def _remember_scores(understanding: Understanding) -> None:
+    """Keep each message's classifier scores (per temperature) and options' evidence: the
+    other thresholds do not change them, so each trial of the search only re-decides (about
+    40 ms for 1,000 cases)."""
+    score = understanding._label_scores
+    memory: dict[tuple[str, bool, float], Any] = {}
+
+    def remembered(raw: str, scam: bool) -> Any:
+        key = (raw, scam, understanding.thresholds.temperature)
+        if key not in memory:
+            memory[key] = score(raw, scam)
+        return memory[key]
+
+    evidence = understanding._option_evidence
+    seen: dict[tuple[str, Context], Any] = {}
+
+    def remembered_evidence(text: str, context: Context) -> Any:
+        if (text, context) not in seen:
+            seen[text, context] = evidence(text, context)
+        return seen[text, context]
+
+    setattr(understanding, "_label_scores", remembered)  # noqa: B010 (a method of one object)
+    setattr(understanding, "_option_evidence", remembered_evidence)  # noqa: B010
+
+
+def _objective(
+    thresholds: Thresholds,
+    cases: Sequence[Case],
+    contexts: Contexts,
+    understanding: Understanding,
+) -> float:
+    understanding.thresholds = thresholds
+    outcomes = run(
+        cases,
+        contexts,
+        understanding,
+        lambda c: understanding.read(c.text, contexts.context(c)).decision,
+    )
+    return figures(outcomes).objective()
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="every third case")
+    parser.add_argument("--data", type=Path, action="append", help="case file(s)")
+    parser.add_argument("--calibrate", action="store_true", help="write thresholds.toml")
+    parser.add_argument("--no-old", action="store_true", help="skip today's matcher")
+    args = parser.parse_args(argv)
+    paths = args.data or ([DEV] if args.calibrate or not HELDOUT else HELDOUT)
+    cases = load_cases(paths)
+    if args.quick:
+        cases = cases[::3]
+    content, config = load_content("vi"), load_config(ROOT / "config.toml")
+    start = time.perf_counter()
+    understanding = Understanding(content)
+    train_s = time.perf_counter() - start
+    contexts = Contexts(content, config)
+    print(f"data: {', '.join(str(p) for p in paths)} ({len(cases)} cases)")
+    if args.calibrate:
+        calibrate(cases, contexts, understanding)
+
+    def new(case: Case) -> Decision:
+        return understanding.read(case.text, contexts.context(case)).decision
+
+    for case in cases[:20]:  # warm up caches before timing
+        new(case)
+    outcomes = run(cases, contexts, understanding, new)
+    old = None
+    if not args.no_old:
+        old = run(cases, contexts, understanding, lambda c: old_decision(contexts, c))
+    if contexts.unknown:
+        print(f"screens not in the content (read as a new user): {dict(contexts.unknown)}")
+    report(outcomes, old)
+    wall = percentile99(o.wall_seconds for o in outcomes) * 1000
+    print(f"\ntrain_s={train_s:.2f} cases={len(cases)} wall_p99_ms={wall:.2f}")
+    if old is not None:
+        print("today's matcher: " + figures(old).line())
+    print(figures(outcomes).line())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

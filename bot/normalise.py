@@ -1,0 +1,55 @@
+"""Normalise what people type before it is understood: one spelling for many.
+
+Citizens type with or without diacritics, in teencode ("ko", "dc", "cks"), with regional
+words ("rang", "rua", "mo"), stretched letters ("okkk", "dcccc"), emoji instead of words, and
+long stories without punctuation. :class:`Normaliser` turns a message into folded words (no
+case, accents or punctuation), maps emoji to words, squeezes stretched letters and replaces
+each teencode or regional word with its plain form from the locale's lexicon
+(``content/<locale>/lexicon.toml``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+
+from bot.textnorm import fold
+
+#: A letter typed three or more times in a row is one letter ("okkkk"): no Vietnamese word
+#: has a tripled letter.
+_STRETCHED = re.compile(r"(\w)\1{2,}")
+#: Variation selectors, joiners and skin tones are dropped so that every thumbs-up is one.
+_VARIATION = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff]")
+
+
+class Normaliser:
+    """Folded, expanded words of a message, with the lexicon of one locale."""
+
+    def __init__(self, expand: Mapping[str, str], emoji: Mapping[str, str] | None = None):
+        self._expand = {fold(k): fold(v) for k, v in expand.items()}
+        self._emoji = {_strip_variation(k): fold(v) for k, v in (emoji or {}).items()}
+
+    def words(self, text: str) -> list[str]:
+        """The folded words of ``text``, teencode and regional words replaced by plain ones."""
+        out: list[str] = []
+        for token in fold(self.emoji_to_words(text)).split():
+            if token not in self._expand:
+                token = _STRETCHED.sub(r"\1", token)  # "cccd" is a word, "okkk" is "ok"
+            out.extend(self._expand.get(token, token).split())
+        return out
+
+    def text(self, text: str) -> str:
+        """:meth:`words` as one string."""
+        return " ".join(self.words(text))
+
+    def emoji_to_words(self, text: str) -> str:
+        """``text`` with each known emoji replaced by its words ("👍" -> "ok")."""
+        if text.isascii() or not self._emoji:
+            return text
+        text = _strip_variation(unicodedata.normalize("NFC", text))
+        return "".join(f" {self._emoji[ch]} " if ch in self._emoji else ch for ch in text)
+
+
+def _strip_variation(text: str) -> str:
+    return _VARIATION.sub("", text)

@@ -1,0 +1,592 @@
+"""Understand what a citizen typed, given where they are: one typed decision, explained.
+
+Input: the text and a :class:`Context` (the screen or install step, its sub-view, the options
+shown). Output: a :class:`Reading` -- the decision (a closed set of small frozen dataclasses:
+:class:`Pick`, :class:`Number`, :class:`Navigate`, :class:`Stuck`, :class:`Answer`,
+:class:`Social`, :class:`Clarify`, :class:`Unsure`), the top candidates with their scores,
+whether the message shows signs of a scam (the engine then offers the scam card first), and a
+short note on how the decision was reached.
+
+How a message is read, in order:
+
+1. a bare number chooses the n-th option shown (or is out of range: never an FAQ answer);
+2. an option's label or one of its words, typed exactly (with or without diacritics);
+3. a phrasing taught in the content, typed exactly (diacritics kept: "stop" and "right"
+   both fold to "dung" but differ when typed with their marks);
+4. otherwise the classifier (:mod:`bot.classifier`, trained at construction from the FAQ
+   examples, the intents and the out-of-scope examples of ``content/<locale>/``) scores the
+   message. A long story is read whole: a linear model adds up the evidence of every
+   sentence, and on the development set that found the question in 30 of 33 stories and
+   voice messages, where reading each sentence apart and keeping the most confident one
+   found 25 (bench/understanding.py). Scam signs are looked for in the whole message.
+
+Every label (``faq:cost``, ``nav:human``, ``reply:done``...) then becomes a *reaction* in this
+context: an option on screen that the label chooses (``content/<locale>/intents.toml`` maps
+option roles to labels), a complaint about the current install step (:class:`Stuck`), a
+navigation, an FAQ answer, small talk, or nothing (out of scope). Reactions available on the
+current screen are multiplied by a prior: the current step is a strong hint.
+
+The best reaction is decided only if it is confident enough and clearly ahead of the next;
+reactions whose misuse harms (``harm = true`` in the content: the scam "hang up" answer,
+deleting data, revoking...) need more confidence and never come from a short acknowledgement
+("ok", "roi"). Between close candidates the decision is :class:`Clarify` (the engine asks back
+with them); below a floor, or for a message like nothing taught, :class:`Unsure`. The numbers
+live in ``content/<locale>/thresholds.toml``, written by ``bench/understanding.py --calibrate``
+from the development set.
+
+Pure and deterministic: no I/O after construction, the same reading for the same input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import TypeAlias
+
+from rapidfuzz import fuzz, process
+
+from bot.classifier import Classifier
+from bot.content import Content, ContentError, OptionSpec
+from bot.normalise import Normaliser
+from bot.textnorm import fold, plain
+
+#: The label of examples no topic or intent answers.
+OOS = "oos"
+#: A bare number, as typed to choose an option ("2", "2.", "-1").
+_NUMBER = re.compile(r"[+-]?\d{1,3}[.)]?")
+#: A typed option label this similar (rapidfuzz ratio, 0..100) to a shown one chooses it.
+LABEL_SIMILARITY = 88
+#: How many candidates a reading keeps (for explanations and for asking back).
+KEEP = 5
+#: Ask back with at most this many candidates.
+CLARIFY_MAX = 3
+#: Options whose normalised names are kept (a few hundred exist; pick lists add more).
+MEMO = 4096
+
+
+# --- context --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """One option on the current screen, in display order.
+
+    ``words``: other words that choose it (typed exactly); ``roles``: what kind of option it
+    is (``id:back``, ``alias:yes``, ``faq:cost``, ``action:human``, ``goto:ready``,
+    ``set:lives_here=no``...), mapped
+    to labels by the content's ``[roles]`` table. :func:`shown_option` builds it from an
+    option of the flow.
+    """
+
+    id: str
+    label: str
+    words: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where the user is. ``screen``: a screen id or install step id ("" for a new user);
+    ``view``: an install step's sub-view ("", "stuck" or "why")."""
+
+    screen: str = ""
+    install_step: bool = False
+    view: str = ""
+    options: tuple[Shown, ...] = ()
+
+
+def option_roles(spec: OptionSpec) -> tuple[str, ...]:
+    """The roles of an option of the flow: its id, alias groups, FAQ topic, action, target
+    and the answers it sets."""
+    roles = [f"id:{spec.id}"]
+    roles += [f"alias:{a[1:]}" for a in spec.aliases if a.startswith("@")]
+    if spec.faq:
+        roles.append(f"faq:{spec.faq}")
+    if spec.action:
+        roles.append(f"action:{spec.action}")
+    if spec.goto:
+        roles.append(f"goto:{spec.goto}")
+    roles += [f"set:{key}={value}" for key, value in spec.sets.items()]
+    return tuple(roles)
+
+
+def shown_option(spec: OptionSpec, label: str, aliases: Mapping[str, Sequence[str]] = {}) -> Shown:
+    """The :class:`Shown` for an option of the flow, with its label as displayed and the
+    words of its alias groups (``content.aliases``)."""
+    words: list[str] = []
+    for alias in spec.aliases:
+        words.extend(aliases.get(alias[1:], ()) if alias.startswith("@") else (alias,))
+    return Shown(id=spec.id, label=label, words=tuple(words), roles=option_roles(spec))
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """Choose the option with this id on the current screen."""
+
+    option: str
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A bare number: the n-th option if ``in_range``, else "choose from 1 to N"."""
+
+    n: int
+    in_range: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Navigate:
+    """Go somewhere: an intent id of ``intents.toml`` with kind "nav" (menu, human...)."""
+
+    intent: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stuck:
+    """A complaint about the current install step: show its fixes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Answer this FAQ topic."""
+
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class Social:
+    """Small talk or a reply that no option takes (greet, thanks, later, yes...)."""
+
+    act: str
+
+
+@dataclass(frozen=True, slots=True)
+class Clarify:
+    """Ask back "did you mean" with these reactions (``faq:cost``, ``option:done``,
+    ``nav:human``, ``stuck``), best first."""
+
+    candidates: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unsure:
+    """Not understood well enough: say so, and offer a human."""
+
+
+Decision: TypeAlias = Pick | Number | Navigate | Stuck | Answer | Social | Clarify | Unsure
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    reaction: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a message was understood as, and why."""
+
+    decision: Decision
+    score: float
+    candidates: tuple[Candidate, ...] = ()
+    #: Signs of a scam anywhere in the message: offer the scam card first.
+    scam: bool = False
+    #: How the decision was reached ("number", "option words", "example", "classifier").
+    how: str = ""
+    #: The taught example nearest to the message (normalised).
+    nearest: str = ""
+
+
+def reaction_of(decision: Decision) -> str:
+    """The reaction a decision stands for (``faq:cost``, ``option:done``...)."""
+    match decision:
+        case Pick(option):
+            return f"option:{option}"
+        case Navigate(intent):
+            return f"nav:{intent}"
+        case Answer(topic):
+            return f"faq:{topic}"
+        case Stuck():
+            return "stuck"
+        case Social(act):
+            return f"social:{act}"
+        case Number(n, in_range):
+            return f"number:{n}" if in_range else "number:out"
+        case Clarify():
+            return "clarify"
+    return OOS
+
+
+def decision_for(reaction: str) -> Decision:
+    """The decision that carries out a reaction."""
+    kind, _, name = reaction.partition(":")
+    if kind == "option":
+        return Pick(name)
+    if kind == "nav":
+        return Navigate(name)
+    if kind == "faq":
+        return Answer(name)
+    if kind == "social":
+        return Social(name)
+    if reaction == "stuck":
+        return Stuck()
+    return Unsure()
+
+
+# --- thresholds -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """The numbers of a decision (calibrated: ``bench/understanding.py --calibrate``)."""
+
+    #: Softmax temperature turning the classifier's margins into probabilities.
+    temperature: float = 0.15
+    #: A reaction is decided at this score or more...
+    accept: float = 0.5
+    #: ...or this much if its misuse harms.
+    harm_accept: float = 0.75
+    #: ...and only this far ahead of the next reaction.
+    margin: float = 0.15
+    #: Below this score for the best reaction: not understood (no asking back).
+    clarify_floor: float = 0.2
+    #: A reaction is offered when asking back if it scores at least this.
+    clarify_min: float = 0.1
+    #: Reactions on the current screen count this many times more.
+    prior: float = 2.0
+    #: Weight of an option's resemblance to the message (its label or words), against the
+    #: probabilities of the classes that choose it.
+    label_weight: float = 1.0
+    #: ...counting only what rises above this similarity.
+    label_floor: float = 0.2
+    #: A message less similar than this to every taught example is out of scope.
+    similarity: float = 0.15
+    #: Harmful reactions need at least this many words.
+    harm_words: float = 3
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, float]) -> Thresholds:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ContentError(f"thresholds.toml: unknown thresholds {sorted(unknown)}")
+        return cls(**{k: float(v) for k, v in values.items()})
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: float(getattr(self, f.name)) for f in fields(self)}
+
+
+# --- the component --------------------------------------------------------------------------
+
+
+def training_set(content: Content, normaliser: Normaliser) -> tuple[list[str], list[str]]:
+    """(normalised texts, labels) of everything the content teaches."""
+    pairs = [(e, f"faq:{t.id}") for t in content.faq.values() for e in (t.title, *t.examples)]
+    pairs += [(e, i.label) for i in content.intents.values() for e in i.examples]
+    pairs += [(e, OOS) for e in content.faq_negative]
+    texts, labels = [], []
+    for example, label in pairs:
+        text = normaliser.text(example)
+        if text:
+            texts.append(text)
+            labels.append(label)
+    return texts, labels
+
+
+class Understanding:
+    """Reads messages in context. Build once per process (:meth:`from_content` caches)."""
+
+    def __init__(self, content: Content, thresholds: Thresholds | None = None):
+        self.thresholds = thresholds or Thresholds.from_mapping(content.thresholds)
+        self._normaliser = Normaliser(content.lexicon, content.emoji)
+        texts, labels = training_set(content, self._normaliser)
+        self._classifier = Classifier(texts, labels)
+        self._labels = self._classifier.labels
+        self._exact = self._exact_phrasings(content)
+        self._harm = {f"faq:{t.id}" for t in content.faq.values() if t.harm}
+        self._harm |= {i.label for i in content.intents.values() if i.harm}
+        self._harm_roles = frozenset(content.harm_roles)
+        self._roles = content.roles
+        self._same = {other: label for label, others in content.same.items() for other in others}
+        self._groups = {
+            x: frozenset((label, *others))
+            for label, others in content.same.items()
+            for x in (label, *others)
+        }
+        self._steps = content.step_topics
+        self._scam = [tuple(self._normaliser.words(t)) for t in content.scam_triggers]
+        #: Normalised label and words of the options seen (they come back on every message).
+        self._names: dict[Shown, _Names] = {}
+
+    _cache: dict[int, tuple[Content, Understanding]] = {}  # noqa: RUF012 (one per process)
+
+    @classmethod
+    def from_content(cls, content: Content) -> Understanding:
+        """The component for ``content``, trained once per process."""
+        cached = cls._cache.get(id(content))
+        if cached is None or cached[0] is not content:
+            cached = (content, cls(content))
+            cls._cache[id(content)] = cached
+        return cached[1]
+
+    def read(self, text: str, context: Context = Context()) -> Reading:
+        """What ``text``, typed in ``context``, asks for."""
+        raw = text.strip()
+        words = self._normaliser.words(raw)
+        scam = self._sounds_like_scam(words)
+        if not words:
+            return Reading(Unsure(), 0.0, scam=scam, how="empty")
+        if _NUMBER.fullmatch(raw):
+            n = int(raw.rstrip(".)"))
+            in_range = 1 <= n <= len(context.options)
+            return Reading(Number(n, in_range), 1.0, scam=scam, how="number")
+        picked = self._typed_option(raw, context)
+        if picked is not None:
+            reaction = self._option_reaction(picked, context)
+            return Reading(decision_for(reaction), 1.0, scam=scam, how="option words")
+        probs, found = self._label_scores(raw, scam)
+        evidence = self._option_evidence(" ".join(words), context)
+        reactions = self._reactions(probs, context, evidence)
+        return self._decide(raw, probs, reactions, context, found)
+
+    def meanings(self, decision: Decision, context: Context = Context()) -> frozenset[str]:
+        """Everything ``decision`` stands for in ``context``: its reaction, and the labels
+        that lead to the same place (``Pick("install")`` on the menu is also ``nav:install``;
+        :class:`Stuck` on the ID-photo step is also ``faq:photo_fail``). For evaluation."""
+        chooser = self._choosers(context)
+        out: set[str] = set()
+        match decision:
+            case Pick(option):
+                out.add(f"option:{option}")
+                out |= {label for label, o in chooser.items() if o == option and ":" in label}
+            case Number(n, True):
+                reaction = self._option_reaction(context.options[n - 1], context)
+                return self.meanings(decision_for(reaction), context) | {"number"}
+            case Stuck():
+                out.add("stuck")
+                out |= {f"option:{o.id}" for o in context.options if "alias:stuck" in o.roles}
+                step = self._steps.get(context.screen)
+                out |= set(step.stuck) if step is not None else set()
+            case _:
+                out.add(reaction_of(decision))
+        for label in list(out):
+            out |= self._groups.get(label, frozenset())
+        return frozenset(x for x in out if not x.startswith(("reply:", "alias:")))
+
+    # --- reading --------------------------------------------------------------------------
+
+    def _typed_option(self, raw: str, context: Context) -> Shown | None:
+        folded = fold(self._normaliser.emoji_to_words(raw))
+        if not folded:
+            return None
+        for option in context.options:
+            if folded in self._names_of(option).folded:
+                return option
+        if len(folded) >= 4 and context.options:
+            labels = {o.id: self._names_of(o).folded[0] for o in context.options}
+            found = process.extractOne(
+                folded, labels, scorer=fuzz.ratio, score_cutoff=LABEL_SIMILARITY
+            )
+            if found:
+                return next(o for o in context.options if o.id == found[2])
+        return None
+
+    def _names_of(self, option: Shown) -> _Names:
+        """The option's label and words, folded (typed exactly) and normalised (compared)."""
+        names = self._names.get(option)
+        if names is None:
+            if len(self._names) >= MEMO:
+                self._names.clear()
+            texts = (option.label, *option.words)
+            normalised = (self._normaliser.text(t) for t in texts)
+            names = self._names[option] = _Names(
+                folded=tuple(fold(self._normaliser.emoji_to_words(t)) for t in texts),
+                normalised=tuple(dict.fromkeys(n for n in normalised if n)),
+            )
+        return names
+
+    def _label_scores(self, raw: str, scam: bool) -> tuple[dict[str, float], _Found]:
+        """Label probabilities of ``raw``, and how they were found."""
+        exact = self._exact.get(plain(self._normaliser.emoji_to_words(raw)))
+        if exact is not None:
+            return {exact: 1.0}, _Found(scam, "example", raw, 1.0)
+        text = self._normaliser.text(raw)
+        scores = self._classifier.score([text], self.thresholds.temperature)[0]
+        probs = {label: float(p) for label, p in zip(self._labels, scores.probs, strict=True)}
+        nearest = self._classifier.examples[scores.nearest]
+        return probs, _Found(scam, "classifier", nearest, scores.similarity)
+
+    def _option_evidence(self, text: str, context: Context) -> dict[str, float]:
+        """Reaction -> how much the message resembles an option's label or words (the best
+        cosine similarity): an option is also chosen by saying what it says."""
+        evidence: dict[str, float] = {}
+        for option in context.options:
+            names = self._names_of(option).normalised
+            if names:
+                best = max(self._classifier.similarity(text, n) for n in names)
+                reaction = self._option_reaction(option, context)
+                evidence[reaction] = max(evidence.get(reaction, 0.0), best)
+        return evidence
+
+    def _reactions(
+        self,
+        probs: Mapping[str, float],
+        context: Context,
+        evidence: Mapping[str, float] | None = None,
+    ) -> dict[str, float]:
+        """Label probabilities summed into reactions in this context, with the prior and the
+        options' evidence."""
+        chooser = self._choosers(context)
+        scores: dict[str, float] = defaultdict(float)
+        for label, p in probs.items():
+            if p <= 0.0:
+                continue
+            reaction = self._reaction(label, context, chooser)
+            local = reaction == "stuck" or reaction.startswith("option:")
+            scores[reaction] += p * (self.thresholds.prior if local else 1.0)
+        t = self.thresholds
+        for reaction, similarity in (evidence or {}).items():
+            # Only what rises above the floor counts: every label shares a few common words.
+            scores[reaction] += t.label_weight * max(0.0, similarity - t.label_floor)
+        total = sum(scores.values()) or 1.0
+        return {r: s / total for r, s in scores.items()}
+
+    def _choosers(self, context: Context) -> dict[str, str]:
+        """Label -> the first option shown that it chooses."""
+        chooser: dict[str, str] = {}
+        step = self._steps.get(context.screen) if _on_step_main(context) else None
+        for option in context.options:
+            if _on_step_main(context) and "alias:stuck" in option.roles:
+                continue  # a complaint is a Stuck reaction, with the step's own topics
+            for role in option.roles:
+                targets = list(self._roles.get(role, ()))
+                if role.startswith("faq:"):
+                    targets.append(role)
+                if role == "alias:why" and step is not None:
+                    targets += step.why
+                for label in targets:
+                    chooser.setdefault(label, option.id)
+        return chooser
+
+    def _reaction(self, label: str, context: Context, chooser: Mapping[str, str]) -> str:
+        label = self._same.get(label, label)
+        if _on_step_main(context):
+            step = self._steps.get(context.screen)
+            if label == "reply:stuck" or (step is not None and label in step.stuck):
+                return "stuck"
+        if label in chooser:
+            return f"option:{chooser[label]}"
+        kind, _, name = label.partition(":")
+        if kind in ("nav", "faq"):
+            return label
+        if kind == "reply":
+            return f"social:{name}"
+        return OOS
+
+    def _option_reaction(self, option: Shown, context: Context) -> str:
+        if _on_step_main(context) and "alias:stuck" in option.roles:
+            return "stuck"
+        return f"option:{option.id}"
+
+    def _decide(
+        self,
+        raw: str,
+        probs: Mapping[str, float],
+        reactions: Mapping[str, float],
+        context: Context,
+        found: _Found,
+    ) -> Reading:
+        t = self.thresholds
+        ranked = sorted(reactions.items(), key=lambda rs: (-rs[1], rs[0]))
+
+        def reading(decision: Decision, score: float) -> Reading:
+            return Reading(
+                decision,
+                round(score, 4),
+                candidates=tuple(Candidate(r, round(s, 4)) for r, s in ranked[:KEEP]),
+                scam=found.scam,
+                how=found.how,
+                nearest=found.nearest,
+            )
+
+        real = [(r, s) for r, s in ranked if r != OOS]
+        if not real or found.similarity < t.similarity:
+            return reading(Unsure(), real[0][1] if real else 0.0)
+        best, score = real[0]
+        runner_up = next((s for r, s in ranked if r != best), 0.0)
+        # A short message, or one read as a reply ("ok", "roi"), never fires a harmful reaction.
+        reply = sum(p for label, p in probs.items() if label.startswith("reply:"))
+        short = len(fold(raw).split()) < t.harm_words or reply >= 0.5
+        harmful = self._harmful(best, context)
+        need = t.harm_accept if harmful else t.accept
+        if harmful and short:
+            # "ok" on the delete confirmation: neither erase nor ask back about the others.
+            return reading(Unsure(), score)
+        if score >= need and score - runner_up >= t.margin:
+            return reading(decision_for(best), score)
+        offered = tuple(
+            r
+            for r, s in real[:CLARIFY_MAX]
+            if s >= t.clarify_min
+            and not r.startswith("social:")
+            and not (short and self._harmful(r, context))
+        )
+        if score >= t.clarify_floor and offered:
+            return reading(Clarify(offered), score)
+        return reading(Unsure(), score)
+
+    def _harmful(self, reaction: str, context: Context) -> bool:
+        kind, _, name = reaction.partition(":")
+        if kind == "option":
+            option = next((o for o in context.options if o.id == name), None)
+            return option is not None and not self._harm_roles.isdisjoint(option.roles)
+        return reaction in self._harm
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _exact_phrasings(self, content: Content) -> dict[str, str]:
+        """Taught phrasings (diacritics kept) -> their label, when only one label has it."""
+        table: dict[str, str] = {}
+        clash: set[str] = set()
+        taught = [(e, f"faq:{t.id}") for t in content.faq.values() for e in t.examples]
+        taught += [(e, i.label) for i in content.intents.values() for e in i.examples]
+        taught += [(e, OOS) for e in content.faq_negative]
+        for example, label in taught:
+            key = plain(self._normaliser.emoji_to_words(example))
+            if table.setdefault(key, label) != label:
+                clash.add(key)
+        return {k: v for k, v in table.items() if k not in clash and k}
+
+    def _sounds_like_scam(self, words: Sequence[str]) -> bool:
+        for phrase in self._scam:
+            n = len(phrase)
+            if n and any(tuple(words[i : i + n]) == phrase for i in range(len(words) - n + 1)):
+                return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Names:
+    """An option's label and words: ``folded`` (the label first) and ``normalised``."""
+
+    folded: tuple[str, ...]
+    normalised: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """How a message's label scores were found (for the reading's explanation)."""
+
+    scam: bool
+    how: str
+    nearest: str
+    similarity: float
+
+
+def _on_step_main(context: Context) -> bool:
+    return context.install_step and context.view == ""

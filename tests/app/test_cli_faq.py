@@ -1,0 +1,41 @@
+"""``python -m bot faq``: what questions are understood as, in JSON or explained."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def faq(*args: str, stdin: str | None = None) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "faq", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+    ).stdout
+
+
+def test_one_json_object_per_question_with_the_candidates_when_asking_back() -> None:
+    out = faq(
+        "--json",
+        stdin="chữ ký số là gì\ncks co mat tien ko\ngia lua hom nay\n\n"
+        "con bac o binh duong lam ho bac dc ko\n",
+    )
+    results = [json.loads(line) for line in out.splitlines()]
+    assert [r["topic"] for r in results] == ["what_is", "cost", None, None]
+    assert all(isinstance(r["score"], float) for r in results)
+    assert "clarify" not in results[0]
+    assert set(results[3]["clarify"]) >= {"relative_helps"}
+
+
+def test_the_decision_is_shown_with_its_candidates_and_scores() -> None:
+    out = faq("cks co mat tien ko")
+    assert "Answer(topic='cost')" in out
+    assert "faq:cost" in out
+    assert "nearest example" in out

@@ -1,0 +1,266 @@
+"""Understanding what citizens type, where they are: typical and harmful phrasings in context,
+the development set's floor figures, determinism, and the checks of the content it learns from.
+
+Contexts are built the way the engine shows each screen (bench/understanding.py: the options
+of the screen from content and config).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bench.understanding import DEV, Case, Contexts, Outcome, figures, load_cases, run
+from bot.config import Config
+from bot.content import Content, ContentError, Intent, StepTopics, check
+from bot.textnorm import fold
+from bot.understanding import (
+    Clarify,
+    Context,
+    Number,
+    Pick,
+    Reading,
+    Thresholds,
+    Understanding,
+    Unsure,
+    reaction_of,
+)
+
+
+@pytest.fixture(scope="module")
+def understanding(content: Content) -> Understanding:
+    return Understanding.from_content(content)
+
+
+@pytest.fixture(scope="module")
+def contexts(content: Content, config: Config) -> Contexts:
+    return Contexts(content, config)
+
+
+def read(understanding: Understanding, contexts: Contexts, screen: str, text: str) -> Reading:
+    return understanding.read(text, contexts.context(Case(text, screen, "oos")))
+
+
+# Transcript-like: where the user is, what they typed, what the bot does. Many come from
+# issue 10 (messages that got "can't answer" or a wrong answer before).
+TYPICAL = [
+    ("", "Chữ ký số là gì?", "faq:what_is"),
+    ("menu", "cks co mat tien ko ad", "faq:cost"),
+    ("menu", "răng phải quét mặt rứa", "faq:why_face"),
+    ("menu", "ko nhan dc ma otp", "faq:otp_missing"),
+    ("menu", "sao toi biet bot nay ko phai lua dao", "faq:bot_genuine"),
+    ("menu", "huong dan cai", "option:install"),
+    ("menu", "cai dat", "option:install"),
+    ("menu", "e muon cai cks tren dt android, lam vnpt smartca", "option:install"),
+    ("menu", "toi da cai", "option:done"),
+    ("menu", "xoa het du lieu cua toi di", "nav:delete"),
+    ("ready", "bat dau", "option:ok"),
+    ("ready_sim", "đúng", "option:yes"),
+    ("remind_offer", "thoi khoi nhac nha", "option:no"),
+    ("report_lives", "toi dang lam an o xa", "option:no"),
+    ("choose_phone", "iphone", "option:iphone"),
+    ("resume", "ok", "option:resume"),
+    ("pin", "dc roi", "option:done"),
+    ("pin", "ok", "option:done"),
+    ("pin", "👍", "option:done"),
+    ("register", "xong r", "option:done"),
+    ("first_use", "dong y", "option:done"),
+    ("cccd_front", "chup hoai ko dc, no bao anh bi loa", "stuck"),
+    ("cccd_back", "van k dc", "stuck"),
+    ("pin", "cam on nhe", "social:thanks"),
+    ("face", "thoi de mai lam", "social:later"),
+    ("menu", "gia lua hom nay", "oos"),
+]
+
+
+@pytest.mark.parametrize(("screen", "text", "expected"), TYPICAL)
+def test_typical_phrasings_in_context(
+    understanding: Understanding, contexts: Contexts, screen: str, text: str, expected: str
+) -> None:
+    reading = read(understanding, contexts, screen, text)
+    assert reaction_of(reading.decision) == expected, reading
+
+
+# What the bot must never do with these messages (issue 10's harmful answers).
+NEVER = [
+    ("menu", "sao toi biet bot nay ko phai lua dao", "faq:scam_call"),
+    ("menu", "con bac o binh duong lam ho bac dc ko", "faq:away_from_home"),
+    ("menu", "bat dau", "faq:delete_data"),
+    ("menu", "roi", "faq:lost_phone"),
+    ("menu", "co du roi", "faq:vneid_diff"),
+    ("menu", "lam cks dc ko", "faq:minors"),
+    ("cccd_front", "chup hoai ko dc, no bao anh bi loa", "faq:face_fail"),
+    ("ready", "bat dau", "nav:restart"),
+]
+
+
+@pytest.mark.parametrize(("screen", "text", "never"), NEVER)
+def test_harmful_answers_are_not_given(
+    understanding: Understanding, contexts: Contexts, screen: str, text: str, never: str
+) -> None:
+    assert reaction_of(read(understanding, contexts, screen, text).decision) != never
+
+
+ACKNOWLEDGEMENTS = ["ok", "roi", "dc", "uh", "co", "dong y", "xong", "👍", "vang", "k"]
+SCREENS = ["menu", "faq_menu", "privacy", "delete_confirm", "report_again", "pin", "human"]
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_a_short_acknowledgement_never_fires_a_harmful_reaction(
+    understanding: Understanding, contexts: Contexts, content: Content, screen: str
+) -> None:
+    harmful = {f"faq:{t.id}" for t in content.faq.values() if t.harm}
+    harmful |= {i.label for i in content.intents.values() if i.harm}
+    context = contexts.context(Case("", screen, "oos"))
+    harm_options = {
+        f"option:{o.id}" for o in context.options if set(o.roles) & set(content.harm_roles)
+    }
+    assert screen != "delete_confirm" or harm_options, "the erase option must be harmful"
+    for text in ACKNOWLEDGEMENTS:
+        decision = understanding.read(text, context).decision
+        offered = set(decision.candidates) if isinstance(decision, Clarify) else set()
+        done = {reaction_of(decision)} | offered
+        assert not done & (harmful | harm_options), (screen, text, decision)
+
+
+def test_numbers_choose_the_options_shown_or_are_out_of_range(
+    understanding: Understanding, contexts: Contexts
+) -> None:
+    assert read(understanding, contexts, "menu", "2").decision == Number(2, True)
+    for text in ("5", "0", "-2", "12"):
+        assert read(understanding, contexts, "pin", text).decision == Number(int(text), False)
+
+
+def test_scam_signs_anywhere_in_a_message(
+    understanding: Understanding, contexts: Contexts
+) -> None:
+    story = (
+        "hom qua co nguoi goi dien xung la cong an xa moi, bao phai cap nhat dia chi sau "
+        "sap nhap, ho bao doc ma otp. toi doc roi. gio phai lam sao"
+    )
+    assert read(understanding, contexts, "menu", story).scam
+    assert not read(understanding, contexts, "menu", "chu ky so la gi").scam
+
+
+@pytest.fixture(scope="module")
+def dev_outcomes(understanding: Understanding, contexts: Contexts) -> list[Outcome]:
+    return run(
+        load_cases([DEV]),
+        contexts,
+        understanding,
+        lambda c: understanding.read(c.text, contexts.context(c)).decision,
+    )
+
+
+def test_asking_back_offers_two_or_three_close_candidates(dev_outcomes: list[Outcome]) -> None:
+    asked = [o.decision for o in dev_outcomes if isinstance(o.decision, Clarify)]
+    assert asked, "the development set has ambiguous messages"
+    assert all(1 <= len(d.candidates) <= 3 for d in asked)
+    assert all(not c.startswith(("social:", "oos")) for d in asked for c in d.candidates)
+
+
+def test_a_reading_explains_itself(understanding: Understanding, contexts: Contexts) -> None:
+    reading = read(understanding, contexts, "menu", "cai chu ky so co ton tien khong ad")
+    assert reading.how == "classifier"
+    assert reading.candidates[0].reaction == "faq:cost"
+    scores = [c.score for c in reading.candidates]
+    assert scores == sorted(scores, reverse=True)
+    assert 2 <= len(scores) <= 5
+    assert reading.nearest
+
+
+def test_the_development_set_meets_its_floor(dev_outcomes: list[Outcome]) -> None:
+    """Floors a little under the calibrated figures (bench/understanding.py prints them),
+    so that a content edit that hurts understanding fails here."""
+    outcomes = dev_outcomes
+    assert len(outcomes) >= 800
+    result = figures(outcomes)
+    assert result.top1 >= 0.88, result
+    assert result.declined_oos >= 0.95, result
+    assert result.wrong <= 0.02, result
+    assert result.harmful == 0.0, [o.case.text for o in outcomes if o.harmful]
+
+
+def test_the_development_set_is_not_taught(content: Content) -> None:
+    """Apart from short replies ("ok", "roi"), no case is a phrasing the content teaches."""
+    taught = {fold(e) for t in content.faq.values() for e in (t.title, *t.examples)}
+    taught |= {fold(e) for i in content.intents.values() for e in i.examples}
+    taught |= {fold(e) for e in content.faq_negative}
+    cases = load_cases([DEV])
+    assert not [c.text for c in cases if fold(c.text) in taught and len(fold(c.text).split()) > 2]
+    per_topic = {t: sum(c.expect == f"faq:{t}" for c in cases) for t in content.faq}
+    assert min(per_topic.values()) >= 12, per_topic
+    assert sum(c.oos for c in cases) >= 100
+    assert sum(bool(c.never) for c in cases) >= 60
+
+
+def test_reading_is_deterministic(content: Content, understanding: Understanding) -> None:
+    again = Understanding(content)
+    for case in load_cases([DEV])[::5]:
+        context = Context(screen=case.screen)
+        assert again.read(case.text, context) == understanding.read(case.text, context)
+
+
+def test_every_label_the_content_teaches_is_learnt(
+    content: Content, understanding: Understanding
+) -> None:
+    expected = {f"faq:{t}" for t in content.faq} | {i.label for i in content.intents.values()}
+    assert set(understanding._labels) == expected | {"oos"}
+
+
+def test_a_harmful_short_message_is_not_acted_on(
+    understanding: Understanding, contexts: Contexts
+) -> None:
+    # One word that, longer, would be a request to delete: not enough to delete.
+    assert read(understanding, contexts, "menu", "xoa").decision == Unsure()
+    assert read(understanding, contexts, "delete_confirm", "ok").decision == Unsure()
+    assert read(understanding, contexts, "delete_confirm", "xoa het di ban").decision == Pick(
+        "erase"
+    )
+
+
+# --- content checks -------------------------------------------------------------------------
+
+
+def _broken(content: Content, **changes: object) -> str:
+    with pytest.raises(ContentError) as error:
+        check(replace(content, **changes))  # type: ignore[arg-type]
+    return str(error.value)
+
+
+def test_content_checks_catch_bad_intents(content: Content) -> None:
+    intents = dict(content.intents)
+    intents["odd"] = Intent(id="odd", kind="wish", examples=("toi uoc",))
+    assert "kind must be one of" in _broken(content, intents=intents)
+    intents["odd"] = Intent(id="odd", kind="nav", examples=("di dau do",))
+    assert "needs a title" in _broken(content, intents=intents)
+    intents["odd"] = Intent(id="odd", kind="reply", examples=())
+    assert "no examples" in _broken(content, intents=intents)
+    intents["odd"] = Intent(id="odd", kind="reply", examples=("dạ có",))
+    assert "taught as both" in _broken(content, intents=intents)
+
+
+def test_content_checks_catch_bad_roles_and_steps(content: Content) -> None:
+    roles = {**content.roles, "goto:menu": ("nav:nowhere",)}
+    assert "unknown label 'nav:nowhere'" in _broken(content, roles=roles)
+    roles = {**content.roles, "colour:red": ("nav:menu",)}
+    assert "must be <" in _broken(content, roles=roles)
+    steps = {**content.step_topics, "dance": StepTopics(stuck=("faq:cost",))}
+    assert "not an install step" in _broken(content, step_topics=steps)
+    steps = {**content.step_topics, "pin": StepTopics(why=("faq:nothing",))}
+    assert "unknown label 'faq:nothing'" in _broken(content, step_topics=steps)
+    assert "same: unknown label" in _broken(content, same={"nav:human": ("faq:nope",)})
+
+
+def test_unknown_thresholds_are_refused() -> None:
+    with pytest.raises(ContentError, match="unknown thresholds"):
+        Thresholds.from_mapping({"acept": 0.5})
+    assert Thresholds.from_mapping({"accept": 0.6}).accept == 0.6
+
+
+def test_the_thresholds_file_is_the_calibrated_one(
+    content: Content, understanding: Understanding
+) -> None:
+    assert content.thresholds, "content/vi/thresholds.toml is missing"
+    assert understanding.thresholds == Thresholds.from_mapping(content.thresholds)
