@@ -61,7 +61,7 @@ REQUIRED_TEXTS = (
     "resume_install", "resume_other", "reminder", "step_header", "group_chat", "error",
     "erased", "commune_not_served", "pick_hint", "hotline_unknown", "delete_command",
     "consent_version", "store_unknown", "reoffer_step", "withdrawn", "scam_offer", "slow_down",
-    "link_removed", "way_in_unknown", "sensitive_kept",
+    "link_removed", "way_in_unknown", "sensitive_kept", "reoffer_screen",
 )  # fmt: skip
 #: Texts that fill placeholders (``values`` in bot/engine/rendering.py): the same on every
 #: medium, so they may have no variant.

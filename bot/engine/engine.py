@@ -19,6 +19,7 @@ from bot import communes
 from bot.config import Config
 from bot.content import Content, OptionSpec
 from bot.engine.actions import ACTIONS, GLOBAL_PREFIX, global_option, reminders_off
+from bot.engine.bubbles import joined
 from bot.engine.guards import (
     REFERRAL,
     TYPED_CODE,
@@ -153,11 +154,12 @@ class Engine:
     # --- entry points ---------------------------------------------------------------------
 
     def _finish(self, turn: Turn) -> Reply:
-        """The reply, with any link the deployment does not allow hidden."""
+        """The reply in as few messages as reads well (bot.engine.bubbles), with any link the
+        deployment does not allow hidden."""
         removed = turn.texts["link_removed"]
         turn.messages = [
             replace(m, text=hide_foreign_links(m.text, self.config, removed))
-            for m in turn.messages
+            for m in joined(turn.messages)
         ]
         return turn.reply()
 
@@ -197,7 +199,7 @@ class Engine:
             turn.record(EventKind.STALE, step=turn.state.screen or None)
             turn.say(turn.texts["stale_button"])
             self.nav.ensure_started(turn)
-            self.renderer.render(turn)
+            self.renderer.render(turn, compact=True)
             return
         self._apply(turn, option)
 

@@ -14,6 +14,7 @@ from babel.dates import format_date
 
 from bot.config import Commune, Config
 from bot.content import Content, InstallStep, OptionSpec, Screen
+from bot.engine.bubbles import PROMPT_WORDS, words
 from bot.engine.turn import Turn
 from bot.model import DEFAULT_MEDIUM, Medium, Option, ScreenRef, State
 from bot.vocabulary import (
@@ -88,7 +89,8 @@ class Renderer:
 
     def render(self, turn: Turn, *, compact: bool = False) -> None:
         """Show the current screen. ``compact``: it was just shown, so only remind the user
-        where they are (the step's title, or the screen's last message) with its options."""
+        where they are (a line with the step's or the screen's title, or the screen's short
+        last question) with its options."""
         state = turn.state
         key = state.here.key
         options = tuple(Option(o.id, self.fmt(o.label, state)) for o in self.options(state))
@@ -102,7 +104,12 @@ class Renderer:
         screen = self.content.screens[state.screen or ScreenId.MENU]
         texts = [self.fill(turn, t) for t in screen.texts_for(turn.medium.variants)]
         if compact:
-            texts = texts[-1:]
+            # Just shown: never the whole screen again, only what to do (its last message if
+            # that is a short question, else a line naming it).
+            last = texts[-1:]
+            if not last or words(last[0]) > PROMPT_WORDS:
+                last = [self.fill(turn, turn.texts["reoffer_screen"], title=screen.title)]
+            texts = last
         if screen.id == ScreenId.RESUME:
             texts = [self._resume_text(turn)]
         if not texts:

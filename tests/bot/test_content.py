@@ -116,3 +116,14 @@ def test_a_screen_variant_says_as_many_messages(content: Content) -> None:
     broken = replace(menu, variants={"typed": ("một", "hai")})
     with pytest.raises(ContentError, match="text@typed has 2 messages"):
         check(replace(content, screens={**content.screens, "menu": broken}))
+
+
+def test_body_text_uses_bullets_not_numbers(content: Content) -> None:
+    """Options are numbered on Zalo ("gõ số 1"): numbered lines in a text above them would
+    be read as options."""
+    numbered = re.compile(r"^\s*(\d+[.)]|\d\ufe0f?\u20e3)\s", re.MULTILINE)
+    texts = [*content.texts.values(), *(t for s in content.screens.values() for t in s.texts)]
+    texts += [t for s in content.install for t in (s.text, s.why, s.stuck, s.text_vneid or "")]
+    texts += [t.answer for t in content.faq.values()]
+    for text in texts:
+        assert not numbered.search(text), text

@@ -115,7 +115,7 @@ def render(reply: Reply, medium: Medium = DEFAULT_MEDIUM) -> list[str]:
         out.extend((INDENT + line).rstrip() for line in lines[1:])
         if medium.buttons:
             out.extend(f"{INDENT}[{o.id}] {o.label}" for o in message.options)
-    if reply.delete_input:
+    if reply.delete_input and medium.can_delete:
         out.append("(the user's message is deleted)")
     if reply.erase:
         out.append("(all the user's data is erased)")
