@@ -61,7 +61,8 @@ REQUIRED_TEXTS = (
     "resume_install", "resume_other", "reminder", "step_header", "group_chat", "error",
     "erased", "commune_not_served", "pick_hint", "hotline_unknown", "delete_command",
     "consent_version", "store_unknown", "reoffer_step", "withdrawn", "scam_offer", "slow_down",
-    "link_removed", "way_in_unknown", "sensitive_kept", "reoffer_screen",
+    "link_removed", "way_in_unknown", "sensitive_kept", "reoffer_screen", "code_known",
+    "code_unknown", "code_kept",
 )  # fmt: skip
 #: Texts that fill placeholders (``values`` in bot/engine/rendering.py): the same on every
 #: medium, so they may have no variant.

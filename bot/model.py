@@ -94,6 +94,16 @@ class Media:
 
 
 @dataclass(frozen=True, slots=True)
+class VolunteerCode:
+    """The user typed a volunteer's code ("mã VK7M2QX", or the code alone) where no link can
+    carry it. ``area``: the volunteer's commune, resolved by the host -- None when no enrolled
+    volunteer has this code (a typo: the code is not kept, the user is asked to check it)."""
+
+    code: str
+    area: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Timeout:
     """A scheduled nudge for a user who stopped mid-way (delivered by the host's scheduler)."""
 
@@ -103,7 +113,7 @@ class Blocked:
     """The channel told us the user blocked the bot: stop sending them anything."""
 
 
-Input: TypeAlias = Start | Text | Choice | Media | Timeout | Blocked
+Input: TypeAlias = Start | Text | Choice | Media | VolunteerCode | Timeout | Blocked
 
 
 def input_to_json(event: Input) -> dict[str, Any]:
@@ -116,6 +126,8 @@ def input_to_json(event: Input) -> dict[str, Any]:
         return {"choice": event.option, "screen": event.screen}
     if isinstance(event, Media):
         return {"media": event.kind}
+    if isinstance(event, VolunteerCode):
+        return {"code": event.code, "area": event.area}
     return {"timeout": True} if isinstance(event, Timeout) else {"blocked": True}
 
 
@@ -129,6 +141,8 @@ def input_from_json(data: Mapping[str, Any]) -> Input:
         return Choice(str(data["choice"]), str(data.get("screen", "")))
     if "media" in data:
         return Media(data["media"])
+    if "code" in data:
+        return VolunteerCode(str(data["code"]), data.get("area"))
     return Timeout() if data.get("timeout") else Blocked()
 
 

@@ -105,6 +105,7 @@ class Placeholder(StrEnum):
     DELETE_COMMAND = "delete_command"
     CONSENT_VERSION = "consent_version"
     NAME = "name"
+    CODE = "code"  # a volunteer's code: the user's own, or the one just typed
     RETENTION_MONTHS = "retention_months"
 
 

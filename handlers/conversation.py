@@ -16,7 +16,18 @@ from sqlalchemy.engine import Connection
 
 from bot.engine import Engine
 from bot.identity import UserRefs
-from bot.model import Blocked, Input, Medium, OutMessage, Reply, Start, State, Text, Timeout
+from bot.model import (
+    Blocked,
+    Input,
+    Medium,
+    OutMessage,
+    Reply,
+    Start,
+    State,
+    Text,
+    Timeout,
+    VolunteerCode,
+)
 from bot.vocabulary import EventKind
 from handlers.limits import RateLimiter, Verdict
 from storage.outbox import dump_messages, load_messages
@@ -94,10 +105,7 @@ class Conversations:
                     notice = self.engine.notice("slow_down", medium)
                     return Outcome((notice,), delete, committed=False)
                 return Outcome(delete_input=delete, committed=False)
-        if isinstance(event, Text) and (code := self.engine.typed_referral(event.text)):
-            event = Start(code)  # typed where no link can carry it: the same as the link
-        if isinstance(event, Start) and event.payload and self.area_of and event.area is None:
-            event = replace(event, area=await self.area_of(event.payload))
+        event = await self._checked_code(event)
         key = self.refs.delivery(channel, delivery_id) if delivery_id is not None else None
 
         def keeps(reply: Reply) -> bool:
@@ -155,6 +163,21 @@ class Conversations:
             raise RuntimeError(f"a locked step ended in {item.outcome}")
         kept = receipt if keeps(reply) and not reply.erase else None
         return Outcome(reply.messages, reply.delete_input, receipt=kept)
+
+    async def _checked_code(self, event: Input) -> Input:
+        """A volunteer's code, checked against the enrolled volunteers: typed ("mã VK7M2QX",
+        or a known code alone) it becomes a VolunteerCode the engine confirms (or, unknown,
+        asks to check); in a link (/start CODE) an unknown one is dropped, never kept (a
+        later right one must still count: the first code kept wins)."""
+        if isinstance(event, Text) and (typed := self.engine.typed_code(event.text)):
+            code, meant = typed
+            area = await self.area_of(code) if self.area_of else None
+            if area is not None or meant:
+                return VolunteerCode(code, area)
+        if isinstance(event, Start) and event.payload and self.area_of and event.area is None:
+            area = await self.area_of(event.payload)
+            return replace(event, area=area, payload=event.payload if area else None)
+        return event
 
     def unseal_replies(
         self, channel: str, user_ref: str, sealed: str

@@ -273,13 +273,25 @@ class StaffDesk:
         segno.make(link, error="m").save(qr, kind="png", scale=10, border=4)
         return StaffReply(
             (
-                OutMessage(self.texts["volunteer_link"].format(link=link, code=code)),
+                OutMessage(self._volunteer_link_text(link, code)),
                 OutMessage(
                     self.texts["qr_caption"],
                     attachment=Attachment("photo", f"qr-{code}.png", qr.getvalue()),
                 ),
             )
         )
+
+    def _volunteer_link_text(self, link: str, code: str) -> str:
+        """The link, the code, and what citizens type where no link carries it (Zalo), with
+        the ways in the config names for the other channels."""
+        parts = [
+            self.texts["volunteer_link"].format(link=link, code=code),
+            self.texts["volunteer_zalo"].format(code=code),
+        ]
+        ways = [way for channel, way in self.config.ways_in.items() if channel != "telegram"]
+        if ways:
+            parts.append(self.texts["volunteer_ways"] + "".join(f"\n• {way}" for way in ways))
+        return "\n\n".join(parts)
 
     async def _volunteer_mystats(self, member: Staff, _argument: str) -> StaffReply:
         code = member.code or ""

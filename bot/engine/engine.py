@@ -46,6 +46,7 @@ from bot.model import (
     State,
     Text,
     Timeout,
+    VolunteerCode,
 )
 from bot.textnorm import clean_input, fold
 from bot.vocabulary import GLOBAL_ACTIONS, Action, EventKind, PickSource, ScreenId, ScreenKind
@@ -101,20 +102,24 @@ class Engine:
             self._choice(turn, event)
         elif isinstance(event, Media):
             self._media(turn, event)
+        elif isinstance(event, VolunteerCode):
+            self._volunteer_code(turn, event)
         else:
             self._text(turn, event.text)
         return self._finish(turn)
 
-    def typed_referral(self, text: str) -> str | None:
-        """The volunteer code in "ma VK7M2QX" (a referral word from content; any case, with
-        or without accents), if any."""
+    def typed_code(self, text: str) -> tuple[str, bool] | None:
+        """The volunteer's code in "ma VK7M2QX" (after a referral word from content, any
+        case, with or without accents) or typed alone ("VK7M2QX"), and whether it came after
+        such a word (then it is meant as a code even if no volunteer has it)."""
         folded = fold(text)
         for word in self._referral_words:
             if folded.startswith(word + " "):
                 code = folded[len(word) + 1 :].strip().upper()
                 if TYPED_CODE.match(code):
-                    return code
-        return None
+                    return code, True
+        alone = folded.strip().upper()
+        return (alone, False) if TYPED_CODE.match(alone) else None
 
     def must_delete(self, event: Input) -> bool:
         """Whether the user's message must leave the chat whatever else happens (even when
@@ -202,6 +207,28 @@ class Engine:
             self.renderer.render(turn, compact=True)
             return
         self._apply(turn, option)
+
+    def _volunteer_code(self, turn: Turn, typed: VolunteerCode) -> None:
+        """A volunteer's code typed where no link carries it: a known one is confirmed in a
+        line (and kept, if it is the first); an unknown one (a typo) is never kept -- the
+        user is asked to check it, so that the right one still counts when it comes."""
+        new = not turn.state.screen
+        if new:
+            self.nav.greet(turn)
+        referral = turn.state.referral
+        if typed.area is None:
+            key = "code_unknown"
+        elif referral is None or referral == typed.code:
+            self._referral(turn, typed.code, typed.area)
+            key = "code_known"
+        else:
+            key = "code_kept"
+        shown = typed.code if key != "code_kept" else referral or ""
+        turn.say(self.renderer.fill(turn, turn.texts[key], code=shown))
+        if new:
+            self.renderer.render(turn)
+        else:
+            self.nav.reoffer(turn)
 
     def _media(self, turn: Turn, media: Media) -> None:
         self.nav.ensure_started(turn)

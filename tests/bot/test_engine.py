@@ -23,6 +23,7 @@ from bot.model import (
     State,
     Text,
     Timeout,
+    VolunteerCode,
 )
 from tests.conftest import T0
 
@@ -498,3 +499,17 @@ def test_the_completion_screen_shares_the_channels_own_way_in(
     assert config.share_url in "\n".join(m.text for m in on_telegram.messages)
     nowhere = walk(engine, *report, medium=Medium("web"))
     assert engine.content.texts["way_in_unknown"] in "\n".join(m.text for m in nowhere.messages)
+
+
+def test_a_typed_code_is_kept_only_if_a_volunteer_has_it(engine: Engine) -> None:
+    unknown = walk(engine, VolunteerCode("VZZZZZZ", None), medium=ZALO_BOT)
+    assert unknown.state.referral is None
+    assert "referral" not in kinds(unknown)
+    (one,) = unknown.messages  # greeting, "check the code", menu
+    assert "VZZZZZZ" in one.text
+    known = walk(engine, VolunteerCode("VH3K9PT", "16279"), state=unknown.state)
+    assert known.state.referral == "VH3K9PT"
+    assert known.state.answers["area"] == "16279"
+    assert engine.typed_code("Mã: vh3k9pt") == ("VH3K9PT", True)
+    assert engine.typed_code("VH3K9PT") == ("VH3K9PT", False)
+    assert engine.typed_code("vang xong") is None

@@ -17,7 +17,9 @@ user is on now). Inputs:
 Lines starting with "#" before the first turn are a description; one of them may name the
 channel the conversation happens on ("# channel: zalo_bot"; Telegram by default): the engine
 then speaks as on that channel (handlers/<channel>.py CAPABILITIES), and where it has no
-buttons the options are shown as the user sees them, numbered. Run with UPDATE_GOLDEN=1 to
+buttons the options are shown as the user sees them, numbered. "# volunteers: VK7M2QX@16279"
+names the enrolled volunteers' codes (and communes): a code typed as text is then checked
+against them, as the host does (handlers/conversation.py). Run with UPDATE_GOLDEN=1 to
 rewrite the expected replies after a deliberate content change, then review the diff.
 """
 
@@ -40,6 +42,7 @@ from bot.model import (
     State,
     Text,
     Timeout,
+    VolunteerCode,
 )
 from handlers import telegram, terminal, zalo_bot, zalo_oa
 from handlers.channel import Capabilities
@@ -47,6 +50,7 @@ from handlers.render import numbered
 
 PROMPT = ">>> "
 CHANNEL = "# channel: "
+VOLUNTEERS = "# volunteers: "
 CAPABILITIES: dict[str, Capabilities] = {
     telegram.CHANNEL: telegram.CAPABILITIES,
     zalo_bot.CHANNEL: zalo_bot.CAPABILITIES,
@@ -77,6 +81,26 @@ def medium(header: list[str]) -> Medium:
     named = [line[len(CHANNEL) :].strip() for line in header if line.startswith(CHANNEL)]
     name = named[0] if named else telegram.CHANNEL
     return CAPABILITIES[name].medium(name)
+
+
+def volunteers(header: list[str]) -> dict[str, str]:
+    """The enrolled volunteers a transcript's description names: code -> commune."""
+    found: dict[str, str] = {}
+    for line in header:
+        if line.startswith(VOLUNTEERS):
+            for entry in line[len(VOLUNTEERS) :].split():
+                code, _, area = entry.partition("@")
+                found[code] = area
+    return found
+
+
+def checked(engine: Engine, event: Input, known: dict[str, str]) -> Input:
+    """A typed volunteer's code checked against ``known``, as the host checks it."""
+    if isinstance(event, Text) and (typed := engine.typed_code(event.text)):
+        code, meant = typed
+        if code in known or meant:
+            return VolunteerCode(code, known.get(code))
+    return event
 
 
 def _duration(spec: str) -> timedelta:
@@ -145,6 +169,7 @@ def run(engine: Engine, header: list[str], inputs: list[str], start: datetime) -
     state = State()
     now = start
     spoken_on = medium(header)
+    known = volunteers(header)
     out = [*header, ""] if header else []
     for line in inputs:
         out.append(PROMPT + line)
@@ -154,7 +179,7 @@ def run(engine: Engine, header: list[str], inputs: list[str], start: datetime) -
             out.append("")
             continue
         now += STEP
-        reply = engine.advance(state, event, now, medium=spoken_on)
+        reply = engine.advance(state, checked(engine, event, known), now, medium=spoken_on)
         state = reply.state if not reply.erase else replace(State())
         out.extend(render(reply, spoken_on))
         out.append("")

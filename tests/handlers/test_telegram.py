@@ -15,7 +15,8 @@ import pytest
 from bot.model import Choice, Text
 from handlers.telegram import file_base_url, translate
 from storage.database import Database
-from tests.conftest import rows
+from storage.staff import Scope, StaffRepository
+from tests.conftest import T0, rows
 from tests.handlers.harness import USER, Harness, buttons
 
 
@@ -23,9 +24,22 @@ async def query(db: Database, sql: str) -> list[Any]:
     return await rows(db, sql)
 
 
+async def enrolled_volunteer(db: Database) -> str:
+    """The code of a new volunteer of Xã Nông Cống."""
+    staff = StaffRepository(db)
+    invite = await staff.create_invite(
+        "volunteer", Scope("communes", ("16279",)), created_by="test", now=T0
+    )
+    member = await staff.redeem("telegram", "volunteer-ref", invite, T0)
+    assert member is not None
+    assert member.code is not None
+    return member.code
+
+
 async def test_citizen_walks_from_start_to_recorded_completion(harness: Harness) -> None:
     api = harness.api
-    greeting = await harness.answer(lambda: api.add_command(USER, "/start", "vol_XY12"))
+    code = await enrolled_volunteer(harness.db)
+    greeting = await harness.answer(lambda: api.add_command(USER, "/start", code))
     assert "KHÔNG BAO GIỜ" in greeting[0]["text"]
     assert [label for label, _ in buttons(greeting[-1])][1] == "📱 Hướng dẫn cài từng bước"
     assert [c["command"] for c in api.commands()][:3] == ["start", "menu", "huongdan"]
@@ -66,7 +80,7 @@ async def test_citizen_walks_from_start_to_recorded_completion(harness: Harness)
     assert "Đã ghi nhận" in done[0]["text"]
 
     rows = await query(harness.db, "SELECT commune, village, provider, referral FROM completions")
-    assert [tuple(r) for r in rows] == [("16279", "kp-1", "vnpt", "vol_XY12")]
+    assert [tuple(r) for r in rows] == [("16279", "kp-1", "vnpt", code)]
     # Every button press was answered, so no spinner is left on the user's phone.
     assert len(api.answered_callbacks) == harness.presses == 19
 
@@ -225,3 +239,13 @@ async def test_ptb_keeps_no_note_of_the_users_it_served(harness: Harness) -> Non
     app = harness.channel.app
     assert not app._chat_ids_to_be_updated_in_persistence
     assert not app._user_ids_to_be_updated_in_persistence
+
+
+async def test_a_link_with_a_code_no_volunteer_has_is_not_kept(harness: Harness) -> None:
+    """A link with a wrong code credits nobody, and does not stop the right one counting."""
+    api = harness.api
+    await harness.answer(lambda: api.add_command(USER, "/start", "VWRONG1"))
+    code = await enrolled_volunteer(harness.db)
+    await harness.answer(lambda: api.add_command(USER, "/start", code))
+    referrals = await query(harness.db, "SELECT detail FROM events WHERE kind = 'referral'")
+    assert [tuple(r) for r in referrals] == [(code,)]
