@@ -45,7 +45,7 @@ PATHS: dict[str, tuple[tuple[str, ...], str]] = {
         (
             "xin chào", "2", "1", "1", "1", "1",  # menu, ready, provider, phone, reminders
             *["xong"] * 9,  # the nine steps
-            "1", "1", "1", "1", "1",  # consent, commune, village, living here, provider
+            "1", "1", "1",  # consent, village, living here (one commune; provider known)
         ),
         "complete",
     ),
@@ -62,8 +62,12 @@ PATHS: dict[str, tuple[tuple[str, ...], str]] = {
         "face",
     ),
     "already installed: the report": (
-        ("xin chào", "3", "1", "1", "2", "1", "3"),
+        ("xin chào", "3", "1", "1", "1", "3"),  # consent, village, here, provider
         "complete",
+    ),
+    "no smartphone": (
+        ("xin chào", "2", "3", "2", "1", "2", "3"),  # share, a visit, back, the commune
+        "human",
     ),
     "what the bot keeps, scam signs": (
         ("xin chào", "bảo mật", "menu", "lừa đảo", "menu"),

@@ -118,6 +118,9 @@ class Screen:
     answer: str | None = None
     next: str | None = None
     unknown: bool = False
+    #: Not asked when its answer is already known (the provider just installed), except
+    #: when an earlier report is being corrected.
+    skip_if_known: bool = False
 
     def texts_for(self, variants: tuple[str, ...]) -> tuple[str, ...]:
         """Its texts as worded for a medium with these variants."""
@@ -513,6 +516,7 @@ def _screen(sid: str, raw: dict[str, Any]) -> Screen:
         answer=raw.get("answer"),
         next=raw.get("next"),
         unknown=bool(raw.get("unknown", False)),
+        skip_if_known=bool(raw.get("skip_if_known", False)),
     )
 
 

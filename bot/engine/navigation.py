@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.config import Config
-from bot.content import Content
+from bot.content import Content, Screen
 from bot.engine.rendering import Renderer
 from bot.engine.turn import Turn
 from bot.model import ScreenRef, State
@@ -39,9 +39,14 @@ class Navigator:
         if target.startswith("@"):
             self._resolve(turn, Target(target))
             return
+        screen = self.content.screens.get(target)
+        if screen is not None and (given := self.given(turn.state, screen)) is not None:
+            # Nothing to ask: the only choice there is, or the answer just given.
+            turn.state = turn.state.with_answers(**{screen.answer or "": given})
+            self.go(turn, screen.next or ScreenId.MENU)
+            return
         previous = turn.state.screen
         turn.state = turn.state.at(ScreenRef(target))
-        screen = self.content.screens.get(target)
         if screen is not None and screen.kind is ScreenKind.COMPLETE and not self._complete(turn):
             return
         if target != previous:
@@ -114,7 +119,26 @@ class Navigator:
             self.go(turn, Target.MAIN if state.view else Target.PREV)
             return
         screen = self.content.screens.get(state.screen)
-        self.go(turn, screen.back if screen and screen.back else ScreenId.MENU)
+        target = screen.back if screen and screen.back else ScreenId.MENU
+        # Not back onto a screen that is never asked (it would lead forward again).
+        while (skipped := self.content.screens.get(target)) is not None and (
+            self.given(state, skipped) is not None
+        ):
+            target = skipped.back or ScreenId.MENU
+        self.go(turn, target)
+
+    def given(self, state: State, screen: Screen) -> str | None:
+        """The item a pick screen need not ask for, if any: the only one it lists (one
+        commune), or -- ``skip_if_known``, on a first report -- the answer already given
+        (the provider the user just installed)."""
+        if screen.kind is not ScreenKind.PICK or not screen.answer:
+            return None
+        items = [item for item, _ in self.renderer.items(state.at(ScreenRef(screen.id)))]
+        if len(items) == 1:
+            return items[0]
+        known = state.answers.get(screen.answer)
+        first = "completed_at" not in state.answers
+        return known if screen.skip_if_known and first and known in items else None
 
     def detour(self, turn: Turn, screen: str) -> None:
         """Go to a detour, remembering where to come back to."""

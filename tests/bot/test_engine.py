@@ -107,7 +107,6 @@ def test_completion_event_carries_the_answers(engine: Engine) -> None:
         Start("vol_42"),
         "!done",
         "!yes",
-        "!i:16279",
         "!i:tay-son",
         "!yes",
         "!i:misa",
@@ -242,7 +241,7 @@ def test_idle_user_is_offered_to_resume(engine: Engine) -> None:
 
 
 def test_pick_list_pages_cycle(engine: Engine) -> None:
-    reply = walk(engine, "/start", "!done", "!yes", "!i:16279")
+    reply = walk(engine, "/start", "!done", "!yes")
     first = [o.id for o in reply.messages[-1].options]
     assert first == ["i:dong-hoa", "i:trung-chinh", "i:tay-son", "more"]
     second = walk(engine, "!more", state=reply.state)
@@ -252,18 +251,20 @@ def test_pick_list_pages_cycle(engine: Engine) -> None:
 
 
 def test_typed_village_name_without_accents(engine: Engine) -> None:
-    reply = walk(engine, "/start", "!done", "!yes", "!i:16279", "khu pho 2")
+    reply = walk(engine, "/start", "!done", "!yes", "khu pho 2")
     assert reply.state.answers["village"] == "kp-2"
     assert reply.state.screen == "report_lives"
 
 
 def test_ambiguous_typed_name_is_not_guessed(engine: Engine) -> None:
-    reply = walk(engine, "/start", "!done", "!yes", "!i:16279", "thon")
+    reply = walk(engine, "/start", "!done", "!yes", "thon")
     assert "village" not in reply.state.answers
     assert reply.state.screen == "report_village"
 
 
-def test_commune_not_served_is_named(engine: Engine) -> None:
+def test_commune_not_served_is_named(engine: Engine, config: Config) -> None:
+    two = replace(config, communes=(*config.communes, replace(config.communes[0], code="70")))
+    engine = Engine(engine.content, two)
     reply = walk(engine, "/start", "!done", "!yes", "phuong hac thanh")
     assert "Phường Hạc Thành" in reply.messages[0].text
     assert "Xã Nông Cống" in reply.messages[0].text
@@ -409,7 +410,7 @@ def test_privacy_notice_tells_what_is_kept_and_offers_deletion(engine: Engine) -
 
 
 def test_withdrawing_consent_forgets_the_report(engine: Engine) -> None:
-    done = walk(engine, "/start", "!done", "!yes", "!i:16279", "!i:tay-son", "!no", "!i:misa")
+    done = walk(engine, "/start", "!done", "!yes", "!i:tay-son", "!no", "!i:misa")
     assert "completed_at" in done.state.answers
     reply = walk(engine, "rút lại đồng ý", state=done.state)
     assert "consent_withdrawn" in kinds(reply)
@@ -489,7 +490,7 @@ def test_a_secret_typed_where_the_bot_cannot_delete_it(engine: Engine, content: 
 def test_the_completion_screen_shares_the_channels_own_way_in(
     engine: Engine, config: Config
 ) -> None:
-    report = ("/start", "!done", "!yes", "!i:16279", "!i:tay-son", "!yes", "!i:misa")
+    report = ("/start", "!done", "!yes", "!i:tay-son", "!yes", "!i:misa")
     on_zalo = walk(engine, *report, medium=ZALO_BOT)
     assert on_zalo.state.screen == "complete"
     shared = "\n".join(m.text for m in on_zalo.messages)
@@ -513,3 +514,20 @@ def test_a_typed_code_is_kept_only_if_a_volunteer_has_it(engine: Engine) -> None
     assert engine.typed_code("Mã: vh3k9pt") == ("VH3K9PT", True)
     assert engine.typed_code("VH3K9PT") == ("VH3K9PT", False)
     assert engine.typed_code("vang xong") is None
+
+
+def test_a_pick_with_one_choice_and_the_provider_just_installed_are_not_asked(
+    engine: Engine,
+) -> None:
+    installed = walk(engine, *INSTALL_VNPT, *["!done"] * 9, "!yes")
+    assert installed.state.screen == "report_village", "one commune: chosen, not asked"
+    assert installed.state.answers["commune"] == "16279"
+    done = walk(engine, "!i:tay-son", "!yes", state=installed.state)
+    assert done.state.screen == "complete", "the provider just installed is not asked again"
+    (completed,) = [e.data for e in done.events if e.kind == "completed"]
+    assert completed is not None
+    assert completed["provider"] == "vnpt"
+    back = walk(engine, "quay lai", state=installed.state)
+    assert back.state.screen == "menu", "back skips the commune screen nobody saw"
+    corrected = walk(engine, "menu", "!done", "!edit", "!i:dong-hoa", "!no", state=done.state)
+    assert corrected.state.screen == "report_provider", "correcting a report asks again"

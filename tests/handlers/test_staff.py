@@ -563,7 +563,8 @@ async def opted_in_on_telegram(harness: Harness, user: int) -> None:
     for option in ("install", "ok", "i:vnpt", "android", "yes"):
         await harness.press(option, user)
     await harness.say("menu", user)
-    for step in ("!done", "!yes", "nong cong", "dong hoa", "!yes", "!i:vnpt"):
+    # One commune: it is not asked; nor the provider just installed.
+    for step in ("!done", "!yes", "dong hoa", "!yes"):
         if step.startswith("!"):
             await harness.press(step[1:], user)
         else:

@@ -46,7 +46,7 @@ CHAT = "6ede9afa66b88fe6d6a9"
 
 # The citizen's answers, typed as numbers, from the menu to a recorded completion:
 # "I installed already" -> agree -> commune -> village -> lives here -> provider.
-REPORT = ["3", "1", "1", "1", "1", "1"]
+REPORT = ["3", "1", "1", "1", "1"]  # done, consent, village, living here, provider
 
 
 def grew(sent: Callable[[str], list[Any]], who: str, before: int) -> bool:
