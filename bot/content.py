@@ -136,6 +136,9 @@ class InstallStep:
     why: str
     stuck: str
     text_vneid: str | None = None
+    #: Provider id (config.toml) -> what people installing with it must know on this step
+    #: (MISA eSign: order and pay first), after the step's text.
+    notes: Mapping[str, str] = field(default_factory=dict)
 
     def text_for(self, route: str) -> str:
         return self.text_vneid if route == InstallRoute.VNEID and self.text_vneid else self.text
@@ -326,7 +329,7 @@ def check(content: Content) -> None:
         for text in (*screen.texts, *(t for ts in screen.variants.values() for t in ts)):
             problems += _check_placeholders(text, where)
     for step in content.install:
-        for text in (step.text, step.why, step.stuck, step.text_vneid or ""):
+        for text in (step.text, step.why, step.stuck, step.text_vneid or "", *step.notes.values()):
             problems += _check_placeholders(text, f"install step {step.id!r}")
     for key, text in content.texts.items():
         problems += _check_placeholders(text, f"texts.{key}")
@@ -552,6 +555,7 @@ def _install_step(raw: dict[str, Any]) -> InstallStep:
         text_vneid=str(raw["text_vneid"]).strip() if raw.get("text_vneid") else None,
         why=str(raw["why"]).strip(),
         stuck=str(raw["stuck"]).strip(),
+        notes={str(k): str(v).strip() for k, v in raw.get("notes", {}).items()},
     )
 
 

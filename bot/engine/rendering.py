@@ -128,6 +128,9 @@ class Renderer:
             body = step.why
         else:
             body = step.text_for(self.provider_kind(state))
+            note = step.notes.get(state.answers.get("provider", ""))
+            if note:
+                body += "\n\n" + note
         return self.fill(turn, turn.texts["step_header"]) + "\n\n" + self.fill(turn, body)
 
     def _resume_text(self, turn: Turn) -> str:
@@ -237,7 +240,10 @@ class Renderer:
             Placeholder.HOTLINE: (provider.hotline if provider else "")
             or self._texts["hotline_unknown"],
             Placeholder.STORE: store,
-            Placeholder.PROVIDERS: ", ".join(p.name for p in self.config.providers),
+            # The providers themselves: VNeID is where one registers, not a provider.
+            Placeholder.PROVIDERS: ", ".join(
+                p.name for p in self.config.providers if p.kind == InstallRoute.APP
+            ),
             Placeholder.COMMUNE: commune.name,
             Placeholder.PROVINCE: commune.province,
             Placeholder.VILLAGE: village.name if village else "",

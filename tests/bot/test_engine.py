@@ -139,8 +139,9 @@ def test_install_steps_count_per_route(engine: Engine) -> None:
     app = walk(engine, *INSTALL_VNPT)
     assert engine.progress(app.state) == (1, 9)
     vneid = walk(engine, "/start", "!install", "!ok", "!i:vneid", "!iphone", "!no")
-    assert engine.progress(vneid.state) == (1, 8)
-    assert vneid.messages[-1].text.startswith("Bước 1/8")
+    # In VNeID, what follows "Đăng ký chứng thư chữ ký số" is one step: the screen's own.
+    assert engine.progress(vneid.state) == (1, 5)
+    assert vneid.messages[-1].text.startswith("Bước 1/5")
 
 
 def test_done_records_the_step_and_moves_on(engine: Engine) -> None:
@@ -531,3 +532,11 @@ def test_a_pick_with_one_choice_and_the_provider_just_installed_are_not_asked(
     assert back.state.screen == "menu", "back skips the commune screen nobody saw"
     corrected = walk(engine, "menu", "!done", "!edit", "!i:dong-hoa", "!no", state=done.state)
     assert corrected.state.screen == "report_provider", "correcting a report asks again"
+
+
+def test_misa_users_are_told_to_order_and_pay_first(engine: Engine) -> None:
+    misa = walk(engine, "/start", "!install", "!ok", "!i:misa", "!android", "!no", "!done")
+    assert misa.state.screen == "register"
+    assert "thanh toán gói chữ ký số trước" in misa.messages[-1].text
+    vnpt = walk(engine, *INSTALL_VNPT, "!done")
+    assert "MISA" not in vnpt.messages[-1].text
