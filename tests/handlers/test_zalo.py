@@ -251,7 +251,7 @@ async def test_oa_conversation_to_a_recorded_completion(oa_world: OAWorld) -> No
     assert await oa_world.deliver(oa_follow_event(USER, app_id=oa.app_id)) == 200
     greeting = await oa.wait_sent(USER, 3)
     buttons = greeting[2]["message"]["attachment"]["payload"]["buttons"]
-    assert [b["type"] for b in buttons] == ["oa.query.show"] * 5
+    assert [b["type"] for b in buttons] == ["oa.query.show"] * 4
     assert buttons[2]["payload"] == buttons[2]["title"] == "🎉 Tôi đã cài xong"
     # A tap on a query button comes back as its payload: the option's label.
     for tap in ("🎉 Tôi đã cài xong", "✅ Đồng ý", "Xã Nông Cống", "Thôn Tây Sơn (mẫu)",
