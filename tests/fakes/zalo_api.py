@@ -125,6 +125,10 @@ class _Failure:
     remaining: int
 
 
+class _NotFound(Exception):
+    """A Bot API method answering ``404 {"ok": false, "description": "Not Found"}``."""
+
+
 class _BadRequest(Exception):
     def __init__(self, description: str) -> None:
         super().__init__(description)
@@ -738,6 +742,9 @@ class FakeZaloBotAPI(_FakeServer):
         except _BadRequest as exc:
             self._record(method, params, at, error=400, auth=token)
             return await self._respond(_bot_error(400, exc.description))
+        except _NotFound:
+            self._record(method, params, at, status=404, error=404, auth=token)
+            return await self._respond(_bot_error(404, "Not Found"), 404)
         self._record(method, params, at, auth=token)
         if method == "sendMessage":
             chat = str(params["chat_id"])
@@ -931,13 +938,14 @@ def oa_signature(raw_body: bytes, app_id: str, oa_secret_key: str) -> str:
 
     Plain SHA-256 (not HMAC), lowercase hex; ``timestamp`` is the body's field as a string.
     """
-    text = raw_body.decode()
     try:
-        data = json.loads(text)
-    except ValueError:
+        data = json.loads(raw_body)
+    except (ValueError, RecursionError):
         data = None
     timestamp = str(data.get("timestamp", "")) if isinstance(data, dict) else ""
-    digest = hashlib.sha256((app_id + text + timestamp + oa_secret_key).encode()).hexdigest()
+    digest = hashlib.sha256(
+        app_id.encode() + raw_body + timestamp.encode() + oa_secret_key.encode()
+    ).hexdigest()
     return f"mac={digest}"
 
 

@@ -10,6 +10,8 @@ import functools
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -350,3 +352,107 @@ async def test_oa_refresh_by_two_workers_at_once_spends_the_refresh_token_once(
             await b.stop()
             await first.dispose()
             await second.dispose()
+
+
+# --- Compared with Zalo's docs and independent code ------------------------------------------
+
+SAMPLES: dict[str, Any] = json.loads(
+    (Path(__file__).parent.parent / "data" / "zalo_docs_samples.json").read_text("utf-8")
+)
+
+
+@pytest.fixture
+async def lite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh SQLite database (the cases below are about the platforms, not the store)."""
+    database = Database(f"sqlite:///{tmp_path / 'zalo.db'}")
+    await migrate(database)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+async def lite_bot(engine: Engine, lite_db: Database) -> AsyncIterator[BotWorld]:
+    async with FakeZaloBotAPI() as api:
+        world = await _bot_world(engine, lite_db, api)
+        try:
+            yield world
+        finally:
+            await world.server.close()
+            await world.channel.stop()
+
+
+@pytest.fixture
+async def lite_oa(engine: Engine, lite_db: Database) -> AsyncIterator[OAWorld]:
+    async with FakeZaloOA() as oa:
+        channel = await oa_channel(engine, lite_db, oa)
+        server = TestServer(make_app([channel]))
+        await server.start_server()
+        try:
+            yield OAWorld(oa, server, channel, lite_db)
+        finally:
+            await server.close()
+            await channel.stop()
+
+
+def now_ms(shift: timedelta = timedelta()) -> str:
+    return str(int((datetime.now(UTC) + shift).timestamp() * 1000))
+
+
+@pytest.mark.parametrize("sample", ["bot_webhook_text", "bot_webhook_text_flat"])
+async def test_the_docs_bot_webhook_sample_is_answered(lite_bot: BotWorld, sample: str) -> None:
+    body = json.dumps(SAMPLES[sample]["body"]).encode()
+    headers = {"X-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+    assert await post(lite_bot.server, "/zalo/bot/webhook", body, headers) == 200
+    await lite_bot.api.wait_sent("6ede9afa66b88fe6d6a9", 3)
+
+
+@pytest.mark.parametrize(("sample", "user"), [
+    ("oa_user_send_text", "6142494823xxxxxxxx"),
+    ("oa_follow", "6142494823000000777"),
+])  # fmt: skip
+async def test_the_docs_oa_webhook_samples_are_answered(
+    lite_oa: OAWorld, sample: str, user: str
+) -> None:
+    event = {**SAMPLES[sample]["body"], "timestamp": now_ms()}  # a sample's time is long past
+    assert await lite_oa.deliver(event) == 200
+    await lite_oa.oa.wait_sent(user, 3)
+
+
+async def test_an_unsigned_url_check_gets_200_and_nothing_is_processed(lite_oa: OAWorld) -> None:
+    headers = {"Content-Type": "application/json"}
+    assert await post(lite_oa.server, "/zalo/oa/webhook", b"{}", headers) == 200
+    unsigned = json.dumps(oa_text_event(USER, "xin chào", app_id=lite_oa.oa.app_id)).encode()
+    assert await post(lite_oa.server, "/zalo/oa/webhook", unsigned, headers) == 403
+    await lite_oa.channel.inbound.drain()
+    assert await rows(lite_oa.db, "SELECT * FROM sessions") == []
+    assert lite_oa.oa.sent(USER) == []
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(2020, 3, 1, tzinfo=UTC) - datetime.now(UTC),
+        -timedelta(days=8),  # after the 7 days the deliveries table remembers ids for
+        -timedelta(days=2),
+        timedelta(hours=1),  # from the future
+    ],
+    ids=["2020", "8 days ago", "2 days ago", "in an hour"],
+)
+async def test_a_signed_event_outside_the_delivery_window_is_not_applied(
+    lite_oa: OAWorld, when: timedelta
+) -> None:
+    event = oa_text_event(USER, "xin chào", app_id=lite_oa.oa.app_id, timestamp=int(now_ms(when)))
+    assert await lite_oa.deliver(event) == 200, "answered, so that Zalo does not retry it"
+    await lite_oa.channel.inbound.drain()
+    assert await rows(lite_oa.db, "SELECT * FROM sessions") == []
+    assert lite_oa.oa.sent(USER) == []
+
+
+async def test_a_signed_event_inside_the_window_is_applied(lite_oa: OAWorld) -> None:
+    late = oa_text_event(
+        USER, "xin chào", app_id=lite_oa.oa.app_id, timestamp=int(now_ms(-timedelta(hours=2)))
+    )
+    assert await lite_oa.deliver(late) == 200  # Zalo's last retry comes about 2 hours after
+    await lite_oa.oa.wait_sent(USER, 3)
