@@ -38,6 +38,9 @@ DEFAULT_API_BASE_URL = "https://bot-api.zaloplatforms.com"
 WEBHOOK_PATH = "/zalo/bot/webhook"
 POLL_PAUSE = 1.0
 POLL_TIMEOUT = 30
+#: How long sends pause after "quota exceeded" (429). The free plan's quota is monthly; a
+#: paid plan's is not published: a quarter of an hour costs one futile call per pause.
+QUOTA_PAUSE = 15 * 60.0
 CAPABILITIES = Capabilities(
     buttons=False,
     can_delete=False,
@@ -57,6 +60,32 @@ EVENTS: dict[str, MediaKind] = {
 DOCUMENTED = frozenset({"message.text.received", *EVENTS})
 
 log = logging.getLogger(__name__)
+
+
+def outcome(code: int, description: str) -> Exception:
+    """How a send that Zalo answered with error ``code`` ended, from the docs' table of error
+    codes (zalo.md §1.4), for the outbox and the reply path to act on:
+
+    - 400 bad request (a wrong method or parameter): the message is refused, not tried again;
+    - 401 the token is expired or invalid: nothing was sent, and nothing will be until the
+      operator sets the new token -- tried again later, the message is not at fault;
+    - 403 is the docs' *internal server error*: transient, nothing was sent (the user did not
+      block anyone: the old mapping to "unreachable" marked citizens stopped);
+    - 404 not found: a send names nothing but the chat, so the chat is gone;
+    - 408 the request timed out on Zalo's side: it may have gone out, never sent twice;
+    - 429 quota exceeded (3,000 messages a month on the free plan): a retry a second later
+      is futile, so sends on this channel pause for :data:`QUOTA_PAUSE`;
+    - a 5xx from a gateway in front of the API: it may have gone out; anything else: refused.
+    """
+    if code == 429:
+        return RetryLater(QUOTA_PAUSE)
+    if code in (401, 403):
+        return NotSent(description)
+    if code == 404:
+        return Unreachable(description)
+    if code == 408 or code >= 500:
+        return InDoubt(description)
+    return Rejected(description)
 
 
 class ZaloBotError(Exception):
@@ -195,11 +224,7 @@ class ZaloBotChannel:
                 for piece in split_text(numbered(message), CAPABILITIES.max_text):
                     await self.call("sendMessage", {"chat_id": chat, "text": piece})
         except ZaloBotError as exc:
-            if exc.code == 429:
-                raise RetryLater(1.0) from exc
-            if exc.code in (403, 404):
-                raise Unreachable(str(exc)) from exc
-            raise Rejected(str(exc)) from exc
+            raise outcome(exc.code, str(exc)) from exc
         except aiohttp.ClientConnectorError as exc:
             raise NotSent(type(exc).__name__) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:

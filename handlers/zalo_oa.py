@@ -64,6 +64,9 @@ CAPABILITIES = Capabilities(
 )
 #: Refresh this long before the access token expires.
 REFRESH_AHEAD = timedelta(hours=2)
+#: After a failed refresh, the next try waits this long (sending goes on meanwhile with the
+#: token in hand, for as long as it is valid).
+REFRESH_BACKOFF = timedelta(minutes=5)
 #: Signed events older than this are refused. Zalo retries a delivery for about 2 hours
 #: (after 30 s, 5, 15, 30 and 60 min) and then disables the webhook, so no genuine delivery
 #: is older; a day leaves room for clock error and for retries the docs do not describe --
@@ -115,16 +118,28 @@ class OASettings:
         """From the ``ZALO_OA_*`` variables of ``env``: None when no OA is configured.
 
         ``ZALO_OA_SECRET_KEY`` is the OA's secret key (it signs webhook events);
-        ``ZALO_OA_APP_SECRET`` is the app's secret for OAuth, if it differs."""
+        ``ZALO_OA_APP_SECRET`` is the app's secret, the one OAuth takes. They are different
+        keys: refreshing with the OA's secret fails about two hours in (a refresh comes due
+        two hours before the 25-hour token expires), and from then on every send fails --
+        so both are required, and a missing one stops the start with a one-line reason."""
         if not env.get("ZALO_OA_APP_ID"):
             return None
-        names = ("ZALO_OA_SECRET_KEY", "ZALO_OA_ACCESS_TOKEN", "ZALO_OA_REFRESH_TOKEN")
+        names = (
+            "ZALO_OA_SECRET_KEY",
+            "ZALO_OA_APP_SECRET",
+            "ZALO_OA_ACCESS_TOKEN",
+            "ZALO_OA_REFRESH_TOKEN",
+        )
         missing = [n for n in names if not env.get(n)]
         if missing:
-            raise ValueError(f"Zalo OA needs {', '.join(missing)}")
+            raise ValueError(
+                f"Zalo OA needs {', '.join(missing)} (ZALO_OA_APP_SECRET: the app's secret "
+                "from developers.zalo.me, for OAuth; ZALO_OA_SECRET_KEY: the OA secret key "
+                "from the webhook page)"
+            )
         return cls(
             app_id=env["ZALO_OA_APP_ID"],
-            secret_key=env.get("ZALO_OA_APP_SECRET") or env["ZALO_OA_SECRET_KEY"],
+            secret_key=env["ZALO_OA_APP_SECRET"],
             oa_secret_key=env["ZALO_OA_SECRET_KEY"],
             access_token=env["ZALO_OA_ACCESS_TOKEN"],
             refresh_token=env["ZALO_OA_REFRESH_TOKEN"],
@@ -233,6 +248,8 @@ class ZaloOAChannel:
         self._session: aiohttp.ClientSession | None = None
         self._current: Tokens | None = None
         self._lock = asyncio.Lock()
+        #: No refresh ahead of expiry before this (set after a failed one).
+        self._next_refresh = datetime.min.replace(tzinfo=UTC)
         self.refreshes = 0
 
     def routes(self) -> Sequence[Route]:
@@ -347,8 +364,17 @@ class ZaloOAChannel:
                 self.settings.refresh_token,
                 self.clock() + REFRESH_AHEAD * 2,  # unknown: assume fresh, refresh on error
             )
-        if self._current.expires_at - self.clock() < REFRESH_AHEAD:
-            await self.refresh(failed=self._current.access_token)
+        now = self.clock()
+        current = self._current
+        if current.expires_at - now < REFRESH_AHEAD and now >= self._next_refresh:
+            try:
+                await self.refresh(failed=current.access_token)
+            except (ZaloOAError, aiohttp.ClientError, TimeoutError) as exc:
+                self._next_refresh = now + REFRESH_BACKOFF
+                if self._current.expires_at <= now:
+                    raise
+                # The token in hand is still valid: keep sending with it, try again later.
+                log.warning("Zalo OA: token refresh failed (%s); the current token is used", exc)
         return self._current.access_token
 
     async def refresh(self, *, failed: str) -> None:

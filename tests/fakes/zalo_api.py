@@ -67,12 +67,14 @@ __all__ = [
 JSONDict = dict[str, Any]
 
 DEFAULT_BOT_TOKEN: Final = "1234567890:ZBOTTOKEN"
-#: The ``getMe`` result.
+#: The ``getMe`` result: the docs' fields, and ``display_name`` (the name people see, which
+#: must start with "Bot"), which real bots answer with though the docs' sample lacks it.
 BOT_INFO: Final[JSONDict] = {
     "id": "1459232241454765289",
     "account_name": "bot.test",
     "account_type": "BASIC",
     "can_join_groups": False,
+    "display_name": "Bot Test",
 }
 MAX_TEXT: Final = 2000
 DEFAULT_PHOTO_URL: Final = "https://photo-stal.zadn.vn/test/photo.jpg"
@@ -838,6 +840,9 @@ class FakeZaloBotAPI(_FakeServer):
         return self._webhook_info()
 
     def _get_webhook_info(self, params: JSONDict) -> JSONDict:
+        if not self.webhook_url:
+            # As a real bot answers when no webhook is set: 404, not an empty url.
+            raise _NotFound
         return self._webhook_info()
 
 

@@ -19,21 +19,24 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from app.server import make_app
+from bot.config import ConfigError
 from bot.content import Content
 from bot.engine import Engine
 from bot.identity import UserRefs
 from bot.model import OutMessage
-from handlers import zalo_bot
+from handlers import zalo_bot, zalo_oa
+from handlers.channel import Services
 from handlers.conversation import Conversations
-from handlers.delivery import Unreachable
+from handlers.delivery import InDoubt, NotSent, Rejected, RetryLater, Unreachable
 from handlers.inbound import Inbound
 from handlers.zalo_bot import ZaloBotChannel
 from handlers.zalo_oa import OASettings, ZaloOAChannel
 from storage.database import Database, migrate
 from storage.repository import Repository
-from storage.tokens import TokenStore
+from storage.tokens import Tokens, TokenStore
 from tests.conftest import TEST_SECRET, rows
 from tests.fakes.zalo_api import (
+    OAUTH_TOKEN_PATH,
     FakeZaloBotAPI,
     FakeZaloOA,
     image_event,
@@ -420,6 +423,65 @@ async def test_the_docs_oa_webhook_samples_are_answered(
     await lite_oa.oa.wait_sent(user, 3)
 
 
+def test_the_stand_in_answers_get_me_with_every_field_of_the_docs() -> None:
+    from tests.fakes.zalo_api import BOT_INFO
+
+    documented = SAMPLES["bot_get_me"]["body"]["result"]
+    assert documented.keys() <= BOT_INFO.keys()
+    assert BOT_INFO["display_name"].startswith("Bot")
+
+
+async def test_the_stand_in_answers_404_for_webhook_info_without_a_webhook() -> None:
+    async with FakeZaloBotAPI() as api, aiohttp.ClientSession() as session:
+        url = f"{api.base_url}/bot{api.token}/getWebhookInfo"
+        async with session.post(url, json={}) as response:
+            assert response.status == 404
+            assert (await response.json())["ok"] is False
+
+
+#: How each code of the docs' table must end a send (handlers/zalo_bot.py, ``outcome``).
+EXPECTED: dict[int, type[Exception]] = {
+    400: Rejected,
+    401: NotSent,
+    403: NotSent,  # "internal server error": transient, never "the user blocked us"
+    404: Unreachable,
+    408: InDoubt,
+    429: RetryLater,
+}
+
+
+@pytest.mark.parametrize("code", sorted(EXPECTED))
+async def test_every_error_code_of_the_docs_table_is_mapped(lite_bot: BotWorld, code: int) -> None:
+    table = SAMPLES["bot_errors"]["table"]
+    assert sorted(int(c) for c in table) == sorted(EXPECTED), "the docs' table, every row"
+    lite_bot.api.fail_next("sendMessage", code, table[str(code)], http_status=code)
+    with pytest.raises(EXPECTED[code]) as raised:
+        await lite_bot.channel.deliver(CHAT, (OutMessage("Chào bạn"),))
+    if code == 429:
+        # Quota exceeded: a retry a second later is futile.
+        assert isinstance(raised.value, RetryLater)
+        assert raised.value.seconds >= 60
+
+
+async def test_an_internal_server_error_does_not_mark_the_user_stopped(
+    lite_bot: BotWorld, lite_db: Database
+) -> None:
+    lite_bot.api.fail_next("sendMessage", 403, "Internal server error")
+    assert await lite_bot.say("xin chào") == 200
+    await lite_bot.channel.inbound.drain()
+    kinds = [r[0] for r in await rows(lite_db, "SELECT kind FROM events")]
+    assert "blocked" not in kinds
+    [(state,)] = await rows(lite_db, "SELECT state FROM sessions")
+    assert not json.loads(state).get("stopped")
+
+
+async def test_quota_exceeded_is_not_retried_a_second_later(lite_bot: BotWorld) -> None:
+    lite_bot.api.fail_next("sendMessage", 429, "Quota exceeded")
+    assert await lite_bot.say("xin chào") == 200
+    await lite_bot.channel.inbound.drain()
+    assert len(lite_bot.api.calls_of("sendMessage")) == 1, "no futile retry"
+
+
 async def test_an_unsigned_url_check_gets_200_and_nothing_is_processed(lite_oa: OAWorld) -> None:
     headers = {"Content-Type": "application/json"}
     assert await post(lite_oa.server, "/zalo/oa/webhook", b"{}", headers) == 200
@@ -456,3 +518,81 @@ async def test_a_signed_event_inside_the_window_is_applied(lite_oa: OAWorld) -> 
     )
     assert await lite_oa.deliver(late) == 200  # Zalo's last retry comes about 2 hours after
     await lite_oa.oa.wait_sent(USER, 3)
+
+
+def oa_env(oa: FakeZaloOA, **changes: str) -> dict[str, str]:
+    env = {
+        "ZALO_OA_APP_ID": oa.app_id,
+        "ZALO_OA_SECRET_KEY": oa.oa_secret_key,
+        "ZALO_OA_APP_SECRET": oa.secret_key,
+        "ZALO_OA_ACCESS_TOKEN": "AT-1",
+        "ZALO_OA_REFRESH_TOKEN": "RT-1",
+        "ZALO_OA_API_BASE_URL": oa.api_base_url,
+        "ZALO_OAUTH_BASE_URL": oa.oauth_base_url,
+    }
+    env.update(changes)
+    return {k: v for k, v in env.items() if v}
+
+
+def services(engine: Engine, db: Database) -> Services:
+    conversations = Conversations(engine, Repository(db), UserRefs(TEST_SECRET))
+    return Services(Inbound(conversations), engine.content, db, "webhook")
+
+
+async def test_the_oa_will_not_start_without_the_app_secret(
+    engine: Engine, lite_db: Database
+) -> None:
+    async with FakeZaloOA() as oa:
+        with pytest.raises(ConfigError, match="ZALO_OA_APP_SECRET"):
+            zalo_oa.build(oa_env(oa, ZALO_OA_APP_SECRET=""), services(engine, lite_db))
+
+
+async def test_oauth_refresh_sends_the_app_secret_not_the_oa_secret(
+    engine: Engine, lite_db: Database
+) -> None:
+    async with FakeZaloOA() as oa:
+        channel = zalo_oa.build(oa_env(oa), services(engine, lite_db))
+        assert channel is not None
+        await channel.start()
+        try:
+            oa.expire_access_token()
+            await channel.deliver(USER, (OutMessage("Chào bạn"),))
+        finally:
+            await channel.stop()
+        [refresh] = oa.calls_of(OAUTH_TOKEN_PATH)
+        assert refresh.auth == oa.secret_key != oa.oa_secret_key
+        assert oa.sent_texts(USER) == ["Chào bạn"]
+
+
+async def test_a_failed_refresh_keeps_sending_with_the_still_valid_token(
+    engine: Engine, lite_db: Database
+) -> None:
+    async with FakeZaloOA() as oa:
+        # The pair in hand expires in an hour: a refresh is due (two hours ahead) but fails.
+        soon = datetime.now(UTC) + timedelta(hours=1)
+        await TokenStore(lite_db).save("zalo_oa", Tokens("AT-1", "RT-1", soon), datetime.now(UTC))
+        oa.fail_next(OAUTH_TOKEN_PATH, -14014, "invalid_grant")
+        channel = await oa_channel(engine, lite_db, oa)
+        try:
+            await channel.deliver(USER, (OutMessage("Một"),))
+            await channel.deliver(USER, (OutMessage("Hai"),))
+        finally:
+            await channel.stop()
+        assert oa.sent_texts(USER) == ["Một", "Hai"]
+        assert len(oa.calls_of(OAUTH_TOKEN_PATH)) == 1, "not tried again at every send"
+
+
+async def test_a_failed_refresh_with_an_expired_token_fails_the_send(
+    engine: Engine, lite_db: Database
+) -> None:
+    async with FakeZaloOA() as oa:
+        past = datetime.now(UTC) - timedelta(minutes=1)
+        await TokenStore(lite_db).save("zalo_oa", Tokens("AT-1", "RT-1", past), datetime.now(UTC))
+        oa.fail_next(OAUTH_TOKEN_PATH, -14014, "invalid_grant")
+        channel = await oa_channel(engine, lite_db, oa)
+        try:
+            with pytest.raises(Rejected):
+                await channel.deliver(USER, (OutMessage("Một"),))
+        finally:
+            await channel.stop()
+        assert oa.sent_texts(USER) == []
