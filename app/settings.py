@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.connections import DEFAULT_LIMITS, HttpLimits
 from bot.config import DEFAULT_CONFIG, ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///var/bot.db"
@@ -35,6 +36,8 @@ class Settings:
     port: int = 8080
     worker_index: int = 0
     workers: int = 1
+    #: The webhook server's connection cap and deadlines (``HTTP_*``, app/connections.py).
+    http: HttpLimits = DEFAULT_LIMITS
     #: The environment as read at start: each channel reads its own variables from it
     #: (``Channel.configure``), so that a channel stays one module; workers inherit it.
     environment: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -58,6 +61,17 @@ class Settings:
             port=_int(env, "PORT", 8080, low=1, high=65535),
             worker_index=_int(env, WORKER_INDEX, 0, low=0, high=1024),
             workers=_int(env, WORKER_COUNT, 1, low=1, high=1024),
+            http=HttpLimits(
+                max_connections=_int(
+                    env,
+                    "HTTP_MAX_CONNECTIONS",
+                    DEFAULT_LIMITS.max_connections,
+                    low=8,
+                    high=100_000,
+                ),
+                header_timeout=_seconds(env, "HTTP_HEADER_TIMEOUT", DEFAULT_LIMITS.header_timeout),
+                body_timeout=_seconds(env, "HTTP_BODY_TIMEOUT", DEFAULT_LIMITS.body_timeout),
+            ),
             environment=env,
         )
 
@@ -72,6 +86,19 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
         raise ConfigError(f"{name} must be a whole number, not {raw[:20]!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw[:20]!r}") from None
+    if not 0.1 <= value <= 300:
+        raise ConfigError(f"{name} must be between 0.1 and 300 seconds")
     return value
 
 

@@ -1,0 +1,297 @@
+"""The webhook server's guard against connections that hold it without asking for anything.
+
+aiohttp reads a request's headers and body without a deadline of its own (its keep-alive
+timer, 3,630 s in 3.14, is the only one), and accepts as many connections as the process has
+file descriptors. An audit held 1,000 connections that never finished a request: they stayed
+open, /healthz and every webhook timed out once the descriptors ran out, and asyncio logged
+"socket.accept() out of system resource" until the log had grown 97 MB in 40 s. So:
+
+- **a deadline for the headers**: a connection must deliver a complete request's headers
+  within ``header_timeout`` of opening, and the next one within as long after its answer;
+  otherwise it is closed (:class:`ConnectionGuard`, wrapping aiohttp's protocol);
+- **a deadline for the body**: once the headers are in, the body must arrive within
+  ``body_timeout`` (:func:`body_deadline`, a middleware) -- 408 and the connection closed;
+- **a cap on connections**: at ``max_connections`` the oldest *idle* connection (one that has
+  not delivered a complete request) is closed to make room, so a flood of idle connections
+  never locks out a webhook or /healthz; when every connection is busy with a request, the
+  newcomer is closed at once. The cap stays below the process's descriptor limit
+  (:func:`connection_cap`), so accept() itself never runs out;
+- **storms logged once per interval**, with a count, never once per connection
+  (:class:`bot.logs.OncePerInterval` on these loggers and on asyncio's).
+
+Behind the reverse proxy of docs/deploy/ (which has its own deadlines and limits) none of
+this should ever trigger; it is what keeps the bot up when the proxy is missing or
+misconfigured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot.logs import OncePerInterval
+
+#: Descriptors kept free for everything else a worker opens (database, outgoing HTTPS to the
+#: platforms, log files): the cap is at most the soft limit minus this.
+RESERVED_FDS = 64
+#: How often a storm of closed connections is told in the log.
+STORM_LOG_EVERY = 60.0
+
+log = logging.getLogger(__name__)
+log.addFilter(OncePerInterval(STORM_LOG_EVERY))
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """Deadlines and the connection cap of the webhook server (README, "Environment")."""
+
+    #: Open connections per worker process (clamped by :func:`connection_cap`).
+    max_connections: int = 512
+    #: Seconds a connection has to deliver a request's headers (after opening, or after its
+    #: previous answer). Webhooks come from the platforms' servers or from the local proxy,
+    #: all at once: a few seconds is generous.
+    header_timeout: float = 5.0
+    #: Seconds a request's body (at most 1 MiB) has to arrive once the headers are in.
+    body_timeout: float = 10.0
+
+
+DEFAULT_LIMITS = HttpLimits()
+
+
+def connection_cap(wanted: int, *, reserved: int = RESERVED_FDS) -> int:
+    """``wanted``, lowered to stay ``reserved`` descriptors under the process's soft limit."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - reserved))
+
+
+class _Guarded(asyncio.Protocol):
+    """One connection: aiohttp's protocol, under the guard's deadline and cap."""
+
+    def __init__(self, guard: ConnectionGuard, inner: asyncio.Protocol):
+        self.guard = guard
+        self.inner = inner
+        self.transport: asyncio.Transport | None = None
+        self.busy = 0  # requests whose headers are in and whose answer is not yet sent
+        self.deadline: asyncio.TimerHandle | None = None
+        self.admitted = False
+
+    # --- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if not self.guard.admit(self):
+            transport.abort()  # no aiohttp state was made for it: nothing else to undo
+            return
+        self.admitted = True
+        self.inner.connection_made(transport)
+        self.wait_for_request()
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop_waiting()
+        self.guard.forget(self)
+        if self.admitted:
+            self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    # --- the deadline ---------------------------------------------------------------------
+
+    def wait_for_request(self) -> None:
+        """Idle: a complete request's headers must come within the header timeout."""
+        self.stop_waiting()
+        loop = asyncio.get_running_loop()
+        self.deadline = loop.call_later(self.guard.limits.header_timeout, self.expire)
+        self.guard.idle(self)
+
+    def stop_waiting(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+
+    def expire(self) -> None:
+        self.deadline = None
+        if self.busy == 0:
+            self.guard.closed_idle += 1
+            self.close()
+            self.guard.tell()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+
+class ConnectionGuard:
+    """The protocol factory the listening socket uses: aiohttp's, wrapped (see the module
+    docstring); :attr:`middleware` tells it when a request's headers are in and when its
+    answer is out."""
+
+    def __init__(self, limits: HttpLimits):
+        #: aiohttp's protocol factory, the runner's server (set by :class:`GuardedSite`).
+        self.factory: Callable[[], asyncio.Protocol] | None = None
+        self.limits = limits
+        self.cap = connection_cap(limits.max_connections)
+        #: Open connections, and among them the idle ones (oldest first).
+        self.open: set[_Guarded] = set()
+        self._idle: OrderedDict[_Guarded, None] = OrderedDict()
+        self._by_transport: dict[asyncio.BaseTransport, _Guarded] = {}
+        #: Counts for the storm log (and the tests).
+        self.closed_idle = 0
+        self.evicted = 0
+        self.refused = 0
+
+    def __call__(self) -> asyncio.Protocol:
+        assert self.factory is not None, "serve it through a GuardedSite"
+        return _Guarded(self, self.factory())
+
+    # --- bookkeeping ----------------------------------------------------------------------
+
+    def admit(self, conn: _Guarded) -> bool:
+        """Make room for a new connection (closing the oldest idle one at the cap); False
+        when every open connection is busy with a request."""
+        if len(self.open) >= self.cap:
+            if not self._idle:
+                self.refused += 1
+                self.tell()
+                return False
+            oldest, _ = self._idle.popitem(last=False)
+            self.forget(oldest)  # counted out now: its descriptor is freed on the next turn
+            oldest.stop_waiting()
+            oldest.close()
+            self.evicted += 1
+            self.tell()
+        assert conn.transport is not None
+        self.open.add(conn)
+        self._by_transport[conn.transport] = conn
+        return True
+
+    def idle(self, conn: _Guarded) -> None:
+        if conn in self.open:
+            self._idle[conn] = None
+            self._idle.move_to_end(conn)
+
+    def forget(self, conn: _Guarded) -> None:
+        self.open.discard(conn)
+        self._idle.pop(conn, None)
+        if conn.transport is not None:
+            self._by_transport.pop(conn.transport, None)
+
+    def tell(self) -> None:
+        """One line per interval while connections are being closed (the filter holds back
+        the rest and counts them)."""
+        log.warning(
+            "http: closing connections that deliver no request (so far: %d idle past the "
+            "deadline, %d closed to make room, %d refused; cap %d)",
+            self.closed_idle,
+            self.evicted,
+            self.refused,
+            self.cap,
+        )
+
+    # --- the request's side ---------------------------------------------------------------
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """A request's headers are in: its connection is busy (no deadline) until the
+        answer; then it is idle again, with a fresh deadline for the next request."""
+        conn = self._by_transport.get(request.transport) if request.transport else None
+        if conn is None:
+            return await handler(request)
+        conn.busy += 1
+        conn.stop_waiting()
+        self._idle.pop(conn, None)
+        try:
+            return await handler(request)
+        finally:
+            conn.busy -= 1
+            if conn.busy == 0 and conn in self.open:
+                conn.wait_for_request()
+
+
+def body_deadline(timeout: float) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """A middleware reading each request's body within ``timeout`` seconds (408 and the
+    connection closed otherwise), so that handlers find it already read."""
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.body_exists:
+            try:
+                async with asyncio.timeout(timeout):
+                    await request.read()
+            except TimeoutError:
+                log.warning("http: a request body did not arrive within %.0f s", timeout)
+                response = web.Response(status=408, text="request body timeout")
+                response.force_close()
+                return response
+        return await handler(request)
+
+    return middleware
+
+
+class GuardedSite(web.BaseSite):
+    """A TCP site whose connections go through ``guard`` (whose middleware the application
+    must have: see app/server.py)."""
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        guard: ConnectionGuard,
+        *,
+        reuse_port: bool = False,
+    ):
+        super().__init__(runner)
+        self._host = host
+        self._port = port
+        self._reuse_port = reuse_port
+        self.guard = guard
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        self.guard.factory = self._runner.server
+        self._server = await asyncio.get_running_loop().create_server(
+            self.guard,
+            self._host,
+            self._port,
+            reuse_address=True,
+            reuse_port=self._reuse_port,
+        )
+
+    @property
+    def port(self) -> int:
+        """The port bound (when 0 was asked for, the one the system chose)."""
+        assert isinstance(self._server, asyncio.Server)
+        return int(self._server.sockets[0].getsockname()[1])
+
+
+def quiet_storms() -> None:
+    """asyncio's and aiohttp's messages that repeat per connection, once per interval."""
+    for name in ("asyncio", "aiohttp.server", "aiohttp.web"):
+        logging.getLogger(name).addFilter(OncePerInterval(STORM_LOG_EVERY))
