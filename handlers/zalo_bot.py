@@ -103,13 +103,13 @@ def translate(body: object) -> Incoming | None:
     body = webhook.obj(body, "update")
     update = body["result"] if body.get("ok") is True and "result" in body else body
     update = webhook.obj(update, "result")
-    name = update.get("event_name")
+    name = webhook.string(update.get("event_name", ""), "event_name")
     if name not in DOCUMENTED:
         try:
-            return _message(str(name), update.get("message"))
+            return _message(name, update.get("message"))
         except Malformed:
             return None
-    return _message(str(name), update.get("message"))
+    return _message(name, update.get("message"))
 
 
 def _message(name: str, value: object) -> Incoming:

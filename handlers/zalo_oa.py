@@ -203,7 +203,7 @@ def translate(body: object) -> Incoming | None:
     """The incoming delivery of a webhook event we act on, or None; :class:`Malformed`
     when a field the bot reads is missing or of the wrong type."""
     body = webhook.obj(body, "event")
-    name = body.get("event_name")
+    name = webhook.string(body.get("event_name"), "event_name")
     timestamp = str(body.get("timestamp", ""))
     if name in ("follow", "unfollow"):
         follower = webhook.obj(body.get("follower"), "follower")
@@ -224,7 +224,7 @@ def translate(body: object) -> Incoming | None:
     if name == "user_send_text":
         text = webhook.string(message.get("text"), "message.text")
         return Incoming(user, user, Text(text), delivery_id=delivery)
-    return Incoming(user, user, Media(MEDIA[str(name)]), delivery_id=delivery)
+    return Incoming(user, user, Media(MEDIA[name]), delivery_id=delivery)
 
 
 class ZaloOAChannel:
