@@ -100,8 +100,10 @@ def parse_update(body: object, bot: Bot | None = None) -> Update:
         raise Malformed("update_id: not a whole number")
     try:
         return Update.de_json(body, bot)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        # Which field PTB choked on is in its message: the type is enough for the log.
+    except Exception as exc:
+        # Whatever PTB raises on a body means it is not an update: TypeError, KeyError,
+        # ValueError -- and OverflowError for a date past the year 9999. The type is enough
+        # for the log (PTB's message may quote the body).
         raise Malformed(f"update: {type(exc).__name__}") from exc
 
 

@@ -175,6 +175,7 @@ class TelegramDriver:
                 {**update, "message": {**message, "chat": {"id": "x", "type": "private"}}}
             ),
             "date is a string": _json({**update, "message": {**message, "date": "hôm nay"}}),
+            "date after the year 9999": _json({**update, "message": {**message, "date": 2**70}}),
             "no update_id": _json({"message": message}),
             "update_id is a string": _json({**update, "update_id": "1"}),
             "from is a string": _json({**update, "message": {**message, "from": "x"}}),

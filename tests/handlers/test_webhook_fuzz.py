@@ -46,6 +46,7 @@ scalars = (
     | st.booleans()
     | st.integers()
     | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.sampled_from([2**63, -(2**63), 10**20, 2**53 + 1])  # past what dates and ids hold
     | st.floats(allow_nan=False)
     | st.text(max_size=20)
     | st.sampled_from(["", "/start", "/start 0912345678", "private", "group", "kicked", "PRIVATE"])
