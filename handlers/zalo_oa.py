@@ -92,9 +92,10 @@ MEDIA: dict[str, MediaKind] = {
 }
 
 log = logging.getLogger(__name__)
-#: Stale events are told once a minute at most (a replay storm is one line).
-stale = logging.getLogger(f"{__name__}.stale")
-stale.addFilter(OncePerInterval(60.0))
+#: What unauthenticated or replayed deliveries cause is told once a minute at most (a storm
+#: of them is one line).
+quiet = logging.getLogger(f"{__name__}.webhook")
+quiet.addFilter(OncePerInterval(60.0))
 
 
 class ZaloOAError(Exception):
@@ -193,8 +194,8 @@ def event_time(body: dict[str, Any]) -> datetime:
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise Malformed("timestamp: missing")
     text = str(raw)
-    # ASCII digits only ("١٢" is a digit to str.isdigit); 16 digits reach the year 2286.
-    if not (text.isascii() and text.isdigit()) or len(text) > 16:
+    # ASCII digits only ("١٢" is a digit to str.isdigit); 13 digits reach the year 2286.
+    if not (text.isascii() and text.isdigit()) or len(text) > 13:
         raise Malformed("timestamp: not epoch milliseconds")
     return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
 
@@ -274,7 +275,7 @@ class ZaloOAChannel:
         settings = self.settings
         if not signature_ok(raw, header, settings.app_id, settings.oa_secret_key):
             if url_check(raw):
-                log.info("Zalo OA: webhook URL check answered")
+                quiet.info("Zalo OA: webhook URL check answered")
                 return web.json_response({"error": 0})
             return web.json_response({"error": "bad signature"}, status=403)
         try:
@@ -289,7 +290,8 @@ class ZaloOAChannel:
         if not now - MAX_AGE <= at <= now + MAX_AHEAD:
             # Answered 200: a late but genuine delivery must not be retried, nor the webhook
             # disabled for it; the event itself is not applied.
-            stale.warning("Zalo OA: event from %s refused (outside the delivery window)", at)
+            age = (now - at).total_seconds() / 3600
+            quiet.warning("Zalo OA: an event %.1f hours old refused (outside the window)", age)
             return web.json_response({"error": 0})
         if incoming is not None:
             await self.inbound.acknowledge_after_commit(

@@ -318,6 +318,7 @@ class ZaloOADriver:
             "text is a number": _json({**event, "message": {**event["message"], "text": 12}}),
             "sender id is a list": _json({**event, "sender": {"id": [user]}}),
             "timestamp is a list": _json({**event, "timestamp": [event["timestamp"]]}),
+            "timestamp in the year 300,000": _json({**event, "timestamp": "9" * 16}),
             "no timestamp": _json({k: v for k, v in event.items() if k != "timestamp"}),
         }
 

@@ -50,6 +50,7 @@ scalars = (
     | st.floats(allow_nan=False)
     | st.text(max_size=20)
     | st.sampled_from(["", "/start", "/start 0912345678", "private", "group", "kicked", "PRIVATE"])
+    | st.from_regex(r"\A[0-9]{1,20}\Z")  # timestamps, ids, dates as strings
 )
 json_values = st.recursive(
     scalars,
