@@ -294,4 +294,6 @@ class GuardedSite(web.BaseSite):
 def quiet_storms() -> None:
     """asyncio's and aiohttp's messages that repeat per connection, once per interval."""
     for name in ("asyncio", "aiohttp.server", "aiohttp.web"):
-        logging.getLogger(name).addFilter(OncePerInterval(STORM_LOG_EVERY))
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, OncePerInterval) for f in logger.filters):
+            logger.addFilter(OncePerInterval(STORM_LOG_EVERY))
