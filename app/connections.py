@@ -6,9 +6,11 @@ file descriptors. An audit held 1,000 connections that never finished a request:
 open, /healthz and every webhook timed out once the descriptors ran out, and asyncio logged
 "socket.accept() out of system resource" until the log had grown 97 MB in 40 s. So:
 
-- **a deadline for the headers**: a connection must deliver a complete request's headers
-  within ``header_timeout`` of opening, and the next one within as long after its answer;
-  otherwise it is closed (:class:`ConnectionGuard`, wrapping aiohttp's protocol);
+- **a deadline for the headers**: a new connection must deliver a complete request's
+  headers within ``header_timeout``, and one that has been answered its next request within
+  ``keepalive_timeout``; otherwise it is closed (:class:`ConnectionGuard`, wrapping aiohttp's
+  protocol). Telegram and load balancers keep connections open between deliveries: they
+  get longer, and at the cap they are the first to make room anyway;
 - **a deadline for the body**: once the headers are in, the body must arrive within
   ``body_timeout`` (:func:`body_deadline`, a middleware) -- 408 and the connection closed;
 - **a cap on connections**: at ``max_connections`` the oldest *idle* connection (one that has
@@ -57,6 +59,9 @@ class HttpLimits:
     #: previous answer). Webhooks come from the platforms' servers or from the local proxy,
     #: all at once: a few seconds is generous.
     header_timeout: float = 5.0
+    #: Seconds an answered connection may wait for its next request (as nginx's default
+    #: upstream keep-alive is 60 s, so that the proxy closes first).
+    keepalive_timeout: float = 75.0
     #: Seconds a request's body (at most 1 MiB) has to arrive once the headers are in.
     body_timeout: float = 10.0
 
@@ -93,7 +98,7 @@ class _Guarded(asyncio.Protocol):
             return
         self.admitted = True
         self.inner.connection_made(transport)
-        self.wait_for_request()
+        self.wait_for_request(self.guard.limits.header_timeout)
 
     def data_received(self, data: bytes) -> None:
         self.inner.data_received(data)
@@ -115,11 +120,10 @@ class _Guarded(asyncio.Protocol):
 
     # --- the deadline ---------------------------------------------------------------------
 
-    def wait_for_request(self) -> None:
-        """Idle: a complete request's headers must come within the header timeout."""
+    def wait_for_request(self, timeout: float) -> None:
+        """Idle: a complete request's headers must come within ``timeout`` seconds."""
         self.stop_waiting()
-        loop = asyncio.get_running_loop()
-        self.deadline = loop.call_later(self.guard.limits.header_timeout, self.expire)
+        self.deadline = asyncio.get_running_loop().call_later(timeout, self.expire)
         self.guard.idle(self)
 
     def stop_waiting(self) -> None:
@@ -225,7 +229,7 @@ class ConnectionGuard:
         finally:
             conn.busy -= 1
             if conn.busy == 0 and conn in self.open:
-                conn.wait_for_request()
+                conn.wait_for_request(self.limits.keepalive_timeout)
 
 
 def body_deadline(timeout: float) -> Callable[..., Awaitable[web.StreamResponse]]:

@@ -71,6 +71,9 @@ class Settings:
                 ),
                 header_timeout=_seconds(env, "HTTP_HEADER_TIMEOUT", DEFAULT_LIMITS.header_timeout),
                 body_timeout=_seconds(env, "HTTP_BODY_TIMEOUT", DEFAULT_LIMITS.body_timeout),
+                keepalive_timeout=_seconds(
+                    env, "HTTP_KEEPALIVE_TIMEOUT", DEFAULT_LIMITS.keepalive_timeout
+                ),
             ),
             environment=env,
         )

@@ -29,7 +29,9 @@ from app.server import make_app, serving
 from bench.common import free_port
 from tests.conftest import ROOT
 
-LIMITS = HttpLimits(max_connections=16, header_timeout=0.4, body_timeout=0.4)
+LIMITS = HttpLimits(
+    max_connections=16, header_timeout=0.4, body_timeout=0.4, keepalive_timeout=0.8
+)
 
 
 class Served:
@@ -118,13 +120,20 @@ async def test_a_body_that_does_not_arrive_is_answered_408(served: Served) -> No
     writer.close()
 
 
-async def test_an_answered_connection_idle_afterwards_is_closed_too(served: Served) -> None:
+async def test_an_answered_connection_is_kept_a_while_for_its_next_request(
+    served: Served,
+) -> None:
     reader, writer = await served.connect()
-    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-    await writer.drain()
-    async with asyncio.timeout(3):
-        assert (await reader.readline()).startswith(b"HTTP/1.1 200")
-    assert await closed_by_server(reader, 2.0)
+    for pause in (0.0, 0.5, 0.5):  # later requests past the first deadline, inside this one
+        await asyncio.sleep(pause)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        async with asyncio.timeout(3):
+            assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+            await reader.readuntil(b"}")  # the rest of the answer
+    started = time.monotonic()
+    assert await closed_by_server(reader, 3.0)
+    assert time.monotonic() - started >= 0.6, "kept for the keep-alive deadline"
     writer.close()
 
 

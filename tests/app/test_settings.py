@@ -59,10 +59,11 @@ def test_malformed_values_are_one_line_errors(env: dict[str, str], message: str)
 
 
 def test_the_webhook_servers_limits_are_read() -> None:
-    settings = Settings.from_env(
-        {"HTTP_HEADER_TIMEOUT": "2.5", "HTTP_BODY_TIMEOUT": "7", "HTTP_MAX_CONNECTIONS": "64"}
+    env = {"HTTP_HEADER_TIMEOUT": "2.5", "HTTP_BODY_TIMEOUT": "7", "HTTP_MAX_CONNECTIONS": "64"}
+    settings = Settings.from_env({**env, "HTTP_KEEPALIVE_TIMEOUT": "30"})
+    assert settings.http == HttpLimits(
+        max_connections=64, header_timeout=2.5, body_timeout=7.0, keepalive_timeout=30.0
     )
-    assert settings.http == HttpLimits(max_connections=64, header_timeout=2.5, body_timeout=7.0)
     assert Settings.from_env({}).http == HttpLimits()
 
 
