@@ -12,7 +12,8 @@ open, /healthz and every webhook timed out once the descriptors ran out, and asy
   protocol). Telegram and load balancers keep connections open between deliveries: they
   get longer, and at the cap they are the first to make room anyway;
 - **a deadline for the body**: once the headers are in, the body must arrive within
-  ``body_timeout`` (:func:`body_deadline`, a middleware) -- 408 and the connection closed;
+  ``body_timeout`` (:func:`read_body`, in the guard's middleware) -- 408 and the connection
+  closed;
 - **a cap on connections**: at ``max_connections`` the oldest *idle* connection (one that has
   not delivered a complete request) is closed to make room, so a flood of idle connections
   never locks out a webhook or /healthz; when every connection is busy with a request, the
@@ -29,6 +30,7 @@ misconfigured.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import resource
 from collections import OrderedDict
@@ -42,6 +44,9 @@ from bot.logs import OncePerInterval
 #: Descriptors kept free for everything else a worker opens (database, outgoing HTTPS to the
 #: platforms, log files): the cap is at most the soft limit minus this.
 RESERVED_FDS = 64
+#: Connections the kernel queues before the server accepts them (the system may lower it:
+#: net.core.somaxconn, 4,096 on current Linux).
+BACKLOG = 1024
 #: How often a storm of closed connections is told in the log.
 STORM_LOG_EVERY = 60.0
 
@@ -80,15 +85,16 @@ def connection_cap(wanted: int, *, reserved: int = RESERVED_FDS) -> int:
 class _Guarded(asyncio.Protocol):
     """One connection: aiohttp's protocol, under the guard's deadline and cap."""
 
+    __slots__ = ("admitted", "busy", "deadline", "guard", "inner", "transport")
+
     def __init__(self, guard: ConnectionGuard, inner: asyncio.Protocol):
         self.guard = guard
         self.inner = inner
         self.transport: asyncio.Transport | None = None
         self.busy = 0  # requests whose headers are in and whose answer is not yet sent
-        self.deadline: asyncio.TimerHandle | None = None
+        #: When an idle connection is closed (loop time): see ConnectionGuard.sweep.
+        self.deadline = 0.0
         self.admitted = False
-
-    # --- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -98,7 +104,6 @@ class _Guarded(asyncio.Protocol):
             return
         self.admitted = True
         self.inner.connection_made(transport)
-        self.wait_for_request(self.guard.limits.header_timeout)
 
     def data_received(self, data: bytes) -> None:
         self.inner.data_received(data)
@@ -107,7 +112,6 @@ class _Guarded(asyncio.Protocol):
         return self.inner.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.stop_waiting()
         self.guard.forget(self)
         if self.admitted:
             self.inner.connection_lost(exc)
@@ -118,26 +122,6 @@ class _Guarded(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.inner.resume_writing()
 
-    # --- the deadline ---------------------------------------------------------------------
-
-    def wait_for_request(self, timeout: float) -> None:
-        """Idle: a complete request's headers must come within ``timeout`` seconds."""
-        self.stop_waiting()
-        self.deadline = asyncio.get_running_loop().call_later(timeout, self.expire)
-        self.guard.idle(self)
-
-    def stop_waiting(self) -> None:
-        if self.deadline is not None:
-            self.deadline.cancel()
-            self.deadline = None
-
-    def expire(self) -> None:
-        self.deadline = None
-        if self.busy == 0:
-            self.guard.closed_idle += 1
-            self.close()
-            self.guard.tell()
-
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
@@ -145,15 +129,17 @@ class _Guarded(asyncio.Protocol):
 
 class ConnectionGuard:
     """The protocol factory the listening socket uses: aiohttp's, wrapped (see the module
-    docstring); :attr:`middleware` tells it when a request's headers are in and when its
-    answer is out."""
+    docstring). Its :attr:`middleware` tells it when a request's headers are in and when its
+    answer is out (and reads the body within its deadline); :meth:`sweep`, a few times per
+    header deadline, closes the idle connections whose deadline has passed -- a time stamp
+    per request rather than a timer, which costs a webhook nothing measurable."""
 
     def __init__(self, limits: HttpLimits):
         #: aiohttp's protocol factory, the runner's server (set by :class:`GuardedSite`).
         self.factory: Callable[[], asyncio.Protocol] | None = None
         self.limits = limits
         self.cap = connection_cap(limits.max_connections)
-        #: Open connections, and among them the idle ones (oldest first).
+        #: Open connections, and among them the idle ones (longest idle first).
         self.open: set[_Guarded] = set()
         self._idle: OrderedDict[_Guarded, None] = OrderedDict()
         self._by_transport: dict[asyncio.BaseTransport, _Guarded] = {}
@@ -169,7 +155,7 @@ class ConnectionGuard:
     # --- bookkeeping ----------------------------------------------------------------------
 
     def admit(self, conn: _Guarded) -> bool:
-        """Make room for a new connection (closing the oldest idle one at the cap); False
+        """Make room for a new connection (closing the longest idle one at the cap); False
         when every open connection is busy with a request."""
         if len(self.open) >= self.cap:
             if not self._idle:
@@ -178,25 +164,44 @@ class ConnectionGuard:
                 return False
             oldest, _ = self._idle.popitem(last=False)
             self.forget(oldest)  # counted out now: its descriptor is freed on the next turn
-            oldest.stop_waiting()
             oldest.close()
             self.evicted += 1
             self.tell()
         assert conn.transport is not None
         self.open.add(conn)
         self._by_transport[conn.transport] = conn
+        self._wait(conn, self.limits.header_timeout)
         return True
 
-    def idle(self, conn: _Guarded) -> None:
-        if conn in self.open:
-            self._idle[conn] = None
-            self._idle.move_to_end(conn)
+    def _wait(self, conn: _Guarded, timeout: float) -> None:
+        """``conn`` is idle: its next request's headers are due within ``timeout``."""
+        conn.deadline = asyncio.get_running_loop().time() + timeout
+        self._idle[conn] = None  # appended: the longest idle stay first
 
     def forget(self, conn: _Guarded) -> None:
         self.open.discard(conn)
         self._idle.pop(conn, None)
         if conn.transport is not None:
             self._by_transport.pop(conn.transport, None)
+
+    def sweep(self) -> None:
+        """Close every idle connection past its deadline."""
+        now = asyncio.get_running_loop().time()
+        late = [conn for conn in self._idle if conn.deadline <= now]
+        for conn in late:
+            self.forget(conn)
+            conn.close()
+        if late:
+            self.closed_idle += len(late)
+            self.tell()
+
+    async def sweeping(self) -> None:
+        """:meth:`sweep` a few times per deadline, until cancelled."""
+        shortest = min(self.limits.header_timeout, self.limits.keepalive_timeout)
+        every = min(1.0, max(0.02, shortest / 5))
+        while True:
+            await asyncio.sleep(every)
+            self.sweep()
 
     def tell(self) -> None:
         """One line per interval while connections are being closed (the filter holds back
@@ -217,39 +222,49 @@ class ConnectionGuard:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         """A request's headers are in: its connection is busy (no deadline) until the
-        answer; then it is idle again, with a fresh deadline for the next request."""
+        answer; then it is idle again, with the keep-alive deadline for the next request.
+        The body is read here, within its own deadline (:func:`read_body`)."""
         conn = self._by_transport.get(request.transport) if request.transport else None
         if conn is None:
-            return await handler(request)
+            return await read_body(request, handler, self.limits.body_timeout)
         conn.busy += 1
-        conn.stop_waiting()
         self._idle.pop(conn, None)
         try:
-            return await handler(request)
+            return await read_body(request, handler, self.limits.body_timeout)
         finally:
             conn.busy -= 1
             if conn.busy == 0 and conn in self.open:
-                conn.wait_for_request(self.limits.keepalive_timeout)
+                self._wait(conn, self.limits.keepalive_timeout)
+
+
+async def read_body(
+    request: web.Request,
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    seconds: float,
+) -> web.StreamResponse:
+    """``handler``'s answer, once the request's body has been read within ``seconds``
+    (408, and the connection closed, otherwise)."""
+    if request.body_exists:
+        try:
+            async with asyncio.timeout(seconds):
+                await request.read()
+        except TimeoutError:
+            log.warning("http: a request body did not arrive within %.0f s", seconds)
+            response = web.Response(status=408, text="request body timeout")
+            response.force_close()
+            return response
+    return await handler(request)
 
 
 def body_deadline(timeout: float) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """A middleware reading each request's body within ``timeout`` seconds (408 and the
-    connection closed otherwise), so that handlers find it already read."""
+    """A middleware reading each request's body within ``timeout`` seconds, for an app
+    served without a guard (the tests' servers); the guard's middleware does it otherwise."""
 
     @web.middleware
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.body_exists:
-            try:
-                async with asyncio.timeout(timeout):
-                    await request.read()
-            except TimeoutError:
-                log.warning("http: a request body did not arrive within %.0f s", timeout)
-                response = web.Response(status=408, text="request body timeout")
-                response.force_close()
-                return response
-        return await handler(request)
+        return await read_body(request, handler, timeout)
 
     return middleware
 
@@ -272,6 +287,7 @@ class GuardedSite(web.BaseSite):
         self._port = port
         self._reuse_port = reuse_port
         self.guard = guard
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def name(self) -> str:
@@ -286,7 +302,19 @@ class GuardedSite(web.BaseSite):
             self._port,
             reuse_address=True,
             reuse_port=self._reuse_port,
+            # A burst of connections waits in the kernel's queue rather than being dropped
+            # (a dropped SYN is retried by the client a whole second later).
+            backlog=BACKLOG,
         )
+        self._sweeper = asyncio.create_task(self.guard.sweeping())
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        await super().stop()
 
     @property
     def port(self) -> int:

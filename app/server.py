@@ -42,10 +42,8 @@ def make_app(
     """The aiohttp application routing each webhook to its channel; every request body is
     read within ``limits.body_timeout``, and, served through a :class:`GuardedSite`, the
     connection ``guard`` learns when each request comes and goes."""
-    middlewares = [body_deadline(limits.body_timeout)]
-    if guard is not None:
-        middlewares.insert(0, guard.middleware)  # outermost: before the body is read
-    app = web.Application(client_max_size=MAX_BODY, middlewares=middlewares)
+    middleware = guard.middleware if guard is not None else body_deadline(limits.body_timeout)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[middleware])
     names = [channel.name for channel in channels]
 
     async def health(_request: web.Request) -> web.Response:
