@@ -10,7 +10,8 @@ they record every call (`Call`), let tests await what the bot sent without sleep
 
 * ``{"ok": true, "result": ...}`` on success; errors are ``{"ok": false, "error_code",
   "description"}``, with HTTP 200 for validation errors (as Zalo does) and 401/404/408 for a wrong
-  token, an unknown (case-sensitive) method and an idle ``getUpdates``;
+  token, an unknown (case-sensitive) method and an idle ``getUpdates``; ``getWebhookInfo``
+  answers 404 while no webhook is set, as a real bot does, and ``getMe`` has ``display_name``;
 * ``getUpdates`` returns **one** update per call and, like the real server, does not remove it:
   with ``replay=True`` (default) pending updates are returned again and again, round robin, until
   the test `consume`\\ s them; with ``replay=False`` each update is returned once. Queue updates
