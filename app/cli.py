@@ -42,7 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.runtime import open_runtime, run_retention, run_until_signalled, started_channels
 from app.server import serve
 from app.settings import Settings, prepare_process
-from app.workers import Supervisor
+from app.workers import Supervisor, die_with_supervisor, only_server_on
 from bot import printing
 from bot.charts import chart_png
 from bot.config import ConfigError, load_config
@@ -54,7 +54,7 @@ from bot.stats import render
 from handlers.channel import Mode
 from handlers.conversation import utcnow
 from handlers.staff import deep_link
-from storage.database import Database, migrate
+from storage.database import Database, DatabaseUnavailable, migrate
 from storage.staff import Scope, StaffRepository
 
 
@@ -175,9 +175,14 @@ def _cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     _setup_logging(settings)
-    if args.workers > 1:
-        return Supervisor(settings, args.workers).run()
-    asyncio.run(_serve(settings))
+    if settings.supervisor_pid is not None:  # a worker of `serve --workers N`
+        die_with_supervisor(settings.supervisor_pid)
+        asyncio.run(_serve(settings))
+        return 0
+    with only_server_on(settings.port):
+        if args.workers > 1:
+            return Supervisor(settings, args.workers).run()
+        asyncio.run(_serve(settings))
     return 0
 
 
@@ -431,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         prepare_process()
         return COMMANDS[args.command](settings, args)
-    except (ConfigError, ContentError) as exc:
+    except (ConfigError, ContentError, DatabaseUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

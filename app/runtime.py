@@ -34,6 +34,7 @@ from handlers.outbox import OutboxWorker
 from handlers.registry import CHANNELS
 from handlers.staff import StaffDesk
 from storage.database import Database, migrate
+from storage.inbox import Inbox
 from storage.leases import Leases
 from storage.outbox import OutboxStore
 from storage.repository import Repository
@@ -94,7 +95,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             db=db,
             leases=Leases(db),
             settings=settings,
-            inbound=Inbound(conversations, desk),
+            inbound=Inbound(conversations, desk, inbox=Inbox(db)),
         )
     finally:
         await db.dispose()
@@ -196,6 +197,8 @@ async def run_until_signalled(runtime: Runtime, channels: Sequence[Channel] = ()
     deliverers: dict[str, Deliverer] = {channel.name: channel for channel in channels}
     if deliverers:
         everything.append(("outbox", outbox_job(runtime, deliverers)))
+        by_name = {channel.name: channel for channel in channels}
+        everything.append(("inbox", lambda: runtime.inbound.sweep(by_name)))
     tasks = [asyncio.create_task(with_lease(runtime.leases, n, j)) for n, j in everything]
     try:
         await stop.wait()

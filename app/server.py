@@ -26,6 +26,7 @@ from app.connections import (
 )
 from app.runtime import Runtime, run_until_signalled, started_channels
 from handlers.channel import Channel
+from storage.database import Database
 
 log = logging.getLogger(__name__)
 #: Largest request body accepted (webhook deliveries are a few kilobytes).
@@ -36,18 +37,24 @@ def make_app(
     channels: Sequence[Channel],
     *,
     worker: int = 0,
+    store: Database | None = None,
     limits: HttpLimits = DEFAULT_LIMITS,
     guard: ConnectionGuard | None = None,
 ) -> web.Application:
-    """The aiohttp application routing each webhook to its channel; every request body is
-    read within ``limits.body_timeout``, and, served through a :class:`GuardedSite`, the
-    connection ``guard`` learns when each request comes and goes."""
+    """The aiohttp application routing each webhook to its channel. ``/healthz`` also says
+    whether ``store`` can commit now (503 if not: nothing would be acknowledged). Every
+    request body is read within ``limits.body_timeout``; served through a
+    :class:`GuardedSite`, the connection ``guard`` learns when each request comes and goes."""
     middleware = guard.middleware if guard is not None else body_deadline(limits.body_timeout)
     app = web.Application(client_max_size=MAX_BODY, middlewares=[middleware])
     names = [channel.name for channel in channels]
 
     async def health(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "channels": names, "worker": worker})
+        problem = await store.can_commit() if store is not None else None
+        body = {"ok": problem is None, "channels": names, "worker": worker}
+        if problem is not None:
+            return web.json_response({**body, "store": problem}, status=503)
+        return web.json_response(body)
 
     app.router.add_get("/healthz", health)
     for channel in channels:
@@ -83,7 +90,9 @@ async def serve(runtime: Runtime) -> None:
     async with started_channels(runtime, "webhook") as channels:
         limits = settings.http
         guard = ConnectionGuard(limits)
-        app = make_app(channels, worker=settings.worker_index, limits=limits, guard=guard)
+        app = make_app(
+            channels, worker=settings.worker_index, store=runtime.db, limits=limits, guard=guard
+        )
         # The kernel spreads connections over the workers (reuse_port).
         async with serving(
             app, guard, settings.host, settings.port, reuse_port=settings.several_workers

@@ -21,6 +21,7 @@ DEFAULT_DATABASE_URL = "sqlite:///var/bot.db"
 #: Set by ``serve --workers N`` for each worker it starts.
 WORKER_INDEX = "BOT_WORKER_INDEX"
 WORKER_COUNT = "BOT_WORKERS"
+SUPERVISOR_PID = "BOT_SUPERVISOR_PID"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,8 @@ class Settings:
     workers: int = 1
     #: The webhook server's connection cap and deadlines (``HTTP_*``, app/connections.py).
     http: HttpLimits = DEFAULT_LIMITS
+    #: Set by the supervisor in each worker it starts: the worker dies with it.
+    supervisor_pid: int | None = None
     #: The environment as read at start: each channel reads its own variables from it
     #: (``Channel.configure``), so that a channel stays one module; workers inherit it.
     environment: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -75,6 +78,7 @@ class Settings:
                     env, "HTTP_KEEPALIVE_TIMEOUT", DEFAULT_LIMITS.keepalive_timeout
                 ),
             ),
+            supervisor_pid=_int(env, SUPERVISOR_PID, 0, low=0, high=2**22) or None,
             environment=env,
         )
 

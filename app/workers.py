@@ -8,26 +8,42 @@ but the database: one user's steps stay in order through the session's version c
 delivery seen by two workers is applied once (the deliveries table), and work that one
 process at a time must do (the outbox, retention) goes to whoever holds its lease
 (storage/leases.py). Worker 0 alone registers the Telegram webhook.
+
+Workers die with their supervisor, even one killed with SIGKILL (the kernel sends each the
+signal ``PR_SET_PDEATHSIG`` names), and a second server refuses to start on a port whose
+server is alive (a lock file held for the server's life: ``var/serve-PORT.lock``) -- so a
+restart never runs twice the workers, nor twice the database connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import fcntl
 import logging
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
-from app.settings import WORKER_COUNT, WORKER_INDEX, Settings
+from app.settings import SUPERVISOR_PID, WORKER_COUNT, WORKER_INDEX, Settings
+from bot.config import ConfigError
 from storage.database import Database, migrate
 
 #: A worker that dies sooner than this after starting is crash-looping: wait before restarting.
 STEADY_AFTER = 10.0
 MAX_PAUSE = 30.0
 STOP_PATIENCE = 20.0
+#: Linux's prctl option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+LOCK_FOLDER = Path("var")
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +70,7 @@ class Supervisor:
             **self.settings.environment,
             WORKER_INDEX: str(worker.index),
             WORKER_COUNT: str(self.count),
+            SUPERVISOR_PID: str(os.getpid()),
         }
         worker.proc = subprocess.Popen(self.argv, env=env)
         worker.started = time.monotonic()
@@ -109,3 +126,38 @@ async def _migrate_once(url: str) -> None:
         await migrate(db)
     finally:
         await db.dispose()
+
+
+def die_with_supervisor(supervisor: int) -> None:
+    """In a worker: ask the kernel for SIGTERM when the supervisor dies, however it dies;
+    if it already has (we are an orphan now), stop at once."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != supervisor:
+        raise SystemExit("the supervisor is gone: this worker stops")
+
+
+@contextmanager
+def only_server_on(port: int, folder: Path = LOCK_FOLDER) -> Iterator[None]:
+    """Hold ``folder/serve-PORT.lock`` for the life of the block; raise ConfigError (one
+    line) if a live server holds it. The lock dies with its holder, however it dies."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / f"serve-{port}.lock"
+    handle = path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise ConfigError(
+                f"a server is already running on port {port} (pid {holder}): stop it first"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()

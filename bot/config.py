@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import communes
+from bot.links import TELEGRAM_NAME, LinkPolicy, ascii_domain, domain_problem
 from bot.model import TOKEN_RE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +100,10 @@ class Config:
     providers: tuple[Provider, ...]
     communes: tuple[Commune, ...]
     retention_months: int = 12
+    #: Domains the bot may link to (ASCII, lower case), each with its subdomains.
     allowed_links: tuple[str, ...] = ()
+    #: Telegram channels (usernames) the bot may link to, besides itself.
+    telegram_links: tuple[str, ...] = ()
     messages_per_minute: int = 20
     reminders: Reminders = Reminders()
     outbox: Outbox = Outbox()
@@ -114,10 +118,16 @@ class Config:
     def share_url(self) -> str:
         return f"https://t.me/{self.bot_username}" if self.bot_username else ""
 
+    @property
+    def links(self) -> LinkPolicy:
+        """Where messages may link to: the allowed domains, the bot itself and the listed
+        Telegram channels (bot.links)."""
+        names = (self.bot_username, *self.telegram_links)
+        return LinkPolicy(self.allowed_links, frozenset(n.lower() for n in names if n))
+
     def link_allowed(self, host: str) -> bool:
         """Whether the bot may send a link to ``host`` (an allowed domain or a subdomain)."""
-        host = host.lower().rstrip(".")
-        return any(host == d or host.endswith("." + d) for d in self.allowed_links)
+        return self.links.allows_host(host)
 
 
 def load_config(path: Path = DEFAULT_CONFIG) -> Config:
@@ -126,6 +136,10 @@ def load_config(path: Path = DEFAULT_CONFIG) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file in UTF-8 (byte {exc.start})") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     return parse_config(raw, source=str(path))
@@ -156,8 +170,7 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
     retention = deployment.get("retention_months", 12)
     if not isinstance(retention, int) or not 1 <= retention <= 120:
         raise ConfigError(f"{source}: deployment.retention_months must be 1 to 120")
-    links = _table(raw, "links", source)
-    allowed = tuple(str(d).lower().strip() for d in links.get("allowed", []))
+    allowed, telegram = _links(_table(raw, "links", source), f"{source}: links")
     per_minute = deployment.get("messages_per_minute", 20)
     if not isinstance(per_minute, int) or per_minute < 1:
         raise ConfigError(f"{source}: deployment.messages_per_minute must be a whole number >= 1")
@@ -171,6 +184,7 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
         communes=communes_,
         retention_months=retention,
         allowed_links=allowed,
+        telegram_links=telegram,
         messages_per_minute=per_minute,
         reminders=_reminders(raw.get("reminders", {}), f"{source}: reminders"),
         outbox=_outbox(raw.get("outbox", {}), f"{source}: outbox"),
@@ -181,9 +195,32 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
             raise ConfigError(
                 f"{source}: provider {provider.id!r}: {provider.site!r} is not in [links] allowed"
             )
-    if config.bot_username and not config.link_allowed("t.me"):
-        raise ConfigError(f'{source}: add "t.me" to [links] allowed for the share link')
+    if username and not TELEGRAM_NAME.match(username):
+        raise ConfigError(f"{source}: deployment.bot_username {username!r} is not a username")
     return config
+
+
+def _links(raw: dict[str, Any], where: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The allowed domains (each at or below a registrable domain, never a public suffix
+    such as "com" or "gov.vn") and the Telegram channels."""
+    allowed, telegram = raw.get("allowed", []), raw.get("telegram", [])
+    if not isinstance(allowed, list) or not isinstance(telegram, list):
+        raise ConfigError(f"{where}: allowed and telegram must be lists")
+    domains = []
+    for entry in allowed:
+        problem = domain_problem(entry.strip()) if isinstance(entry, str) else "not text"
+        if problem:
+            raise ConfigError(f"{where}: allowed {entry!r}: {problem}")
+        domains.append(ascii_domain(entry.strip()) or "")
+    names = []
+    for name in telegram:
+        if not isinstance(name, str) or not TELEGRAM_NAME.match(name.strip().lstrip("@")):
+            raise ConfigError(
+                f"{where}: telegram {name!r} must be a channel's username (5-32 letters, "
+                'digits or _), e.g. "UBNDXaNongCong"'
+            )
+        names.append(name.strip().lstrip("@"))
+    return tuple(domains), tuple(names)
 
 
 def _reminders(raw: Any, where: str) -> Reminders:

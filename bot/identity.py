@@ -32,6 +32,12 @@ class UserRefs:
         message = f"{channel}:{user_id}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:40]
 
+    def delivery(self, channel: str, delivery_id: str) -> str:
+        """A platform's delivery id as the store keeps it: a keyed hash (some ids, such as
+        Zalo OA's "follow:USER:TIME", contain a user id)."""
+        message = f"delivery:{channel}:{delivery_id}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:40]
+
     def seal(self, channel: str, user_ref: str, address: str | int) -> str:
         """``address`` encrypted for storage; only :meth:`unseal` with the same secret, channel
         and reference can read it (a sealed address copied to another row does not open)."""

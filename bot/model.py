@@ -75,6 +75,32 @@ class Blocked:
 Input: TypeAlias = Start | Text | Choice | Media | Timeout | Blocked
 
 
+def input_to_json(event: Input) -> dict[str, Any]:
+    """An input as plain JSON (to keep a delivery until its step is done)."""
+    if isinstance(event, Start):
+        return {"start": event.payload, "area": event.area}
+    if isinstance(event, Text):
+        return {"text": event.text}
+    if isinstance(event, Choice):
+        return {"choice": event.option, "screen": event.screen}
+    if isinstance(event, Media):
+        return {"media": event.kind}
+    return {"timeout": True} if isinstance(event, Timeout) else {"blocked": True}
+
+
+def input_from_json(data: Mapping[str, Any]) -> Input:
+    """Inverse of :func:`input_to_json`."""
+    if "start" in data:
+        return Start(data["start"], data.get("area"))
+    if "text" in data:
+        return Text(str(data["text"]))
+    if "choice" in data:
+        return Choice(str(data["choice"]), str(data.get("screen", "")))
+    if "media" in data:
+        return Media(data["media"])
+    return Timeout() if data.get("timeout") else Blocked()
+
+
 # --- output -----------------------------------------------------------------------------------
 
 #: Option ids and screen keys travel in button data (Telegram allows 64 bytes in all).

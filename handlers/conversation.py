@@ -7,6 +7,7 @@ progress, and a redelivered update (same delivery id) is not applied twice.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from bot.identity import UserRefs
 from bot.model import Blocked, Input, OutMessage, Reply, Start, State, Text, Timeout
 from bot.vocabulary import EventKind
 from handlers.limits import RateLimiter, Verdict
+from storage.outbox import dump_messages, load_messages
 from storage.repository import Repository, Saved, StoredSession
 
 
@@ -31,11 +33,18 @@ def _opts_in(reply: Reply) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What the adapter should do: send ``messages``; delete the user's message if asked."""
+    """What the adapter should do: send ``messages``; delete the user's message if asked.
+
+    ``receipt``: the delivery the replies are kept with until they are marked sent
+    (Repository.mark_sent); ``duplicate``: the delivery was applied before (its ``messages``
+    are what that step left unsent, if anything); ``committed``: a step was written (not so
+    for a message over the flood limit, which is not read)."""
 
     messages: tuple[OutMessage, ...] = ()
     delete_input: bool = False
     duplicate: bool = False
+    receipt: tuple[str, str] | None = None
+    committed: bool = True
 
 
 class Conversations:
@@ -65,7 +74,13 @@ class Conversations:
         *,
         delivery_id: str | None = None,
         can_delete: bool = True,
+        reply_to: str | None = None,
+        inbox_id: int | None = None,
     ) -> Outcome:
+        """Run one input for one user and commit its step. ``delivery_id``: the platform's
+        id of the delivery (applied once); ``reply_to``: where the replies go, kept with the
+        step (sealed) until they are marked sent; ``inbox_id``: the inbox row it came from,
+        deleted with the step."""
         ref = self.refs.ref(channel, user_id)
         if not isinstance(event, Blocked | Timeout):
             verdict = self.limiter.check(ref, self.clock())
@@ -73,12 +88,23 @@ class Conversations:
                 # Not read -- but a photo or a typed code still leaves the chat.
                 delete = self.engine.must_delete(event)
                 if verdict is Verdict.WARN:
-                    return Outcome((self.engine.notice("slow_down"),), delete)
-                return Outcome(delete_input=delete)
+                    return Outcome((self.engine.notice("slow_down"),), delete, committed=False)
+                return Outcome(delete_input=delete, committed=False)
         if isinstance(event, Text) and (code := self.engine.typed_referral(event.text)):
             event = Start(code)  # typed where no link can carry it: the same as the link
         if isinstance(event, Start) and event.payload and self.area_of and event.area is None:
             event = replace(event, area=await self.area_of(event.payload))
+        key = self.refs.delivery(channel, delivery_id) if delivery_id is not None else None
+
+        def keeps(reply: Reply) -> bool:
+            return key is not None and reply_to is not None and bool(reply.messages)
+
+        def outgoing(reply: Reply) -> str | None:
+            if not keeps(reply) or reply.erase:
+                return None
+            kept = json.dumps({"to": reply_to, "messages": dump_messages(reply.messages)})
+            return self.refs.seal(channel, ref, kept)
+
         stored = await self.repo.load(channel, ref)
         now = self.clock()
         state = stored.state if stored else State()
@@ -86,10 +112,18 @@ class Conversations:
         version = stored.version if stored else None
         # The chat address is kept (sealed) only when the user says yes to messages.
         address = self.refs.seal(channel, ref, user_id) if _opts_in(reply) else None
-        saved = await self.repo.save(
-            channel, ref, reply, version=version, now=now, delivery_id=delivery_id, address=address
+        item = await self.repo.save_item(
+            channel,
+            ref,
+            reply,
+            version=version,
+            now=now,
+            delivery_id=key,
+            address=address,
+            inbox_id=inbox_id,
+            outgoing=outgoing(reply),
         )
-        if saved is Saved.CONFLICT:
+        if item.outcome is Saved.CONFLICT:
             # Another worker moved this session on meanwhile: decide again on what it wrote,
             # this time with the session locked, so that this step cannot lose a second time.
             def decide(current: StoredSession | None) -> Reply:
@@ -97,14 +131,36 @@ class Conversations:
                 return self.engine.advance(state, event, now, can_delete=can_delete)
 
             address = self.refs.seal(channel, ref, user_id)  # used only if it opts in
-            saved, reply = await self.repo.save_exclusively(
-                channel, ref, decide, now=now, delivery_id=delivery_id, address=address
+            item, reply = await self.repo.save_exclusively(
+                channel,
+                ref,
+                decide,
+                now=now,
+                delivery_id=key,
+                address=address,
+                inbox_id=inbox_id,
+                outgoing=outgoing,
             )
-        if saved is Saved.DUPLICATE:
-            return Outcome(duplicate=True)
-        if saved is not Saved.SAVED:
-            raise RuntimeError(f"a locked step ended in {saved}")
-        return Outcome(reply.messages, reply.delete_input)
+        receipt = (channel, key) if key is not None else None
+        if item.outcome is Saved.DUPLICATE:
+            unsent = self.unseal_replies(channel, ref, item.unsent) if item.unsent else None
+            if unsent is None:
+                return Outcome(duplicate=True)
+            return Outcome(unsent[1], duplicate=True, receipt=receipt)
+        if item.outcome is not Saved.SAVED:
+            raise RuntimeError(f"a locked step ended in {item.outcome}")
+        kept = receipt if keeps(reply) and not reply.erase else None
+        return Outcome(reply.messages, reply.delete_input, receipt=kept)
+
+    def unseal_replies(
+        self, channel: str, user_ref: str, sealed: str
+    ) -> tuple[str, tuple[OutMessage, ...]] | None:
+        """(where to, the messages) of replies kept with a delivery, if they open."""
+        opened = self.refs.unseal(channel, user_ref, sealed)
+        if opened is None:
+            return None
+        kept = json.loads(opened)
+        return str(kept["to"]), load_messages(kept["messages"])
 
     async def remind(
         self, channel: str, address: str, claim: Callable[[Connection, Reply], None]

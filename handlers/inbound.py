@@ -3,33 +3,46 @@
 An adapter hands over an :class:`~handlers.channel.Incoming`; from there every channel is
 treated alike:
 
-1. deliveries are queued per user (in order for that user, concurrently across users), and a
+1. a webhook delivery is made durable first -- a sealed row in the inbox -- and only then
+   acknowledged (:meth:`Inbound.receive`; if the store cannot take it, the platform is told
+   so with a 503 and delivers again). A polled delivery is confirmed only once its step is
+   committed (:meth:`Inbound.submit` and :meth:`Inbound.committed`);
+2. deliveries are queued per user (in order for that user, concurrently across users), and a
    delivery id seen moments ago is dropped (the store also refuses to apply one twice);
-2. a group chat gets a notice, and nothing is stored;
-3. staff first: an official's or volunteer's command goes to the staff desk; anything else,
-   and anyone else, goes to the citizen conversation;
-4. the step is committed (:class:`~handlers.conversation.Conversations`) -- only then does the
-   returned future complete, so a webhook is acknowledged, or a polling batch confirmed, only
-   once its step is durable. A crash before the commit means the platform delivers again;
+3. a group chat gets a notice, and nothing is stored;
+4. staff first: an official's or volunteer's command goes to the staff desk; anything else,
+   and anyone else, goes to the citizen conversation, whose step is committed together with
+   the deletion of its inbox row and the replies it owes (sealed);
 5. then the user's sensitive message is deleted where the channel can, and the replies are
-   sent: a flood-control answer is waited out for that chat alone, and a user who blocked the
-   bot is marked stopped.
+   sent and marked sent: a flood-control answer is waited out for that chat alone, and a
+   user who blocked the bot is marked stopped.
+
+A step that cannot be committed because the store is in trouble is not acknowledged (a
+webhook's inbox row stays, a polled update is not confirmed) and is tried again; the sweeper
+(:meth:`Inbound.sweep`, in one worker at a time) takes up inbox rows a crash left behind and
+sends replies a crash cut off. A step that fails for any other reason (a bug: retrying would
+fail again) is answered with an apology and not tried again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 
-from bot.model import Blocked, Input, OutMessage, Start, Text
+from bot.model import Blocked, Input, OutMessage, Start, Text, input_from_json, input_to_json
 from handlers.channel import Channel, Incoming
-from handlers.conversation import Conversations
+from handlers.conversation import Conversations, utcnow
 from handlers.delivery import RetryLater, Unreachable
 from handlers.ordering import KeyedRunner
 from handlers.staff import StaffDesk
+from storage.database import TROUBLE
+from storage.inbox import Inbox
+from storage.repository import CUT_OFF
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +54,18 @@ REPLY_ATTEMPTS = 3
 REPLY_WAIT = 60.0
 #: Delivery ids remembered in memory (the store remembers them all, durably).
 RECENT = 10_000
+#: An inbox row or a kept reply this old was left behind (a step takes milliseconds).
+LEFT_BEHIND = CUT_OFF
+#: The sweeper looks this often.
+SWEEP_EVERY = 10.0
+#: An inbox row whose step failed this often for store trouble is given up (and logged).
+MAX_ATTEMPTS = 20
+#: What "the store is in trouble" looks like: the step may succeed later.
+STORE_TROUBLE = TROUBLE
+
+
+class StepFailed(Exception):
+    """A step could not be committed because of the store: it is tried again later."""
 
 
 class Inbound:
@@ -51,56 +76,113 @@ class Inbound:
         conversations: Conversations,
         staff: StaffDesk | None = None,
         *,
+        inbox: Inbox | None = None,
         concurrency: int = 8,
+        clock: Callable[[], datetime] = utcnow,
     ):
         self.conversations = conversations
         self.staff = staff
+        self.inbox = inbox
+        self.clock = clock
         self.runner = KeyedRunner(concurrency)
-        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._recent: OrderedDict[tuple[str, str], datetime] = OrderedDict()
+
+    # --- receiving ------------------------------------------------------------------------
+
+    async def receive(self, channel: Channel, incoming: Incoming) -> bool:
+        """A webhook delivery: True once it is durable (the webhook may answer 200), False if
+        the store cannot take it now (answer 503: the platform delivers again)."""
+        if self._seen(channel, incoming):
+            return True
+        if self.inbox is None:  # no inbox (tests, tools): wait for the step itself
+            return await self.committed(channel, [self._queue(channel, incoming, None)]) == 1
+        refs = self.conversations.refs
+        ref = refs.ref(channel.name, incoming.user)
+        payload = refs.seal(channel.name, ref, json.dumps(_to_json(incoming)))
+        try:
+            row = await self.inbox.put(channel.name, ref, payload, self.clock())
+        except STORE_TROUBLE as exc:
+            log.warning("%s: the store cannot take a delivery (%s)", channel.name, _kind(exc))
+            self._recent.pop((channel.name, incoming.delivery_id or ""), None)
+            return False
+        self._queue(channel, incoming, row)
+        return True
 
     def submit(self, channel: Channel, incoming: Incoming) -> asyncio.Future[None] | None:
-        """Queue one delivery; the returned future completes once its step is committed
-        (None: a repeat of a delivery just seen, nothing to wait for)."""
-        if incoming.delivery_id is not None:
-            key = (channel.name, incoming.delivery_id)
-            if key in self._recent:
-                return None
-            self._recent[key] = None
-            while len(self._recent) > RECENT:
-                self._recent.popitem(last=False)
-        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.runner.submit(
-            (channel.name, incoming.user), lambda: self._process(channel, incoming, committed)
-        )
-        return committed
+        """A polled delivery (or a typed line): queue it; the returned future completes once
+        its step is committed, or fails with :class:`StepFailed` (None: a repeat of a delivery
+        just seen, nothing to wait for)."""
+        if self._seen(channel, incoming):
+            return None
+        return self._queue(channel, incoming, None)
 
-    async def acknowledge_after_commit(
+    async def committed(
         self, channel: Channel, pending: Sequence[asyncio.Future[None] | None]
-    ) -> None:
-        """Wait until every step in ``pending`` is committed -- but no longer than the
-        platform waits for an answer (then it would give up and deliver again anyway)."""
+    ) -> int:
+        """Wait until the steps in ``pending`` are committed -- no longer than the platform's
+        patience -- and return how many, from the first, may be confirmed: all but those
+        from the first that failed (they must be delivered again)."""
         waiting = [asyncio.shield(f) for f in pending if f is not None]
-        if not waiting:
-            return
-        try:
-            async with asyncio.timeout(channel.capabilities.ack_within):
-                await asyncio.gather(*waiting)
-        except TimeoutError:
-            log.warning("%s: acknowledged before the step was committed", channel.name)
+        if waiting:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(channel.capabilities.ack_within):
+                    await asyncio.wait(waiting)
+        for number, future in enumerate(pending):
+            if future is None or not future.done():
+                continue
+            if future.exception() is not None:
+                return number
+        if any(f is not None and not f.done() for f in pending):
+            log.warning("%s: confirmed before every step was committed", channel.name)
+        return len(pending)
+
+    def _seen(self, channel: Channel, incoming: Incoming) -> bool:
+        """A delivery this process took moments ago (a platform's quick retry): dropped.
+        Later repeats go on to the store, which applies each once -- and sends what a crash
+        left unsent."""
+        if incoming.delivery_id is None:
+            return False
+        key = (channel.name, incoming.delivery_id)
+        now = self.clock()
+        seen = self._recent.get(key)
+        if seen is not None and now - seen < CUT_OFF:
+            return True
+        self._recent[key] = now
+        self._recent.move_to_end(key)
+        while len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
+        return False
+
+    def _queue(
+        self, channel: Channel, incoming: Incoming, inbox_id: int | None
+    ) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieve)
+        self.runner.submit(
+            (channel.name, incoming.user),
+            lambda: self._process(channel, incoming, inbox_id, done),
+        )
+        return done
 
     async def drain(self) -> None:
         """Wait until every queued delivery has been processed and answered."""
         await self.runner.drain()
 
+    # --- one delivery ---------------------------------------------------------------------
+
     async def _process(
-        self, channel: Channel, incoming: Incoming, committed: asyncio.Future[None]
+        self,
+        channel: Channel,
+        incoming: Incoming,
+        inbox_id: int | None,
+        done: asyncio.Future[None],
     ) -> None:
         try:
             if incoming.callback_id is not None:
                 await _quietly(channel.acknowledge(incoming))
             event = _normalised(incoming.event)
             if event is None:
-                _settle(committed)
+                await self._finished(inbox_id, done)
                 await self.send(channel, incoming, (self.conversations.notice("group_chat"),))
                 return
             if self.staff is not None:
@@ -108,7 +190,7 @@ class Inbound:
                     channel.name, incoming.user, event, files=channel.capabilities.files
                 )
                 if staff is not None:
-                    _settle(committed)
+                    await self._finished(inbox_id, done)
                     await self.send(channel, incoming, staff.messages)
                     return
             outcome = await self.conversations.handle(
@@ -117,28 +199,45 @@ class Inbound:
                 event,
                 delivery_id=incoming.delivery_id,
                 can_delete=channel.capabilities.can_delete,
+                reply_to=incoming.chat,
+                inbox_id=inbox_id,
             )
-            _settle(committed)  # the step is committed: the delivery may be acknowledged now
+            if outcome.committed:
+                _settle(done)  # the step is committed: the delivery may be confirmed now
+            else:
+                await self._finished(inbox_id, done)  # not read (the flood limit)
             if outcome.delete_input and channel.capabilities.can_delete:
                 await _quietly(channel.discard(incoming))
                 log.info("%s: deleted a sensitive message from a private chat", channel.name)
-            await self.send(channel, incoming, outcome.messages)
+            if await self.send(channel, incoming, outcome.messages) and outcome.receipt:
+                self.conversations.repo.mark_sent(*outcome.receipt)
+        except STORE_TROUBLE as exc:
+            # Not committed, not confirmed: delivered again (by the platform, or the sweeper
+            # for an inbox row). Nothing said: the answer will come then.
+            log.warning("%s: a step could not be committed (%s)", channel.name, _kind(exc))
+            if not done.done():
+                done.set_exception(StepFailed(_kind(exc)))
         except Exception as exc:
-            _settle(committed)
-            # Never the message text: only what failed.
-            log.exception(
-                "%s: delivery %s failed: %s",
-                channel.name,
-                incoming.delivery_id,
-                type(exc).__name__,
-            )
+            # A bug: trying again would fail again. Never the message text: only what failed.
+            log.exception("%s: a delivery failed: %s", channel.name, type(exc).__name__)
+            with contextlib.suppress(Exception):
+                await self._finished(inbox_id, done)
+            _settle(done)
             with contextlib.suppress(Exception):
                 await channel.deliver(incoming.chat, (self.conversations.notice("error"),))
 
+    async def _finished(self, inbox_id: int | None, done: asyncio.Future[None]) -> None:
+        """No step to commit (a notice, a staff command, a message not read): the inbox row
+        is done with."""
+        if inbox_id is not None and self.inbox is not None:
+            await self.inbox.drop(inbox_id)
+        _settle(done)
+
     async def send(
         self, channel: Channel, incoming: Incoming, messages: Sequence[OutMessage]
-    ) -> None:
-        """Send replies in order; after a 429 only this chat waits, then it is sent again."""
+    ) -> bool:
+        """Send replies in order; after a 429 only this chat waits, then it is sent again.
+        True if every message went out."""
         for message in messages:
             for attempt in range(REPLY_ATTEMPTS):
                 try:
@@ -147,15 +246,85 @@ class Inbound:
                 except RetryLater as exc:
                     if attempt == REPLY_ATTEMPTS - 1 or exc.seconds > REPLY_WAIT:
                         log.warning("%s: a reply was refused %d times", channel.name, attempt + 1)
-                        return
+                        return False
                     await asyncio.sleep(exc.seconds)
                 except Unreachable:
                     # The user blocked the bot: remember it, send nothing more.
-                    await self.conversations.handle(channel.name, incoming.user, Blocked())
-                    return
+                    if incoming.user:
+                        await self.conversations.handle(channel.name, incoming.user, Blocked())
+                    return True
                 except Exception as exc:
                     log.warning("%s: a reply failed: %s", channel.name, type(exc).__name__)
-                    return
+                    return False
+        return True
+
+    # --- what a crash left behind ---------------------------------------------------------
+
+    async def sweep(self, channels: Mapping[str, Channel]) -> None:
+        """Forever (in one worker at a time): take up inbox rows whose step never committed,
+        and send replies a crash cut off."""
+        while True:
+            try:
+                await self.sweep_once(channels)
+            except STORE_TROUBLE as exc:
+                log.warning("sweeping: the store is in trouble (%s)", _kind(exc))
+            await asyncio.sleep(SWEEP_EVERY)
+
+    async def sweep_once(self, channels: Mapping[str, Channel]) -> int:
+        """One round of :meth:`sweep`; returns how many rows it took up."""
+        before = self.clock() - LEFT_BEHIND
+        taken = 0
+        if self.inbox is not None:
+            for row in await self.inbox.left_behind(before):
+                channel = channels.get(row.channel)
+                opened = self.conversations.refs.unseal(row.channel, row.user_ref, row.payload)
+                if channel is None:
+                    continue  # that channel does not run here
+                if opened is None or row.attempts >= MAX_ATTEMPTS:
+                    log.error("inbox row %d given up after %d attempts", row.id, row.attempts)
+                    await self.inbox.drop(row.id)
+                    continue
+                await self.inbox.attempted(row.id)
+                self._queue(channel, _from_json(json.loads(opened)), row.id)
+                taken += 1
+        conversations = self.conversations
+        for kept in await conversations.repo.unsent(before):
+            channel = channels.get(kept.channel)
+            if channel is None:
+                continue
+            replies = conversations.unseal_replies(kept.channel, kept.user_ref, kept.outgoing)
+            if replies is not None:
+                to, messages = replies
+                receiver = Incoming(user="", chat=to, event=None)  # no user id is kept
+                if not await self.send(channel, receiver, messages):
+                    continue
+            conversations.repo.mark_sent(kept.channel, kept.delivery_id)
+            taken += 1
+        await self.drain()
+        return taken
+
+
+def _to_json(incoming: Incoming) -> dict[str, object]:
+    return {
+        "user": incoming.user,
+        "chat": incoming.chat,
+        "event": input_to_json(incoming.event) if incoming.event is not None else None,
+        "delivery": incoming.delivery_id,
+        "message": incoming.message_id,
+        "callback": incoming.callback_id,
+    }
+
+
+def _from_json(data: dict[str, object]) -> Incoming:
+    event = data.get("event")
+    return Incoming(
+        user=str(data["user"]),
+        chat=str(data["chat"]),
+        event=input_from_json(event) if isinstance(event, dict) else None,
+        delivery_id=str(data["delivery"]) if data.get("delivery") is not None else None,
+        message_id=str(data["message"]) if data.get("message") is not None else None,
+        callback_id=None,  # a button press is answered once, at once
+    )
 
 
 def _normalised(event: Input | None) -> Input | None:
@@ -170,6 +339,16 @@ def _normalised(event: Input | None) -> Input | None:
 def _settle(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    # A failure nobody waits for (a webhook already answered) is logged where it happened.
+    if not future.cancelled():
+        future.exception()
+
+
+def _kind(exc: BaseException) -> str:
+    return type(exc).__name__
 
 
 async def _quietly(call: Awaitable[None]) -> None:

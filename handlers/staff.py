@@ -22,8 +22,8 @@ from babel.numbers import format_decimal
 from bot.charts import chart_png
 from bot.config import Commune, Config
 from bot.content import Content, load_staff_texts
-from bot.engine import foreign_links
 from bot.identity import UserRefs
+from bot.links import foreign_links
 from bot.model import Attachment, Choice, Input, Option, OutMessage, Start, Text
 from bot.schedule import next_allowed
 from bot.stats import Report, build_report, population, render
@@ -180,7 +180,7 @@ class StaffDesk:
             return self._say(
                 self.texts["broadcast_too_long"].format(length=len(text), limit=BROADCAST_LIMIT)
             )
-        if links := foreign_links(text, self.config):
+        if links := foreign_links(text, self.config.links):
             return self._say(self.texts["broadcast_bad_link"].format(links=", ".join(links)))
         scope = self.scope_name(member.scope)
         count = await self.outbox.recipients(self._broadcast_communes(member.scope))
@@ -215,12 +215,27 @@ class StaffDesk:
             self._broadcast_communes(member.scope),
             next_allowed(now, self.config.timezone, r.quiet_from, r.quiet_until),
         )
-        if count is None:  # pressed twice, or not theirs: nothing more to do
-            return StaffReply()
+        if count is None:  # the preview's buttons are spent: say how it ended
+            return await self._broadcast_spent(member, int(argument))
         return self._say(self.texts["broadcast_queued"].format(count=self._n(count)))
 
-    async def _official_broadcast_cancel(self, _member: Staff, _argument: str) -> StaffReply:
+    async def _official_broadcast_cancel(self, member: Staff, argument: str) -> StaffReply:
+        """Cancel: the draft is marked cancelled, so its Send button can never queue it."""
+        if not argument.isdigit():
+            return StaffReply()
+        if not await self.outbox.cancel_broadcast(int(argument), member.user_ref):
+            return await self._broadcast_spent(member, int(argument))
         return self._say(self.texts["broadcast_cancelled"])
+
+    async def _broadcast_spent(self, member: Staff, broadcast_id: int) -> StaffReply:
+        """A button of a preview that was sent or cancelled already (or not this official's:
+        nothing)."""
+        status = await self.outbox.broadcast_status(broadcast_id, member.user_ref)
+        if status == "queued":
+            return self._say(self.texts["broadcast_was_sent"])
+        if status == "cancelled":
+            return self._say(self.texts["broadcast_was_cancelled"])
+        return StaffReply()
 
     async def _official_broadcast_progress(self, member: Staff, _argument: str) -> StaffReply:
         last = await self.outbox.last_broadcast(member.user_ref)

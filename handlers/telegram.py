@@ -317,14 +317,18 @@ class TelegramChannel:
                 log.error("getUpdates refused: %s", exc.message)
                 await asyncio.sleep(5.0)
                 continue
-            pending = [self._receive(u) for u in updates]
-            await self.inbound.acknowledge_after_commit(self, pending)
-            if updates:
-                offset = updates[-1].update_id + 1
-            if self._poll_interval:
+            pending = [self._submit(u) for u in updates]
+            confirmed = await self.inbound.committed(self, pending)
+            if confirmed:
+                offset = updates[confirmed - 1].update_id + 1
+            if confirmed < len(updates):
+                # A step could not be committed: Telegram delivers it (and what came after
+                # it, applied once) again at the next call.
+                await asyncio.sleep(1.0)
+            elif self._poll_interval:
                 await asyncio.sleep(self._poll_interval)
 
-    def _receive(self, update: Update) -> asyncio.Future[None] | None:
+    def _submit(self, update: Update) -> asyncio.Future[None] | None:
         try:
             incoming = translate(update)
         except Malformed as exc:  # from getUpdates: skipped, the rest of the batch goes on
@@ -334,8 +338,8 @@ class TelegramChannel:
 
     async def webhook(self, request: web.Request) -> web.Response:
         """Telegram's webhook (handlers/webhook.py): the secret header is checked in constant
-        time before the body is read; the answer waits for the step's commit (Telegram
-        delivers again if we fail before it)."""
+        time before the body is read; the answer waits until the delivery is durable
+        (Telegram delivers again if we fail before)."""
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         secret = self._webhook_secret or ""
         if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
@@ -344,9 +348,8 @@ class TelegramChannel:
             incoming = translate(parse_update(webhook.parse(await request.read()), self.app.bot))
         except Malformed as exc:
             return webhook.refused(CHANNEL, exc)
-        if incoming is not None:
-            pending = [self.inbound.submit(self, incoming)]
-            await self.inbound.acknowledge_after_commit(self, pending)
+        if incoming is not None and not await self.inbound.receive(self, incoming):
+            return web.Response(status=503)  # not stored: Telegram delivers it again later
         return web.Response(status=200)
 
     async def stop(self) -> None:

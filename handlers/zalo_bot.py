@@ -186,18 +186,9 @@ class ZaloBotChannel:
             incoming = translate(webhook.parse(await request.read()))
         except Malformed as exc:
             return webhook.refused(CHANNEL, exc)
-        if incoming is not None:
-            pending = [self.inbound.submit(self, incoming)]
-            await self.inbound.acknowledge_after_commit(self, pending)
+        if incoming is not None and not await self.inbound.receive(self, incoming):
+            return web.json_response({"ok": False}, status=503)
         return web.json_response({"ok": True})
-
-    def _receive(self, body: object) -> asyncio.Future[None] | None:
-        try:
-            incoming = translate(body)
-        except Malformed as exc:
-            log.warning("Zalo getUpdates: malformed update skipped (%s)", exc)
-            return None
-        return self.inbound.submit(self, incoming) if incoming is not None else None
 
     async def _poll_forever(self) -> None:
         """Development mode: fetch updates with getUpdates (never with a webhook set). It
@@ -206,8 +197,11 @@ class ZaloBotChannel:
         while True:
             try:
                 update = await self.call("getUpdates", {"timeout": str(POLL_TIMEOUT)})
-                if isinstance(update, dict):
-                    self._receive(update)
+                incoming = translate(update) if isinstance(update, dict) else None
+                if incoming is not None:
+                    self.inbound.submit(self, incoming)
+            except Malformed as exc:  # skipped: the next poll goes on
+                log.warning("Zalo getUpdates: malformed update skipped (%s)", exc)
             except ZaloBotError as exc:
                 if exc.code != 408:  # 408: nothing new within the timeout
                     log.warning("Zalo getUpdates failed: %s", exc.code)

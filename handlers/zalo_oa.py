@@ -293,10 +293,8 @@ class ZaloOAChannel:
             age = (now - at).total_seconds() / 3600
             quiet.warning("Zalo OA: an event %.1f hours old refused (outside the window)", age)
             return web.json_response({"error": 0})
-        if incoming is not None:
-            await self.inbound.acknowledge_after_commit(
-                self, [self.inbound.submit(self, incoming)]
-            )
+        if incoming is not None and not await self.inbound.receive(self, incoming):
+            return web.json_response({"error": "try again"}, status=503)
         return web.json_response({"error": 0})
 
     # --- sending --------------------------------------------------------------------------
@@ -458,7 +456,8 @@ def build(env: Mapping[str, str], services: Services) -> ZaloOAChannel | None:
         raise ConfigError(str(exc)) from exc
     if settings is None:
         return None
-    return ZaloOAChannel(services.inbound, settings, TokenStore(services.db))
+    tokens = TokenStore(services.db, services.inbound.conversations.refs)
+    return ZaloOAChannel(services.inbound, settings, tokens)
 
 
 SPEC = ChannelSpec(CHANNEL, build)

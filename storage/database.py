@@ -5,14 +5,16 @@ code. Callers hand :meth:`Database.run` a plain function of a SQLAlchemy
 ``Connection``; it runs in one transaction:
 
 - on PostgreSQL, through the asyncpg driver (``AsyncConnection.run_sync``);
-- on SQLite, directly, on one connection. A step's transaction is a few statements on a
-  local file, about 0.1 ms, and never waits for the disk: the journal is WAL with
-  ``synchronous=NORMAL`` (commits do not fsync) and checkpoints -- the only writes that
-  fsync -- run on a background thread with their own connection. Measured against the
-  alternatives (bench/throughput.py): SQLAlchemy over aiosqlite cost about 0.3 ms *per
-  statement* (several thread hops each), and one worker thread per transaction lost ~10 %
-  to GIL hand-offs under load. Work that may take long (large reports) must not use
-  :meth:`run` on SQLite.
+- on SQLite, on one connection owned by one thread of its own: the event loop never waits
+  for the database, so a write lock held by another process (or a slow disk) delays only the
+  steps that need the database -- /healthz and the webhooks' checks stay responsive, and a
+  step that cannot be committed is not acknowledged. A step's transaction is a few
+  statements on a local file, about 0.1 ms, and never waits for the disk: the journal is WAL
+  with ``synchronous=NORMAL`` (commits do not fsync) and checkpoints -- the only writes that
+  fsync -- run on a thread of their own with their own connection. Running the transactions
+  inline on the event loop was about as fast (bench/throughput.py) but froze the whole
+  process for up to the 5 s busy timeout whenever another process held the write lock;
+  SQLAlchemy over aiosqlite cost about 0.3 ms *per statement* (several thread hops each).
 
 Alembic migrations bring any database up to date at start-up, so a fresh URL just works.
 """
@@ -21,13 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
@@ -42,8 +49,19 @@ CHECKPOINT_AFTER = 1_000
 #: The log file is cut back to this size after a checkpoint (it never shrinks otherwise).
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: How long a SQLite transaction waits for another process's write lock before it fails.
+LOCK_WAIT = 5.0
+#: What a store in trouble raises (locked, read-only, full, unreachable): a step that meets
+#: one may succeed later. (SQLite's own errors surface unwrapped from BEGIN IMMEDIATE.)
+TROUBLE: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.SQLAlchemyError,
+    sqlite3.Error,
+    OSError,
+    ConnectionError,
+)
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def normalise_url(url: str) -> str:
@@ -62,7 +80,9 @@ def normalise_url(url: str) -> str:
 class Database:
     """Runs transactions on SQLite or PostgreSQL for asyncio code."""
 
-    def __init__(self, url: str = DEFAULT_URL):
+    def __init__(self, url: str = DEFAULT_URL, *, lock_wait: float = LOCK_WAIT):
+        """``lock_wait``: how long a SQLite transaction waits for another process's write
+        lock before it fails (the step is then not acknowledged and comes again)."""
         self.url = normalise_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
@@ -70,16 +90,22 @@ class Database:
         self._async: AsyncEngine | None = None
         self._checkpointer: _Checkpointer | None = None
         self._conn: Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                _private_sqlite_file(Path(parsed.database), self.safe_url())
                 self._checkpointer = _Checkpointer(parsed.database)
-            self._sync = sqlalchemy.create_engine(parsed, pool_size=1, max_overflow=0)
-            event.listen(self._sync, "connect", _sqlite_connect)
+            self._sync = sqlalchemy.create_engine(
+                parsed, pool_size=1, max_overflow=0, hide_parameters=True
+            )
+            event.listen(self._sync, "connect", functools.partial(_sqlite_connect, lock_wait))
             event.listen(self._sync, "begin", _sqlite_begin_immediate)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         else:
+            # hide_parameters: an error's message (and so the log) never holds the values of
+            # a statement -- user references, sealed addresses, whatever was bound.
             self._async = create_async_engine(
-                self.url, pool_pre_ping=True, pool_size=10, max_overflow=0
+                self.url, pool_pre_ping=True, pool_size=10, max_overflow=0, hide_parameters=True
             )
 
     async def run(self, work: Callable[[Connection], T]) -> T:
@@ -87,6 +113,15 @@ class Database:
         if self._async is not None:
             async with self._async.begin() as conn:
                 return await conn.run_sync(work)
+        assert self._thread is not None
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._thread, self._run_here, work)
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
+        return result
+
+    def _run_here(self, work: Callable[[Connection], T]) -> T:
+        """On the SQLite thread: one transaction on the one connection."""
         if self._conn is None:
             assert self._sync is not None
             # Kept for the process's life: no pool check-out and reset per transaction.
@@ -94,23 +129,68 @@ class Database:
         with self._conn.begin():
             result = work(self._conn)
         if self._checkpointer is not None:
-            self._checkpointer.wrote(self._conn.connection.dbapi_connection)  # type: ignore[arg-type]
+            self._checkpointer.fold_tail(self._conn.connection.dbapi_connection)  # type: ignore[arg-type]
         return result
 
     async def dispose(self) -> None:
         if self._async is not None:
             await self._async.dispose()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._close_here)
+            self._thread.shutdown(wait=True)
+            self._thread = None
         if self._checkpointer is not None:
             await self._checkpointer.close()
         if self._sync is not None:
             self._sync.dispose()
 
+    def _close_here(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def can_commit(self, patience: float = 0.5) -> str | None:
+        """Whether a write transaction can be committed now: None if so, else why not
+        ("busy": not within ``patience`` seconds, e.g. another process holds SQLite's write
+        lock; "unavailable": read-only, unreachable...). A write that changes nothing."""
+        try:
+            async with asyncio.timeout(patience):
+                await self.run(_probe)
+        except TimeoutError:
+            return "busy"
+        except TROUBLE:
+            return "unavailable"
+        return None
+
     def safe_url(self) -> str:
         """The URL without its password, for messages."""
         return make_url(self.url).render_as_string(hide_password=True)
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened (said in one line, with no password)."""
+
+
+def _private_sqlite_file(path: Path, url: str) -> None:
+    """Create the database file (and its folder, if missing) readable by its owner only:
+    folder 0700, file 0600 whatever the umask. SQLite gives the -wal and -shm files it
+    creates beside it the database file's mode. A database file left readable by others
+    (by an earlier version) is made private."""
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, mode=0o700)
+            path.parent.chmod(0o700)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot create {url}: {exc.strerror or exc}") from exc
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_IMODE(file.stat().st_mode) & 0o077:
+                try:
+                    file.chmod(0o600)
+                except PermissionError:
+                    log.warning("%s can be read by other users: chmod 600 it", file.name)
 
 
 class _Checkpointer:
@@ -133,12 +213,16 @@ class _Checkpointer:
         # the migration check), before the log can grow further.
         self._tail_due = True
 
-    def wrote(self, writer: sqlite3.Connection) -> None:
-        """Called by the only writer after each commit, with its connection."""
-        self._writes += 1
+    def fold_tail(self, writer: sqlite3.Connection) -> None:
+        """Called on the writer's thread after each of its commits, with its connection:
+        copy the few pages a background checkpoint left, where nothing can arrive meanwhile."""
         if self._tail_due:
             busy, pages, copied = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self._tail_due = bool(busy) or pages != copied
+
+    def wrote(self) -> None:
+        """Called on the event loop after each commit."""
+        self._writes += 1
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._later())
         elif self._writes >= CHECKPOINT_AFTER and self._waiting is not None:
@@ -176,7 +260,7 @@ class _Checkpointer:
             self._conn = None
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(lock_wait: float, dbapi_connection: Any, _record: Any) -> None:
     # The driver must not open transactions on its own: _sqlite_begin_immediate does.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -184,7 +268,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # safe against application crashes (only an OS crash can lose the last commits).
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={int(lock_wait * 1000)}")
     # Checkpoints (which fsync) are left to _Checkpointer, off the event loop.
     cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
@@ -198,6 +282,13 @@ def _sqlite_begin_immediate(connection: Connection) -> None:
     connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
 
+_PROBE = sqlalchemy.text("DELETE FROM leases WHERE name = '-probe-'")
+
+
+def _probe(conn: Connection) -> None:
+    conn.execute(_PROBE)
+
+
 def alembic_config() -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -208,10 +299,24 @@ def alembic_config() -> AlembicConfig:
 MIGRATION_LOCK = 0x43_4B_53_01
 
 
+async def reachable(db: Database) -> None:
+    """Raise :class:`DatabaseUnavailable` (one line, no password) if ``db`` cannot be
+    connected to and queried: no server, a wrong host, password or database name, a file
+    that cannot be opened."""
+    try:
+        await db.run(lambda conn: conn.execute(sqlalchemy.text("SELECT 1")))
+    except (OSError, sqlalchemy.exc.DBAPIError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        reason = (str(cause).strip().splitlines() or [""])[0] or type(cause).__name__
+        raise DatabaseUnavailable(f"cannot use the database {db.safe_url()}: {reason}") from exc
+
+
 async def migrate(db: Database) -> None:
     """Bring the database up to the newest schema (idempotent). Workers starting together
     take turns: on PostgreSQL an advisory lock, on SQLite the write lock, serialises them,
     and whoever comes second finds nothing left to do."""
+
+    await reachable(db)
 
     def upgrade(connection: Connection) -> None:
         if connection.dialect.name == "postgresql":

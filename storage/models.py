@@ -99,14 +99,38 @@ class CompletionRow(Base):
 
 
 class DeliveryRow(Base):
-    """Deliveries already applied (Telegram update_id, Zalo message_id): applied once."""
+    """Deliveries already applied (Telegram update_id, Zalo message_id): applied once.
+
+    ``delivery_id`` is a keyed hash of the platform's id (some ids contain a user id);
+    ``outgoing`` holds the step's replies and where they go, sealed, until they are sent --
+    so that a step whose replies a crash cut off is answered after all (on the platform's
+    redelivery, or by the sweeper) -- and is then emptied."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index(None, "at"),)
+    __table_args__ = (Index(None, "at"), Index(None, "channel", "user_ref"))
 
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    user_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outgoing: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class InboxRow(Base):
+    """A webhook delivery made durable before it was acknowledged, until its step is
+    committed (the row is deleted in the step's transaction). The payload -- who wrote
+    what -- is sealed (AES-GCM under a key derived from BOT_ID_SECRET, bound to the row's
+    channel and user reference)."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index(None, "received_at"), Index(None, "channel", "user_ref"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_ref: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class DailyEventRow(Base):
@@ -259,7 +283,7 @@ class BroadcastRow(Base):
     text: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(64))  # the official's user_ref
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(12), default="draft")  # draft | queued
+    status: Mapped[str] = mapped_column(String(12), default="draft")  # draft|queued|cancelled
     recipients: Mapped[int] = mapped_column(Integer, default=0)
 
 

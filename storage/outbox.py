@@ -338,6 +338,24 @@ class OutboxStore:
 
         return await self.db.run(work)
 
+    async def cancel_broadcast(self, broadcast_id: int, created_by: str) -> bool:
+        """Cancel this author's draft (its Send button is spent then); False if it is not a
+        draft of theirs any more (sent, or cancelled already)."""
+        b = _broadcasts
+        stmt = (
+            update(b)
+            .where(b.c.id == broadcast_id, b.c.created_by == created_by, b.c.status == "draft")
+            .values(status="cancelled")
+        )
+        return await self.db.run(lambda conn: conn.execute(stmt).rowcount == 1)
+
+    async def broadcast_status(self, broadcast_id: int, created_by: str) -> str | None:
+        """The state of this author's announcement ("draft", "queued" or "cancelled"); None
+        if it is not theirs."""
+        b = _broadcasts
+        query = select(b.c.status).where(b.c.id == broadcast_id, b.c.created_by == created_by)
+        return await self.db.run(lambda conn: conn.execute(query).scalar())
+
     async def broadcasts_since(self, created_by: str, since: datetime) -> int:
         """Announcements this author has sent since ``since``."""
         b = _broadcasts

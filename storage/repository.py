@@ -20,6 +20,7 @@ import asyncio
 import enum
 import functools
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,19 @@ _deliveries = Base.metadata.tables["deliveries"]
 _reached = Base.metadata.tables["reached"]
 _contacts = Base.metadata.tables["contacts"]
 _outbox = Base.metadata.tables["outbox"]
+_inbox = Base.metadata.tables["inbox"]
+_staff = Base.metadata.tables["staff"]
+_audit = Base.metadata.tables["audit"]
+#: What /xoadulieu deletes: every row linked to the user's reference.
+ERASED = (_sessions, _events, _completions, _reached, _contacts, _outbox, _inbox, _deliveries)
+#: A user's staff actions stay in the audit log, linked to nobody once they delete their data.
+ERASED_REF = "erased"
+#: Replies not marked sent this long after their step were cut off (by a crash): they are
+#: sent on a redelivery, or by the sweeper. Sending takes a second or two; a 429 may hold
+#: it back for up to Telegram's usual retry_after (tens of seconds at worst).
+CUT_OFF = timedelta(seconds=30)
+#: Replies marked sent are written together, at most this long after they went out.
+SENT_FLUSH = 0.05
 
 #: Sessions kept in memory (least recently used are dropped first): the people in the middle
 #: of a conversation with this worker; anyone else costs one indexed read (~0.1 ms).
@@ -55,6 +69,7 @@ BATCH_LIMIT = 200
 DELIVERY_MEMORY = timedelta(days=7)
 
 _Key = tuple[str, str]
+log = logging.getLogger(__name__)
 #: A session read under a row lock (SQLite: the transaction already holds the write lock).
 _LOCKED_SESSION = (
     select(_sessions.c.state, _sessions.c.version)
@@ -75,6 +90,16 @@ class StoredSession:
     version: int
 
 
+@dataclass(frozen=True, slots=True)
+class Unsent:
+    """Replies a step left unsent (sealed, bound to the channel and the user's reference)."""
+
+    channel: str
+    delivery_id: str
+    user_ref: str
+    outgoing: str
+
+
 @dataclass(slots=True)
 class _Save:
     channel: str
@@ -85,8 +110,14 @@ class _Save:
     delivery_id: str | None
     future: asyncio.Future[Saved] | None = field(default=None, repr=False)  # None: not awaited
     address: str | None = None  # sealed chat address, given when the user opts in to messages
+    #: The inbox row this step comes from: deleted in the step's transaction.
+    inbox_id: int | None = None
+    #: The step's replies and where they go, sealed: kept with the delivery until sent.
+    outgoing: str | None = None
     outcome: Saved = Saved.SAVED
     new_version: int = 0
+    #: For a DUPLICATE: the replies of the step applied before, if never marked sent.
+    unsent: str | None = None
 
     @property
     def key(self) -> _Key:
@@ -108,6 +139,8 @@ class Repository:
         self._cache_size = cache_size
         self._queue: list[_Save] = []
         self._writer: asyncio.Task[None] | None = None
+        self._sent: list[dict[str, str]] = []
+        self._sent_flush: asyncio.Task[None] | None = None
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -149,17 +182,61 @@ class Repository:
         now: datetime,
         delivery_id: str | None = None,
         address: str | None = None,
+        inbox_id: int | None = None,
+        outgoing: str | None = None,
     ) -> Saved:
         """Write ``reply`` for a session read at ``version`` (None: there was no session).
-        ``address``: the sealed chat address, kept if the reply opts in to messages."""
+        ``address``: the sealed chat address, kept if the reply opts in to messages;
+        ``inbox_id``: the inbox row to delete with the step; ``outgoing``: the sealed replies
+        to keep with the delivery until :meth:`mark_sent`."""
+        return (
+            await self.save_item(
+                channel,
+                user_ref,
+                reply,
+                version=version,
+                now=now,
+                delivery_id=delivery_id,
+                address=address,
+                inbox_id=inbox_id,
+                outgoing=outgoing,
+            )
+        ).outcome
+
+    async def save_item(
+        self,
+        channel: str,
+        user_ref: str,
+        reply: Reply,
+        *,
+        version: int | None,
+        now: datetime,
+        delivery_id: str | None = None,
+        address: str | None = None,
+        inbox_id: int | None = None,
+        outgoing: str | None = None,
+    ) -> _Save:
+        """:meth:`save`, telling also what a DUPLICATE left unsent."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Saved] = loop.create_future()
-        item = _Save(channel, user_ref, reply, version, now, delivery_id, future, address=address)
+        item = _Save(
+            channel,
+            user_ref,
+            reply,
+            version,
+            now,
+            delivery_id,
+            future,
+            address=address,
+            inbox_id=inbox_id,
+            outgoing=outgoing,
+        )
         self._queue.append(item)
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._write_queued())
         # A caller that gives up only stops waiting: the write, shared with others, goes on.
-        return await future
+        await future
+        return item
 
     async def _write_queued(self) -> None:
         while self._queue:
@@ -186,7 +263,9 @@ class Repository:
         delivery_id: str | None = None,
         address: str | None = None,
         also: Callable[[Connection, Reply], None] | None = None,
-    ) -> tuple[Saved, Reply]:
+        inbox_id: int | None = None,
+        outgoing: Callable[[Reply], str | None] | None = None,
+    ) -> tuple[_Save, Reply]:
         """Read the session *locked*, ``decide`` the step and write it, in one transaction:
         nobody can change the session in between, so this never ends in ``CONFLICT``. For a
         step that lost the optimistic race (a busy user on several workers): it always makes
@@ -200,7 +279,17 @@ class Repository:
             )
             reply = decide(stored)
             version = stored.version if stored else None
-            item = _Save(channel, user_ref, reply, version, now, delivery_id, address=address)
+            item = _Save(
+                channel,
+                user_ref,
+                reply,
+                version,
+                now,
+                delivery_id,
+                address=address,
+                inbox_id=inbox_id,
+                outgoing=outgoing(reply) if outgoing is not None else None,
+            )
             if reply.erase:
                 self._write_erase(conn, [item])
             else:
@@ -212,7 +301,7 @@ class Repository:
         self.forget(channel, user_ref)
         item, reply = await self.db.run(work)
         self._settle(item)
-        return item.outcome, reply
+        return item, reply
 
     def _settle(self, item: _Save) -> None:
         if item.outcome is Saved.SAVED and item.reply.persist and not item.reply.erase:
@@ -229,13 +318,25 @@ class Repository:
         (item,) = batch
         if item.delivery_id is not None and not self._claim_deliveries(conn, [item]):
             item.outcome = Saved.DUPLICATE
+            self._after_duplicates(conn, [item])
             return
-        for table in (_sessions, _events, _completions, _reached, _contacts, _outbox):
+        for table in ERASED:
             conn.execute(
                 delete(table).where(
                     table.c.channel == item.channel, table.c.user_ref == item.user_ref
                 )
             )
+        mine = (_staff.c.channel == item.channel) & (_staff.c.user_ref == item.user_ref)
+        conn.execute(delete(_staff).where(mine))
+        conn.execute(
+            update(_audit)
+            .where(_audit.c.channel == item.channel, _audit.c.user_ref == item.user_ref)
+            .values(user_ref=ERASED_REF)
+        )
+        if item.delivery_id is not None:
+            # This step's own delivery stays known (a redelivery must not erase twice), linked
+            # to nobody and without its reply (it would be linked by its sealing).
+            self._writes.claim(conn, [self._delivery_row(item, linked=False)])
 
     def _write_batch(self, conn: Connection, batch: list[_Save]) -> None:
         with_id = [i for i in batch if i.delivery_id is not None]
@@ -246,6 +347,9 @@ class Repository:
                 claimed.discard(delivery)  # the first save with this id is the one applied
             else:
                 item.outcome = Saved.DUPLICATE
+        duplicates = [i for i in with_id if i.outcome is Saved.DUPLICATE]
+        if duplicates:
+            self._after_duplicates(conn, duplicates)
         live = [i for i in batch if i.outcome is Saved.SAVED and i.reply.persist]
         if live:
             self._write_sessions(conn, live)
@@ -256,12 +360,72 @@ class Repository:
                 conn, [{"channel": i.channel, "delivery_id": i.delivery_id} for i in losers]
             )
         self._write_events(conn, [i for i in live if i.outcome is Saved.SAVED])
+        done = [i.inbox_id for i in batch if i.inbox_id is not None and i.outcome is Saved.SAVED]
+        if done:
+            conn.execute(delete(_inbox).where(_inbox.c.id.in_(done)))
+
+    def _after_duplicates(self, conn: Connection, items: list[_Save]) -> None:
+        """A delivery applied before: its inbox row is done with; what its step left unsent
+        is sent now (after a crash between the commit and the replies)."""
+        done = [i.inbox_id for i in items if i.inbox_id is not None]
+        if done:
+            conn.execute(delete(_inbox).where(_inbox.c.id.in_(done)))
+        for item in items:
+            # Replies still being sent by whoever applied the step are not cut off.
+            item.unsent = conn.execute(
+                select(_deliveries.c.outgoing).where(
+                    _deliveries.c.channel == item.channel,
+                    _deliveries.c.delivery_id == item.delivery_id,
+                    _deliveries.c.at < item.now - CUT_OFF,
+                )
+            ).scalar_one_or_none()
 
     def _claim_deliveries(self, conn: Connection, items: list[_Save]) -> set[tuple[str, str]]:
         """Record delivery ids; return those that were new (first use wins)."""
         first = {(i.channel, i.delivery_id): i for i in reversed(items)}
-        rows = [{"channel": c, "delivery_id": d, "at": i.now} for (c, d), i in first.items()]
-        return self._writes.claim(conn, rows)
+        return self._writes.claim(conn, [self._delivery_row(i) for i in first.values()])
+
+    @staticmethod
+    def _delivery_row(item: _Save, *, linked: bool = True) -> dict[str, Any]:
+        return {
+            "channel": item.channel,
+            "delivery_id": item.delivery_id,
+            "at": item.now,
+            "user_ref": item.user_ref if linked else None,
+            "outgoing": item.outgoing if linked else None,
+        }
+
+    # --- replies sent ---------------------------------------------------------------------
+
+    def mark_sent(self, channel: str, delivery_id: str) -> None:
+        """The replies kept with this delivery went out: forget them (written shortly, with
+        the others sent meanwhile, in one transaction)."""
+        self._sent.append({"channel": channel, "delivery_id": delivery_id})
+        if self._sent_flush is None or self._sent_flush.done():
+            self._sent_flush = asyncio.get_running_loop().create_task(self._flush_sent())
+
+    async def _flush_sent(self) -> None:
+        await asyncio.sleep(SENT_FLUSH)
+        while self._sent:
+            rows, self._sent = self._sent, []
+            params = [{"k_channel": r["channel"], "k_delivery_id": r["delivery_id"]} for r in rows]
+            try:
+                await self.db.run(functools.partial(_forget_replies, params=params))
+            except Exception:
+                # Not marked: the sweeper may send these replies once more (never lost).
+                log.warning("could not mark %d replies sent", len(rows))
+
+    async def unsent(self, before: datetime, limit: int = 100) -> list[Unsent]:
+        """Replies kept with deliveries older than ``before`` and never marked sent."""
+        query = (
+            select(_deliveries.c.channel, _deliveries.c.delivery_id, _deliveries.c.outgoing,
+                   _deliveries.c.user_ref)
+            .where(_deliveries.c.outgoing.is_not(None), _deliveries.c.at < before)
+            .order_by(_deliveries.c.at)
+            .limit(limit)
+        )  # fmt: skip
+        found = await self.db.run(lambda conn: list(conn.execute(query)))
+        return [Unsent(r.channel, r.delivery_id, r.user_ref, r.outgoing) for r in found]
 
     def _write_sessions(self, conn: Connection, items: list[_Save]) -> None:
         current = self._writes.versions(conn, list(dict.fromkeys(i.key for i in items)))
@@ -397,6 +561,20 @@ class Repository:
         result = await self.db.run(work)
         self._cache.clear()
         return result
+
+
+_SENT = (
+    update(_deliveries)
+    .where(
+        _deliveries.c.channel == bindparam("k_channel"),
+        _deliveries.c.delivery_id == bindparam("k_delivery_id"),
+    )
+    .values(outgoing=None)
+)
+
+
+def _forget_replies(conn: Connection, params: list[dict[str, str]]) -> None:
+    conn.execute(_SENT, params)
 
 
 def funnel_stage(kind: str, step: str | None, detail: str | None) -> str | None:

@@ -176,10 +176,13 @@ class SqliteWrites(CoreWrites):
         new = set()
         for r in rows:
             cur.execute(
-                "INSERT INTO deliveries (channel, delivery_id, at) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                (r["channel"], r["delivery_id"], self._time(r["at"])),
-            )
+                "INSERT INTO deliveries (channel, delivery_id, at, user_ref, outgoing) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    r["channel"], r["delivery_id"], self._time(r["at"]), r["user_ref"],
+                    r["outgoing"],
+                ),
+            )  # fmt: skip
             if cur.rowcount == 1:
                 new.add((r["channel"], r["delivery_id"]))
         return new

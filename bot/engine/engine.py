@@ -44,7 +44,7 @@ from bot.model import (
     Text,
     Timeout,
 )
-from bot.textnorm import fold
+from bot.textnorm import clean_input, fold
 from bot.vocabulary import GLOBAL_ACTIONS, Action, EventKind, PickSource, ScreenId, ScreenKind
 
 
@@ -219,7 +219,7 @@ class Engine:
         self.nav.reoffer(turn)
 
     def _text(self, turn: Turn, raw: str) -> None:
-        text = raw.strip()
+        text = clean_input(raw).strip()
         if text.startswith("/"):
             self._command(turn, text)
             return

@@ -1,4 +1,5 @@
-"""Guards every input and output passes: secrets typed by mistake, unreadable text, links.
+"""Guards every input and output passes: secrets typed by mistake, unreadable text, links
+(parsed by bot/links.py).
 
 Pure functions of text (and the deployment's allowed links): no state, no content.
 """
@@ -7,18 +8,12 @@ from __future__ import annotations
 
 import re
 
+from bot import links
 from bot.config import Config
 
 #: Longer messages are not read (a question fits in far less).
 MAX_TEXT = 600
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_ANY_LINK = re.compile(r"(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})\b", re.IGNORECASE)
-_LINK = re.compile(
-    r"(?:https?://)?((?:[a-z0-9-]+\.)+(?:vn|com|net|org|me|io|app|info|xyz|top|online))\b"
-    r"(?::\d+)?(?:/[^\s]*)?",
-    re.IGNORECASE,
-)
 _DIGIT_RUN = re.compile(r"\+?\d(?:[\s.\-]?\d)+")
 _YEAR = re.compile(r"^(19|20)\d\d$")
 #: The letters and digits of a volunteer's code: none that can be mistaken for another
@@ -54,23 +49,18 @@ def sensitive_kind(text: str) -> str | None:
 
 
 def unreadable(text: str) -> bool:
-    """Too long to be a question, or holding control characters."""
-    return len(text) > MAX_TEXT or bool(_CONTROL.search(text))
+    """Too long to be a question (control and invisible characters are cleaned before:
+    bot.textnorm.clean_input)."""
+    return len(text) > MAX_TEXT
 
 
 def foreign_links(text: str, config: Config) -> list[str]:
-    """The sites ``text`` (typed by a person) links to that the deployment does not allow:
-    anything that looks like a domain, short links (bit.ly) included."""
-    hosts = (m.group(1).lower() for m in _ANY_LINK.finditer(text))
-    return [h for h in dict.fromkeys(hosts) if not config.link_allowed(h)]
+    """The sites ``text`` (typed by a person) links to that the deployment does not allow."""
+    return links.foreign_links(text, config.links)
 
 
 def hide_foreign_links(text: str, config: Config, replacement: str) -> str:
     """``text`` with every link to a site the deployment does not allow replaced (a safety
     net on everything the bot sends: the content is checked, but a bad edit must never send
     citizens elsewhere)."""
-
-    def check(match: re.Match[str]) -> str:
-        return match.group(0) if config.link_allowed(match.group(1)) else replacement
-
-    return _LINK.sub(check, text) if "." in text else text
+    return links.scrub(text, config.links, replacement)

@@ -223,7 +223,7 @@ async def stack(engine: Engine, tmp_path: Path) -> AsyncIterator[Stack]:
             ZaloBotChannel(
                 inbound, zalo_api.token, base_url=zalo_api.base_url, webhook_secret=SECRET
             ),
-            ZaloOAChannel(inbound, oa_settings, TokenStore(db)),
+            ZaloOAChannel(inbound, oa_settings, TokenStore(db, UserRefs(TEST_SECRET))),
         ]
         for channel in channels:
             await channel.start()

@@ -456,3 +456,28 @@ def test_start_on_the_continue_screen_offers_the_step_again(engine: Engine) -> N
     back = engine.advance(offer.state, Start(), T0 + timedelta(hours=8))
     assert back.state.screen == "resume"
     assert back.state.back_to == ScreenRef("remind_offer")
+
+
+@pytest.mark.parametrize(
+    "noise", ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\u200b", "\u200d", "\ufeff", "\u202e"]
+)
+def test_control_and_invisible_characters_do_not_hide_what_was_typed(
+    engine: Engine, noise: str
+) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    clean = engine.advance(mid.state, Text("chu ky so la gi"), T0)
+    noisy = engine.advance(mid.state, Text(f"chu ky{noise} so la gi{noise}"), T0)
+    assert "faq" in kinds(clean)
+    assert noisy.messages == clean.messages
+
+
+def test_an_id_number_split_by_invisible_characters_is_still_caught(engine: Engine) -> None:
+    reply = walk(engine, *INSTALL_VNPT, "038\u200b123\u200b456\u200b789")
+    assert "sensitive" in kinds(reply)
+    assert reply.delete_input
+
+
+def test_only_control_characters_are_not_understood(engine: Engine, content: Content) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    reply = engine.advance(mid.state, Text("\x00\x00\u200b"), T0)
+    assert reply.messages[0].text == content.texts["not_understood"]

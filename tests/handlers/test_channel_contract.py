@@ -38,6 +38,7 @@ from handlers.terminal import TerminalChannel, to_input
 from handlers.zalo_bot import ZaloBotChannel
 from handlers.zalo_oa import OASettings, ZaloOAChannel
 from storage.database import Database, migrate
+from storage.inbox import Inbox
 from storage.repository import Repository
 from storage.staff import Scope, StaffRepository
 from storage.tokens import TokenStore
@@ -417,7 +418,7 @@ async def world(
     staff = StaffRepository(db)
     conversations = Conversations(engine, Repository(db), refs, area_of=staff.volunteer_commune)
     desk = StaffDesk(engine.config, engine.content, db, staff, refs, utcnow)
-    inbound = Inbound(conversations, desk)
+    inbound = Inbound(conversations, desk, inbox=Inbox(db))
     async with AsyncExitStack() as stack:
         stack.push_async_callback(db.dispose)
         driver = await _driver(request.param, stack, inbound, engine)
@@ -457,7 +458,11 @@ async def _driver(name: str, stack: AsyncExitStack, inbound: Inbound, engine: En
             api_base_url=oa.api_base_url,
             oauth_base_url=oa.oauth_base_url,
         )
-        channel = ZaloOAChannel(inbound, settings, TokenStore(inbound.conversations.repo.db))
+        channel = ZaloOAChannel(
+            inbound,
+            settings,
+            TokenStore(inbound.conversations.repo.db, inbound.conversations.refs),
+        )
         return ZaloOADriver(oa, channel, await serve(channel))
     terminal = TerminalChannel(inbound)
     return TerminalDriver(terminal)
@@ -467,11 +472,13 @@ USER = "70001"
 
 
 @adapters()
-async def test_a_message_is_answered_once_its_step_is_committed(world: World) -> None:
+async def test_a_message_is_acknowledged_once_durable_and_then_answered(world: World) -> None:
     assert await world.driver.text(USER, "xin chào") == 200
-    # Acknowledged only after the commit: the session is already there when the answer comes.
-    assert await world.stored("sessions") == 1
+    # Acknowledged only once durable: its inbox row (a webhook) or its step is stored.
+    assert await world.stored("inbox") + await world.stored("sessions") >= 1
     await world.settle()
+    assert await world.stored("inbox") == 0
+    assert await world.stored("sessions") == 1
     sent = world.driver.sent(USER)
     assert len(sent) == 3, sent
     assert "KHÔNG BAO GIỜ" in sent[1]

@@ -39,8 +39,19 @@ def alive(pid: int) -> bool:
 
 
 class Cluster:
-    def __init__(self, proc: asyncio.subprocess.Process, port: int, api: FakeBotAPI, url: str):
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        port: int,
+        api: FakeBotAPI,
+        url: str,
+        env: dict[str, str],
+        folder: Path,
+    ):
         self.proc = proc
+        self.port = port
+        self.env = env
+        self.folder = folder
         self.base = f"http://127.0.0.1:{port}"
         self.api = api
         self.url = url
@@ -96,7 +107,7 @@ async def cluster(database_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
             sys.executable, "-m", "bot", "serve", "--workers", "2", cwd=tmp_path, env=env
         )
         try:
-            cluster = Cluster(proc, port, api, database_url)
+            cluster = Cluster(proc, port, api, database_url, env, tmp_path)
             await cluster.wait_up()
             yield cluster
         finally:
@@ -147,3 +158,52 @@ async def test_a_killed_worker_is_started_again_and_sigterm_stops_all(cluster: C
     cluster.proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(cluster.proc.wait(), 30) == 0
     assert not any(alive(pid) for pid in after)
+
+
+# The supervisor's own behaviour does not depend on the database: SQLite only (time).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_workers_die_with_a_killed_supervisor_and_a_second_one_may_start(
+    cluster: Cluster,
+) -> None:
+    """SIGKILL of the supervisor alone used to leave its workers serving; a restart then ran
+    twice the workers on the port (and twice the database connections)."""
+    workers = children(cluster.proc.pid)
+    assert len(workers) == 2
+    os.kill(cluster.proc.pid, signal.SIGKILL)
+    await cluster.proc.wait()
+    for _ in range(200):  # the kernel signals them at once; they stop within seconds
+        if not any(alive(pid) for pid in workers):
+            break
+        await asyncio.sleep(0.05)
+    assert not any(alive(pid) for pid in workers)
+    again = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", "--workers", "2", cwd=cluster.folder, env=cluster.env
+    )
+    try:
+        await cluster.wait_up()
+        assert len(children(again.pid)) == 2
+    finally:
+        again.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(again.wait(), 30) == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_second_server_on_a_live_ones_port_refuses_in_one_line(cluster: Cluster) -> None:
+    second = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "--workers",
+        "2",
+        cwd=cluster.folder,
+        env=cluster.env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(second.communicate(), 30)
+    assert second.returncode == 2
+    message = err.decode().strip()
+    assert message.startswith("error: a server is already running on port")
+    assert "\n" not in message
+    assert "Traceback" not in message
+    assert len(children(cluster.proc.pid)) == 2, "the live one goes on"

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,9 @@ from storage.database import Database
 from storage.outbox import OutboxStore
 from storage.repository import Repository
 from storage.staff import FAILED_INVITES_PER_HOUR, Scope, StaffRepository
+from tests.bot.test_links import FOREIGN
 from tests.conftest import ROOT, T0, TEST_SECRET, rows
+from tests.handlers.harness import USER, Harness, buttons
 
 NOW = T0 + timedelta(days=30)
 
@@ -298,7 +300,10 @@ def test_vietnamese_number_formats(content: Content) -> None:
 
 
 def test_cli_invite_prints_a_deep_link(tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "BOT_ID_SECRET": "x" * 20}
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "BOT_ID_SECRET": TEST_SECRET.decode(),
+    }
     run = subprocess.run(
         [sys.executable, "-m", "bot", "invite", "official", "--commune", "16279"],
         capture_output=True, text=True, cwd=ROOT, env={**_env(), **env}, check=True,
@@ -315,7 +320,10 @@ def test_cli_invite_prints_a_deep_link(tmp_path: Path) -> None:
 
 
 def test_cli_population_import(tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "BOT_ID_SECRET": "x" * 20}
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "BOT_ID_SECRET": TEST_SECRET.decode(),
+    }
     table = tmp_path / "pop.csv"
     table.write_text(
         "commune,village,adults,adults_present,households\n16279,dong-hoa,1000,900,450\n",
@@ -410,7 +418,8 @@ async def test_an_announcement_is_previewed_confirmed_and_sent_to_the_scope(worl
     assert queued is not None
     assert " 2 người" in queued.messages[0].text
     again = await world.staff_says(1, Choice(send.id, SCREEN))
-    assert again == StaffReply(), "pressing Send twice sends once"
+    assert again is not None
+    assert again.messages[0].text.startswith("Thông báo này đã gửi đi rồi"), "sends once"
     progress = await world.staff_says(1, Text("/tiendo"))
     assert progress is not None
     assert "đã gửi 0, đang chờ 2" in progress.messages[0].text
@@ -451,3 +460,71 @@ async def test_announcements_are_few_and_only_for_officials(world: World) -> Non
     allowed = await world.staff_says(1, Text("/thongbao Tin ngày mai"))
     assert allowed is not None
     assert len(allowed.messages) == 2
+
+
+@pytest.mark.parametrize(("link", "piece"), FOREIGN)
+async def test_an_announcement_with_a_foreign_link_is_refused(
+    world: World, link: str, piece: str
+) -> None:
+    await world.enrol(1, "official", Scope("communes", ("16279",)))
+    await opted_in_and_reported(world, 201, "nong cong", "dong hoa")
+    refused = await world.staff_says(1, Text(f"/thongbao Bà con vào {link} để cài nhé"))
+    assert refused is not None
+    assert refused.messages[0].text.startswith("Thông báo có đường link không phải")
+    assert await rows(world.db, "SELECT count(*) FROM broadcasts") == [(0,)]
+
+
+async def test_an_announcement_may_link_to_the_bot_and_official_sites(world: World) -> None:
+    await world.enrol(1, "official", Scope("communes", ("16279",)))
+    await opted_in_and_reported(world, 201, "nong cong", "dong hoa")
+    text = "Xem dichvucong.gov.vn và https://t.me/TroLyChuKySoDemoBot, hỏi @TroLyChuKySoDemoBot"
+    preview = await world.staff_says(1, Text(f"/thongbao {text}"))
+    assert preview is not None
+    assert len(preview.messages) == 2
+
+
+async def opted_in_on_telegram(harness: Harness, user: int) -> None:
+    """A citizen who agreed to messages and reported from Xa Nong Cong, through Telegram."""
+    await harness.answer(lambda: harness.api.add_command(user, "/start"), user)
+    for option in ("install", "ok", "i:vnpt", "android", "yes"):
+        await harness.press(option, user)
+    await harness.say("menu", user)
+    for step in ("!done", "!yes", "nong cong", "dong hoa", "!yes", "!i:vnpt"):
+        if step.startswith("!"):
+            await harness.press(step[1:], user)
+        else:
+            await harness.say(step, user)
+
+
+async def test_cancel_spends_the_announcement_and_its_send_button(harness: Harness) -> None:
+    """The audit: after "Huy" on a preview, its "Gui" still queued the announcement."""
+    api = harness.api
+    await opted_in_on_telegram(harness, 701)
+    code = await StaffRepository(harness.db).create_invite(
+        "official", Scope("communes", ("16279",)), created_by="cli", now=datetime.now(UTC)
+    )
+    await harness.answer(lambda: api.add_command(USER, "/start", code))
+    preview = await harness.say("/thongbao Tối nay họp thôn")
+    ask = preview[-1]
+    (send,) = [data for _, data in buttons(ask) if data.split("|")[1].startswith("bc:")]
+    (cancel,) = [data for _, data in buttons(ask) if data.split("|")[1].startswith("bcx:")]
+
+    cancelled = await harness.answer(lambda: api.add_callback(USER, cancel))
+    assert cancelled[-1]["text"] == "Đã hủy, không gửi."
+    spent = await harness.answer(lambda: api.add_callback(USER, send))
+    assert "đã hủy" in spent[-1]["text"]
+    assert await rows(harness.db, "SELECT count(*) FROM outbox") == [(0,)]
+    assert await rows(harness.db, "SELECT status FROM broadcasts") == [("cancelled",)]
+
+    # The other way round: once sent, "Huy" on the same preview cannot take it back silently.
+    preview = await harness.say("/thongbao Sáng mai họp thôn")
+    ask = preview[-1]
+    (send,) = [data for _, data in buttons(ask) if data.split("|")[1].startswith("bc:")]
+    (cancel,) = [data for _, data in buttons(ask) if data.split("|")[1].startswith("bcx:")]
+    queued = await harness.answer(lambda: api.add_callback(USER, send))
+    assert "Đang gửi tới 1 người" in queued[-1]["text"]
+    late = await harness.answer(lambda: api.add_callback(USER, cancel))
+    assert "đã gửi" in late[-1]["text"]
+    again = await harness.answer(lambda: api.add_callback(USER, send))
+    assert "đã gửi" in again[-1]["text"]
+    assert await rows(harness.db, "SELECT count(*) FROM outbox WHERE kind = 'broadcast'") == [(1,)]

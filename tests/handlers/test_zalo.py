@@ -33,7 +33,7 @@ from handlers.zalo_bot import ZaloBotChannel
 from handlers.zalo_oa import OASettings, ZaloOAChannel
 from storage.database import Database, migrate
 from storage.repository import Repository
-from storage.tokens import Tokens, TokenStore
+from storage.tokens import Tokens, TokenStore, TokenStoreError
 from tests.conftest import TEST_SECRET, rows
 from tests.fakes.zalo_api import (
     OAUTH_TOKEN_PATH,
@@ -233,7 +233,9 @@ def settings(oa: FakeZaloOA) -> OASettings:
 
 async def oa_channel(engine: Engine, db: Database, oa: FakeZaloOA) -> ZaloOAChannel:
     conversations = Conversations(engine, Repository(db), UserRefs(TEST_SECRET))
-    channel = ZaloOAChannel(Inbound(conversations), settings(oa), TokenStore(db))
+    channel = ZaloOAChannel(
+        Inbound(conversations), settings(oa), TokenStore(db, UserRefs(TEST_SECRET))
+    )
     await channel.start()
     return channel
 
@@ -297,9 +299,14 @@ async def test_oa_expired_token_is_refreshed_and_the_send_retried(oa_world: OAWo
     await oa_world.channel.deliver(USER, (OutMessage("Chào bạn"),))
     assert oa_world.oa.sent_texts(USER) == ["Chào bạn"]
     assert oa_world.oa.refresh_count == 1
-    stored = await TokenStore(oa_world.db).load("zalo_oa")
+    stored = await TokenStore(oa_world.db, UserRefs(TEST_SECRET)).load("zalo_oa")
     assert stored is not None
     assert stored.refresh_token == oa_world.oa.refresh_token, "the new pair was saved"
+    raw = repr(await rows(oa_world.db, "SELECT access_token, refresh_token FROM channel_tokens"))
+    assert oa_world.oa.refresh_token not in raw, "kept sealed"
+    assert stored.access_token not in raw
+    with pytest.raises(TokenStoreError):
+        await TokenStore(oa_world.db, UserRefs(b"another-secret-0123456789ab")).load("zalo_oa")
 
 
 async def test_oa_refresh_under_two_senders_happens_once_and_survives_a_restart(
@@ -570,7 +577,9 @@ async def test_a_failed_refresh_keeps_sending_with_the_still_valid_token(
     async with FakeZaloOA() as oa:
         # The pair in hand expires in an hour: a refresh is due (two hours ahead) but fails.
         soon = datetime.now(UTC) + timedelta(hours=1)
-        await TokenStore(lite_db).save("zalo_oa", Tokens("AT-1", "RT-1", soon), datetime.now(UTC))
+        await TokenStore(lite_db, UserRefs(TEST_SECRET)).save(
+            "zalo_oa", Tokens("AT-1", "RT-1", soon), datetime.now(UTC)
+        )
         oa.fail_next(OAUTH_TOKEN_PATH, -14014, "invalid_grant")
         channel = await oa_channel(engine, lite_db, oa)
         try:
@@ -587,7 +596,9 @@ async def test_a_failed_refresh_with_an_expired_token_fails_the_send(
 ) -> None:
     async with FakeZaloOA() as oa:
         past = datetime.now(UTC) - timedelta(minutes=1)
-        await TokenStore(lite_db).save("zalo_oa", Tokens("AT-1", "RT-1", past), datetime.now(UTC))
+        await TokenStore(lite_db, UserRefs(TEST_SECRET)).save(
+            "zalo_oa", Tokens("AT-1", "RT-1", past), datetime.now(UTC)
+        )
         oa.fail_next(OAUTH_TOKEN_PATH, -14014, "invalid_grant")
         channel = await oa_channel(engine, lite_db, oa)
         try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import stat
 import subprocess
 import sys
 from functools import partial
@@ -14,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 import storage.database
 from storage.database import Database, migrate, normalise_url
@@ -136,3 +139,63 @@ async def test_sqlite_log_left_by_a_crash_is_folded_in_at_start(
         assert await db.run(lambda c: c.execute(count).scalar()) == 2000
     finally:
         await db.dispose()
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_sqlite_files_are_private(tmp_path: Path) -> None:
+    """The folder the bot creates is 0700, the database and its -wal/-shm 0600, whatever the
+    umask (here the usual 022, which would make them readable by every user)."""
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "var" / "bot.db"
+        db = Database(f"sqlite:///{path}")
+        await migrate(db)
+        await db.run(lambda c: c.execute(text("SELECT count(*) FROM sessions")))
+        files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+        assert all(f.exists() for f in files)
+        assert [mode(f) for f in files] == [0o600] * 3
+        assert mode(path.parent) == 0o700
+        await db.dispose()
+    finally:
+        os.umask(old)
+
+
+def loosen(database: Path, folder: Path) -> None:
+    """As an earlier version left them: readable by every user."""
+    database.chmod(0o644)
+    folder.chmod(0o755)
+
+
+async def test_an_existing_world_readable_database_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    db = Database(f"sqlite:///{path}")
+    await migrate(db)
+    await db.dispose()
+    loosen(path, tmp_path)
+    db = Database(f"sqlite:///{path}")
+    await migrate(db)
+    await db.dispose()
+    assert mode(path) == 0o600
+    assert mode(tmp_path) == 0o755, "a folder the bot did not create is left alone"
+
+
+async def test_a_failing_statement_logs_no_parameter(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLAlchemy puts a failing statement's parameters in its message ("[parameters: ...]"),
+    which then lands in the log: a user reference, an address, a code typed by mistake."""
+    db = Database(database_url)
+    await migrate(db)
+    secret = "0912345678-SENTINEL"
+    insert = text("INSERT INTO sessions (no_such_column) VALUES (:value)")
+    try:
+        with pytest.raises(DBAPIError) as caught:
+            await db.run(lambda c: c.execute(insert, {"value": secret}))
+        logging.getLogger("bot").error("step failed", exc_info=caught.value)
+    finally:
+        await db.dispose()
+    assert "no_such_column" in caplog.text
+    assert secret not in caplog.text
