@@ -33,6 +33,7 @@ from telegram import (
     InlineKeyboardMarkup,
     InputFile,
     LinkPreviewOptions,
+    MaybeInaccessibleMessage,
     Message,
     Update,
     User,
@@ -145,7 +146,11 @@ def translate(update: Update) -> Incoming | None:
         callback = webhook.ident(query.id, "callback_query.id")
         data = query.data if query.data is not None else ""
         webhook.string(data, "callback_query.data")
-        chat = query.message.chat if isinstance(query.message, Message) else None
+        # The pressed message, or (older than 48 hours) what Telegram still tells of it.
+        pressed = query.message if isinstance(query.message, MaybeInaccessibleMessage) else None
+        chat = pressed.chat if pressed is not None else None
+        if chat is not None and not isinstance(chat, Chat):
+            raise Malformed("callback_query.message.chat: not a chat")
         chat_id = _id(chat.id, "callback_query.message.chat.id") if chat is not None else user
         if chat is not None and chat.type != ChatType.PRIVATE:
             return _incoming(user, chat_id, None, delivery, callback=callback)

@@ -182,6 +182,13 @@ def test_translate_maps_button_data_and_commands() -> None:
     incoming = translate(typed)
     assert incoming is not None
     assert incoming.event == Text("xin chao")
+    # A button under a group message older than 48 hours: Telegram sends what is left of the
+    # message (date 0), still with its chat -- a group, so the group notice, not a step.
+    old_group = {"message_id": 3, "date": 0, "chat": {"id": -100, "type": "group"}}
+    press = upd({"callback_query": {**press.to_dict()["callback_query"], "message": old_group}})
+    incoming = translate(press)
+    assert incoming is not None
+    assert (incoming.chat, incoming.event) == ("-100", None)
 
 
 def test_file_url_follows_the_api_url() -> None:
