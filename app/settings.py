@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.connections import DEFAULT_LIMITS, HttpLimits
 from bot.config import DEFAULT_CONFIG, ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///var/bot.db"
@@ -36,6 +37,8 @@ class Settings:
     port: int = 8080
     worker_index: int = 0
     workers: int = 1
+    #: The webhook server's connection cap and deadlines (``HTTP_*``, app/connections.py).
+    http: HttpLimits = DEFAULT_LIMITS
     #: Set by the supervisor in each worker it starts: the worker dies with it.
     supervisor_pid: int | None = None
     #: The environment as read at start: each channel reads its own variables from it
@@ -61,6 +64,20 @@ class Settings:
             port=_int(env, "PORT", 8080, low=1, high=65535),
             worker_index=_int(env, WORKER_INDEX, 0, low=0, high=1024),
             workers=_int(env, WORKER_COUNT, 1, low=1, high=1024),
+            http=HttpLimits(
+                max_connections=_int(
+                    env,
+                    "HTTP_MAX_CONNECTIONS",
+                    DEFAULT_LIMITS.max_connections,
+                    low=8,
+                    high=100_000,
+                ),
+                header_timeout=_seconds(env, "HTTP_HEADER_TIMEOUT", DEFAULT_LIMITS.header_timeout),
+                body_timeout=_seconds(env, "HTTP_BODY_TIMEOUT", DEFAULT_LIMITS.body_timeout),
+                keepalive_timeout=_seconds(
+                    env, "HTTP_KEEPALIVE_TIMEOUT", DEFAULT_LIMITS.keepalive_timeout
+                ),
+            ),
             supervisor_pid=_int(env, SUPERVISOR_PID, 0, low=0, high=2**22) or None,
             environment=env,
         )
@@ -76,6 +93,19 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
         raise ConfigError(f"{name} must be a whole number, not {raw[:20]!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw[:20]!r}") from None
+    if not 0.1 <= value <= 300:
+        raise ConfigError(f"{name} must be between 0.1 and 300 seconds")
     return value
 
 

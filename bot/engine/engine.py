@@ -119,6 +119,9 @@ class Engine:
         that looks like a code or an ID, phone or card number."""
         if isinstance(event, Media):
             return event.kind in SENSITIVE_MEDIA
+        if isinstance(event, Start):
+            payload = event.payload or ""
+            return not REFERRAL.match(payload) and sensitive_kind(payload) is not None
         return isinstance(event, Text) and sensitive_kind(event.text) is not None
 
     def notice(self, key: str) -> OutMessage:
@@ -154,7 +157,15 @@ class Engine:
         return turn.reply()
 
     def _referral(self, turn: Turn, payload: str | None, area: str | None = None) -> None:
-        if payload and REFERRAL.match(payload) and turn.state.referral is None:
+        if payload and not REFERRAL.match(payload):
+            # Not a code the bot issues: never kept. Typed after /start it may be a phone or
+            # ID number: warned about and removed, like any message that holds one.
+            if kind := sensitive_kind(payload):
+                turn.delete_input = True
+                turn.record(EventKind.SENSITIVE, detail=kind)
+                turn.say(self._texts[f"sensitive_{kind}"])
+            return
+        if payload and turn.state.referral is None:
             # First touch wins: a later link never re-attributes the user.
             turn.state = replace(turn.state, referral=payload)
             if area and self.config.commune(area) is not None:

@@ -25,7 +25,7 @@ async def query(db: Database, sql: str) -> list[Any]:
 
 async def test_citizen_walks_from_start_to_recorded_completion(harness: Harness) -> None:
     api = harness.api
-    greeting = await harness.answer(lambda: api.add_command(USER, "/start", "vol_XY12"))
+    greeting = await harness.answer(lambda: api.add_command(USER, "/start", "VXY2345"))
     assert "KHÔNG BAO GIỜ" in greeting[1]["text"]
     assert [label for label, _ in buttons(greeting[-1])][1] == "📱 Hướng dẫn cài từng bước"
     assert [c["command"] for c in api.commands()][:3] == ["start", "menu", "huongdan"]
@@ -66,7 +66,7 @@ async def test_citizen_walks_from_start_to_recorded_completion(harness: Harness)
     assert "Đã ghi nhận" in done[0]["text"]
 
     rows = await query(harness.db, "SELECT commune, village, provider, referral FROM completions")
-    assert [tuple(r) for r in rows] == [("16279", "kp-1", "vnpt", "vol_XY12")]
+    assert [tuple(r) for r in rows] == [("16279", "kp-1", "vnpt", "VXY2345")]
     # Every button press was answered, so no spinner is left on the user's phone.
     assert len(api.answered_callbacks) == harness.presses == 19
 
@@ -182,6 +182,13 @@ def test_translate_maps_button_data_and_commands() -> None:
     incoming = translate(typed)
     assert incoming is not None
     assert incoming.event == Text("xin chao")
+    # A button under a group message older than 48 hours: Telegram sends what is left of the
+    # message (date 0), still with its chat -- a group, so the group notice, not a step.
+    old_group = {"message_id": 3, "date": 0, "chat": {"id": -100, "type": "group"}}
+    press = upd({"callback_query": {**press.to_dict()["callback_query"], "message": old_group}})
+    incoming = translate(press)
+    assert incoming is not None
+    assert (incoming.chat, incoming.event) == ("-100", None)
 
 
 def test_file_url_follows_the_api_url() -> None:
