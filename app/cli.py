@@ -49,13 +49,13 @@ from bot.config import ConfigError, load_config
 from bot.content import ContentError, load_content
 from bot.faq import FaqMatcher
 from bot.logs import configure
+from bot.officials import Scope, deep_link
 from bot.pictures import load_pictures
 from bot.stats import render
 from handlers.channel import Mode
 from handlers.conversation import utcnow
-from handlers.staff import deep_link
 from storage.database import Database, migrate
-from storage.staff import Scope, StaffRepository
+from storage.staff import StaffRepository
 
 
 def _setup_logging(settings: Settings) -> None:

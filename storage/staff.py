@@ -9,7 +9,6 @@ enrolment attempt is written to the audit log.
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from bot.officials import ROLES, SCOPE_KINDS, Scope
 from storage.database import Database
 from storage.models import Base
 
@@ -29,8 +29,6 @@ _assisted = Base.metadata.tables["assisted"]
 _audit = Base.metadata.tables["audit"]
 _population = Base.metadata.tables["population"]
 
-ROLES = ("official", "volunteer")
-SCOPE_KINDS = ("communes", "province", "all")
 INVITE_PREFIX = "inv_"
 #: Volunteer codes: "V" and six letters or digits that cannot be mistaken for one another,
 #: short enough to read aloud and type ("ma VK7M2QX") where no link can carry them (Zalo).
@@ -39,24 +37,6 @@ VOLUNTEER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 INVITE_TTL = timedelta(days=3)
 #: Failed enrolment attempts allowed per user per hour before they are ignored.
 FAILED_INVITES_PER_HOUR = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """What an official may see: some communes, a province, or the whole deployment.
-
-    A volunteer's scope is their one commune."""
-
-    kind: str
-    codes: tuple[str, ...] = ()
-
-    def to_json(self) -> str:
-        return json.dumps({"kind": self.kind, "codes": list(self.codes)})
-
-    @classmethod
-    def from_json(cls, text: str) -> Scope:
-        data = json.loads(text)
-        return cls(kind=str(data["kind"]), codes=tuple(str(c) for c in data.get("codes", [])))
 
 
 @dataclass(frozen=True, slots=True)

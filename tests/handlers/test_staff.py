@@ -25,6 +25,7 @@ from bot.content import Content
 from bot.engine import Engine, screen_key
 from bot.identity import UserRefs
 from bot.model import Choice, Input, OutMessage, Start, Text
+from bot.officials import Scope
 from bot.stats import Formatter
 from handlers.conversation import Conversations
 from handlers.outbox import OutboxWorker
@@ -32,7 +33,7 @@ from handlers.staff import SCREEN, StaffDesk, StaffReply
 from storage.database import Database
 from storage.outbox import OutboxStore
 from storage.repository import Repository
-from storage.staff import FAILED_INVITES_PER_HOUR, Scope, StaffRepository
+from storage.staff import FAILED_INVITES_PER_HOUR, StaffRepository
 from tests.conftest import ROOT, T0, TEST_SECRET, rows
 
 NOW = T0 + timedelta(days=30)
