@@ -13,9 +13,10 @@
 - ``check``: validate config.toml and the content, print a summary.
 - ``pictures [--out DIR]``: check and render the install-step pictures (to DIR/<id>.png).
 - ``invite official --commune CODE | --province CODE | --all``, ``invite volunteer --commune
-  CODE``: a one-time enrolment link.
-- ``stats [--commune CODE] [--json]``, ``export --csv FILE``, ``chart --out FILE.png``: the
-  officials' figures for a commune or the whole deployment.
+  CODE``: a one-time enrolment link (the scope is never implied); prints scope and expiry.
+- ``stats [--commune CODE | --province CODE] [--json]``, ``export --csv FILE [--table
+  villages|days] [--dialect excel|excel-vn]`` or ``export --xlsx FILE``, ``chart --out
+  FILE.png|FILE.svg``: the officials' figures for a commune, a province or everything.
 - ``population import FILE.csv``: village figures (commune, village, adults, adults_present,
   households).
 - ``poster --commune CODE [--volunteer CODE] --out FILE.pdf``: the A4 notice-board poster, its
@@ -43,10 +44,11 @@ from app.runtime import open_runtime, run_retention, run_until_signalled, starte
 from app.server import serve
 from app.settings import Settings, prepare_process
 from app.workers import Supervisor
-from bot import printing
-from bot.charts import chart_png
-from bot.config import ConfigError, load_config
+from bot import officials, printing
+from bot.charts import chart_png, chart_svg
+from bot.config import Config, ConfigError, load_config
 from bot.content import ContentError, load_content
+from bot.exports import DIALECTS
 from bot.faq import FaqMatcher
 from bot.logs import configure
 from bot.officials import Scope, deep_link
@@ -186,29 +188,62 @@ def _cmd_chat(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def _scope(args: argparse.Namespace) -> Scope:
+class UsageError(Exception):
+    """A mistake in the command line or its files: printed as one line, exit code 2."""
+
+
+def _scope(args: argparse.Namespace, config: Config) -> Scope:
+    """The scope the options name, checked against the deployment."""
+    served = ", ".join(f"{c.code} ({c.name})" for c in config.communes[:10])
+    if len(config.communes) > 10:
+        served += f" and {len(config.communes) - 10} more"
     if getattr(args, "commune", None):
-        return Scope("communes", (str(args.commune),))
+        code = str(args.commune).strip()
+        if config.commune(code) is None:
+            raise UsageError(f"commune {code} is not served by this deployment: {served}")
+        return Scope("communes", (code,))
     if getattr(args, "province", None):
-        return Scope("province", (str(int(args.province)),))
+        raw = str(args.province).strip()
+        if not raw.isdigit():
+            raise UsageError(f"a province code is a number (like 38), not {raw!r}")
+        scope = Scope("province", (str(int(raw)),))
+        if not officials.communes_in(config, scope):
+            provinces = sorted({c.province_code for c in config.communes}, key=int)
+            raise UsageError(
+                f"no commune of province {raw} is served by this deployment "
+                f"(its provinces: {', '.join(provinces)})"
+            )
+        return scope
     return Scope("all")
+
+
+async def _write(path: Path, data: bytes) -> None:
+    try:
+        await asyncio.to_thread(path.write_bytes, data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"written: {path}")
 
 
 async def _staff_command(settings: Settings, args: argparse.Namespace) -> int:
     async with open_runtime(settings) as runtime:
         desk = runtime.staff
-        scope = _scope(args)
-        if not desk.communes(scope):
-            print(f"error: no commune of this deployment is in {scope}", file=sys.stderr)
-            return 2
+        scope = _scope(args, runtime.config)
         if args.command == "invite":
             if args.role == "volunteer" and scope.kind != "communes":
-                print("error: a volunteer invite needs --commune", file=sys.stderr)
-                return 2
+                raise UsageError("a volunteer invite needs --commune")
+            now = utcnow()
+            ttl = timedelta(days=args.days)
             code = await desk.staff.create_invite(
-                args.role, scope, created_by="cli", now=utcnow(), ttl=timedelta(days=args.days)
+                args.role, scope, created_by="cli", now=now, ttl=ttl
             )
-            await desk.staff.audit("cli", "cli", "invite", f"{args.role} {scope}", utcnow())
+            await desk.staff.audit("cli", "cli", "invite", f"{args.role} {scope.to_json()}", now)
+            expires = (now + ttl).astimezone(runtime.config.timezone)
+            print(f"{args.role} invite for: {_scope_label(runtime.config, scope)}")
+            print(
+                f"one use, expires {expires:%Y-%m-%d %H:%M} ({runtime.config.timezone.key}); "
+                "send this link to the person, who opens it in Telegram:"
+            )
             print(deep_link(runtime.config.bot_username, code))
         elif args.command == "stats":
             report = await desk.report(scope)
@@ -217,13 +252,30 @@ async def _staff_command(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 print(render(report, runtime.config, runtime.content, desk.texts))
         elif args.command == "export":
-            await asyncio.to_thread(Path(args.csv).write_bytes, await desk.export_csv(scope))
-            print(f"written: {args.csv}")
+            if args.xlsx:
+                await _write(Path(args.xlsx), await desk.export_xlsx(scope))
+            else:
+                data = await desk.export_csv(scope, args.table, args.dialect)
+                await _write(Path(args.csv), data)
         elif args.command == "chart":
-            png = chart_png(await desk.report(scope), desk.texts)
-            await asyncio.to_thread(Path(args.out).write_bytes, png)
-            print(f"written: {args.out}")
+            report = await desk.report(scope)
+            out = Path(args.out)
+            if out.suffix.lower() == ".svg":
+                data = chart_svg(report, desk.texts, runtime.content.locale).encode("utf-8")
+            else:
+                data = chart_png(report, desk.texts, runtime.content.locale)
+            await _write(out, data)
         return 0
+
+
+def _scope_label(config: Config, scope: Scope) -> str:
+    """The scope for an operator: names and codes ("Xã Nông Cống (16279)")."""
+    if scope.kind == "all":
+        return f"the whole deployment ({len(config.communes)} communes)"
+    communes = officials.communes_in(config, scope)
+    if scope.kind == "province":
+        return f"{communes[0].province} (province {scope.codes[0]}, {len(communes)} communes)"
+    return ", ".join(f"{c.name} ({c.code})" for c in communes)
 
 
 async def _population_import(settings: Settings, path: Path) -> int:
@@ -255,7 +307,10 @@ async def _population_import(settings: Settings, path: Path) -> int:
 
 
 def _cmd_staff(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_staff_command(settings, args))
+    try:
+        return asyncio.run(_staff_command(settings, args))
+    except UsageError as exc:
+        return _fail(str(exc))
 
 
 def _cmd_population(settings: Settings, args: argparse.Namespace) -> int:
@@ -371,26 +426,39 @@ def parser() -> argparse.ArgumentParser:
     pictures = sub.add_parser("pictures", help="check and render the install-step pictures")
     pictures.add_argument("--out", help="write each picture as OUT/<id>.png")
 
-    def scoped(parser: argparse.ArgumentParser, *, wide: bool = True) -> None:
-        group = parser.add_mutually_exclusive_group(required=not wide)
+    def scoped(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+        group = parser.add_mutually_exclusive_group(required=required)
         group.add_argument("--commune", help="official commune code, e.g. 16279")
-        if wide:
-            group.add_argument("--province", help="official province code, e.g. 38")
-            group.add_argument("--all", action="store_true", help="the whole deployment")
+        group.add_argument("--province", help="official province code, e.g. 38")
+        group.add_argument("--all", action="store_true", help="the whole deployment")
 
     invite = sub.add_parser("invite", help="a one-time enrolment link for staff")
     invite.add_argument("role", choices=["official", "volunteer"])
-    scoped(invite)
+    scoped(invite, required=True)
     invite.add_argument("--days", type=int, default=3, help="valid for this many days")
     stats = sub.add_parser("stats", help="coverage, targets, funnel (default: everything)")
     scoped(stats)
     stats.add_argument("--json", action="store_true")
-    export = sub.add_parser("export", help="completions as a spreadsheet (CSV)")
+    export = sub.add_parser("export", help="coverage by village, completions by day (CSV, XLSX)")
     scoped(export)
-    export.add_argument("--csv", required=True, help="the file to write")
-    chart = sub.add_parser("chart", help="a PNG chart of progress")
+    target = export.add_mutually_exclusive_group(required=True)
+    target.add_argument("--csv", help="write one table as CSV to this file")
+    target.add_argument("--xlsx", help="write both tables as an Excel workbook to this file")
+    export.add_argument(
+        "--table",
+        choices=["villages", "days"],
+        default="villages",
+        help="CSV: coverage by village (default) or completions by day",
+    )
+    export.add_argument(
+        "--dialect",
+        choices=list(DIALECTS),
+        default="excel",
+        help='CSV: "excel" (",", decimal point) or "excel-vn" (";", decimal comma)',
+    )
+    chart = sub.add_parser("chart", help="a chart of progress (PNG, or SVG by the file name)")
     scoped(chart)
-    chart.add_argument("--out", required=True, help="the PNG file to write")
+    chart.add_argument("--out", required=True, help="the .png or .svg file to write")
     pop = sub.add_parser("population", help="village population figures")
     pop_sub = pop.add_subparsers(dest="action", required=True)
     pop_import = pop_sub.add_parser("import", help="import commune,village,adults,... CSV")

@@ -59,8 +59,10 @@ def scope_name(config: Config, texts: Mapping[str, str], scope: Scope) -> str:
     """What a scope is called in titles: the commune's or province's name; the whole
     deployment is named by its one commune when it has only one."""
     communes = communes_in(config, scope)
+    if scope.kind == "all" and len(communes) == 1:
+        return communes[0].name
     if scope.kind == "all":
-        return texts["scope_all"]
+        return texts["scope_all"].format(count=len(communes))
     if scope.kind == "province" and communes:
         return texts["scope_province"].format(name=communes[0].province)
     return ", ".join(c.name for c in communes)

@@ -22,7 +22,7 @@ from bot import officials
 from bot.charts import chart_png
 from bot.config import Commune, Config
 from bot.content import Content, load_staff_texts
-from bot.exports import days_csv
+from bot.exports import Dialect, Table, days_table, to_csv, to_xlsx, villages_table
 from bot.identity import UserRefs
 from bot.model import Attachment, Choice, Input, Option, OutMessage, Start, Text
 from bot.officials import Refusal, Scope, deep_link
@@ -146,9 +146,9 @@ class StaffDesk:
         return self._say(render(report, self.config, self.content, self.texts))
 
     async def _official_export(self, member: Staff, _argument: str) -> StaffReply:
-        data = await self.export_csv(member.scope)
+        data = await self.export_xlsx(member.scope)
         caption = self.texts["export_caption"].format(scope=self.scope_name(member.scope))
-        name = f"chu-ky-so-{self._today().isoformat()}.csv"
+        name = f"chu-ky-so-{self._today().isoformat()}.xlsx"
         return StaffReply((OutMessage(caption, attachment=Attachment("document", name, data)),))
 
     async def _official_chart(self, member: Staff, _argument: str) -> StaffReply:
@@ -156,7 +156,7 @@ class StaffDesk:
         caption = self.texts["chart_caption"].format(
             scope=report.scope, date=self._today().strftime("%d/%m/%Y")
         )  # the locale's date format is dd/MM/yyyy
-        png = chart_png(report, self.texts)
+        png = chart_png(report, self.texts, self.content.locale)
         return StaffReply(
             (OutMessage(caption, attachment=Attachment("photo", "bieu-do.png", png)),)
         )
@@ -348,13 +348,29 @@ class StaffDesk:
             content=self.content,
             today=self._today(),
             volunteers=await self.staff.volunteers(codes),
+            provider_routes={p.id: p.kind for p in self.config.providers},
         )
 
-    async def export_csv(self, scope: Scope) -> bytes:
-        """The completions of ``scope`` by day, village, provider and source (CSV)."""
+    async def export_tables(self, scope: Scope, report: Report | None = None) -> list[Table]:
+        """The spreadsheets of ``scope``: coverage by village, completions by day."""
         communes = {c.code: c for c in self.communes(scope)}
         rows = await export_rows(self.db, list(communes), self.config.timezone)
-        return days_csv(rows, communes, self.config, self.texts, self.content.labels["unknown"])
+        unknown = self.content.labels["unknown"]
+        return [
+            villages_table(report or await self.report(scope), self.config, self.texts),
+            days_table(rows, communes, self.config, self.texts, unknown),
+        ]
+
+    async def export_csv(
+        self, scope: Scope, table: str = "villages", dialect: Dialect = "excel"
+    ) -> bytes:
+        """One table (``villages`` or ``days``) of ``scope`` as CSV in ``dialect``."""
+        villages, days = await self.export_tables(scope)
+        return to_csv(villages if table == "villages" else days, dialect)
+
+    async def export_xlsx(self, scope: Scope) -> bytes:
+        """Both tables of ``scope`` as an Excel workbook."""
+        return to_xlsx(await self.export_tables(scope))
 
     def _today(self) -> date:
         return self.clock().astimezone(self.config.timezone).date()
