@@ -3,8 +3,9 @@
 - ``run``: start the configured channels by polling (Telegram when ``TELEGRAM_BOT_TOKEN``
   is set, the Zalo Bot when ``ZALO_BOT_TOKEN`` is); with none configured, open the terminal
   chat.
-- ``serve [--workers N]``: the webhook server (``PORT``, default 8080) for every configured
-  channel; with N > 1, N worker processes on the same port, sharing only the database.
+- ``serve [--workers N]``: the web server (``PORT``, default 8080) for every configured
+  channel and the officials' dashboard (/dashboard); with N > 1, N worker processes on the
+  same port, sharing only the database.
 - ``chat``: the terminal chat, on the same engine and database as the bots.
 - ``faq [--json] [QUESTION]``: match a question to an FAQ topic (stdin: one per line).
 - ``migrate``: bring the database (``DATABASE_URL``) up to date.
@@ -17,6 +18,9 @@
 - ``stats [--commune CODE | --province CODE] [--json]``, ``export --csv FILE [--table
   villages|days] [--dialect excel|excel-vn]`` or ``export --xlsx FILE``, ``chart --out
   FILE.png|FILE.svg``: the officials' figures for a commune, a province or everything.
+- ``web-link --commune CODE | --province CODE | --all``: a one-time login link to the web
+  dashboard (valid 10 minutes), for the server's operator; its last line is the URL, on
+  ``PUBLIC_URL`` or http://127.0.0.1:PORT.
 - ``population import FILE.csv``: village figures (commune, village, adults, adults_present,
   households).
 - ``poster --commune CODE [--volunteer CODE] --out FILE.pdf``: the A4 notice-board poster, its
@@ -245,6 +249,17 @@ async def _staff_command(settings: Settings, args: argparse.Namespace) -> int:
                 "send this link to the person, who opens it in Telegram:"
             )
             print(deep_link(runtime.config.bot_username, code))
+        elif args.command == "web-link":
+            now = utcnow()
+            token = await desk.web.create_link(scope, channel="cli", user_ref="cli", now=now)
+            await desk.staff.audit("cli", "cli", "web_link", scope.to_json(), now)
+            expires = (now + officials.WEB_LINK_TTL).astimezone(runtime.config.timezone)
+            print(f"dashboard login for: {_scope_label(runtime.config, scope)}")
+            print(
+                f"one use, expires {expires:%Y-%m-%d %H:%M} ({runtime.config.timezone.key}); "
+                "open it in a browser:"
+            )
+            print(officials.web_login_url(settings.web_url, token))
         elif args.command == "stats":
             report = await desk.report(scope)
             if args.json:
@@ -436,6 +451,8 @@ def parser() -> argparse.ArgumentParser:
     invite.add_argument("role", choices=["official", "volunteer"])
     scoped(invite, required=True)
     invite.add_argument("--days", type=int, default=3, help="valid for this many days")
+    web_link = sub.add_parser("web-link", help="a one-time login link to the web dashboard")
+    scoped(web_link, required=True)
     stats = sub.add_parser("stats", help="coverage, targets, funnel (default: everything)")
     scoped(stats)
     stats.add_argument("--json", action="store_true")
@@ -484,6 +501,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "check": _cmd_check,
     "pictures": _cmd_pictures,
     "invite": _cmd_staff,
+    "web-link": _cmd_staff,
     "stats": _cmd_staff,
     "export": _cmd_staff,
     "chart": _cmd_staff,

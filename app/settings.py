@@ -35,6 +35,9 @@ class Settings:
     port: int = 8080
     worker_index: int = 0
     workers: int = 1
+    #: ``PUBLIC_URL``: where people reach this server (the dashboard's login links); without
+    #: it, http://127.0.0.1:PORT (the operator's own machine).
+    public_url: str = ""
     #: The environment as read at start: each channel reads its own variables from it
     #: (``Channel.configure``), so that a channel stays one module; workers inherit it.
     environment: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -42,6 +45,11 @@ class Settings:
     @property
     def several_workers(self) -> bool:
         return self.workers > 1
+
+    @property
+    def web_url(self) -> str:
+        """The server's address as people's browsers reach it (no trailing slash)."""
+        return self.public_url or f"http://127.0.0.1:{self.port}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +66,7 @@ class Settings:
             port=_int(env, "PORT", 8080, low=1, high=65535),
             worker_index=_int(env, WORKER_INDEX, 0, low=0, high=1024),
             workers=_int(env, WORKER_COUNT, 1, low=1, high=1024),
+            public_url=_public_url(env.get("PUBLIC_URL", "")),
             environment=env,
         )
 
@@ -73,6 +82,13 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}")
     return value
+
+
+def _public_url(raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    if url and not url.startswith(("https://", "http://")):
+        raise ConfigError(f"PUBLIC_URL must start with https:// (or http://), not {url[:30]!r}")
+    return url
 
 
 def prepare_process() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from bot.config import Commune, Config
 from bot.engine import foreign_links
@@ -21,6 +22,12 @@ SCOPE_KINDS = ("communes", "province", "all")
 BROADCAST_LIMIT = 1000
 #: Announcements an official may send in any 24 hours: citizens asked for help, not news.
 BROADCASTS_PER_DAY = 3
+#: A web login link works once, within this time: long enough to open it on a computer,
+#: short enough that a forwarded or photographed link is soon worthless.
+WEB_LINK_TTL = timedelta(minutes=10)
+#: Where the dashboard lives on the bot's web server, and its login page.
+DASHBOARD_PATH = "/dashboard"
+LOGIN_PATH = DASHBOARD_PATH + "/login"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,3 +141,8 @@ def progress(total: int, counts: Mapping[str, int]) -> Progress:
 def deep_link(bot_username: str, payload: str) -> str:
     """A Telegram link that opens the bot with ``/start payload``."""
     return f"https://t.me/{bot_username}?start={payload}"
+
+
+def web_login_url(public_url: str, token: str) -> str:
+    """The one-time login link of the web dashboard, on the server at ``public_url``."""
+    return f"{public_url.rstrip('/')}{LOGIN_PATH}?t={token}"

@@ -58,6 +58,8 @@ class RawStats:
     reached: dict[tuple[str, str], int] = field(default_factory=dict)
     # install step -> "stuck" reports
     stuck: dict[str, int] = field(default_factory=dict)
+    # screen ("" outside the steps) -> times a citizen asked to talk to a person
+    help_requests: dict[str, int] = field(default_factory=dict)
     # volunteer code -> people who started through their link / finished / were helped
     started_via: dict[str, int] = field(default_factory=dict)
     finished_via: dict[str, int] = field(default_factory=dict)
@@ -108,6 +110,8 @@ class Report:
     routes: Mapping[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
     #: Install steps that both routes go through: their counts are for both together.
     shared_steps: frozenset[str] = frozenset()
+    #: Where citizens asked to talk to a person (screen -> times; "" outside any screen).
+    help_requests: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def completed(self) -> int:
@@ -198,6 +202,7 @@ class Report:
             },
             "most_stop_after": self.worst_step[0] if self.worst_step else None,
             "stuck": dict(self.stuck),
+            "help_requests": dict(self.help_requests),
         }
 
 
@@ -308,6 +313,7 @@ def build_report(
         by_day=dict(sorted(by_day.items())),
         routes=routes,
         shared_steps=shared,
+        help_requests=dict(sorted(raw.help_requests.items())),
     )
 
 

@@ -1,7 +1,7 @@
 """Officials' and volunteers' commands, for any channel: /stats, /export, /chart, /moi_tnv,
-/thongbao (an announcement to the opted-in citizens of their scope: preview, confirm, then
-the outbox sends it, paced), /tiendo, /link, /mystats, /dagiup, and enrolment through
-one-time invite links.
+/web (a one-time link to the web dashboard), /thongbao (an announcement to the opted-in
+citizens of their scope: preview, confirm, then the outbox sends it, paced), /tiendo, /link,
+/mystats, /dagiup, and enrolment through one-time invite links.
 
 Every command checks the sender's role and scope first. Anyone who is not an official (or,
 for volunteer commands, a volunteer) is answered by the citizen conversation as if the
@@ -32,6 +32,7 @@ from storage.database import Database
 from storage.outbox import OutboxStore
 from storage.staff import INVITE_PREFIX, Staff, StaffRepository
 from storage.stats import collect, export_rows
+from storage.web import WebAccess
 
 #: Button screen of staff buttons (kept apart from the citizen conversation's screens).
 SCREEN = "st"
@@ -71,8 +72,11 @@ class StaffDesk:
         staff: StaffRepository,
         refs: UserRefs,
         clock: Callable[[], datetime],
+        *,
+        public_url: str = "http://127.0.0.1:8080",
     ):
         self.config = config
+        self.public_url = public_url
         self.content = content
         self.db = db
         self.staff = staff
@@ -80,6 +84,7 @@ class StaffDesk:
         self.clock = clock
         self.texts = load_staff_texts(config.locale)
         self.outbox = OutboxStore(db)
+        self.web = WebAccess(db)
         # Commands (and the button flows they start) each role may use.
         self._handlers: dict[str, dict[str, _Handler]] = {
             "official": {
@@ -92,6 +97,7 @@ class StaffDesk:
                 "bc": self._official_broadcast_send,
                 "bcx": self._official_broadcast_cancel,
                 "tiendo": self._official_broadcast_progress,
+                "web": self._official_web,
             },
             "volunteer": {
                 "link": self._volunteer_link,
@@ -216,6 +222,15 @@ class StaffDesk:
                 failed=self._n(last.failed),
             )
         )
+
+    async def _official_web(self, member: Staff, _argument: str) -> StaffReply:
+        """/web: a one-time link to the web dashboard, for this official and their scope."""
+        token = await self.web.create_link(
+            member.scope, channel=member.channel, user_ref=member.user_ref, now=self.clock()
+        )
+        link = officials.web_login_url(self.public_url, token)
+        minutes = int(officials.WEB_LINK_TTL.total_seconds() // 60)
+        return self._say(self.texts["web_link"].format(link=link, minutes=minutes))
 
     # --- announcements (also used by the web dashboard) -----------------------------------
 

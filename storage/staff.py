@@ -45,6 +45,7 @@ class Staff:
     scope: Scope
     code: str | None  # a volunteer's referral code (their personal link)
     user_ref: str = ""
+    channel: str = ""
 
 
 def _hash(code: str) -> str:
@@ -130,7 +131,7 @@ class StaffRepository:
                 .on_conflict_do_update(index_elements=["channel", "user_ref"], set_=values)
             )
             _log(conn, channel, user_ref, "enrolled", f"{claimed.role} {scope.to_json()}", now)
-            return Staff(role=claimed.role, scope=scope, code=code_, user_ref=user_ref)
+            return Staff(claimed.role, scope, code_, user_ref, channel)
 
         return await self.db.run(work)
 
@@ -139,7 +140,9 @@ class StaffRepository:
             _staff.c.channel == channel, _staff.c.user_ref == user_ref
         )
         row = await self.db.run(lambda conn: conn.execute(query).first())
-        return Staff(row.role, Scope.from_json(row.scope), row.code, user_ref) if row else None
+        if row is None:
+            return None
+        return Staff(row.role, Scope.from_json(row.scope), row.code, user_ref, channel)
 
     async def volunteer_commune(self, code: str) -> str | None:
         """The commune of the volunteer whose referral code this is."""

@@ -2,7 +2,8 @@
 
 One statement of grouped parts, each an index-only scan per commune: completions and
 assisted completions, first-reached stages (the funnel: a plain count, no DISTINCT), "stuck"
-events. The arithmetic -- coverage, targets, pace, the funnel -- is done in bot/stats.py.
+events, requests for a person. The arithmetic -- coverage, targets, pace, the funnel -- is
+done in bot/stats.py.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ async def collect(
         return raw
     query = _statement(communes, tz, writes_for(db.dialect).local_day, everyone)
     stuck: dict[str, int] = defaultdict(int)
+    human: dict[str, int] = defaultdict(int)
     for tag, a, b, n in await db.run(lambda conn: conn.execute(query).all()):
         count = int(n)
         if tag in ("village", "avillage"):
@@ -57,11 +59,14 @@ async def collect(
                 raw.reached[(a, "")] = count
         elif tag == "stuck":
             stuck[a or ""] += count
+        elif tag == "human":
+            human[a or ""] += count
         elif tag == "done":
             raw.finished_via[a] = count
         elif tag == "helped":
             raw.helped_by[a] = count
     raw.stuck = dict(stuck)
+    raw.help_requests = dict(human)
     return raw
 
 
@@ -111,6 +116,16 @@ def _statement(
             none,
             func.sum(d.count),
             [d.commune.in_(communes), d.kind == "stuck"],
+            d.step,
+        ),
+        # "Talk to a person" pressed (the help requests volunteers and officials answer).
+        part("human", e.step, none, one, [seen, e.kind == "human"], e.step),
+        part(
+            "human",
+            d.step,
+            none,
+            func.sum(d.count),
+            [d.commune.in_(communes), d.kind == "human"],
             d.step,
         ),
     )
