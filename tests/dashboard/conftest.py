@@ -1,4 +1,9 @@
-"""Fixtures of the dashboard's browser tests: one Chromium and one server per test session."""
+"""Fixtures of the dashboard's browser tests: one Chromium and one server for them all.
+
+Module-scoped, not session-scoped: Playwright's synchronous API keeps an event loop running
+on the main thread while it is open, and the asynchronous tests after test_browser.py need
+that thread free. Only test_browser.py uses them, so this is still one browser per session.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import pytest
 from tests.dashboard.browser import FLAGS, Served, chromium_or_skip, screenshots_folder, serve
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = chromium_or_skip()
     from playwright.sync_api import sync_playwright
@@ -24,7 +29,7 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def served(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     yield from serve(tmp_path_factory.mktemp("served"))
 
