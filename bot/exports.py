@@ -52,9 +52,10 @@ def villages_table(report: Report, config: Config, texts: Mapping[str, str]) -> 
     """One row per village of the report: codes, names, population figures, the commune's
     target, completions and coverage (completions / adults present)."""
     rows: list[tuple[Cell, ...]] = []
+    index = {c.code: c for c in config.communes}  # a national deployment has 3,321
     for area in sorted(report.villages, key=lambda a: a.code):
         commune_code, _, village_id = area.code.partition("/")
-        commune = config.commune(commune_code)
+        commune = index.get(commune_code)
         if commune is None:
             continue
         target = commune.target if area.adults_present else None

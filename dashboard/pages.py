@@ -111,9 +111,10 @@ def rows(
 ) -> list[Row]:
     """The areas of ``report`` as table rows, sorted by ``sort`` (one of SORTS)."""
     _, listed = areas(report)
+    index = {c.code: c for c in config.communes}  # a national deployment has 3,321
     out = []
     for area in listed:
-        commune = config.commune(area.code.split("/")[0])
+        commune = index.get(area.code.split("/")[0])
         target = commune.target if commune else 0.0
         gap = max(0, math.ceil(target * area.adults_present) - area.completed)
         out.append(
