@@ -37,6 +37,7 @@ from dashboard.texts import load_dashboard_texts
 from handlers.channel import Route
 from handlers.staff import StaffDesk
 from storage.staff import Staff
+from storage.stats import AREA_PARTS, PROGRESS_PARTS
 from storage.web import SESSION_TTL, WebAccess, WebSession
 
 log = logging.getLogger(__name__)
@@ -264,7 +265,7 @@ class Dashboard:
         }
 
     async def _overview(self, _request: web.Request, viewer: Viewer) -> web.StreamResponse:
-        report = await self.desk.report(viewer.scope)
+        report = await self.desk.report(viewer.scope, PROGRESS_PARTS)
         f = self._formatter()
         wide, _ = pages.areas(report)
         return self._page(
@@ -285,7 +286,7 @@ class Dashboard:
         )
 
     async def _villages(self, request: web.Request, viewer: Viewer) -> web.StreamResponse:
-        report = await self.desk.report(viewer.scope)
+        report = await self.desk.report(viewer.scope, AREA_PARTS)
         sort = request.query.get("sort", "coverage")
         sort = sort if sort in pages.SORTS else "coverage"
         descending = request.query.get("order") == "desc"

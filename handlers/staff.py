@@ -351,10 +351,12 @@ class StaffDesk:
     def scope_name(self, scope: Scope) -> str:
         return officials.scope_name(self.config, self.texts, scope)
 
-    async def report(self, scope: Scope) -> Report:
+    async def report(self, scope: Scope, parts: frozenset[str] | None = None) -> Report:
+        """The figures of ``scope`` (``parts``: only some of them, storage/stats.py)."""
         communes = self.communes(scope)
         codes = [c.code for c in communes]
-        raw = await collect(self.db, codes, self.config.timezone, everyone=scope.kind == "all")
+        everyone = scope.kind == "all"
+        raw = await collect(self.db, codes, self.config.timezone, everyone=everyone, parts=parts)
         return build_report(
             raw,
             scope_name=self.scope_name(scope),

@@ -97,12 +97,16 @@ async def test_a_link_signs_in_once_and_shows_the_figures_of_stats(site: Site) -
     async with site.client() as client:
         assert await site.login(client, token) == 200  # redirected to the overview
         status, html = await site.get(client, "/dashboard")
+        _, villages = await site.get(client, "/dashboard/villages")
     assert status == 200
     expected = (await world.desk.report(Scope("communes", ("16279",)))).to_json()
     shown = values(html)
     for key in ("completed", "adults_present", "coverage", "target_people", "gap"):
         assert shown[key] == str(expected[key]), key
     assert shown["pace_per_day"] == str(expected["pace_per_day"])
+    # The pages read only the parts of the figures they show: the same numbers.
+    listed = re.findall(r'data-code="16279/([a-z0-9-]+)">.*?data-value="(\d+)"', villages, re.S)
+    assert dict(listed) == {v["village"]: str(v["completed"]) for v in expected["by_village"]}
     assert "Xã Nông Cống" in html
     assert "<svg" in html, "the charts are in the page"
     async with site.client() as again:
