@@ -84,7 +84,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         repo = Repository(db, default_commune=single)
         staff = StaffRepository(db)
         conversations = Conversations(engine, repo, refs, area_of=staff.volunteer_commune)
-        desk = StaffDesk(config, engine.content, db, staff, refs, utcnow)
+        desk = StaffDesk(
+            config, engine.content, db, staff, refs, utcnow, public_url=settings.web_url
+        )
         yield Runtime(
             config=config,
             content=engine.content,

@@ -2,9 +2,10 @@
 
 Each channel of the registry that the environment configures mounts its own routes (its
 webhook checks the platform's secret or signature first and answers 403 on a mismatch,
-having processed nothing: handlers/webhook.py); ``/healthz`` says which channels run in this
-worker. Connections that deliver no request are closed after a deadline and their number is
-capped (app/connections.py); in production the server listens on 127.0.0.1 behind a reverse
+having processed nothing: handlers/webhook.py); the officials' dashboard mounts its pages
+under /dashboard; ``/healthz`` says which channels run in this worker. Connections that
+deliver no request are closed after a deadline and their number is capped
+(app/connections.py); in production the server listens on 127.0.0.1 behind a reverse
 proxy (docs/deploy/). This module names no channel: see handlers/registry.py.
 """
 
@@ -25,7 +26,9 @@ from app.connections import (
     quiet_storms,
 )
 from app.runtime import Runtime, run_until_signalled, started_channels
-from handlers.channel import Channel
+from dashboard.web import Dashboard
+from handlers.channel import Channel, Route
+from handlers.conversation import utcnow
 from storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -40,8 +43,10 @@ def make_app(
     store: Database | None = None,
     limits: HttpLimits = DEFAULT_LIMITS,
     guard: ConnectionGuard | None = None,
+    routes: Sequence[Route] = (),
 ) -> web.Application:
-    """The aiohttp application routing each webhook to its channel. ``/healthz`` also says
+    """The aiohttp application routing each webhook to its channel, and ``routes`` (the
+    dashboard's). ``/healthz`` also says
     whether ``store`` can commit now (503 if not: nothing would be acknowledged). Every
     request body is read within ``limits.body_timeout``; served through a
     :class:`GuardedSite`, the connection ``guard`` learns when each request comes and goes."""
@@ -57,9 +62,8 @@ def make_app(
         return web.json_response(body)
 
     app.router.add_get("/healthz", health)
-    for channel in channels:
-        for route in channel.routes():
-            app.router.add_route(route.method, route.path, route.handler)
+    for route in [*(r for channel in channels for r in channel.routes()), *routes]:
+        app.router.add_route(route.method, route.path, route.handler)
     return app
 
 
@@ -87,11 +91,23 @@ async def serving(
 async def serve(runtime: Runtime) -> None:
     """Run the webhook server until SIGINT/SIGTERM."""
     settings = runtime.settings
+    dashboard = Dashboard(
+        config=runtime.config,
+        content=runtime.content,
+        desk=runtime.staff,
+        public_url=settings.web_url,
+        clock=utcnow,
+    )
     async with started_channels(runtime, "webhook") as channels:
         limits = settings.http
         guard = ConnectionGuard(limits)
         app = make_app(
-            channels, worker=settings.worker_index, store=runtime.db, limits=limits, guard=guard
+            channels,
+            worker=settings.worker_index,
+            store=runtime.db,
+            limits=limits,
+            guard=guard,
+            routes=dashboard.routes(),
         )
         # The kernel spreads connections over the workers (reuse_port).
         async with serving(
@@ -100,6 +116,9 @@ async def serve(runtime: Runtime) -> None:
             names = ", ".join(c.name for c in channels) or "no channel"
             # The address is left out: the log masks runs of digits, an IP address among them.
             log.info(
-                "serving %s on port %d (at most %d connections)", names, settings.port, guard.cap
+                "serving %s and the dashboard on port %d (at most %d connections)",
+                names,
+                settings.port,
+                guard.cap,
             )
             await run_until_signalled(runtime, channels)

@@ -41,6 +41,9 @@ class Settings:
     http: HttpLimits = DEFAULT_LIMITS
     #: Set by the supervisor in each worker it starts: the worker dies with it.
     supervisor_pid: int | None = None
+    #: ``PUBLIC_URL``: where people reach this server (the dashboard's login links); without
+    #: it, http://127.0.0.1:PORT (the operator's own machine).
+    public_url: str = ""
     #: The environment as read at start: each channel reads its own variables from it
     #: (``Channel.configure``), so that a channel stays one module; workers inherit it.
     environment: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -48,6 +51,11 @@ class Settings:
     @property
     def several_workers(self) -> bool:
         return self.workers > 1
+
+    @property
+    def web_url(self) -> str:
+        """The server's address as people's browsers reach it (no trailing slash)."""
+        return self.public_url or f"http://127.0.0.1:{self.port}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +87,7 @@ class Settings:
                 ),
             ),
             supervisor_pid=_int(env, SUPERVISOR_PID, 0, low=0, high=2**22) or None,
+            public_url=_public_url(env.get("PUBLIC_URL", "")),
             environment=env,
         )
 
@@ -107,6 +116,13 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if not 0.1 <= value <= 300:
         raise ConfigError(f"{name} must be between 0.1 and 300 seconds")
     return value
+
+
+def _public_url(raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    if url and not url.startswith(("https://", "http://")):
+        raise ConfigError(f"PUBLIC_URL must start with https:// (or http://), not {url[:30]!r}")
+    return url
 
 
 def prepare_process() -> None:

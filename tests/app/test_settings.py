@@ -70,3 +70,11 @@ def test_the_webhook_servers_limits_are_read() -> None:
 def test_the_environment_is_kept_for_channels_and_workers() -> None:
     env = {"TELEGRAM_BOT_TOKEN": "1:abc", "OTHER": "x"}
     assert Settings.from_env(env).environment == env
+
+
+def test_public_url_is_where_login_links_point() -> None:
+    assert Settings.from_env({"PORT": "9000"}).web_url == "http://127.0.0.1:9000"
+    public = Settings.from_env({"PUBLIC_URL": "https://cks.example.gov.vn/"})
+    assert public.web_url == "https://cks.example.gov.vn"
+    with pytest.raises(ConfigError, match="PUBLIC_URL must start with https://"):
+        Settings.from_env({"PUBLIC_URL": "cks.example.gov.vn"})

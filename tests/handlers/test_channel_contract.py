@@ -29,6 +29,7 @@ from aiohttp.test_utils import TestServer
 from app.server import make_app
 from bot.engine import Engine
 from bot.identity import UserRefs
+from bot.officials import Scope
 from handlers.channel import Capabilities, Channel, Incoming
 from handlers.conversation import Conversations, utcnow
 from handlers.inbound import Inbound
@@ -40,7 +41,7 @@ from handlers.zalo_oa import OASettings, ZaloOAChannel
 from storage.database import Database, migrate
 from storage.inbox import Inbox
 from storage.repository import Repository
-from storage.staff import Scope, StaffRepository
+from storage.staff import StaffRepository
 from storage.tokens import TokenStore
 from tests.conftest import TEST_SECRET, rows
 from tests.fakes.telegram_api import FakeBotAPI, make_text_update

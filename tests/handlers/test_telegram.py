@@ -199,7 +199,8 @@ def test_file_url_follows_the_api_url() -> None:
 async def test_official_enrols_and_gets_figures_on_telegram(harness: Harness) -> None:
     from datetime import UTC, datetime
 
-    from storage.staff import Scope, StaffRepository
+    from bot.officials import Scope
+    from storage.staff import StaffRepository
 
     api = harness.api
     staff = StaffRepository(harness.db)
