@@ -1,11 +1,11 @@
 """The conversation as data: load and check ``content/<locale>/*.toml``.
 
 - ``texts.toml``: single messages (greeting, help, errors...), option labels, alias words,
-  the global words and commands, the consent version;
+  the commands, the consent version;
 - ``flow.toml``: screens (info, pick and complete screens) and the install steps;
 - ``faq.toml``: FAQ topics with answers and example phrasings;
 - ``faq_negative.toml``: things people type that no FAQ topic answers;
-- ``lexicon.toml``: word expansions (teencode, regional words), emoji words, filler words and
+- ``lexicon.toml``: word expansions (teencode, regional words), emoji words and
   scam phrases for matching;
 - ``intents.toml``: navigation intents and short replies with example phrasings, the intents
   that choose each kind of option, and the FAQ topics that belong to each install step (what
@@ -58,11 +58,13 @@ REQUIRED_TEXTS = (
     "resume_install", "resume_other", "reminder", "step_header", "group_chat", "error",
     "erased", "commune_not_served", "pick_hint", "hotline_unknown", "delete_command",
     "consent_version", "store_unknown", "reoffer_step", "withdrawn", "scam_offer", "slow_down",
-    "link_removed",
+    "link_removed", "clarify", "number_range", "stale_choice", "after_answer_step",
+    "social_thanks", "social_later",
 )  # fmt: skip
 REQUIRED_LABELS = (
     "done", "stuck", "why", "back", "more", "stuck_done", "stuck_human", "stuck_back",
-    "why_back", "human", "menu", "resume", "restart", "unknown", "scam",
+    "why_back", "human", "menu", "resume", "restart", "unknown", "scam", "clarify_none",
+    "continue_step",
 )  # fmt: skip
 
 
@@ -169,13 +171,11 @@ class Content:
     texts: Mapping[str, str]
     labels: Mapping[str, str]
     aliases: Mapping[str, tuple[str, ...]]
-    words: Mapping[Action, tuple[str, ...]]
     commands: tuple[Command, ...]
     screens: Mapping[str, Screen]
     install: tuple[InstallStep, ...]
     faq: Mapping[str, FaqTopic]
     lexicon: Mapping[str, str]
-    stopwords: tuple[str, ...] = ()
     faq_negative: tuple[str, ...] = ()
     scam_triggers: tuple[str, ...] = ()
     referral_words: tuple[str, ...] = ()
@@ -222,16 +222,11 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
         texts=_str_table(texts_raw, "texts"),
         labels=_str_table(texts_raw, "labels"),
         aliases=_words_table(texts_raw, "aliases"),
-        words={
-            _enum(Action, action, f"words.{action}"): words
-            for action, words in _words_table(texts_raw, "words").items()
-        },
         commands=tuple(_command(c) for c in texts_raw.get("commands", [])),
         screens={sid: _screen(sid, raw) for sid, raw in flow_raw.get("screens", {}).items()},
         install=tuple(_install_step(s) for s in flow_raw.get("install", [])),
         faq=faq,
         lexicon=_str_table(lexicon_raw, "expand"),
-        stopwords=tuple(str(w) for w in lexicon_raw.get("stopwords", [])),
         scam_triggers=tuple(str(w) for w in lexicon_raw.get("scam_triggers", [])),
         referral_words=tuple(str(w) for w in texts_raw.get("referral", {}).get("words", [])),
         faq_negative=tuple(str(e) for e in negative_raw.get("examples", [])),

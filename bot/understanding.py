@@ -40,17 +40,20 @@ Pure and deterministic: no I/O after construction, the same reading for the same
 from __future__ import annotations
 
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from rapidfuzz import fuzz, process
 
-from bot.classifier import Classifier
 from bot.content import Content, ContentError, OptionSpec
 from bot.normalise import Normaliser
 from bot.textnorm import fold, plain
+
+if TYPE_CHECKING:
+    from bot.classifier import Classifier
 
 #: The label of examples no topic or intent answers.
 OOS = "oos"
@@ -299,14 +302,19 @@ def training_set(content: Content, normaliser: Normaliser) -> tuple[list[str], l
 
 
 class Understanding:
-    """Reads messages in context. Build once per process (:meth:`from_content` caches)."""
+    """Reads messages in context. Build once per process (:meth:`from_content` caches).
+
+    The classifier is trained on first use, or by :meth:`warm` (the application calls it in
+    the background at start-up): importing scikit-learn and training take 1.5-3 s, and a
+    process that only ever sees buttons and numbers never needs them.
+    """
 
     def __init__(self, content: Content, thresholds: Thresholds | None = None):
         self.thresholds = thresholds or Thresholds.from_mapping(content.thresholds)
         self._normaliser = Normaliser(content.lexicon, content.emoji)
-        texts, labels = training_set(content, self._normaliser)
-        self._classifier = Classifier(texts, labels)
-        self._labels = self._classifier.labels
+        self._training = training_set(content, self._normaliser)
+        self._model: Classifier | None = None
+        self._training_lock = threading.Lock()
         self._exact = self._exact_phrasings(content)
         self._harm = {f"faq:{t.id}" for t in content.faq.values() if t.harm}
         self._harm |= {i.label for i in content.intents.values() if i.harm}
@@ -323,16 +331,44 @@ class Understanding:
         #: Normalised label and words of the options seen (they come back on every message).
         self._names: dict[Shown, _Names] = {}
 
-    _cache: dict[int, tuple[Content, Understanding]] = {}  # noqa: RUF012 (one per process)
+    #: The parts of the content a component learns from (a copy of the content that shares
+    #: them -- a test changing a text -- shares the trained component).
+    LEARNT = (
+        "faq", "intents", "faq_negative", "lexicon", "emoji", "thresholds", "roles",
+        "harm_roles", "same", "step_topics", "scam_triggers",
+    )  # fmt: skip
+    _cache: dict[tuple[int, ...], tuple[tuple[object, ...], Understanding]] = {}  # noqa: RUF012
 
     @classmethod
     def from_content(cls, content: Content) -> Understanding:
-        """The component for ``content``, trained once per process."""
-        cached = cls._cache.get(id(content))
-        if cached is None or cached[0] is not content:
-            cached = (content, cls(content))
-            cls._cache[id(content)] = cached
+        """The component for ``content``, built once per process for the same teaching."""
+        parts = tuple(getattr(content, name) for name in cls.LEARNT)
+        key = tuple(id(part) for part in parts)
+        cached = cls._cache.get(key)
+        if cached is None or any(a is not b for a, b in zip(cached[0], parts, strict=True)):
+            cached = (parts, cls(content))  # the parts are kept: their ids stay theirs
+            cls._cache[key] = cached
         return cached[1]
+
+    def warm(self) -> None:
+        """Train the classifier now (idempotent; safe from another thread)."""
+        self._classifier  # noqa: B018 (trains it)
+
+    @property
+    def _classifier(self) -> Classifier:
+        model = self._model
+        if model is None:
+            with self._training_lock:
+                if self._model is None:
+                    from bot.classifier import Classifier  # costly: imported when needed
+
+                    self._model = Classifier(*self._training)
+                model = self._model
+        return model
+
+    @property
+    def _labels(self) -> tuple[str, ...]:
+        return self._classifier.labels
 
     def read(self, text: str, context: Context = Context()) -> Reading:
         """What ``text``, typed in ``context``, asks for."""
@@ -350,7 +386,9 @@ class Understanding:
             reaction = self._option_reaction(picked, context)
             return Reading(decision_for(reaction), 1.0, scam=scam, how="option words")
         probs, found = self._label_scores(raw, scam)
-        evidence = self._option_evidence(" ".join(words), context)
+        # A phrasing taught exactly says what it means: no option's resemblance may blur it.
+        exact = found.how == "example"
+        evidence = {} if exact else self._option_evidence(" ".join(words), context)
         reactions = self._reactions(probs, context, evidence)
         return self._decide(raw, probs, reactions, context, found)
 
@@ -465,7 +503,7 @@ class Understanding:
                 continue  # a complaint is a Stuck reaction, with the step's own topics
             for role in option.roles:
                 targets = list(self._roles.get(role, ()))
-                if role.startswith("faq:"):
+                if role.startswith(("faq:", "nav:")):
                     targets.append(role)
                 if role == "alias:why" and step is not None:
                     targets += step.why

@@ -45,7 +45,8 @@ def read(understanding: Understanding, contexts: Contexts, screen: str, text: st
 # Transcript-like: where the user is, what they typed, what the bot does. Many come from
 # issue 10 (messages that got "can't answer" or a wrong answer before).
 TYPICAL = [
-    ("", "Chữ ký số là gì?", "faq:what_is"),
+    # A first message is read at the menu (the engine greets, then reads it there).
+    ("", "Chữ ký số là gì?", "option:benefits"),
     ("menu", "cks co mat tien ko ad", "faq:cost"),
     ("menu", "răng phải quét mặt rứa", "faq:why_face"),
     ("menu", "ko nhan dc ma otp", "faq:otp_missing"),
