@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.model import TOKEN_RE
+from bot.normalise import Normaliser, contains
 from bot.textnorm import plain
 from bot.vocabulary import (
     CONTENT_TARGETS,
@@ -158,6 +159,19 @@ class StepTopics:
 
 
 @dataclass(frozen=True, slots=True)
+class Guard:
+    """Words that a reaction needs, or that bar it, whatever the classifier says: an answer
+    whose misuse harms ("you can do it from anywhere") is never given to a message without
+    its own cue words, nor to one with the cue words of another answer ("my son does it FOR
+    me"). ``first``: groups of phrases; a message with a phrase of every group gets this
+    answer before anything else (first aid: an OTP already given)."""
+
+    needs: tuple[str, ...] = ()
+    bars: tuple[str, ...] = ()
+    first: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     name: str
     action: Action
@@ -190,6 +204,8 @@ class Content:
     same: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     step_topics: Mapping[str, StepTopics] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict)
+    #: A label -> the words it needs and the words that bar it.
+    guards: Mapping[str, Guard] = field(default_factory=dict)
 
     def install_steps(self, route: str) -> tuple[InstallStep, ...]:
         """The install steps of ``route`` (an :class:`InstallRoute`), in order."""
@@ -245,6 +261,14 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
             for step, raw in intents_raw.get("steps", {}).items()
         },
         thresholds=_thresholds(thresholds_raw),
+        guards={
+            str(label): Guard(
+                needs=tuple(str(w) for w in raw.get("needs", [])),
+                bars=tuple(str(w) for w in raw.get("bars", [])),
+                first=tuple(tuple(str(w) for w in group) for group in raw.get("first", [])),
+            )
+            for label, raw in intents_raw.get("guard", {}).items()
+        },
     )
     check(content)
     return content
@@ -330,6 +354,7 @@ def _check_understanding(content: Content) -> list[str]:
         for label in (*topics.stuck, *topics.why):
             if label not in known:
                 problems.append(f"steps.{step}: unknown label {label!r}")
+    problems += _check_guards(content, known)
     # Diacritics kept: the words for "stop" and "right" differ only in them (both fold to "dung").
     emoji = {k: f" {v} " for k, v in content.emoji.items()}
     seen: dict[str, str] = {}
@@ -340,6 +365,32 @@ def _check_understanding(content: Content) -> list[str]:
         key = plain("".join(emoji.get(ch, ch) for ch in example))
         if seen.setdefault(key, label) != label:
             problems.append(f"{example!r} is taught as both {seen[key]} and {label}")
+    return problems
+
+
+def _check_guards(content: Content, known: set[str]) -> list[str]:
+    """Guards name known labels, and every phrasing taught for a guarded label passes its
+    guard (else the guard would turn away what the content itself teaches)."""
+    problems: list[str] = []
+    normaliser = Normaliser(content.lexicon, content.emoji)
+    taught: dict[str, list[str]] = {}
+    for topic in content.faq.values():
+        taught.setdefault(f"faq:{topic.id}", []).extend((topic.title, *topic.examples))
+    for intent in content.intents.values():
+        taught.setdefault(intent.label, []).extend(intent.examples)
+    for label, guard in content.guards.items():
+        if label not in known:
+            problems.append(f"guard: unknown label {label!r}")
+            continue
+        needs = [normaliser.words(w) for w in guard.needs]
+        bars = [normaliser.words(w) for w in guard.bars]
+        for example in taught.get(label, ()):
+            words = normaliser.words(example)
+            if needs and not any(contains(words, n) for n in needs):
+                problems.append(f"guard {label}: {example!r} has none of its `needs`")
+            barred = [b for b, n in zip(guard.bars, bars, strict=True) if contains(words, n)]
+            if barred:
+                problems.append(f"guard {label}: {example!r} is barred by {barred}")
     return problems
 
 

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from rapidfuzz import fuzz, process
 
 from bot.content import Content, ContentError, OptionSpec
-from bot.normalise import Normaliser
+from bot.normalise import Normaliser, contains
 from bot.textnorm import fold, plain
 
 if TYPE_CHECKING:
@@ -328,6 +328,14 @@ class Understanding:
         }
         self._steps = content.step_topics
         self._scam = [tuple(self._normaliser.words(t)) for t in content.scam_triggers]
+        self._guards = {
+            label: _Guard(
+                needs=self._phrases(guard.needs),
+                bars=self._phrases(guard.bars),
+                first=tuple(self._phrases(group) for group in guard.first),
+            )
+            for label, guard in content.guards.items()
+        }
         #: Normalised label and words of the options seen (they come back on every message).
         self._names: dict[Shown, _Names] = {}
 
@@ -335,7 +343,7 @@ class Understanding:
     #: them -- a test changing a text -- shares the trained component).
     LEARNT = (
         "faq", "intents", "faq_negative", "lexicon", "emoji", "thresholds", "roles",
-        "harm_roles", "same", "step_topics", "scam_triggers",
+        "harm_roles", "same", "step_topics", "scam_triggers", "guards",
     )  # fmt: skip
     _cache: dict[tuple[int, ...], tuple[tuple[object, ...], Understanding]] = {}  # noqa: RUF012
 
@@ -387,7 +395,7 @@ class Understanding:
             return Reading(decision_for(reaction), 1.0, scam=scam, how="option words")
         probs, found = self._label_scores(raw, scam)
         # A phrasing taught exactly says what it means: no option's resemblance may blur it.
-        exact = found.how == "example"
+        exact = found.how in ("example", "rule")
         evidence = {} if exact else self._option_evidence(" ".join(words), context)
         reactions = self._reactions(probs, context, evidence)
         return self._decide(raw, probs, reactions, context, found)
@@ -449,15 +457,34 @@ class Understanding:
         return names
 
     def _label_scores(self, raw: str, scam: bool) -> tuple[dict[str, float], _Found]:
-        """Label probabilities of ``raw``, and how they were found."""
+        """Label probabilities of ``raw``, and how they were found: a first-aid rule, a
+        taught phrasing, or the classifier; then the guards (words a label needs or that
+        bar it) take their labels out."""
+        words = self._normaliser.words(raw)
+        for label, guard in self._guards.items():
+            if guard.first and self._passes(guard, words) and guard.fires_first(words):
+                return {label: 1.0}, _Found(scam, "rule", raw, 1.0)
         exact = self._exact.get(plain(self._normaliser.emoji_to_words(raw)))
         if exact is not None:
             return {exact: 1.0}, _Found(scam, "example", raw, 1.0)
-        text = self._normaliser.text(raw)
+        text = " ".join(words)
         scores = self._classifier.score([text], self.thresholds.temperature)[0]
         probs = {label: float(p) for label, p in zip(self._labels, scores.probs, strict=True)}
+        for label, guard in self._guards.items():
+            if probs.get(label, 0.0) > 0.0 and not self._passes(guard, words):
+                probs[label] = 0.0
         nearest = self._classifier.examples[scores.nearest]
         return probs, _Found(scam, "classifier", nearest, scores.similarity)
+
+    def _passes(self, guard: _Guard, words: Sequence[str]) -> bool:
+        """Whether a message may get the guarded label: one of its cue words, none that
+        bar it."""
+        if guard.needs and not any(contains(words, p) for p in guard.needs):
+            return False
+        return not any(contains(words, p) for p in guard.bars)
+
+    def _phrases(self, texts: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+        return tuple(p for p in (tuple(self._normaliser.words(t)) for t in texts) if p)
 
     def _option_evidence(self, text: str, context: Context) -> dict[str, float]:
         """Reaction -> how much the message resembles an option's label or words (the best
@@ -601,11 +628,7 @@ class Understanding:
         return {k: v for k, v in table.items() if k not in clash and k}
 
     def _sounds_like_scam(self, words: Sequence[str]) -> bool:
-        for phrase in self._scam:
-            n = len(phrase)
-            if n and any(tuple(words[i : i + n]) == phrase for i in range(len(words) - n + 1)):
-                return True
-        return False
+        return any(contains(words, phrase) for phrase in self._scam)
 
 
 @dataclass(frozen=True, slots=True)
@@ -614,6 +637,18 @@ class _Names:
 
     folded: tuple[str, ...]
     normalised: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Guard:
+    """A label's guard (``content.guards``), in normalised words."""
+
+    needs: tuple[tuple[str, ...], ...]
+    bars: tuple[tuple[str, ...], ...]
+    first: tuple[tuple[tuple[str, ...], ...], ...]
+
+    def fires_first(self, words: Sequence[str]) -> bool:
+        return all(any(contains(words, p) for p in group) for group in self.first)
 
 
 @dataclass(frozen=True, slots=True)

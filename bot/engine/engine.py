@@ -254,17 +254,23 @@ class Engine:
         is the last one shown."""
         state = turn.state
         if choice.screen == ASK and state.shown == ASK and choice.option in self._asked(state):
-            self._carry_out(turn, decision_for(choice.option))
+            self._answered(turn, choice.option)
         elif choice.screen == CONTINUE == choice.option and state.shown == CONTINUE:
             self.renderer.render(turn)
         else:
             self._stale(turn, "stale_button")
 
+    def _answered(self, turn: Turn, reaction: str) -> None:
+        """The question back is answered: the screen's own options count again."""
+        turn.state = replace(turn.state, shown=turn.state.here.key, asked=())
+        self._carry_out(turn, decision_for(reaction))
+
     def _stale(self, turn: Turn, key: str) -> None:
+        """Refuse an old choice; show the current screen (in short after a typed one)."""
         turn.record(EventKind.STALE, step=turn.state.screen or None)
         turn.say(self._texts[key])
         self.nav.ensure_started(turn)
-        self.renderer.render(turn)
+        self.renderer.render(turn, compact=key == "stale_choice")
 
     def _media(self, turn: Turn, media: Media) -> None:
         self.nav.ensure_started(turn)
@@ -350,7 +356,7 @@ class Engine:
             case Number(_, False):
                 self._out_of_range(turn, context)
             case Pick(option_id) if state.shown == ASK:
-                self._carry_out(turn, decision_for(option_id))
+                self._answered(turn, option_id)
             case Pick(option_id) if state.shown == CONTINUE:
                 self.renderer.render(turn)
             case Pick(option_id):
@@ -386,7 +392,9 @@ class Engine:
         return False
 
     def _navigate(self, turn: Turn, intent: str) -> None:
-        if intent in NAVIGATIONS:
+        if intent == "install" and self.content.install_step(turn.state.screen) is not None:
+            self.renderer.render(turn)  # already installing: this step, not the start again
+        elif intent in NAVIGATIONS:
             target = NAVIGATIONS[intent]
             if target == READY and READY not in self.content.screens:
                 target = Target.INSTALL
@@ -415,12 +423,10 @@ class Engine:
         state = turn.state
         count = str(len(context.options))
         text = self.renderer.fmt(self._texts["number_range"], state, count=count)
-        if state.shown in (ASK, CONTINUE):
-            options = tuple(Option(o.id, o.label) for o in context.options)
-            turn.say(text, options, screen=state.shown)
-            return
-        turn.say(text)
-        self.renderer.render(turn, compact=True)
+        # One message: the range and the same options (the screen's text is above already).
+        options = tuple(Option(o.id, o.label) for o in context.options)
+        shown = state.shown if state.shown in (ASK, CONTINUE) else state.here.key
+        turn.say(text, options, screen=shown)
 
     def _clarify(self, turn: Turn, candidates: tuple[str, ...]) -> None:
         """Ask back: "did you mean" the candidates, or none of these (a person)."""
