@@ -59,7 +59,7 @@ REQUIRED_TEXTS = (
     "resume_install", "resume_other", "reminder", "step_header", "group_chat", "error",
     "erased", "commune_not_served", "pick_hint", "hotline_unknown", "delete_command",
     "consent_version", "store_unknown", "reoffer_step", "withdrawn", "scam_offer", "slow_down",
-    "link_removed", "clarify", "number_range", "stale_choice", "after_answer_step",
+    "link_removed", "clarify", "number_range", "number_one", "stale_choice", "after_answer_step",
     "social_thanks", "social_later",
 )  # fmt: skip
 REQUIRED_LABELS = (
@@ -206,6 +206,8 @@ class Content:
     thresholds: Mapping[str, float] = field(default_factory=dict)
     #: A label -> the words it needs and the words that bar it.
     guards: Mapping[str, Guard] = field(default_factory=dict)
+    #: FAQ topics whose answer is itself the first aid after a scam: the scam card follows.
+    first_aid: tuple[str, ...] = ()
 
     def install_steps(self, route: str) -> tuple[InstallStep, ...]:
         """The install steps of ``route`` (an :class:`InstallRoute`), in order."""
@@ -269,6 +271,7 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
             )
             for label, raw in intents_raw.get("guard", {}).items()
         },
+        first_aid=tuple(str(t) for t in intents_raw.get("scam", {}).get("first_aid", [])),
     )
     check(content)
     return content
@@ -355,6 +358,9 @@ def _check_understanding(content: Content) -> list[str]:
             if label not in known:
                 problems.append(f"steps.{step}: unknown label {label!r}")
     problems += _check_guards(content, known)
+    problems += [
+        f"scam.first_aid: unknown topic {t!r}" for t in content.first_aid if t not in content.faq
+    ]
     # Diacritics kept: the words for "stop" and "right" differ only in them (both fold to "dung").
     emoji = {k: f" {v} " for k, v in content.emoji.items()}
     seen: dict[str, str] = {}

@@ -294,6 +294,7 @@ class Engine:
         new = not turn.state.screen
         if new:
             self.nav.greet(turn)
+        greeting = len(turn.messages)
         if not text or unreadable(text):
             turn.say(self._texts["too_long" if text else "not_understood"])
             self.nav.reoffer(turn)
@@ -309,18 +310,28 @@ class Engine:
         context = self.context(turn.state)
         reading = self.understanding.read(text, context)
         decision = reading.decision
-        if reading.scam and not self._shows_scam_signs(decision, context):
-            # First aid first: the signs of a scam before anything else.
-            turn.record(EventKind.SCAM_OFFERED, step=turn.state.screen or None)
-            card = global_option(Action.SCAM, self._labels["scam"])
-            turn.say(self._texts["scam_offer"], (card,), screen="global")
+        card = reading.scam and not self._shows_scam_signs(decision, context)
+        # The card with the signs of a scam comes first -- unless the answer is itself the
+        # first aid for one (a leaked OTP: call the bank now): then right after it.
+        first_aid = isinstance(decision, Answer) and decision.topic in self.content.first_aid
+        if card and not first_aid:
+            self._scam_card(turn)
         # On a pick screen a typed name (a village, "không nhớ" on another page) comes before
         # anything but an option shown or a navigation.
         chosen = isinstance(decision, Pick | Number | Navigate)
         if not chosen and self._pick_by_name(turn, text):
             return
         if not (new and decision == Social("greet")):  # just greeted: the menu is enough
-            self._carry_out(turn, decision, context, new=new)
+            self._carry_out(turn, decision, context, new=new, card=card and first_aid)
+        if new and first_aid:
+            # First aid before the greeting: the answer (and the card) come first.
+            told = 2 if card else 1
+            messages = turn.messages
+            turn.messages = [
+                *messages[greeting : greeting + told],
+                *messages[:greeting],
+                *messages[greeting + told :],
+            ]
         if new and not any(m.options for m in turn.messages):
             self.renderer.render(turn)  # a new user sees the menu once
 
@@ -345,10 +356,21 @@ class Engine:
             options=options,
         )
 
+    def _scam_card(self, turn: Turn) -> None:
+        turn.record(EventKind.SCAM_OFFERED, step=turn.state.screen or None)
+        card = global_option(Action.SCAM, self._labels["scam"])
+        turn.say(self._texts["scam_offer"], (card,), screen="global")
+
     def _carry_out(
-        self, turn: Turn, decision: Decision, context: Context | None = None, new: bool = False
+        self,
+        turn: Turn,
+        decision: Decision,
+        context: Context | None = None,
+        new: bool = False,
+        card: bool = False,
     ) -> None:
-        """Do what a message (or a choice of a question back) was understood as."""
+        """Do what a message (or a choice of a question back) was understood as; ``card``:
+        the scam card right after an answer."""
         state = turn.state
         match decision:
             case Number(n, True) if context is not None:
@@ -370,7 +392,7 @@ class Engine:
             case Stuck() if self.content.install_step(state.screen) is not None:
                 self.nav.go(turn, Target.STUCK)
             case Answer(topic):
-                self._answer_then_continue(turn, topic)
+                self._answer_then_continue(turn, topic, card)
             case Social(act):
                 self._social(turn, act)
             case Clarify(candidates):
@@ -421,8 +443,9 @@ class Engine:
             self._stale(turn, "stale_choice")
             return
         state = turn.state
-        count = str(len(context.options))
-        text = self.renderer.fmt(self._texts["number_range"], state, count=count)
+        count = len(context.options)
+        key = "number_range" if count > 1 else "number_one"
+        text = self.renderer.fmt(self._texts[key], state, count=str(count))
         # One message: the range and the same options (the screen's text is above already).
         options = tuple(Option(o.id, o.label) for o in context.options)
         shown = state.shown if state.shown in (ASK, CONTINUE) else state.here.key
@@ -470,19 +493,32 @@ class Engine:
         words = (*self.content.aliases.get("done", ()), self._labels["resume"])
         return Shown(CONTINUE, label, words, ("action:resume", "alias:done"))
 
-    def _answer_then_continue(self, turn: Turn, topic: str) -> None:
-        """An FAQ answer. Mid-step, one message: the answer, one short line and a button
-        back to the step (not the step again); elsewhere the screen is offered again."""
+    def _answer_then_continue(self, turn: Turn, topic: str, card: bool = False) -> None:
+        """An FAQ answer (then the scam card if ``card``). Mid-step, one message: the
+        answer, one short line and a button back to the step (not the step again);
+        elsewhere the screen is offered again."""
         state = turn.state
+        self._answer_faq(turn, topic)
+        if card:
+            self._scam_card(turn)
         if self.content.install_step(state.screen) is None or turn.idle:
-            self._answer_faq(turn, topic)
             self.nav.reoffer(turn)
             return
-        self._answer_faq(turn, topic)
+        if card:
+            # The step's line after the card: the button to go on comes last.
+            turn.say(
+                self.renderer.fmt(self._texts["after_answer_step"], state),
+                self._continue(state),
+                CONTINUE,
+            )
+            return
         answer = turn.messages.pop()
         line = self.renderer.fmt(self._texts["after_answer_step"], state)
+        turn.say(answer.text + "\n\n" + line, self._continue(state), CONTINUE)
+
+    def _continue(self, state: State) -> tuple[Option, ...]:
         button = self._continue_option(state)
-        turn.say(answer.text + "\n\n" + line, (Option(button.id, button.label),), CONTINUE)
+        return (Option(button.id, button.label),)
 
     def _command(self, turn: Turn, text: str) -> None:
         head, _, rest = text[1:].partition(" ")
