@@ -322,9 +322,12 @@ def report(outcomes: Sequence[Outcome]) -> None:
 
 GRIDS: dict[str, tuple[float, ...]] = {
     "temperature": (0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3),
+    "short_temperature": (0.1, 0.15, 0.2, 0.3, 0.5, 0.8),
     "prior": (1.0, 1.5, 2.0, 3.0, 4.0, 6.0),
     "accept": (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8),
-    "harm_accept": (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
+    # A harmful reaction needs at least as much as any other (the code takes the larger), and
+    # never fewer than three words: these grids never go below.
+    "harm_accept": (0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
     "margin": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4),
     "clarify_floor": (0.1, 0.15, 0.2, 0.25, 0.3, 0.4),
     "clarify_min": (0.05, 0.1, 0.15, 0.2),
@@ -334,6 +337,7 @@ GRIDS: dict[str, tuple[float, ...]] = {
     "similarity": (0.0, 0.1, 0.15, 0.2, 0.25, 0.3),
     "label_weight": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0),
     "label_floor": (0.0, 0.1, 0.2, 0.3, 0.4),
+    "harm_words": (3.0, 4.0),
 }
 
 
@@ -371,10 +375,11 @@ def _remember_scores(understanding: Understanding) -> None:
     other thresholds do not change them, so each trial of the search only re-decides (about
     40 ms for 1,000 cases)."""
     score = understanding._label_scores
-    memory: dict[tuple[str, bool, float], Any] = {}
+    memory: dict[tuple[str, bool, float, float], Any] = {}
 
     def remembered(raw: str, scam: bool) -> Any:
-        key = (raw, scam, understanding.thresholds.temperature)
+        t = understanding.thresholds
+        key = (raw, scam, t.temperature, t.short_temperature)
         if key not in memory:
             memory[key] = score(raw, scam)
         return memory[key]

@@ -42,7 +42,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 OOS = "oos"
 #: A bare number, as typed to choose an option ("2", "2.", "-1").
 _NUMBER = re.compile(r"[+-]?\d{1,3}[.)]?")
+#: A message of at most this many (normalised) words is short: see ``short_temperature``.
+SHORT_WORDS = 2
 #: A typed option label this similar (rapidfuzz ratio, 0..100) to a shown one chooses it.
 LABEL_SIMILARITY = 88
 #: How many candidates a reading keeps (for explanations and for asking back).
@@ -67,6 +69,10 @@ KEEP = 5
 CLARIFY_MAX = 3
 #: Options whose normalised names are kept (a few hundred exist; pick lists add more).
 MEMO = 4096
+#: An option's name (a brand) chooses it inside a message of at most this many words...
+NAME_WORDS = 6
+#: ...if the name has at least this many letters.
+NAME_LETTERS = 4
 
 
 # --- context --------------------------------------------------------------------------------
@@ -87,6 +93,9 @@ class Shown:
     label: str
     words: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
+    #: Names (a phone brand: "samsung", "oppo") that choose it even inside a short message
+    #: ("may toi la oppo"): its own words typed in Latin letters, one word of 4 or more.
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +130,12 @@ def shown_option(spec: OptionSpec, label: str, aliases: Mapping[str, Sequence[st
     words: list[str] = []
     for alias in spec.aliases:
         words.extend(aliases.get(alias[1:], ()) if alias.startswith("@") else (alias,))
-    return Shown(id=spec.id, label=label, words=tuple(words), roles=option_roles(spec))
+    names = tuple(
+        a.lower() for a in spec.aliases if a.isascii() and a.isalpha() and len(a) >= NAME_LETTERS
+    )
+    return Shown(
+        id=spec.id, label=label, words=tuple(words), roles=option_roles(spec), names=names
+    )
 
 
 # --- decisions ------------------------------------------------------------------------------
@@ -250,6 +264,9 @@ class Thresholds:
 
     #: Softmax temperature turning the classifier's margins into probabilities.
     temperature: float = 0.15
+    #: ...for a message of one or two words ("căn cước", "mã pin"): a word alone may belong
+    #: to several topics, so its probabilities are flatter (more often asked back).
+    short_temperature: float = 0.15
     #: A reaction is decided at this score or more...
     accept: float = 0.5
     #: ...or this much if its misuse harms.
@@ -315,7 +332,8 @@ class Understanding:
         self._training = training_set(content, self._normaliser)
         self._model: Classifier | None = None
         self._training_lock = threading.Lock()
-        self._exact = self._exact_phrasings(content)
+        self._exact = self._exact_phrasings(content, plain)
+        self._folded = self._exact_phrasings(content, fold)
         self._harm = {f"faq:{t.id}" for t in content.faq.values() if t.harm}
         self._harm |= {i.label for i in content.intents.values() if i.harm}
         self._harm_roles = frozenset(content.harm_roles)
@@ -440,6 +458,11 @@ class Understanding:
             )
             if found:
                 return next(o for o in context.options if o.id == found[2])
+        words = folded.split()
+        if len(words) <= NAME_WORDS:
+            named = [o for o in context.options if any(n in words for n in o.names)]
+            if len(named) == 1:
+                return named[0]
         return None
 
     def _names_of(self, option: Shown) -> _Names:
@@ -464,11 +487,14 @@ class Understanding:
         for label, guard in self._guards.items():
             if guard.first and self._passes(guard, words) and guard.fires_first(words):
                 return {label: 1.0}, _Found(scam, "rule", raw, 1.0)
-        exact = self._exact.get(plain(self._normaliser.emoji_to_words(raw)))
+        typed = self._normaliser.emoji_to_words(raw)
+        exact = self._exact.get(plain(typed)) or self._folded.get(fold(typed))
         if exact is not None:
             return {exact: 1.0}, _Found(scam, "example", raw, 1.0)
         text = " ".join(words)
-        scores = self._classifier.score([text], self.thresholds.temperature)[0]
+        t = self.thresholds
+        temperature = t.short_temperature if len(words) <= SHORT_WORDS else t.temperature
+        scores = self._classifier.score([text], temperature)[0]
         probs = {label: float(p) for label, p in zip(self._labels, scores.probs, strict=True)}
         for label, guard in self._guards.items():
             if probs.get(label, 0.0) > 0.0 and not self._passes(guard, words):
@@ -588,7 +614,7 @@ class Understanding:
         reply = sum(p for label, p in probs.items() if label.startswith("reply:"))
         short = len(fold(raw).split()) < t.harm_words or reply >= 0.5
         harmful = self._harmful(best, context)
-        need = t.harm_accept if harmful else t.accept
+        need = max(t.harm_accept, t.accept) if harmful else t.accept
         if harmful and short:
             # "ok" on the delete confirmation: neither erase nor ask back about the others.
             return reading(Unsure(), score)
@@ -614,15 +640,17 @@ class Understanding:
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _exact_phrasings(self, content: Content) -> dict[str, str]:
-        """Taught phrasings (diacritics kept) -> their label, when only one label has it."""
+    def _exact_phrasings(self, content: Content, key_of: Callable[[str], str]) -> dict[str, str]:
+        """Taught phrasings -> their label, when only one label has it: compared with the
+        diacritics (``plain``: "dừng" and "đúng" differ) or without (``fold``: "dung" is
+        taught as one thing only)."""
         table: dict[str, str] = {}
         clash: set[str] = set()
         taught = [(e, f"faq:{t.id}") for t in content.faq.values() for e in t.examples]
         taught += [(e, i.label) for i in content.intents.values() for e in i.examples]
         taught += [(e, OOS) for e in content.faq_negative]
         for example, label in taught:
-            key = plain(self._normaliser.emoji_to_words(example))
+            key = key_of(self._normaliser.emoji_to_words(example))
             if table.setdefault(key, label) != label:
                 clash.add(key)
         return {k: v for k, v in table.items() if k not in clash and k}
