@@ -354,6 +354,9 @@ class Understanding:
             )
             for label, guard in content.guards.items()
         }
+        phrases = [p for g in self._guards.values() for p in (*g.needs, *g.bars)]
+        phrases += [p for g in self._guards.values() for group in g.first for p in group]
+        self._longest = max((len(p) for p in phrases), default=1)
         #: Normalised label and words of the options seen (they come back on every message).
         self._names: dict[Shown, _Names] = {}
 
@@ -484,8 +487,9 @@ class Understanding:
         taught phrasing, or the classifier; then the guards (words a label needs or that
         bar it) take their labels out."""
         words = self._normaliser.words(raw)
+        grams = _grams(words, self._longest)
         for label, guard in self._guards.items():
-            if guard.first and self._passes(guard, words) and guard.fires_first(words):
+            if guard.first and guard.passes(grams) and guard.fires_first(grams):
                 return {label: 1.0}, _Found(scam, "rule", raw, 1.0)
         typed = self._normaliser.emoji_to_words(raw)
         exact = self._exact.get(plain(typed)) or self._folded.get(fold(typed))
@@ -497,17 +501,10 @@ class Understanding:
         scores = self._classifier.score([text], temperature)[0]
         probs = {label: float(p) for label, p in zip(self._labels, scores.probs, strict=True)}
         for label, guard in self._guards.items():
-            if probs.get(label, 0.0) > 0.0 and not self._passes(guard, words):
+            if probs.get(label, 0.0) > 0.0 and not guard.passes(grams):
                 probs[label] = 0.0
         nearest = self._classifier.examples[scores.nearest]
         return probs, _Found(scam, "classifier", nearest, scores.similarity)
-
-    def _passes(self, guard: _Guard, words: Sequence[str]) -> bool:
-        """Whether a message may get the guarded label: one of its cue words, none that
-        bar it."""
-        if guard.needs and not any(contains(words, p) for p in guard.needs):
-            return False
-        return not any(contains(words, p) for p in guard.bars)
 
     def _phrases(self, texts: Sequence[str]) -> tuple[tuple[str, ...], ...]:
         return tuple(p for p in (tuple(self._normaliser.words(t)) for t in texts) if p)
@@ -675,8 +672,22 @@ class _Guard:
     bars: tuple[tuple[str, ...], ...]
     first: tuple[tuple[tuple[str, ...], ...], ...]
 
-    def fires_first(self, words: Sequence[str]) -> bool:
-        return all(any(contains(words, p) for p in group) for group in self.first)
+    def passes(self, grams: frozenset[tuple[str, ...]]) -> bool:
+        """Whether a message (its :func:`_grams`) may get the guarded label: one of its cue
+        words, none that bar it."""
+        if self.needs and grams.isdisjoint(self.needs):
+            return False
+        return grams.isdisjoint(self.bars)
+
+    def fires_first(self, grams: frozenset[tuple[str, ...]]) -> bool:
+        return all(not grams.isdisjoint(group) for group in self.first)
+
+
+def _grams(words: Sequence[str], longest: int) -> frozenset[tuple[str, ...]]:
+    """Every run of 1 to ``longest`` words of a message (phrases are looked up in it)."""
+    return frozenset(
+        tuple(words[i : i + n]) for n in range(1, longest + 1) for i in range(len(words) - n + 1)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,6 +146,8 @@ class ScreenId(StrEnum):
 REMIND_OFFER = "remind_offer"
 #: Where "I want to install" typed anywhere leads (else straight to the install: @install).
 READY = "ready"
+#: Where "I have a question" typed anywhere leads (else the menu).
+QUESTIONS = "faq_menu"
 
 
 class EventKind(StrEnum):

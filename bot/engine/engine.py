@@ -66,6 +66,7 @@ from bot.understanding import (
 )
 from bot.vocabulary import (
     GLOBAL_ACTIONS,
+    QUESTIONS,
     READY,
     Action,
     EventKind,
@@ -85,6 +86,7 @@ NONE_OF_THESE = "nav:human"
 NAVIGATIONS: dict[str, str] = {
     "install": READY,
     "report": Target.REPORT,
+    "questions": QUESTIONS,
 }
 #: Typed navigations run as another action: withdrawing consent is typed rarely and undone
 #: never, so the words lead to the privacy screen, whose option does it.
@@ -420,6 +422,8 @@ class Engine:
             target = NAVIGATIONS[intent]
             if target == READY and READY not in self.content.screens:
                 target = Target.INSTALL
+            elif target == QUESTIONS and QUESTIONS not in self.content.screens:
+                target = ScreenId.MENU
             self.nav.go(turn, target)
         elif intent in NAV_ACTIONS:
             self.run(turn, NAV_ACTIONS[intent])

@@ -108,6 +108,9 @@ NEVER = [
     ("menu", "mat cong qua", "faq:lost_phone"),
     ("menu", "toi 22 tuoi di lam roi co cai duoc khong", "faq:minors"),
     ("menu", "app momo bao thiet bi khong an toan", "faq:device_insecure"),
+    ("delete_confirm", "khong, dung xoa ma", "option:erase"),
+    ("privacy", "thoi khong xoa du lieu dau", "option:delete"),
+    ("menu", "toi 70 tuoi roi lam duoc khong", "faq:minors"),
 ]
 
 
