@@ -245,7 +245,7 @@ class Figures:
 
     def objective(self) -> float:
         # One harmful decision outweighs any gain elsewhere (100 x 1/1,000 cases).
-        return self.top1 + 0.5 * self.declined_oos - 5 * self.wrong - 100 * self.harmful
+        return self.top1 + 0.5 * self.declined_oos - 3 * self.wrong - 100 * self.harmful
 
 
 def percentile99(values: Iterable[float]) -> float:
