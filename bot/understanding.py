@@ -359,6 +359,7 @@ class Understanding:
         self._longest = max((len(p) for p in phrases), default=1)
         #: Normalised label and words of the options seen (they come back on every message).
         self._names: dict[Shown, _Names] = {}
+        self._mappings: dict[Context, dict[str, tuple[str, bool]]] = {}
 
     #: The parts of the content a component learns from (a copy of the content that shares
     #: them -- a test changing a text -- shares the trained component).
@@ -529,20 +530,37 @@ class Understanding:
     ) -> dict[str, float]:
         """Label probabilities summed into reactions in this context, with the prior and the
         options' evidence."""
-        chooser = self._choosers(context)
+        mapped = self._mapping(context)
+        prior = self.thresholds.prior
         scores: dict[str, float] = defaultdict(float)
         for label, p in probs.items():
             if p <= 0.0:
                 continue
-            reaction = self._reaction(label, context, chooser)
-            local = reaction == "stuck" or reaction.startswith("option:")
-            scores[reaction] += p * (self.thresholds.prior if local else 1.0)
+            found = mapped.get(label)
+            if found is None:
+                found = mapped[label] = self._mapped(label, context)
+            reaction, local = found
+            scores[reaction] += p * (prior if local else 1.0)
         t = self.thresholds
         for reaction, similarity in (evidence or {}).items():
             # Only what rises above the floor counts: every label shares a few common words.
             scores[reaction] += t.label_weight * max(0.0, similarity - t.label_floor)
         total = sum(scores.values()) or 1.0
         return {r: s / total for r, s in scores.items()}
+
+    def _mapping(self, context: Context) -> dict[str, tuple[str, bool]]:
+        """Label -> (its reaction in ``context``, whether it is local to the screen); kept
+        per context (the same few contexts come back on every message)."""
+        mapped = self._mappings.get(context)
+        if mapped is None:
+            if len(self._mappings) >= MEMO:
+                self._mappings.clear()
+            mapped = self._mappings[context] = {}
+        return mapped
+
+    def _mapped(self, label: str, context: Context) -> tuple[str, bool]:
+        reaction = self._reaction(label, context, self._choosers(context))
+        return reaction, reaction == "stuck" or reaction.startswith("option:")
 
     def _choosers(self, context: Context) -> dict[str, str]:
         """Label -> the first option shown that it chooses."""
