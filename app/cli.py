@@ -3,8 +3,9 @@
 - ``run``: start the configured channels by polling (Telegram when ``TELEGRAM_BOT_TOKEN``
   is set, the Zalo Bot when ``ZALO_BOT_TOKEN`` is); with none configured, open the terminal
   chat.
-- ``serve [--workers N]``: the webhook server (``PORT``, default 8080) for every configured
-  channel; with N > 1, N worker processes on the same port, sharing only the database.
+- ``serve [--workers N]``: the web server (``PORT``, default 8080) for every configured
+  channel and the officials' dashboard (/dashboard); with N > 1, N worker processes on the
+  same port, sharing only the database.
 - ``chat``: the terminal chat, on the same engine and database as the bots.
 - ``faq [--json] [QUESTION]``: what a question is understood as, with the top candidates
   and their scores (stdin: one per line); ``--json``: ``{"topic": id or null, "score": x}``,
@@ -15,9 +16,13 @@
 - ``check``: validate config.toml and the content, print a summary.
 - ``pictures [--out DIR]``: check and render the install-step pictures (to DIR/<id>.png).
 - ``invite official --commune CODE | --province CODE | --all``, ``invite volunteer --commune
-  CODE``: a one-time enrolment link.
-- ``stats [--commune CODE] [--json]``, ``export --csv FILE``, ``chart --out FILE.png``: the
-  officials' figures for a commune or the whole deployment.
+  CODE``: a one-time enrolment link (the scope is never implied); prints scope and expiry.
+- ``stats [--commune CODE | --province CODE] [--json]``, ``export --csv FILE [--table
+  villages|days] [--dialect excel|excel-vn]`` or ``export --xlsx FILE``, ``chart --out
+  FILE.png|FILE.svg``: the officials' figures for a commune, a province or everything.
+- ``web-link --commune CODE | --province CODE | --all``: a one-time login link to the web
+  dashboard (valid 10 minutes), for the server's operator; its last line is the URL, on
+  ``PUBLIC_URL`` or http://127.0.0.1:PORT.
 - ``population import FILE.csv``: village figures (commune, village, adults, adults_present,
   households).
 - ``poster --commune CODE [--volunteer CODE] --out FILE.pdf``: the A4 notice-board poster, its
@@ -45,18 +50,19 @@ from app.runtime import open_runtime, run_retention, run_until_signalled, starte
 from app.server import serve
 from app.settings import Settings, prepare_process
 from app.workers import Supervisor, die_with_supervisor, only_server_on
-from bot import printing
-from bot.charts import chart_png
-from bot.config import ConfigError, load_config
+from bot import officials, printing
+from bot.charts import chart_png, chart_svg
+from bot.config import Config, ConfigError, load_config
 from bot.content import ContentError, load_content
+from bot.exports import DIALECTS
 from bot.logs import configure
+from bot.officials import Scope, deep_link
 from bot.pictures import load_pictures
 from bot.stats import render
 from handlers.channel import Mode
 from handlers.conversation import utcnow
-from handlers.staff import deep_link
 from storage.database import Database, DatabaseUnavailable, migrate
-from storage.staff import Scope, StaffRepository
+from storage.staff import StaffRepository
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -207,30 +213,74 @@ def _cmd_chat(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def _scope(args: argparse.Namespace) -> Scope:
+class UsageError(Exception):
+    """A mistake in the command line or its files: printed as one line, exit code 2."""
+
+
+def _scope(args: argparse.Namespace, config: Config) -> Scope:
+    """The scope the options name, checked against the deployment."""
+    served = ", ".join(f"{c.code} ({c.name})" for c in config.communes[:10])
+    if len(config.communes) > 10:
+        served += f" and {len(config.communes) - 10} more"
     if getattr(args, "commune", None):
-        return Scope("communes", (str(args.commune),))
+        code = str(args.commune).strip()
+        if config.commune(code) is None:
+            raise UsageError(f"commune {code} is not served by this deployment: {served}")
+        return Scope("communes", (code,))
     if getattr(args, "province", None):
-        return Scope("province", (str(int(args.province)),))
+        raw = str(args.province).strip()
+        if not raw.isdigit():
+            raise UsageError(f"a province code is a number (like 38), not {raw!r}")
+        scope = Scope("province", (str(int(raw)),))
+        if not officials.communes_in(config, scope):
+            provinces = sorted({c.province_code for c in config.communes}, key=int)
+            raise UsageError(
+                f"no commune of province {raw} is served by this deployment "
+                f"(its provinces: {', '.join(provinces)})"
+            )
+        return scope
     return Scope("all")
+
+
+async def _write(path: Path, data: bytes) -> None:
+    try:
+        await asyncio.to_thread(path.write_bytes, data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"written: {path}")
 
 
 async def _staff_command(settings: Settings, args: argparse.Namespace) -> int:
     async with open_runtime(settings) as runtime:
         desk = runtime.staff
-        scope = _scope(args)
-        if not desk.communes(scope):
-            print(f"error: no commune of this deployment is in {scope}", file=sys.stderr)
-            return 2
+        scope = _scope(args, runtime.config)
         if args.command == "invite":
             if args.role == "volunteer" and scope.kind != "communes":
-                print("error: a volunteer invite needs --commune", file=sys.stderr)
-                return 2
+                raise UsageError("a volunteer invite needs --commune")
+            now = utcnow()
+            ttl = timedelta(days=args.days)
             code = await desk.staff.create_invite(
-                args.role, scope, created_by="cli", now=utcnow(), ttl=timedelta(days=args.days)
+                args.role, scope, created_by="cli", now=now, ttl=ttl
             )
-            await desk.staff.audit("cli", "cli", "invite", f"{args.role} {scope}", utcnow())
+            await desk.staff.audit("cli", "cli", "invite", f"{args.role} {scope.to_json()}", now)
+            expires = (now + ttl).astimezone(runtime.config.timezone)
+            print(f"{args.role} invite for: {_scope_label(runtime.config, scope)}")
+            print(
+                f"one use, expires {expires:%Y-%m-%d %H:%M} ({runtime.config.timezone.key}); "
+                "send this link to the person, who opens it in Telegram:"
+            )
             print(deep_link(runtime.config.bot_username, code))
+        elif args.command == "web-link":
+            now = utcnow()
+            token = await desk.web.create_link(scope, channel="cli", user_ref="cli", now=now)
+            await desk.staff.audit("cli", "cli", "web_link", scope.to_json(), now)
+            expires = (now + officials.WEB_LINK_TTL).astimezone(runtime.config.timezone)
+            print(f"dashboard login for: {_scope_label(runtime.config, scope)}")
+            print(
+                f"one use, expires {expires:%Y-%m-%d %H:%M} ({runtime.config.timezone.key}); "
+                "open it in a browser:"
+            )
+            print(officials.web_login_url(settings.web_url, token))
         elif args.command == "stats":
             report = await desk.report(scope)
             if args.json:
@@ -238,13 +288,30 @@ async def _staff_command(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 print(render(report, runtime.config, runtime.content, desk.texts))
         elif args.command == "export":
-            await asyncio.to_thread(Path(args.csv).write_bytes, await desk.export_csv(scope))
-            print(f"written: {args.csv}")
+            if args.xlsx:
+                await _write(Path(args.xlsx), await desk.export_xlsx(scope))
+            else:
+                data = await desk.export_csv(scope, args.table, args.dialect)
+                await _write(Path(args.csv), data)
         elif args.command == "chart":
-            png = chart_png(await desk.report(scope), desk.texts)
-            await asyncio.to_thread(Path(args.out).write_bytes, png)
-            print(f"written: {args.out}")
+            report = await desk.report(scope)
+            out = Path(args.out)
+            if out.suffix.lower() == ".svg":
+                data = chart_svg(report, desk.texts, runtime.content.locale).encode("utf-8")
+            else:
+                data = chart_png(report, desk.texts, runtime.content.locale)
+            await _write(out, data)
         return 0
+
+
+def _scope_label(config: Config, scope: Scope) -> str:
+    """The scope for an operator: names and codes ("Xã Nông Cống (16279)")."""
+    if scope.kind == "all":
+        return f"the whole deployment ({len(config.communes)} communes)"
+    communes = officials.communes_in(config, scope)
+    if scope.kind == "province":
+        return f"{communes[0].province} (province {scope.codes[0]}, {len(communes)} communes)"
+    return ", ".join(f"{c.name} ({c.code})" for c in communes)
 
 
 async def _population_import(settings: Settings, path: Path) -> int:
@@ -276,7 +343,10 @@ async def _population_import(settings: Settings, path: Path) -> int:
 
 
 def _cmd_staff(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_staff_command(settings, args))
+    try:
+        return asyncio.run(_staff_command(settings, args))
+    except UsageError as exc:
+        return _fail(str(exc))
 
 
 def _cmd_population(settings: Settings, args: argparse.Namespace) -> int:
@@ -394,26 +464,41 @@ def parser() -> argparse.ArgumentParser:
     pictures = sub.add_parser("pictures", help="check and render the install-step pictures")
     pictures.add_argument("--out", help="write each picture as OUT/<id>.png")
 
-    def scoped(parser: argparse.ArgumentParser, *, wide: bool = True) -> None:
-        group = parser.add_mutually_exclusive_group(required=not wide)
+    def scoped(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+        group = parser.add_mutually_exclusive_group(required=required)
         group.add_argument("--commune", help="official commune code, e.g. 16279")
-        if wide:
-            group.add_argument("--province", help="official province code, e.g. 38")
-            group.add_argument("--all", action="store_true", help="the whole deployment")
+        group.add_argument("--province", help="official province code, e.g. 38")
+        group.add_argument("--all", action="store_true", help="the whole deployment")
 
     invite = sub.add_parser("invite", help="a one-time enrolment link for staff")
     invite.add_argument("role", choices=["official", "volunteer"])
-    scoped(invite)
+    scoped(invite, required=True)
     invite.add_argument("--days", type=int, default=3, help="valid for this many days")
+    web_link = sub.add_parser("web-link", help="a one-time login link to the web dashboard")
+    scoped(web_link, required=True)
     stats = sub.add_parser("stats", help="coverage, targets, funnel (default: everything)")
     scoped(stats)
     stats.add_argument("--json", action="store_true")
-    export = sub.add_parser("export", help="completions as a spreadsheet (CSV)")
+    export = sub.add_parser("export", help="coverage by village, completions by day (CSV, XLSX)")
     scoped(export)
-    export.add_argument("--csv", required=True, help="the file to write")
-    chart = sub.add_parser("chart", help="a PNG chart of progress")
+    target = export.add_mutually_exclusive_group(required=True)
+    target.add_argument("--csv", help="write one table as CSV to this file")
+    target.add_argument("--xlsx", help="write both tables as an Excel workbook to this file")
+    export.add_argument(
+        "--table",
+        choices=["villages", "days"],
+        default="villages",
+        help="CSV: coverage by village (default) or completions by day",
+    )
+    export.add_argument(
+        "--dialect",
+        choices=list(DIALECTS),
+        default="excel",
+        help='CSV: "excel" (",", decimal point) or "excel-vn" (";", decimal comma)',
+    )
+    chart = sub.add_parser("chart", help="a chart of progress (PNG, or SVG by the file name)")
     scoped(chart)
-    chart.add_argument("--out", required=True, help="the PNG file to write")
+    chart.add_argument("--out", required=True, help="the .png or .svg file to write")
     pop = sub.add_parser("population", help="village population figures")
     pop_sub = pop.add_subparsers(dest="action", required=True)
     pop_import = pop_sub.add_parser("import", help="import commune,village,adults,... CSV")
@@ -439,6 +524,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "check": _cmd_check,
     "pictures": _cmd_pictures,
     "invite": _cmd_staff,
+    "web-link": _cmd_staff,
     "stats": _cmd_staff,
     "export": _cmd_staff,
     "chart": _cmd_staff,

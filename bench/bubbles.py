@@ -50,7 +50,7 @@ PATHS: dict[str, tuple[tuple[str, ...], str]] = {
         "complete",
     ),
     "install in VNeID": (
-        ("xin chào", "2", "1", "4", "2", "2", *["1"] * 8),
+        ("xin chào", "2", "1", "4", "2", "2", *["1"] * 5),  # five steps in VNeID
         "report_consent",
     ),
     "stuck, a question, a miss and a photo on a step": (

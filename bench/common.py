@@ -15,6 +15,13 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def unthrottled_config(path: Path) -> Path:
     """Write to ``path`` a copy of the deployment's config (``BOT_CONFIG`` or config.toml)
     whose per-user flood limit does not throttle scripted users, who compress a quarter of
@@ -27,13 +34,6 @@ def unthrottled_config(path: Path) -> Path:
         text = text.replace("[deployment]\n", f"[deployment]\n{limit}\n", 1)
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now (on the loopback interface)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class StandInControl:

@@ -35,11 +35,12 @@ from vietnam_provinces import Ward  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.content import load_content  # noqa: E402
 from bot.identity import UserRefs  # noqa: E402
+from bot.officials import Scope  # noqa: E402
 from bot.stats import render  # noqa: E402
 from handlers.conversation import utcnow  # noqa: E402
 from handlers.staff import StaffDesk  # noqa: E402
 from storage.database import Database, migrate  # noqa: E402
-from storage.staff import Scope, StaffRepository  # noqa: E402
+from storage.staff import StaffRepository  # noqa: E402
 
 PROVINCE = "38"  # Thanh Hoa: 166 communes
 COMMUNE = "16279"

@@ -24,6 +24,15 @@ from bot.config import Commune, Config
 from bot.content import Content
 
 PACE_DAYS = 7
+#: A projection of the date the target is reached is shown only when the pace behind it
+#: means something: at least PACE_MIN_COMPLETIONS completions in the last PACE_DAYS days,
+#: spread over at least PACE_MIN_DAYS different days (not one evening's batch of entries),
+#: and a date at most PROJECTION_MAX_DAYS away (beyond a year it is not a forecast but a
+#: warning that the pace must change). One completion a week used to promise the target
+#: in 2062.
+PACE_MIN_COMPLETIONS = 10
+PACE_MIN_DAYS = 3
+PROJECTION_MAX_DAYS = 365
 #: Funnel stages besides the install steps: (stage id, event kind, event step).
 HEAD = (
     ("started", "started", ""),
@@ -49,6 +58,8 @@ class RawStats:
     reached: dict[tuple[str, str], int] = field(default_factory=dict)
     # install step -> "stuck" reports
     stuck: dict[str, int] = field(default_factory=dict)
+    # screen ("" outside the steps) -> times a citizen asked to talk to a person
+    help_requests: dict[str, int] = field(default_factory=dict)
     # volunteer code -> people who started through their link / finished / were helped
     started_via: dict[str, int] = field(default_factory=dict)
     finished_via: dict[str, int] = field(default_factory=dict)
@@ -83,6 +94,8 @@ class Report:
     target_share: float
     target_people: int
     pace: float  # completions per day over the last PACE_DAYS days
+    #: Days of the last PACE_DAYS with at least one completion.
+    pace_days: int
     villages: tuple[Area, ...]
     communes: tuple[Area, ...]
     by_provider: Mapping[str, int]
@@ -92,6 +105,13 @@ class Report:
     by_day: Mapping[str, int] = field(default_factory=dict)
     #: The stage after which most people stop, on the main path, and how many stop there.
     worst_step: tuple[str, int] | None = None
+    #: The install steps of each route ("app", "vneid") with how many reached each; the
+    #: last stage is "completed": completions reported with a provider of that route.
+    routes: Mapping[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    #: Install steps that both routes go through: their counts are for both together.
+    shared_steps: frozenset[str] = frozenset()
+    #: Where citizens asked to talk to a person (screen -> times; "" outside any screen).
+    help_requests: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def completed(self) -> int:
@@ -106,9 +126,24 @@ class Report:
         return max(0, self.target_people - self.completed)
 
     @property
+    def projection_withheld(self) -> str | None:
+        """Why no target date is projected: "reached", "no_target", "too_few" (the pace is
+        not meaningful yet, see PACE_MIN_COMPLETIONS) or "too_far"; None when it is."""
+        if self.target_people == 0:
+            return "no_target"
+        if self.gap == 0:
+            return "reached"
+        recent = self.pace * PACE_DAYS
+        if recent < PACE_MIN_COMPLETIONS or self.pace_days < PACE_MIN_DAYS:
+            return "too_few"
+        if self.gap / self.pace > PROJECTION_MAX_DAYS:
+            return "too_far"
+        return None
+
+    @property
     def eta(self) -> date | None:
-        """When the target is reached at the current pace (None: no pace, or reached)."""
-        if self.gap == 0 or self.pace <= 0:
+        """When the target is reached at the current pace (None: see projection_withheld)."""
+        if self.projection_withheld is not None:
             return None
         return self.day + timedelta(days=math.ceil(self.gap / self.pace))
 
@@ -130,6 +165,7 @@ class Report:
             "gap": self.gap,
             "pace_per_day": round(self.pace, 2),
             "target_date": self.eta.isoformat() if self.eta else None,
+            "target_date_withheld": self.projection_withheld,
             "by_village": [
                 {
                     "commune": a.code.split("/")[0],
@@ -157,8 +193,16 @@ class Report:
                 for code, s, f, h in self.volunteers
             ],
             "funnel": [{"step": step, "reached": n} for step, n in self.funnel],
+            "funnel_by_route": {
+                route: [
+                    {"step": step, "reached": n, "shared": step in self.shared_steps}
+                    for step, n in stages
+                ]
+                for route, stages in self.routes.items()
+            },
             "most_stop_after": self.worst_step[0] if self.worst_step else None,
             "stuck": dict(self.stuck),
+            "help_requests": dict(self.help_requests),
         }
 
 
@@ -194,8 +238,10 @@ def build_report(
     content: Content,
     today: date,
     volunteers: Mapping[str, str] | None = None,
+    provider_routes: Mapping[str, str] | None = None,
 ) -> Report:
-    """The figures of ``communes`` on ``today`` (the deployment's local date)."""
+    """The figures of ``communes`` on ``today`` (the deployment's local date).
+    ``provider_routes``: provider id -> route ("app", "vneid"), for the funnel per route."""
     done: dict[tuple[str, str], list[int]] = {}
     for (commune, village, source), n in raw.by_village.items():
         slot = done.setdefault((commune, village), [0, 0])
@@ -239,6 +285,7 @@ def build_report(
     for (provider, _source), n in raw.by_provider.items():
         providers[provider] = providers.get(provider, 0) + n
     stages = funnel(raw, content)
+    routes, shared = route_funnels(raw, content, provider_routes or {})
     codes = sorted(set(volunteers or {}) | set(raw.started_via) | set(raw.helped_by))
     codes = [c for c in codes if volunteers is None or c in volunteers]
     return Report(
@@ -252,6 +299,7 @@ def build_report(
         target_share=round(target_people / present, 4) if present else _single_target(communes),
         target_people=target_people,
         pace=pace,
+        pace_days=sum(1 for day, n in by_day.items() if day in recent and n > 0),
         villages=tuple(sorted(villages, key=_lowest_first)),
         communes=tuple(sorted(by_commune, key=_lowest_first)),
         by_provider=dict(sorted(providers.items(), key=lambda kv: -kv[1])),
@@ -263,6 +311,9 @@ def build_report(
         worst_step=worst_step(stages, content),
         stuck={s.id: raw.stuck[s.id] for s in content.install if raw.stuck.get(s.id)},
         by_day=dict(sorted(by_day.items())),
+        routes=routes,
+        shared_steps=shared,
+        help_requests=dict(sorted(raw.help_requests.items())),
     )
 
 
@@ -294,6 +345,33 @@ def funnel(raw: RawStats, content: Content) -> tuple[tuple[str, int], ...]:
     )
 
 
+def route_funnels(
+    raw: RawStats, content: Content, kinds: Mapping[str, str]
+) -> tuple[dict[str, tuple[tuple[str, int], ...]], frozenset[str]]:
+    """The install steps of each route apart, and the steps both routes share.
+
+    A step's count is of people who reached it, whatever their route: the store records the
+    screens people reach, not their route, so a shared step (installing the app, the face
+    check...) is counted once for both and says so. A route's completions are the
+    self-reported completions with one of its providers."""
+    routes = ("app", "vneid")
+    steps = {route: [s.id for s in content.install_steps(route)] for route in routes}
+    shared = frozenset(steps["app"]) & frozenset(steps["vneid"])
+    done: dict[str, int] = dict.fromkeys(routes, 0)
+    for (provider, source), n in raw.by_provider.items():
+        kind = kinds.get(provider)
+        if source == "self" and kind in done:
+            done[kind] += n
+    chains = {
+        route: (
+            *((step, raw.reached.get(("step", step), 0)) for step in steps[route]),
+            ("completed", done[route]),
+        )
+        for route in routes
+    }
+    return chains, shared
+
+
 # --- Vietnamese (or any locale's) rendering ---------------------------------------------
 
 
@@ -314,6 +392,10 @@ class Formatter:
 
     def day(self, value: date) -> str:
         return format_date(value, self.texts.get("date_format", "dd/MM/yyyy"), locale=self.locale)
+
+    def short_day(self, value: date) -> str:
+        """A day without its year (chart ticks: the year is said once, on the axis)."""
+        return format_date(value, self.texts.get("short_date_format", "dd/MM"), locale=self.locale)
 
 
 def render(report: Report, config: Config, content: Content, texts: Mapping[str, str]) -> str:
@@ -339,11 +421,8 @@ def render(report: Report, config: Config, content: Content, texts: Mapping[str,
         lines.append(
             texts["target_gap"].format(target=f.pct(report.target_share), gap=f.n(report.gap))
         )
-    pace = f.n(round(report.pace, 1))
-    if report.eta:
-        lines.append(texts["pace_eta"].format(pace=pace, eta=f.day(report.eta)))
-    elif report.gap:
-        lines.append(texts["pace_none"].format(pace=pace))
+    if (pace := pace_text(report, f)) is not None:
+        lines.append(pace)
     lines.append(
         texts["sources"].format(
             self=f.n(report.completed_self), assisted=f.n(report.completed_assisted)
@@ -376,9 +455,8 @@ def render(report: Report, config: Config, content: Content, texts: Mapping[str,
                     code=code, started=f.n(started), finished=f.n(finished), helped=f.n(helped)
                 )
             )
-    titles = _stage_titles(content, texts)
-    lines += ["", texts["funnel"]]
-    lines.append(" → ".join(f"{titles[s]} {f.n(n)}" for s, n in report.funnel))
+    titles = stage_titles(content, texts)
+    lines += ["", texts["funnel"], *funnel_lines(report, titles, f)]
     worst = report.worst_step
     if worst:
         lines.append(texts["worst_step"].format(step=titles[worst[0]], count=f.n(worst[1])))
@@ -388,6 +466,46 @@ def render(report: Report, config: Config, content: Content, texts: Mapping[str,
     return "\n".join(lines)
 
 
-def _stage_titles(content: Content, texts: Mapping[str, str]) -> dict[str, str]:
+def pace_text(report: Report, f: Formatter) -> str | None:
+    """The pace of the last PACE_DAYS days and the projected date, or why there is none
+    (None once the target is reached)."""
+    texts = f.texts
+    pace = f.n(round(report.pace, 1))
+    withheld = report.projection_withheld
+    if report.eta:
+        return texts["pace_eta"].format(pace=pace, eta=f.day(report.eta))
+    if withheld == "too_few":
+        return texts["pace_too_few"].format(
+            pace=pace, days=PACE_DAYS, least=PACE_MIN_COMPLETIONS, spread=PACE_MIN_DAYS
+        )
+    if withheld == "too_far":
+        return texts["pace_too_far"].format(pace=pace)
+    if withheld == "no_target":
+        return texts["pace_none"].format(pace=pace)
+    return None
+
+
+def funnel_lines(report: Report, titles: Mapping[str, str], f: Formatter) -> list[str]:
+    """The funnel as lines: the stages before choosing a way, then each route's steps apart
+    (a step both routes share is marked, its count being for both)."""
+    texts = f.texts
+    head = {s for s, _, _ in HEAD}
+    lines = [
+        texts["funnel_head"]
+        + " "
+        + " → ".join(f"{titles[s]} {f.n(n)}" for s, n in report.funnel if s in head)
+    ]
+    for route, stages in report.routes.items():
+        chain = " → ".join(
+            f"{titles[s]}{texts['shared_mark'] if s in report.shared_steps else ''} {f.n(n)}"
+            for s, n in stages
+        )
+        lines.append(texts[f"funnel_{route}"] + " " + chain)
+    if report.shared_steps:
+        lines.append(texts["funnel_shared"])
+    return lines
+
+
+def stage_titles(content: Content, texts: Mapping[str, str]) -> dict[str, str]:
     stages = [*(s for s, _, _ in HEAD), *(s.id for s in content.install), *(s for s, _, _ in TAIL)]
     return {stage: texts.get(f"stage_{stage}", stage) for stage in stages}

@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 #: A reply refused with 429 is sent again after the delay the platform names, this many
 #: tries in all.
 REPLY_ATTEMPTS = 3
+#: ... unless the delay is longer than this: a reply is not held back (nor this user's next
+#: messages with it) for a quota that comes back in a quarter of an hour (Zalo Bot's 429).
+REPLY_WAIT = 60.0
 #: Delivery ids remembered in memory (the store remembers them all, durably).
 RECENT = 10_000
 #: An inbox row or a kept reply this old was left behind (a step takes milliseconds).
@@ -252,7 +255,7 @@ class Inbound:
                     await channel.deliver(incoming.chat, (message,))
                     break
                 except RetryLater as exc:
-                    if attempt == REPLY_ATTEMPTS - 1:
+                    if attempt == REPLY_ATTEMPTS - 1 or exc.seconds > REPLY_WAIT:
                         log.warning("%s: a reply was refused %d times", channel.name, attempt + 1)
                         return False
                     await asyncio.sleep(exc.seconds)

@@ -1,7 +1,7 @@
 """Officials' and volunteers' commands, for any channel: /stats, /export, /chart, /moi_tnv,
-/thongbao (an announcement to the opted-in citizens of their scope: preview, confirm, then
-the outbox sends it, paced), /tiendo, /link, /mystats, /dagiup, and enrolment through
-one-time invite links.
+/web (a one-time link to the web dashboard), /thongbao (an announcement to the opted-in
+citizens of their scope: preview, confirm, then the outbox sends it, paced), /tiendo, /link,
+/mystats, /dagiup, and enrolment through one-time invite links.
 
 Every command checks the sender's role and scope first. Anyone who is not an official (or,
 for volunteer commands, a volunteer) is answered by the citizen conversation as if the
@@ -10,7 +10,7 @@ command did not exist -- they never see a figure. Every staff action is audited.
 
 from __future__ import annotations
 
-import csv
+import asyncio
 import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,24 +19,35 @@ from datetime import date, datetime, timedelta
 import segno
 from babel.numbers import format_decimal
 
+from bot import officials, printing
 from bot.charts import chart_png
 from bot.config import Commune, Config
 from bot.content import Content, load_staff_texts
+from bot.exports import Dialect, Table, days_table, to_csv, to_xlsx, villages_table
 from bot.identity import UserRefs
-from bot.links import foreign_links
 from bot.model import Attachment, Choice, Input, Option, OutMessage, Start, Text
+from bot.officials import Refusal, Scope, deep_link
 from bot.schedule import next_allowed
 from bot.stats import Report, build_report, population, render
 from storage.database import Database
 from storage.outbox import OutboxStore
-from storage.staff import INVITE_PREFIX, Scope, Staff, StaffRepository
+from storage.staff import INVITE_PREFIX, Staff, StaffRepository
 from storage.stats import collect, export_rows
+from storage.web import WebAccess
 
 #: Button screen of staff buttons (kept apart from the citizen conversation's screens).
 SCREEN = "st"
-#: An announcement is short (characters), and an official sends a few a day at most.
-BROADCAST_LIMIT = 1000
-BROADCASTS_PER_DAY = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An announcement kept as a draft: its id, the message citizens will read, how many
+    will receive it, and the scope's name."""
+
+    id: int
+    message: str
+    recipients: int
+    scope: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +62,6 @@ class StaffReply:
 _Handler = Callable[[Staff, str], Awaitable[StaffReply]]
 
 
-def deep_link(bot_username: str, payload: str) -> str:
-    return f"https://t.me/{bot_username}?start={payload}"
-
-
 class StaffDesk:
     """Answers staff commands; returns None for anything that is not one of them."""
 
@@ -66,15 +73,20 @@ class StaffDesk:
         staff: StaffRepository,
         refs: UserRefs,
         clock: Callable[[], datetime],
+        *,
+        public_url: str = "http://127.0.0.1:8080",
     ):
         self.config = config
+        self.public_url = public_url
         self.content = content
         self.db = db
         self.staff = staff
         self.refs = refs
         self.clock = clock
         self.texts = load_staff_texts(config.locale)
+        self._print_texts: printing.PrintTexts | None = None
         self.outbox = OutboxStore(db)
+        self.web = WebAccess(db)
         # Commands (and the button flows they start) each role may use.
         self._handlers: dict[str, dict[str, _Handler]] = {
             "official": {
@@ -87,6 +99,7 @@ class StaffDesk:
                 "bc": self._official_broadcast_send,
                 "bcx": self._official_broadcast_cancel,
                 "tiendo": self._official_broadcast_progress,
+                "web": self._official_web,
             },
             "volunteer": {
                 "link": self._volunteer_link,
@@ -141,9 +154,9 @@ class StaffDesk:
         return self._say(render(report, self.config, self.content, self.texts))
 
     async def _official_export(self, member: Staff, _argument: str) -> StaffReply:
-        data = await self.export_csv(member.scope)
+        data = await self.export_xlsx(member.scope)
         caption = self.texts["export_caption"].format(scope=self.scope_name(member.scope))
-        name = f"chu-ky-so-{self._today().isoformat()}.csv"
+        name = f"chu-ky-so-{self._today().isoformat()}.xlsx"
         return StaffReply((OutMessage(caption, attachment=Attachment("document", name, data)),))
 
     async def _official_chart(self, member: Staff, _argument: str) -> StaffReply:
@@ -151,7 +164,7 @@ class StaffDesk:
         caption = self.texts["chart_caption"].format(
             scope=report.scope, date=self._today().strftime("%d/%m/%Y")
         )  # the locale's date format is dd/MM/yyyy
-        png = chart_png(report, self.texts)
+        png = chart_png(report, self.texts, self.content.locale)
         return StaffReply(
             (OutMessage(caption, attachment=Attachment("photo", "bieu-do.png", png)),)
         )
@@ -174,47 +187,24 @@ class StaffDesk:
 
     async def _official_broadcast(self, member: Staff, text: str) -> StaffReply:
         """/thongbao TEXT: a preview of the announcement, and how many it would reach."""
-        if not text:
-            return self._say(self.texts["broadcast_how"])
-        if len(text) > BROADCAST_LIMIT:
-            return self._say(
-                self.texts["broadcast_too_long"].format(length=len(text), limit=BROADCAST_LIMIT)
-            )
-        if links := foreign_links(text, self.config.links):
-            return self._say(self.texts["broadcast_bad_link"].format(links=", ".join(links)))
-        scope = self.scope_name(member.scope)
-        count = await self.outbox.recipients(self._broadcast_communes(member.scope))
-        if count == 0:
-            return self._say(self.texts["broadcast_nobody"].format(scope=scope))
-        if await self._broadcasts_today(member) >= BROADCASTS_PER_DAY:
-            return self._say(self.texts["broadcast_limit"].format(limit=BROADCASTS_PER_DAY))
-        message = self.texts["broadcast_message"].format(scope=scope, text=text)
-        draft = await self.outbox.draft_broadcast(
-            scope=member.scope.to_json(),
-            text=message,
-            created_by=member.user_ref,
-            now=self.clock(),
-        )
+        draft = await self.prepare_announcement(member, text)
+        if isinstance(draft, Refusal):
+            return self._say(draft.text(self.texts))
         options = (
-            Option(f"bc:{draft}", self.texts["label_send"]),
-            Option(f"bcx:{draft}", self.texts["label_cancel"]),
+            Option(f"bc:{draft.id}", self.texts["label_send"]),
+            Option(f"bcx:{draft.id}", self.texts["label_cancel"]),
         )
-        ask = self.texts["broadcast_preview"].format(count=self._n(count), scope=scope)
-        return StaffReply((OutMessage(message), OutMessage(ask, options, SCREEN)))
+        ask = self.texts["broadcast_preview"].format(
+            count=self._n(draft.recipients), scope=draft.scope
+        )
+        return StaffReply((OutMessage(draft.message), OutMessage(ask, options, SCREEN)))
 
     async def _official_broadcast_send(self, member: Staff, argument: str) -> StaffReply:
         if not argument.isdigit():
             return StaffReply()
-        if await self._broadcasts_today(member) >= BROADCASTS_PER_DAY:
-            return self._say(self.texts["broadcast_limit"].format(limit=BROADCASTS_PER_DAY))
-        now = self.clock()
-        r = self.config.reminders
-        count = await self.outbox.queue_broadcast(
-            int(argument),
-            member.user_ref,
-            self._broadcast_communes(member.scope),
-            next_allowed(now, self.config.timezone, r.quiet_from, r.quiet_until),
-        )
+        count = await self.send_announcement(member, int(argument))
+        if isinstance(count, Refusal):
+            return self._say(count.text(self.texts))
         if count is None:  # the preview's buttons are spent: say how it ended
             return await self._broadcast_spent(member, int(argument))
         return self._say(self.texts["broadcast_queued"].format(count=self._n(count)))
@@ -238,26 +228,75 @@ class StaffDesk:
         return StaffReply()
 
     async def _official_broadcast_progress(self, member: Staff, _argument: str) -> StaffReply:
-        last = await self.outbox.last_broadcast(member.user_ref)
+        last = await self.announcement_progress(member)
         if last is None:
             return self._say(self.texts["broadcast_none"])
-        broadcast_id, total = last
-        counts = await self.outbox.progress(broadcast_id)
-        sent = counts.get("sent", 0) + counts.get("unknown", 0)
-        waiting = counts.get("pending", 0) + counts.get("sending", 0)
-        failed = total - sent - waiting
         return self._say(
             self.texts["broadcast_progress"].format(
-                total=self._n(total),
-                sent=self._n(sent),
-                waiting=self._n(waiting),
-                failed=self._n(failed),
+                total=self._n(last.total),
+                sent=self._n(last.sent),
+                waiting=self._n(last.waiting),
+                failed=self._n(last.failed),
             )
         )
 
-    def _broadcast_communes(self, scope: Scope) -> list[str] | None:
-        """The communes an announcement goes to (None: everyone the deployment serves)."""
-        return None if scope.kind == "all" else [c.code for c in self.communes(scope)]
+    async def _official_web(self, member: Staff, _argument: str) -> StaffReply:
+        """/web: a one-time link to the web dashboard, for this official and their scope."""
+        token = await self.web.create_link(
+            member.scope, channel=member.channel, user_ref=member.user_ref, now=self.clock()
+        )
+        link = officials.web_login_url(self.public_url, token)
+        minutes = int(officials.WEB_LINK_TTL.total_seconds() // 60)
+        return self._say(self.texts["web_link"].format(link=link, minutes=minutes))
+
+    # --- announcements (also used by the web dashboard) -----------------------------------
+
+    async def prepare_announcement(self, member: Staff, text: str) -> Draft | Refusal:
+        """Check an announcement against the rules (bot/officials.py) and keep it as a
+        draft: what citizens will read, and how many of them."""
+        refused = officials.check_announcement(text, self.config)
+        if refused is not None:
+            return refused
+        scope = self.scope_name(member.scope)
+        count = await self.outbox.recipients(
+            officials.announcement_communes(self.config, member.scope)
+        )
+        refused = officials.check_audience(count, scope) or officials.check_daily_limit(
+            await self._broadcasts_today(member)
+        )
+        if refused is not None:
+            return refused
+        message = officials.announcement_message(self.texts, scope, text)
+        draft = await self.outbox.draft_broadcast(
+            scope=member.scope.to_json(),
+            text=message,
+            created_by=member.user_ref,
+            now=self.clock(),
+        )
+        return Draft(draft, message, count, scope)
+
+    async def send_announcement(self, member: Staff, draft: int) -> int | Refusal | None:
+        """Queue a draft for sending (paced, never at night): how many it goes to, or None
+        when it was queued already or is not this official's."""
+        refused = officials.check_daily_limit(await self._broadcasts_today(member))
+        if refused is not None:
+            return refused
+        now = self.clock()
+        r = self.config.reminders
+        return await self.outbox.queue_broadcast(
+            draft,
+            member.user_ref,
+            officials.announcement_communes(self.config, member.scope),
+            next_allowed(now, self.config.timezone, r.quiet_from, r.quiet_until),
+        )
+
+    async def announcement_progress(self, member: Staff) -> officials.Progress | None:
+        """How far the official's latest announcement has got (None: they sent none)."""
+        last = await self.outbox.last_broadcast(member.user_ref)
+        if last is None:
+            return None
+        broadcast_id, total = last
+        return officials.progress(total, await self.outbox.progress(broadcast_id))
 
     async def _broadcasts_today(self, member: Staff) -> int:
         return await self.outbox.broadcasts_since(
@@ -271,6 +310,7 @@ class StaffDesk:
         link = deep_link(self.config.bot_username, code)
         qr = io.BytesIO()
         segno.make(link, error="m").save(qr, kind="png", scale=10, border=4)
+        poster = await self._volunteer_poster(member, link, code)
         return StaffReply(
             (
                 OutMessage(self._volunteer_link_text(link, code)),
@@ -278,6 +318,7 @@ class StaffDesk:
                     self.texts["qr_caption"],
                     attachment=Attachment("photo", f"qr-{code}.png", qr.getvalue()),
                 ),
+                *poster,
             )
         )
 
@@ -292,6 +333,24 @@ class StaffDesk:
         if ways:
             parts.append(self.texts["volunteer_ways"] + "".join(f"\n• {way}" for way in ways))
         return "\n\n".join(parts)
+
+    async def _volunteer_poster(
+        self, member: Staff, link: str, code: str
+    ) -> tuple[OutMessage, ...]:
+        """The A4 poster whose QR code is this volunteer's link (to print for the village
+        board), if their commune is served here."""
+        commune = self.config.commune(member.scope.codes[0]) if member.scope.codes else None
+        if commune is None:
+            return ()
+        if self._print_texts is None:
+            self._print_texts = printing.load_print_texts(self.content)
+        texts = self._print_texts
+        # About half a second (the fonts): off the event loop.
+        pdf = await asyncio.to_thread(
+            printing.poster_pdf, self.content, texts, self.config, commune, link, code
+        )
+        attachment = Attachment("document", f"poster-{code}.pdf", pdf)
+        return (OutMessage(self.texts["poster_caption"], attachment=attachment),)
 
     async def _volunteer_mystats(self, member: Staff, _argument: str) -> StaffReply:
         code = member.code or ""
@@ -336,24 +395,17 @@ class StaffDesk:
 
     def communes(self, scope: Scope) -> tuple[Commune, ...]:
         """The deployment's communes within ``scope``."""
-        if scope.kind == "all":
-            return self.config.communes
-        if scope.kind == "province":
-            return tuple(c for c in self.config.communes if c.province_code in scope.codes)
-        return tuple(c for c in self.config.communes if c.code in scope.codes)
+        return officials.communes_in(self.config, scope)
 
     def scope_name(self, scope: Scope) -> str:
-        communes = self.communes(scope)
-        if scope.kind == "all":
-            return self.texts["scope_all"]
-        if scope.kind == "province" and communes:
-            return self.texts["scope_province"].format(name=communes[0].province)
-        return ", ".join(c.name for c in communes)
+        return officials.scope_name(self.config, self.texts, scope)
 
-    async def report(self, scope: Scope) -> Report:
+    async def report(self, scope: Scope, parts: frozenset[str] | None = None) -> Report:
+        """The figures of ``scope`` (``parts``: only some of them, storage/stats.py)."""
         communes = self.communes(scope)
         codes = [c.code for c in communes]
-        raw = await collect(self.db, codes, self.config.timezone, everyone=scope.kind == "all")
+        everyone = scope.kind == "all"
+        raw = await collect(self.db, codes, self.config.timezone, everyone=everyone, parts=parts)
         return build_report(
             raw,
             scope_name=self.scope_name(scope),
@@ -362,33 +414,29 @@ class StaffDesk:
             content=self.content,
             today=self._today(),
             volunteers=await self.staff.volunteers(codes),
+            provider_routes={p.id: p.kind for p in self.config.providers},
         )
 
-    async def export_csv(self, scope: Scope) -> bytes:
-        """UTF-8 with a byte-order mark, so that Excel shows Vietnamese letters right."""
+    async def export_tables(self, scope: Scope, report: Report | None = None) -> list[Table]:
+        """The spreadsheets of ``scope``: coverage by village, completions by day."""
         communes = {c.code: c for c in self.communes(scope)}
-        providers = {p.id: p.name for p in self.config.providers}
-        sources = {"self": self.texts["source_self"], "volunteer": self.texts["source_volunteer"]}
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(self.texts["csv_header"].split(","))
+        rows = await export_rows(self.db, list(communes), self.config.timezone)
         unknown = self.content.labels["unknown"]
-        for code, village, day, provider, source, n in await export_rows(
-            self.db, list(communes), self.config.timezone
-        ):
-            commune = communes[code]
-            found = commune.village(village)
-            writer.writerow(
-                [
-                    commune.name,
-                    found.name if found else unknown,
-                    day,
-                    providers.get(provider, unknown),
-                    sources.get(source, source),
-                    n,
-                ]
-            )
-        return ("\ufeff" + out.getvalue()).encode("utf-8")
+        return [
+            villages_table(report or await self.report(scope), self.config, self.texts),
+            days_table(rows, communes, self.config, self.texts, unknown),
+        ]
+
+    async def export_csv(
+        self, scope: Scope, table: str = "villages", dialect: Dialect = "excel"
+    ) -> bytes:
+        """One table (``villages`` or ``days``) of ``scope`` as CSV in ``dialect``."""
+        villages, days = await self.export_tables(scope)
+        return to_csv(villages if table == "villages" else days, dialect)
+
+    async def export_xlsx(self, scope: Scope) -> bytes:
+        """Both tables of ``scope`` as an Excel workbook."""
+        return to_xlsx(await self.export_tables(scope))
 
     def _today(self) -> date:
         return self.clock().astimezone(self.config.timezone).date()

@@ -26,13 +26,17 @@ from typing import Any
 
 from aiohttp import web
 from telegram import (
+    Bot,
     BotCommand,
+    Chat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
     LinkPreviewOptions,
+    MaybeInaccessibleMessage,
     Message,
     Update,
+    User,
 )
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
@@ -41,9 +45,11 @@ from telegram.ext import AIORateLimiter, Application, ContextTypes, Job
 from bot.config import ConfigError
 from bot.content import Content
 from bot.model import Blocked, Choice, Input, Media, MediaKind, Option, OutMessage, Start, Text
+from handlers import webhook
 from handlers.channel import Capabilities, ChannelSpec, Incoming, Route, Services
 from handlers.delivery import InDoubt, NotSent, Rejected, RetryLater, Unreachable
 from handlers.inbound import Inbound, split_text
+from handlers.webhook import Malformed
 
 CHANNEL = "telegram"
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
@@ -93,49 +99,97 @@ def _media_kind(message: Message) -> MediaKind:
     return "other"
 
 
+def parse_update(body: object, bot: Bot | None = None) -> Update:
+    """The update in a webhook body, or :class:`Malformed`: PTB builds its objects without
+    checking them (a message without its chat, a text that is a number), so what the bot
+    reads is checked again by :func:`translate`."""
+    body = webhook.obj(body, "update")
+    if type(body.get("update_id")) is not int:
+        raise Malformed("update_id: not a whole number")
+    try:
+        return Update.de_json(body, bot)
+    except Exception as exc:
+        # Whatever PTB raises on a body means it is not an update: TypeError, KeyError,
+        # ValueError -- and OverflowError for a date past the year 9999. The type is enough
+        # for the log (PTB's message may quote the body).
+        raise Malformed(f"update: {type(exc).__name__}") from exc
+
+
+def _id(value: object, where: str) -> int:
+    """A chat or user id: Telegram's are whole numbers."""
+    if type(value) is not int:
+        raise Malformed(f"{where}: not a whole number")
+    return value
+
+
+def _chat(message: Message, where: str) -> Chat:
+    if not isinstance(message.chat, Chat):
+        raise Malformed(f"{where}.chat: missing")
+    _id(message.chat.id, f"{where}.chat.id")
+    return message.chat
+
+
 def translate(update: Update) -> Incoming | None:
-    """The incoming delivery of a Telegram update, or None for updates we ignore."""
+    """The incoming delivery of a Telegram update, or None for updates we ignore;
+    :class:`Malformed` when a field the bot reads is missing or of the wrong type."""
     delivery = str(update.update_id)
     if update.my_chat_member is not None:
         member = update.my_chat_member
+        if not isinstance(member.chat, Chat) or not isinstance(member.from_user, User):
+            raise Malformed("my_chat_member: no chat or user")
         if member.chat.type == ChatType.PRIVATE and (
-            member.new_chat_member.status == ChatMemberStatus.BANNED
+            getattr(member.new_chat_member, "status", None) == ChatMemberStatus.BANNED
         ):
-            return _incoming(member.from_user.id, member.chat.id, Blocked(), delivery)
+            user = _id(member.from_user.id, "my_chat_member.from.id")
+            return _incoming(
+                user, _id(member.chat.id, "my_chat_member.chat.id"), Blocked(), delivery
+            )
         return None
     if update.callback_query is not None:
         query = update.callback_query
-        chat = query.message.chat if query.message else None
-        chat_id = chat.id if chat else query.from_user.id
+        if not isinstance(query.from_user, User):
+            raise Malformed("callback_query.from: missing")
+        user = _id(query.from_user.id, "callback_query.from.id")
+        callback = webhook.ident(query.id, "callback_query.id")
+        data = query.data if query.data is not None else ""
+        webhook.string(data, "callback_query.data")
+        # The pressed message, or (older than 48 hours) what Telegram still tells of it.
+        pressed = query.message if isinstance(query.message, MaybeInaccessibleMessage) else None
+        chat = pressed.chat if pressed is not None else None
+        if chat is not None and not isinstance(chat, Chat):
+            raise Malformed("callback_query.message.chat: not a chat")
+        chat_id = _id(chat.id, "callback_query.message.chat.id") if chat is not None else user
         if chat is not None and chat.type != ChatType.PRIVATE:
-            return _incoming(query.from_user.id, chat_id, None, delivery, callback=query.id)
-        screen, sep, option = (query.data or "").partition("|")
+            return _incoming(user, chat_id, None, delivery, callback=callback)
+        screen, sep, option = data.partition("|")
         choice = Choice(option=option, screen=screen) if sep else Choice(option=screen, screen="")
-        return _incoming(query.from_user.id, chat_id, choice, delivery, callback=query.id)
+        return _incoming(user, chat_id, choice, delivery, callback=callback)
     edited = update.edited_message
-    if edited is not None and edited.from_user is not None:
-        if edited.chat.type != ChatType.PRIVATE:
+    if edited is not None and isinstance(edited.from_user, User):
+        chat = _chat(edited, "edited_message")
+        if chat.type != ChatType.PRIVATE:
             return None
-        return _incoming(edited.from_user.id, edited.chat.id, Media("edited"), delivery)
+        user = _id(edited.from_user.id, "edited_message.from.id")
+        return _incoming(user, chat.id, Media("edited"), delivery)
     message = update.message
-    if message is None or message.from_user is None:
+    if message is None or not isinstance(message.from_user, User):
         return None
-    user_id, chat_id = message.from_user.id, message.chat.id
-    if message.chat.type != ChatType.PRIVATE:
+    chat = _chat(message, "message")
+    user_id, chat_id = _id(message.from_user.id, "message.from.id"), chat.id
+    text = message.text
+    if text is not None:
+        webhook.string(text, "message.text")
+    message_id = _id(message.message_id, "message.message_id")
+    if chat.type != ChatType.PRIVATE:
         # Only answer commands in groups, so the bot does not talk over people.
-        if message.text and message.text.startswith("/"):
+        if text and text.startswith("/"):
             return _incoming(user_id, chat_id, None, delivery)
         return None
-    event: Input
-    if message.text is not None:
-        head, _, payload = message.text.partition(" ")
-        if head.split("@")[0] == "/start":
-            event = Start(payload.strip() or None)
-        else:
-            event = Text(message.text)
-    else:
-        event = Media(_media_kind(message))
-    return _incoming(user_id, chat_id, event, delivery, message=message.message_id)
+    event: Input = Media(_media_kind(message))
+    if text is not None:
+        head, _, payload = text.partition(" ")
+        event = Start(payload.strip() or None) if head.split("@")[0] == "/start" else Text(text)
+    return _incoming(user_id, chat_id, event, delivery, message=message_id)
 
 
 def _incoming(
@@ -287,21 +341,25 @@ class TelegramChannel:
                 await asyncio.sleep(self._poll_interval)
 
     def _submit(self, update: Update) -> asyncio.Future[None] | None:
-        incoming = translate(update)
+        try:
+            incoming = translate(update)
+        except Malformed as exc:  # from getUpdates: skipped, the rest of the batch goes on
+            log.warning("Telegram: malformed update skipped (%s)", exc)
+            return None
         return self.inbound.submit(self, incoming) if incoming is not None else None
 
     async def webhook(self, request: web.Request) -> web.Response:
-        """Telegram's webhook: the secret header is checked in constant time; the answer
-        waits until the delivery is durable (Telegram delivers again if we fail before)."""
+        """Telegram's webhook (handlers/webhook.py): the secret header is checked in constant
+        time before the body is read; the answer waits until the delivery is durable
+        (Telegram delivers again if we fail before)."""
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         secret = self._webhook_secret or ""
         if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
             return web.Response(status=403)
         try:
-            update = Update.de_json(await request.json(), self.app.bot)
-        except (ValueError, KeyError, TypeError):
-            return web.Response(status=400)
-        incoming = translate(update)
+            incoming = translate(parse_update(webhook.parse(await request.read()), self.app.bot))
+        except Malformed as exc:
+            return webhook.refused(CHANNEL, exc)
         if incoming is not None and not await self.inbound.receive(self, incoming):
             return web.Response(status=503)  # not stored: Telegram delivers it again later
         return web.Response(status=200)

@@ -25,17 +25,22 @@ import aiohttp
 from aiohttp import web
 
 from bot.config import ConfigError
-from bot.model import Input, Media, OutMessage, Text
+from bot.model import Input, Media, MediaKind, OutMessage, Text
+from handlers import webhook
 from handlers.channel import Capabilities, ChannelSpec, Incoming, Route, Services
 from handlers.delivery import InDoubt, NotSent, Rejected, RetryLater, Unreachable
 from handlers.inbound import Inbound, split_text
 from handlers.render import numbered
+from handlers.webhook import Malformed
 
 CHANNEL = "zalo_bot"
 DEFAULT_API_BASE_URL = "https://bot-api.zaloplatforms.com"
 WEBHOOK_PATH = "/zalo/bot/webhook"
 POLL_PAUSE = 1.0
 POLL_TIMEOUT = 30
+#: How long sends pause after "quota exceeded" (429). The free plan's quota is monthly; a
+#: paid plan's is not published: a quarter of an hour costs one futile call per pause.
+QUOTA_PAUSE = 15 * 60.0
 CAPABILITIES = Capabilities(
     buttons=False,
     can_delete=False,
@@ -45,14 +50,42 @@ CAPABILITIES = Capabilities(
     # Zalo wants a webhook's answer within about 2 s.
     ack_within=1.5,
 )
-EVENTS: dict[str, str] = {
+EVENTS: dict[str, MediaKind] = {
     "message.image.received": "photo",
     "message.sticker.received": "sticker",
     "message.voice.received": "voice",
     "message.unsupported.received": "other",
 }
+#: The events Zalo's docs describe (voice: a second source), read strictly.
+DOCUMENTED = frozenset({"message.text.received", *EVENTS})
 
 log = logging.getLogger(__name__)
+
+
+def outcome(code: int, description: str) -> Exception:
+    """How a send that Zalo answered with error ``code`` ended, from the docs' table of error
+    codes (zalo.md §1.4), for the outbox and the reply path to act on:
+
+    - 400 bad request (a wrong method or parameter): the message is refused, not tried again;
+    - 401 the token is expired or invalid: nothing was sent, and nothing will be until the
+      operator sets the new token -- tried again later, the message is not at fault;
+    - 403 is the docs' *internal server error*: transient, nothing was sent (the user did not
+      block anyone: the old mapping to "unreachable" marked citizens stopped);
+    - 404 not found: a send names nothing but the chat, so the chat is gone;
+    - 408 the request timed out on Zalo's side: it may have gone out, never sent twice;
+    - 429 quota exceeded (3,000 messages a month on the free plan): a retry a second later
+      is futile, so sends on this channel pause for :data:`QUOTA_PAUSE`;
+    - a 5xx from a gateway in front of the API: it may have gone out; anything else: refused.
+    """
+    if code == 429:
+        return RetryLater(QUOTA_PAUSE)
+    if code in (401, 403):
+        return NotSent(description)
+    if code == 404:
+        return Unreachable(description)
+    if code == 408 or code >= 500:
+        return InDoubt(description)
+    return Rejected(description)
 
 
 class ZaloBotError(Exception):
@@ -61,28 +94,39 @@ class ZaloBotError(Exception):
         self.code = code
 
 
-def translate(body: dict[str, Any]) -> Incoming | None:
-    """The incoming delivery of an update (event None: a group chat), or None to ignore."""
+def translate(body: object) -> Incoming | None:
+    """The incoming delivery of an update (event None: a group chat), or None to ignore it;
+    :class:`Malformed` when a field the bot reads is missing or of the wrong type.
+
+    The documented events are read strictly (``from`` and ``chat`` are required objects);
+    an event the docs do not name is acted on only if it carries a well-formed message."""
+    body = webhook.obj(body, "update")
     update = body["result"] if body.get("ok") is True and "result" in body else body
-    if not isinstance(update, dict):
-        return None
-    message = update.get("message")
-    if not isinstance(message, dict):
-        return None
-    chat = message.get("chat") or {}
-    chat_id = str(chat.get("id") or (message.get("from") or {}).get("id") or "")
-    message_id = str(message.get("message_id") or "")
-    if not chat_id or not message_id:
-        return None
-    name = str(update.get("event_name", ""))
+    update = webhook.obj(update, "result")
+    name = webhook.string(update.get("event_name", ""), "event_name")
+    if name not in DOCUMENTED:
+        try:
+            return _message(name, update.get("message"))
+        except Malformed:
+            return None
+    return _message(name, update.get("message"))
+
+
+def _message(name: str, value: object) -> Incoming:
+    message = webhook.obj(value, "message")
+    chat = webhook.obj(message.get("chat"), "message.chat")
+    webhook.obj(message.get("from"), "message.from")
+    chat_id = webhook.ident(chat.get("id"), "message.chat.id")
+    message_id = webhook.ident(message.get("message_id"), "message.message_id")
+    chat_type = webhook.string(chat.get("chat_type", "PRIVATE"), "message.chat.chat_type")
     delivery = f"{name}:{message_id}"
     event: Input | None
-    if str(chat.get("chat_type", "PRIVATE")).upper() != "PRIVATE":
+    if chat_type.upper() != "PRIVATE":
         event = None
-    elif name == "message.text.received" and isinstance(message.get("text"), str):
-        event = Text(message["text"])
+    elif name == "message.text.received":
+        event = Text(webhook.string(message.get("text"), "message.text"))
     else:
-        event = Media(EVENTS.get(name, "other"))  # type: ignore[arg-type]
+        event = Media(EVENTS.get(name, "other"))
     return Incoming(user=chat_id, chat=chat_id, event=event, delivery_id=delivery)
 
 
@@ -139,14 +183,15 @@ class ZaloBotChannel:
     # --- receiving ------------------------------------------------------------------------
 
     async def webhook(self, request: web.Request) -> web.Response:
+        """The Bot Platform's webhook (handlers/webhook.py): the secret header is checked in
+        constant time before the body is read."""
         given = request.headers.get("X-Bot-Api-Secret-Token", "")
         if not self._secret or not hmac.compare_digest(given.encode(), self._secret.encode()):
             return web.json_response({"ok": False}, status=403)
         try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"ok": False}, status=400)
-        incoming = translate(body) if isinstance(body, dict) else None
+            incoming = translate(webhook.parse(await request.read()))
+        except Malformed as exc:
+            return webhook.refused(CHANNEL, exc)
         if incoming is not None and not await self.inbound.receive(self, incoming):
             return web.json_response({"ok": False}, status=503)
         return web.json_response({"ok": True})
@@ -161,6 +206,8 @@ class ZaloBotChannel:
                 incoming = translate(update) if isinstance(update, dict) else None
                 if incoming is not None:
                     self.inbound.submit(self, incoming)
+            except Malformed as exc:  # skipped: the next poll goes on
+                log.warning("Zalo getUpdates: malformed update skipped (%s)", exc)
             except ZaloBotError as exc:
                 if exc.code != 408:  # 408: nothing new within the timeout
                     log.warning("Zalo getUpdates failed: %s", exc.code)
@@ -177,11 +224,7 @@ class ZaloBotChannel:
                 for piece in pieces(message):
                     await self.call("sendMessage", {"chat_id": chat, "text": piece})
         except ZaloBotError as exc:
-            if exc.code == 429:
-                raise RetryLater(1.0) from exc
-            if exc.code in (403, 404):
-                raise Unreachable(str(exc)) from exc
-            raise Rejected(str(exc)) from exc
+            raise outcome(exc.code, str(exc)) from exc
         except aiohttp.ClientConnectorError as exc:
             raise NotSent(type(exc).__name__) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:

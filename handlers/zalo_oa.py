@@ -20,23 +20,27 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import json
+import itertools
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from bot.config import ConfigError
+from bot.logs import OncePerInterval
 from bot.model import Blocked, Input, Media, MediaKind, OutMessage, Start, Text
+from handlers import webhook
 from handlers.channel import Capabilities, ChannelSpec, Incoming, Route, Services
 from handlers.conversation import utcnow
 from handlers.delivery import InDoubt, NotSent, Rejected, Unreachable
 from handlers.inbound import Inbound, split_text
 from handlers.render import numbered
+from handlers.webhook import Malformed
 from storage.leases import Leases
 from storage.tokens import Tokens, TokenStore
 
@@ -60,6 +64,19 @@ CAPABILITIES = Capabilities(
 )
 #: Refresh this long before the access token expires.
 REFRESH_AHEAD = timedelta(hours=2)
+#: After a failed refresh, the next try waits this long (sending goes on meanwhile with the
+#: token in hand, for as long as it is valid).
+REFRESH_BACKOFF = timedelta(minutes=5)
+#: Signed events older than this are refused. Zalo retries a delivery for about 2 hours
+#: (after 30 s, 5, 15, 30 and 60 min) and then disables the webhook, so no genuine delivery
+#: is older; a day leaves room for clock error and for retries the docs do not describe --
+#: and stays far inside the 7 days the deliveries table remembers ids for, so a replayed
+#: event is either refused here or recognised there as applied, never applied again.
+MAX_AGE = timedelta(days=1)
+#: Events from the future: only clock error between Zalo and us.
+MAX_AHEAD = timedelta(minutes=10)
+#: The largest unsigned body taken for a URL check.
+URL_CHECK_MAX = 1024
 TOKEN_ERRORS = (-216, -220)
 GIVE_UP = (-230, -213, -204, -205, -219, -212)
 MEDIA: dict[str, MediaKind] = {
@@ -75,6 +92,10 @@ MEDIA: dict[str, MediaKind] = {
 }
 
 log = logging.getLogger(__name__)
+#: What unauthenticated or replayed deliveries cause is told once a minute at most (a storm
+#: of them is one line).
+quiet = logging.getLogger(f"{__name__}.webhook")
+quiet.addFilter(OncePerInterval(60.0))
 
 
 class ZaloOAError(Exception):
@@ -98,16 +119,28 @@ class OASettings:
         """From the ``ZALO_OA_*`` variables of ``env``: None when no OA is configured.
 
         ``ZALO_OA_SECRET_KEY`` is the OA's secret key (it signs webhook events);
-        ``ZALO_OA_APP_SECRET`` is the app's secret for OAuth, if it differs."""
+        ``ZALO_OA_APP_SECRET`` is the app's secret, the one OAuth takes. They are different
+        keys: refreshing with the OA's secret fails about two hours in (a refresh comes due
+        two hours before the 25-hour token expires), and from then on every send fails --
+        so both are required, and a missing one stops the start with a one-line reason."""
         if not env.get("ZALO_OA_APP_ID"):
             return None
-        names = ("ZALO_OA_SECRET_KEY", "ZALO_OA_ACCESS_TOKEN", "ZALO_OA_REFRESH_TOKEN")
+        names = (
+            "ZALO_OA_SECRET_KEY",
+            "ZALO_OA_APP_SECRET",
+            "ZALO_OA_ACCESS_TOKEN",
+            "ZALO_OA_REFRESH_TOKEN",
+        )
         missing = [n for n in names if not env.get(n)]
         if missing:
-            raise ValueError(f"Zalo OA needs {', '.join(missing)}")
+            raise ValueError(
+                f"Zalo OA needs {', '.join(missing)} (ZALO_OA_APP_SECRET: the app's secret "
+                "from developers.zalo.me, for OAuth; ZALO_OA_SECRET_KEY: the OA secret key "
+                "from the webhook page)"
+            )
         return cls(
             app_id=env["ZALO_OA_APP_ID"],
-            secret_key=env.get("ZALO_OA_APP_SECRET") or env["ZALO_OA_SECRET_KEY"],
+            secret_key=env["ZALO_OA_APP_SECRET"],
             oa_secret_key=env["ZALO_OA_SECRET_KEY"],
             access_token=env["ZALO_OA_ACCESS_TOKEN"],
             refresh_token=env["ZALO_OA_REFRESH_TOKEN"],
@@ -116,40 +149,83 @@ class OASettings:
         )
 
 
+#: Where a body names its timestamp: the signature covers it, so it is read from the raw
+#: bytes (the top-level field is the one Zalo signs with; the first few candidates are tried,
+#: so that nothing is parsed before the delivery is known to be Zalo's).
+_TIMESTAMP = re.compile(rb'"timestamp"\s*:\s*"?(\d{1,20})"?')
+_CANDIDATES = 4
+
+
 def signature_ok(raw: bytes, header: str, app_id: str, oa_secret_key: str) -> bool:
-    """Whether ``header`` signs ``raw`` (plain SHA-256 of app id, body, timestamp, OA key)."""
-    try:
-        timestamp = str(json.loads(raw).get("timestamp", ""))
-        text = raw.decode()
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        return False
-    expected = hashlib.sha256((app_id + text + timestamp + oa_secret_key).encode()).hexdigest()
+    """Whether ``header`` signs ``raw``: plain SHA-256 of app id, raw body, the body's
+    timestamp and the OA secret key (a ``mac=`` prefix is tolerated). Checked on the raw
+    bytes, before anything is parsed."""
     given = header.strip()
     if given.lower().startswith("mac="):
         given = given[4:]
-    return hmac.compare_digest(expected.encode(), given.lower().encode())
+    given_bytes = given.lower().encode("ascii", "replace")
+    found = [m.group(1) for m in itertools.islice(_TIMESTAMP.finditer(raw), _CANDIDATES)]
+    head, tail = app_id.encode(), oa_secret_key.encode()
+    matched = False
+    for timestamp in found or [b""]:
+        expected = hashlib.sha256(head + raw + timestamp + tail).hexdigest().encode()
+        matched |= hmac.compare_digest(expected, given_bytes)
+    return matched
 
 
-def translate(body: dict[str, Any]) -> Incoming | None:
-    """The incoming delivery of a webhook event we act on, or None."""
-    name = str(body.get("event_name", ""))
+def url_check(raw: bytes) -> bool:
+    """Whether an unsigned request is Zalo checking the webhook URL as it is saved: an empty
+    body or a small JSON object that holds no event (Zalo sends ``{}`` and wants a 200, or
+    the URL cannot be saved). It is answered 200 and nothing is processed."""
+    if not raw.strip():
+        return True
+    if len(raw) > URL_CHECK_MAX:
+        return False
+    try:
+        body = webhook.parse(raw)
+    except Malformed:
+        return False
+    return isinstance(body, dict) and "event_name" not in body
+
+
+def event_time(body: dict[str, Any]) -> datetime:
+    """The event's ``timestamp`` (epoch milliseconds, a string or a number)."""
+    raw = body.get("timestamp")
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise Malformed("timestamp: missing")
+    text = str(raw)
+    # ASCII digits only ("١٢" is a digit to str.isdigit); 13 digits reach the year 2286.
+    if not (text.isascii() and text.isdigit()) or len(text) > 13:
+        raise Malformed("timestamp: not epoch milliseconds")
+    return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+
+
+def translate(body: object) -> Incoming | None:
+    """The incoming delivery of a webhook event we act on, or None; :class:`Malformed`
+    when a field the bot reads is missing or of the wrong type."""
+    body = webhook.obj(body, "event")
+    name = webhook.string(body.get("event_name"), "event_name")
     timestamp = str(body.get("timestamp", ""))
     if name in ("follow", "unfollow"):
-        user = str((body.get("follower") or {}).get("id") or "")
+        follower = webhook.obj(body.get("follower"), "follower")
+        user = webhook.ident(follower.get("id"), "follower.id")
         event: Input = Start() if name == "follow" else Blocked()
-        if not user:
-            return None
         return Incoming(user, user, event, delivery_id=f"{name}:{user}:{timestamp}")
-    user = str((body.get("sender") or {}).get("id") or "")
-    message = body.get("message") or {}
-    if not user or not isinstance(message, dict):
-        return None
-    delivery = str(message.get("msg_id") or f"{name}:{user}:{timestamp}")
-    if name == "user_send_text" and isinstance(message.get("text"), str):
-        return Incoming(user, user, Text(message["text"]), delivery_id=delivery)
-    if name in MEDIA:
-        return Incoming(user, user, Media(MEDIA[name]), delivery_id=delivery)
-    return None  # seen/received receipts, our own sends, ...
+    if name != "user_send_text" and name not in MEDIA:
+        return None  # seen/received receipts, our own sends, ...
+    sender = webhook.obj(body.get("sender"), "sender")
+    user = webhook.ident(sender.get("id"), "sender.id")
+    message = webhook.obj(body.get("message"), "message")
+    msg_id = message.get("msg_id")
+    delivery = (
+        webhook.ident(msg_id, "message.msg_id")
+        if msg_id is not None
+        else f"{name}:{user}:{timestamp}"
+    )
+    if name == "user_send_text":
+        text = webhook.string(message.get("text"), "message.text")
+        return Incoming(user, user, Text(text), delivery_id=delivery)
+    return Incoming(user, user, Media(MEDIA[name]), delivery_id=delivery)
 
 
 def payloads(message: OutMessage) -> list[dict[str, Any]]:
@@ -196,6 +272,8 @@ class ZaloOAChannel:
         self._session: aiohttp.ClientSession | None = None
         self._current: Tokens | None = None
         self._lock = asyncio.Lock()
+        #: No refresh ahead of expiry before this (set after a failed one).
+        self._next_refresh = datetime.min.replace(tzinfo=UTC)
         self.refreshes = 0
 
     def routes(self) -> Sequence[Route]:
@@ -212,16 +290,32 @@ class ZaloOAChannel:
     # --- receiving ------------------------------------------------------------------------
 
     async def webhook(self, request: web.Request) -> web.Response:
+        """The OA's webhook (handlers/webhook.py): the signature is checked on the raw bytes
+        first; then the event's time (a signed event is refused outside the window Zalo
+        delivers in, see :data:`MAX_AGE`), then its fields."""
         raw = await request.read()
         header = request.headers.get("X-ZEvent-Signature", "")
         settings = self.settings
         if not signature_ok(raw, header, settings.app_id, settings.oa_secret_key):
+            if url_check(raw):
+                quiet.info("Zalo OA: webhook URL check answered")
+                return web.json_response({"error": 0})
             return web.json_response({"error": "bad signature"}, status=403)
         try:
-            body = json.loads(raw)
-        except ValueError:
-            return web.json_response({"error": "bad body"}, status=400)
-        incoming = translate(body) if isinstance(body, dict) else None
+            body = webhook.obj(webhook.parse(raw), "event")
+            if "event_name" not in body:
+                return web.json_response({"error": 0})  # a signed URL check
+            at = event_time(body)
+            incoming = translate(body)
+        except Malformed as exc:
+            return webhook.refused(CHANNEL, exc)
+        now = self.clock()
+        if not now - MAX_AGE <= at <= now + MAX_AHEAD:
+            # Answered 200: a late but genuine delivery must not be retried, nor the webhook
+            # disabled for it; the event itself is not applied.
+            age = (now - at).total_seconds() / 3600
+            quiet.warning("Zalo OA: an event %.1f hours old refused (outside the window)", age)
+            return web.json_response({"error": 0})
         if incoming is not None and not await self.inbound.receive(self, incoming):
             return web.json_response({"error": "try again"}, status=503)
         return web.json_response({"error": 0})
@@ -278,8 +372,17 @@ class ZaloOAChannel:
                 self.settings.refresh_token,
                 self.clock() + REFRESH_AHEAD * 2,  # unknown: assume fresh, refresh on error
             )
-        if self._current.expires_at - self.clock() < REFRESH_AHEAD:
-            await self.refresh(failed=self._current.access_token)
+        now = self.clock()
+        current = self._current
+        if current.expires_at - now < REFRESH_AHEAD and now >= self._next_refresh:
+            try:
+                await self.refresh(failed=current.access_token)
+            except (ZaloOAError, aiohttp.ClientError, TimeoutError) as exc:
+                self._next_refresh = now + REFRESH_BACKOFF
+                if self._current.expires_at <= now:
+                    raise
+                # The token in hand is still valid: keep sending with it, try again later.
+                log.warning("Zalo OA: token refresh failed (%s); the current token is used", exc)
         return self._current.access_token
 
     async def refresh(self, *, failed: str) -> None:

@@ -9,7 +9,6 @@ enrolment attempt is written to the audit log.
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from bot.officials import ROLES, SCOPE_KINDS, Scope
 from storage.database import Database
 from storage.models import Base
 
@@ -29,8 +29,6 @@ _assisted = Base.metadata.tables["assisted"]
 _audit = Base.metadata.tables["audit"]
 _population = Base.metadata.tables["population"]
 
-ROLES = ("official", "volunteer")
-SCOPE_KINDS = ("communes", "province", "all")
 INVITE_PREFIX = "inv_"
 #: Volunteer codes: "V" and six letters or digits that cannot be mistaken for one another,
 #: short enough to read aloud and type ("ma VK7M2QX") where no link can carry them (Zalo).
@@ -42,29 +40,12 @@ FAILED_INVITES_PER_HOUR = 5
 
 
 @dataclass(frozen=True, slots=True)
-class Scope:
-    """What an official may see: some communes, a province, or the whole deployment.
-
-    A volunteer's scope is their one commune."""
-
-    kind: str
-    codes: tuple[str, ...] = ()
-
-    def to_json(self) -> str:
-        return json.dumps({"kind": self.kind, "codes": list(self.codes)})
-
-    @classmethod
-    def from_json(cls, text: str) -> Scope:
-        data = json.loads(text)
-        return cls(kind=str(data["kind"]), codes=tuple(str(c) for c in data.get("codes", [])))
-
-
-@dataclass(frozen=True, slots=True)
 class Staff:
     role: str
     scope: Scope
     code: str | None  # a volunteer's referral code (their personal link)
     user_ref: str = ""
+    channel: str = ""
 
 
 def _hash(code: str) -> str:
@@ -150,7 +131,7 @@ class StaffRepository:
                 .on_conflict_do_update(index_elements=["channel", "user_ref"], set_=values)
             )
             _log(conn, channel, user_ref, "enrolled", f"{claimed.role} {scope.to_json()}", now)
-            return Staff(role=claimed.role, scope=scope, code=code_, user_ref=user_ref)
+            return Staff(claimed.role, scope, code_, user_ref, channel)
 
         return await self.db.run(work)
 
@@ -159,7 +140,9 @@ class StaffRepository:
             _staff.c.channel == channel, _staff.c.user_ref == user_ref
         )
         row = await self.db.run(lambda conn: conn.execute(query).first())
-        return Staff(row.role, Scope.from_json(row.scope), row.code, user_ref) if row else None
+        if row is None:
+            return None
+        return Staff(row.role, Scope.from_json(row.scope), row.code, user_ref, channel)
 
     async def volunteer_commune(self, code: str) -> str | None:
         """The commune of the volunteer whose referral code this is."""

@@ -2,7 +2,8 @@
 
 One statement of grouped parts, each an index-only scan per commune: completions and
 assisted completions, first-reached stages (the funnel: a plain count, no DISTINCT), "stuck"
-events. The arithmetic -- coverage, targets, pace, the funnel -- is done in bot/stats.py.
+events, requests for a person. The arithmetic -- coverage, targets, pace, the funnel -- is
+done in bot/stats.py.
 """
 
 from __future__ import annotations
@@ -27,19 +28,33 @@ _events = Base.metadata.tables["events"]
 _daily = Base.metadata.tables["daily_events"]
 _reached = Base.metadata.tables["reached"]
 
+#: The parts a page that shows only coverage by area needs (the dashboard's village table):
+#: completions and assisted completions by village. The funnel's part alone (``reached``)
+#: costs 128 ms of a province's ~250 on the national bench database.
+AREA_PARTS = frozenset({"village", "avillage"})
+#: ... and the pace and the chart over time too (the dashboard's overview).
+PROGRESS_PARTS = AREA_PARTS | {"day", "aday"}
+
 
 async def collect(
-    db: Database, communes: list[str], tz: ZoneInfo, *, everyone: bool = False
+    db: Database,
+    communes: list[str],
+    tz: ZoneInfo,
+    *,
+    everyone: bool = False,
+    parts: frozenset[str] | None = None,
 ) -> RawStats:
     """Everything /stats needs about ``communes``: one statement, one round trip.
 
     ``everyone``: also count people not (yet) attributed to any commune in the funnel (for
-    the whole deployment)."""
+    the whole deployment). ``parts``: only these figures (tags of :func:`_statement`, e.g.
+    AREA_PARTS); the others stay empty."""
     raw = RawStats()
     if not communes:
         return raw
-    query = _statement(communes, tz, writes_for(db.dialect).local_day, everyone)
+    query = _statement(communes, tz, writes_for(db.dialect).local_day, everyone, parts)
     stuck: dict[str, int] = defaultdict(int)
+    human: dict[str, int] = defaultdict(int)
     for tag, a, b, n in await db.run(lambda conn: conn.execute(query).all()):
         count = int(n)
         if tag in ("village", "avillage"):
@@ -57,16 +72,23 @@ async def collect(
                 raw.reached[(a, "")] = count
         elif tag == "stuck":
             stuck[a or ""] += count
+        elif tag == "human":
+            human[a or ""] += count
         elif tag == "done":
             raw.finished_via[a] = count
         elif tag == "helped":
             raw.helped_by[a] = count
     raw.stuck = dict(stuck)
+    raw.help_requests = dict(human)
     return raw
 
 
 def _statement(
-    communes: list[str], tz: ZoneInfo, local_day: Callable[[Any, ZoneInfo], Any], everyone: bool
+    communes: list[str],
+    tz: ZoneInfo,
+    local_day: Callable[[Any, ZoneInfo], Any],
+    everyone: bool,
+    parts: frozenset[str] | None = None,
 ) -> Any:
     """Each figure is a grouped SELECT tagged with what it counts; all joined by UNION ALL.
     Every part is served by an index on (commune, ...)."""
@@ -80,6 +102,8 @@ def _statement(
     none = literal("", String)
 
     def part(tag: str, a: Any, b: Any, count: Any, where: Any, *group: Any) -> Any:
+        if parts is not None and tag not in parts:
+            return None
         return (
             select(
                 literal(tag, String).label("tag"),
@@ -95,25 +119,41 @@ def _statement(
     day, aday = local_day(c.completed_at, tz), local_day(x.at, tz)
     one = func.count()
     return union_all(
-        part("village", c.commune, c.village, one, [done], c.commune, c.village),
-        part("provider", c.provider, none, one, [done], c.provider),
-        part("day", day, none, one, [done], day),
-        part("done", c.referral, none, one, [done, c.referral.is_not(None)], c.referral),
-        part("avillage", x.commune, x.village, one, [helped], x.commune, x.village),
-        part("aprovider", x.provider, none, one, [helped], x.provider),
-        part("aday", aday, none, one, [helped], aday),
-        part("helped", x.volunteer, none, one, [helped], x.volunteer),
-        part("reached", r.stage, none, one, [reached], r.stage),
-        part("stuck", e.step, none, one, [seen, e.kind == "stuck"], e.step),
-        part(
-            "stuck",
-            d.step,
-            none,
-            func.sum(d.count),
-            [d.commune.in_(communes), d.kind == "stuck"],
-            d.step,
-        ),
+        *_present(
+            part("village", c.commune, c.village, one, [done], c.commune, c.village),
+            part("provider", c.provider, none, one, [done], c.provider),
+            part("day", day, none, one, [done], day),
+            part("done", c.referral, none, one, [done, c.referral.is_not(None)], c.referral),
+            part("avillage", x.commune, x.village, one, [helped], x.commune, x.village),
+            part("aprovider", x.provider, none, one, [helped], x.provider),
+            part("aday", aday, none, one, [helped], aday),
+            part("helped", x.volunteer, none, one, [helped], x.volunteer),
+            part("reached", r.stage, none, one, [reached], r.stage),
+            part("stuck", e.step, none, one, [seen, e.kind == "stuck"], e.step),
+            part(
+                "stuck",
+                d.step,
+                none,
+                func.sum(d.count),
+                [d.commune.in_(communes), d.kind == "stuck"],
+                d.step,
+            ),
+            # "Talk to a person" pressed (the help requests volunteers and officials answer).
+            part("human", e.step, none, one, [seen, e.kind == "human"], e.step),
+            part(
+                "human",
+                d.step,
+                none,
+                func.sum(d.count),
+                [d.commune.in_(communes), d.kind == "human"],
+                d.step,
+            ),
+        )
     )
+
+
+def _present(*selects: Any) -> list[Any]:
+    return [s for s in selects if s is not None]
 
 
 async def export_rows(

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from app.settings import prepare_process
 from bot.config import Config, load_config
@@ -18,6 +20,19 @@ from storage.database import Database, migrate
 
 # The test suite wires channels itself, as the application does: the same process switches.
 prepare_process()
+
+# Property-based tests (Hypothesis): bounded, so the suite stays fast; under CI the same
+# examples every run (derandomized, no example database), elsewhere new ones each run.
+hypothesis_settings.register_profile(
+    "ci",
+    max_examples=100,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile("dev", max_examples=100, deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
 
 ROOT = Path(__file__).resolve().parent.parent
 #: 08:00 in Vietnam (UTC+7).

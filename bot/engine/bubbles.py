@@ -7,14 +7,15 @@ those are sent as one message when together they stay short -- at most ``MAX_WOR
 length a screen is split at -- or when the second only says what to do next (a prompt of at
 most ``PROMPT_WORDS``). A message with options of its own screen ends a bubble: its options
 must stay under its own text. Options that work from any screen (``g:``, such as "human
-help") travel with the message they are merged into.
+help") travel with the message they are merged into -- unless that would show more than
+``MAX_OPTIONS`` buttons: then the two stay apart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.content import MAX_WORDS
+from bot.content import MAX_OPTIONS, MAX_WORDS
 from bot.engine.actions import GLOBAL_PREFIX
 from bot.model import OutMessage
 
@@ -45,6 +46,9 @@ def _joins(first: OutMessage, then: OutMessage) -> bool:
         return False
     if any(not o.id.startswith(GLOBAL_PREFIX) for o in first.options):
         return False  # its options belong under its own text
+    ids = {o.id for o in then.options}
+    if len(then.options) + sum(1 for o in first.options if o.id not in ids) > MAX_OPTIONS:
+        return False
     together = words(first.text) + words(then.text)
     return together <= MAX_WORDS or words(then.text) <= PROMPT_WORDS
 

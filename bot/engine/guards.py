@@ -16,8 +16,14 @@ MAX_TEXT = 600
 
 _DIGIT_RUN = re.compile(r"\+?\d(?:[\s.\-]?\d)+")
 _YEAR = re.compile(r"^(19|20)\d\d$")
-#: A referral payload the engine keeps (a volunteer's code, from a link or typed).
-REFERRAL = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: The letters and digits of a volunteer's code: none that can be mistaken for another
+#: (no I, O, 0, 1). storage/staff.py issues the codes; a test keeps the two in step.
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+#: A referral payload the engine keeps: only what the bot issues, a volunteer's code ("V" and
+#: six of the alphabet, from a link or typed). Staff invites ("inv_...") never reach the
+#: engine (the staff desk takes them). Anything else is not kept -- it was "0912345678"
+#: typed after /start that once landed in the session, the events and the figures.
+REFERRAL = re.compile(rf"^V[{CODE_ALPHABET}]{{6}}$")
 #: A volunteer's code as people type it after "ma": V and six letters or digits.
 TYPED_CODE = re.compile(r"^V[A-Z0-9]{6}$")
 

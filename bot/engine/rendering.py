@@ -261,6 +261,7 @@ class Renderer:
             Placeholder.CONSENT_VERSION: self._texts["consent_version"],
             Placeholder.NAME: "",
             Placeholder.CODE: state.referral or "",
+            Placeholder.COUNT: "",
             Placeholder.RETENTION_MONTHS: str(self.config.retention_months),
         }
         filled = {str(k): v for k, v in values.items()}

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from bot.officials import Scope
 from storage.database import Database, migrate
-from storage.staff import Scope, StaffRepository
+from storage.staff import StaffRepository
 from tests.bot.test_printing import page_text, qr_codes, render
 from tests.conftest import ROOT, T0
 

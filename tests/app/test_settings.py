@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from app.connections import HttpLimits
 from app.settings import DEFAULT_DATABASE_URL, Settings
 from bot.config import DEFAULT_CONFIG, ConfigError, load_config
 from tests.conftest import ROOT
@@ -46,6 +47,9 @@ def test_workers_and_production_are_read() -> None:
         ({"PORT": "eighty"}, "PORT must be a whole number"),
         ({"PORT": "70000"}, "PORT must be between 1 and 65535"),
         ({"BOT_WORKERS": "0"}, "BOT_WORKERS must be between 1"),
+        ({"HTTP_HEADER_TIMEOUT": "five"}, "HTTP_HEADER_TIMEOUT must be a number of seconds"),
+        ({"HTTP_BODY_TIMEOUT": "0"}, "HTTP_BODY_TIMEOUT must be between 0.1 and 300"),
+        ({"HTTP_MAX_CONNECTIONS": "2"}, "HTTP_MAX_CONNECTIONS must be between 8"),
     ],
 )
 def test_malformed_values_are_one_line_errors(env: dict[str, str], message: str) -> None:
@@ -54,6 +58,23 @@ def test_malformed_values_are_one_line_errors(env: dict[str, str], message: str)
     assert "\n" not in str(caught.value)
 
 
+def test_the_webhook_servers_limits_are_read() -> None:
+    env = {"HTTP_HEADER_TIMEOUT": "2.5", "HTTP_BODY_TIMEOUT": "7", "HTTP_MAX_CONNECTIONS": "64"}
+    settings = Settings.from_env({**env, "HTTP_KEEPALIVE_TIMEOUT": "30"})
+    assert settings.http == HttpLimits(
+        max_connections=64, header_timeout=2.5, body_timeout=7.0, keepalive_timeout=30.0
+    )
+    assert Settings.from_env({}).http == HttpLimits()
+
+
 def test_the_environment_is_kept_for_channels_and_workers() -> None:
     env = {"TELEGRAM_BOT_TOKEN": "1:abc", "OTHER": "x"}
     assert Settings.from_env(env).environment == env
+
+
+def test_public_url_is_where_login_links_point() -> None:
+    assert Settings.from_env({"PORT": "9000"}).web_url == "http://127.0.0.1:9000"
+    public = Settings.from_env({"PUBLIC_URL": "https://cks.example.gov.vn/"})
+    assert public.web_url == "https://cks.example.gov.vn"
+    with pytest.raises(ConfigError, match="PUBLIC_URL must start with https://"):
+        Settings.from_env({"PUBLIC_URL": "cks.example.gov.vn"})

@@ -96,15 +96,16 @@ def test_any_first_message_gets_the_greeting(engine: Engine) -> None:
 
 
 def test_first_message_that_is_a_question_gets_greeting_and_answer(engine: Engine) -> None:
-    reply = walk(engine, "chu ky so la gi")
-    assert [e.detail for e in reply.events if e.kind == "faq"] == ["what_is"]
+    reply = walk(engine, "cai chu ky so co mat tien ko")
+    assert kinds(reply)[0] == "started"
+    assert [e.detail for e in reply.events if e.kind == "faq"] == ["cost"]
     assert reply.state.screen == "menu"
 
 
 def test_completion_event_carries_the_answers(engine: Engine) -> None:
     reply = walk(
         engine,
-        Start("vol_42"),
+        Start("VK7M2QX"),
         "!done",
         "!yes",
         "!i:tay-son",
@@ -119,7 +120,7 @@ def test_completion_event_carries_the_answers(engine: Engine) -> None:
         "lives_here": "yes",
         "provider": "misa",
         "source": "self",
-        "referral": "vol_42",
+        "referral": "VK7M2QX",
     }
     assert reply.state.answers["consent"] == engine.content.texts["consent_version"]
     assert "completed_at" in reply.state.answers
@@ -130,7 +131,8 @@ def test_no_completion_without_consent(engine: Engine) -> None:
     assert "consent_declined" in kinds(reply)
     assert "consent" not in reply.state.answers
     # Forcing the complete screen without consent lands on the consent question instead.
-    forced = engine.advance(replace(reply.state, screen="report_provider"), Text("1"), T0)
+    forced_state = replace(reply.state, screen="report_provider", shown="report_provider")
+    forced = engine.advance(forced_state, Text("1"), T0)
     assert "completed" not in kinds(forced)
     assert forced.state.screen == "report_consent"
 
@@ -157,13 +159,53 @@ def test_stuck_is_recorded_per_step(engine: Engine) -> None:
 
 
 def test_referral_first_touch_wins(engine: Engine) -> None:
-    reply = walk(engine, Start("vol_A"), Start("vol_B"), "/start vol_C")
-    assert reply.state.referral == "vol_A"
+    reply = walk(engine, Start("VAAAAAA"), Start("VBBBBBB"), "/start VCCCCCC")
+    assert reply.state.referral == "VAAAAAA"
 
 
 def test_malformed_referral_is_ignored(engine: Engine) -> None:
     reply = walk(engine, Start("x" * 65), Start("bad code!"))
     assert reply.state.referral is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "kind"),
+    [
+        ("0912345678", "phone"),
+        ("038123456789", "id"),
+        ("84912345678", "phone"),
+        ("123456", "code"),
+    ],
+)
+def test_a_start_payload_with_a_number_is_never_kept_and_is_warned_about(
+    engine: Engine, content: Content, payload: str, kind: str
+) -> None:
+    reply = engine.advance(State(), Start(payload), T0)
+    assert reply.state.referral is None
+    assert payload not in reply.state.to_json()
+    assert [(e.kind, e.detail) for e in reply.events if e.kind in ("referral", "sensitive")] == [
+        ("sensitive", kind)
+    ]
+    assert all(payload not in str(e) for e in reply.events)
+    assert reply.delete_input
+    assert reply.messages[0].text.startswith(content.texts[f"sensitive_{kind}"])
+    assert reply.state.screen == "menu", "greeted as anyone opening the bot"
+    assert engine.must_delete(Start(payload)), "removed even when the flood limit holds it"
+
+
+@pytest.mark.parametrize("payload", ["vol_42", "V12345", "VK7M2QXY", "vk7m2qx", "VK7M2Q0", "abc"])
+def test_only_codes_the_bot_issues_are_kept_as_referrals(engine: Engine, payload: str) -> None:
+    assert engine.advance(State(), Start(payload), T0).state.referral is None
+    assert engine.advance(State(), Start("VK7M2QX"), T0).state.referral == "VK7M2QX"
+
+
+def test_the_referral_format_is_the_one_volunteer_codes_are_issued_in() -> None:
+    from bot.engine.guards import CODE_ALPHABET, REFERRAL
+    from storage.staff import VOLUNTEER_ALPHABET, VOLUNTEER_PREFIX
+
+    assert VOLUNTEER_ALPHABET == CODE_ALPHABET
+    assert REFERRAL.match(VOLUNTEER_PREFIX + VOLUNTEER_ALPHABET[-6:])
+    assert REFERRAL.match(VOLUNTEER_PREFIX + VOLUNTEER_ALPHABET[:6])
 
 
 def test_unknown_stored_step_lands_at_menu_with_a_note(engine: Engine, content: Content) -> None:
@@ -320,6 +362,7 @@ def test_bad_text_gets_a_kind_reply(engine: Engine, text: str) -> None:
     (one,) = reply.messages  # the note and what to do on the step, in one bubble
     assert [o.id for o in one.options][:4] == ["done", "stuck", "why", "back"]
     assert reply.state.screen == "store"
+    assert not {"done", "faq"} & set(kinds(reply))
 
 
 def test_typed_option_number_and_words(engine: Engine) -> None:
@@ -359,7 +402,7 @@ def test_every_screen_has_a_way_on(engine: Engine, content: Content) -> None:
 
 
 def test_state_round_trips_through_json(engine: Engine) -> None:
-    reply = walk(engine, Start("vol_1"), *INSTALL_VNPT[1:], "!done")
+    reply = walk(engine, Start("VK7M2QX"), *INSTALL_VNPT[1:], "!done")
     assert State.from_json(reply.state.to_json()) == reply.state
 
 
@@ -413,7 +456,10 @@ def test_privacy_notice_tells_what_is_kept_and_offers_deletion(engine: Engine) -
 def test_withdrawing_consent_forgets_the_report(engine: Engine) -> None:
     done = walk(engine, "/start", "!done", "!yes", "!i:tay-son", "!no", "!i:misa")
     assert "completed_at" in done.state.answers
-    reply = walk(engine, "rút lại đồng ý", state=done.state)
+    # Typed, it leads to the privacy screen, whose option does it (it cannot be undone).
+    typed = walk(engine, "rút lại đồng ý", state=done.state)
+    assert typed.state.screen == "privacy"
+    reply = walk(engine, "!withdraw", state=typed.state)
     assert "consent_withdrawn" in kinds(reply)
     for key in ("consent", "commune", "village", "lives_here", "completed_at"):
         assert key not in reply.state.answers

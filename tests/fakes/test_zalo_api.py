@@ -82,6 +82,7 @@ async def test_get_me(api: FakeZaloBotAPI, session: aiohttp.ClientSession) -> No
             "account_name": "bot.test",
             "account_type": "BASIC",
             "can_join_groups": False,
+            "display_name": "Bot Test",  # real bots answer with it, the docs' sample lacks it
         },
     }
     assert [(c.method, c.params, c.ok, c.auth) for c in api.calls] == [
@@ -176,9 +177,9 @@ async def test_other_methods(api: FakeZaloBotAPI, session: aiohttp.ClientSession
     assert api.calls_of("sendPhoto")[0].params["photo"] == "https://x/a.jpg"
     assert api.sent() == []  # sent() is sendMessage only
 
-    _, body = await call(session, api, "getWebhookInfo")
-    assert body["ok"] is True
-    assert body["result"]["url"] == ""
+    # No webhook set: a real bot answers 404, not an empty url.
+    status, body = await call(session, api, "getWebhookInfo")
+    assert (status, body) == (404, {"ok": False, "error_code": 404, "description": "Not Found"})
     _, body = await call(
         session, api, "setWebhook", {"url": "https://h/zalo", "secret_token": "s"}
     )
@@ -193,6 +194,8 @@ async def test_other_methods(api: FakeZaloBotAPI, session: aiohttp.ClientSession
     _, body = await call(session, api, "deleteWebhook")
     assert body["ok"] is True
     assert api.webhook_url == ""
+    status, _ = await call(session, api, "getWebhookInfo")
+    assert status == 404
 
 
 async def test_get_updates_replays_pending_update(

@@ -10,7 +10,8 @@ they record every call (`Call`), let tests await what the bot sent without sleep
 
 * ``{"ok": true, "result": ...}`` on success; errors are ``{"ok": false, "error_code",
   "description"}``, with HTTP 200 for validation errors (as Zalo does) and 401/404/408 for a wrong
-  token, an unknown (case-sensitive) method and an idle ``getUpdates``;
+  token, an unknown (case-sensitive) method and an idle ``getUpdates``; ``getWebhookInfo``
+  answers 404 while no webhook is set, as a real bot does, and ``getMe`` has ``display_name``;
 * ``getUpdates`` returns **one** update per call and, like the real server, does not remove it:
   with ``replay=True`` (default) pending updates are returned again and again, round robin, until
   the test `consume`\\ s them; with ``replay=False`` each update is returned once. Queue updates
@@ -67,12 +68,14 @@ __all__ = [
 JSONDict = dict[str, Any]
 
 DEFAULT_BOT_TOKEN: Final = "1234567890:ZBOTTOKEN"
-#: The ``getMe`` result.
+#: The ``getMe`` result: the docs' fields, and ``display_name`` (the name people see, which
+#: must start with "Bot"), which real bots answer with though the docs' sample lacks it.
 BOT_INFO: Final[JSONDict] = {
     "id": "1459232241454765289",
     "account_name": "bot.test",
     "account_type": "BASIC",
     "can_join_groups": False,
+    "display_name": "Bot Test",
 }
 MAX_TEXT: Final = 2000
 DEFAULT_PHOTO_URL: Final = "https://photo-stal.zadn.vn/test/photo.jpg"
@@ -123,6 +126,10 @@ class _Failure:
     description: str
     http_status: int
     remaining: int
+
+
+class _NotFound(Exception):
+    """A Bot API method answering ``404 {"ok": false, "description": "Not Found"}``."""
 
 
 class _BadRequest(Exception):
@@ -738,6 +745,9 @@ class FakeZaloBotAPI(_FakeServer):
         except _BadRequest as exc:
             self._record(method, params, at, error=400, auth=token)
             return await self._respond(_bot_error(400, exc.description))
+        except _NotFound:
+            self._record(method, params, at, status=404, error=404, auth=token)
+            return await self._respond(_bot_error(404, "Not Found"), 404)
         self._record(method, params, at, auth=token)
         if method == "sendMessage":
             chat = str(params["chat_id"])
@@ -831,6 +841,9 @@ class FakeZaloBotAPI(_FakeServer):
         return self._webhook_info()
 
     def _get_webhook_info(self, params: JSONDict) -> JSONDict:
+        if not self.webhook_url:
+            # As a real bot answers when no webhook is set: 404, not an empty url.
+            raise _NotFound
         return self._webhook_info()
 
 
@@ -931,13 +944,14 @@ def oa_signature(raw_body: bytes, app_id: str, oa_secret_key: str) -> str:
 
     Plain SHA-256 (not HMAC), lowercase hex; ``timestamp`` is the body's field as a string.
     """
-    text = raw_body.decode()
     try:
-        data = json.loads(text)
-    except ValueError:
+        data = json.loads(raw_body)
+    except (ValueError, RecursionError):
         data = None
     timestamp = str(data.get("timestamp", "")) if isinstance(data, dict) else ""
-    digest = hashlib.sha256((app_id + text + timestamp + oa_secret_key).encode()).hexdigest()
+    digest = hashlib.sha256(
+        app_id.encode() + raw_body + timestamp.encode() + oa_secret_key.encode()
+    ).hexdigest()
     return f"mac={digest}"
 
 

@@ -5,12 +5,15 @@ HTTP through the real webhook server, against their local stand-ins; the termina
 lines -- and must behave alike: a delivery is acknowledged only once its step is committed,
 a repeated delivery is applied once, a photo never stays unanswered (deleted where the
 platform allows it), a group chat gets a notice and nothing is stored, an event the bot does
-not act on is acknowledged and ignored, a forged delivery is refused, and staff commands reach
-the staff desk on every channel. A case runs against every adapter that can receive it.
+not act on is acknowledged and ignored, a forged delivery is refused before its body is even
+parsed, a malformed or absurdly nested one is answered 400 with nothing processed (never a
+500), a /start payload that is not a code the bot issues is never stored, and staff commands
+reach the staff desk on every channel. A case runs against every adapter that can receive it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -26,6 +29,7 @@ from aiohttp.test_utils import TestServer
 from app.server import make_app
 from bot.engine import Engine
 from bot.identity import UserRefs
+from bot.officials import Scope
 from handlers.channel import Capabilities, Channel, Incoming
 from handlers.conversation import Conversations, utcnow
 from handlers.inbound import Inbound
@@ -37,7 +41,7 @@ from handlers.zalo_oa import OASettings, ZaloOAChannel
 from storage.database import Database, migrate
 from storage.inbox import Inbox
 from storage.repository import Repository
-from storage.staff import Scope, StaffRepository
+from storage.staff import StaffRepository
 from storage.tokens import TokenStore
 from tests.conftest import TEST_SECRET, rows
 from tests.fakes.telegram_api import FakeBotAPI, make_text_update
@@ -45,6 +49,7 @@ from tests.fakes.zalo_api import (
     FakeZaloBotAPI,
     FakeZaloOA,
     image_event,
+    oa_follow_event,
     oa_image_event,
     oa_text_event,
     oa_webhook_request,
@@ -60,6 +65,9 @@ class Driver(Protocol):
 
     #: What this platform can deliver besides text: "webhook", "groups", "unknown".
     features: frozenset[str]
+    #: Bodies the platform sends unsigned to check the webhook URL as it is saved: they
+    #: must get a 200 (and nothing is processed), or the URL cannot be saved.
+    url_checks: frozenset[bytes]
 
     @property
     def channel(self) -> Channel: ...
@@ -74,8 +82,36 @@ class Driver(Protocol):
 
     async def unknown(self, user: str) -> int: ...
     async def forged(self, user: str, text: str) -> int: ...
+    async def raw(self, body: bytes, *, forged: bool = False) -> int:
+        """POST ``body`` as it is to the webhook, authenticated as the platform would (or
+        not, ``forged``)."""
+        ...
+
+    def malformed(self, user: str) -> dict[str, bytes]:
+        """Authenticated bodies that are not what the platform sends, by what is wrong."""
+        ...
+
     def sent(self, chat: str) -> list[str]: ...
     def deleted(self, user: str) -> bool: ...
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+#: Bodies that are not what any platform sends, whoever signs them.
+NOT_AN_EVENT: dict[str, bytes] = {
+    "nested 100,000 deep": b"[" * 100_000,
+    "nested objects": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    "not JSON": b"{'update_id': 1}",
+    "not UTF-8": b'{"a": "\xff\xfe"}',
+    "empty": b"",
+    "a list": b"[]",
+    "a string": b'"x"',
+    "null": b"null",
+    "a number": b"42",
+    "a huge number": b"1" * 5000,
+}
 
 
 async def _post(server: TestServer, path: str, body: bytes, headers: dict[str, str]) -> int:
@@ -88,6 +124,7 @@ async def _post(server: TestServer, path: str, body: bytes, headers: dict[str, s
 
 class TelegramDriver:
     features = frozenset({"webhook", "groups", "unknown"})
+    url_checks: frozenset[bytes] = frozenset()
 
     def __init__(self, api: FakeBotAPI, channel: TelegramChannel, server: TestServer):
         self.api, self.channel, self.server = api, channel, server
@@ -123,6 +160,40 @@ class TelegramDriver:
     async def forged(self, user: str, text: str) -> int:
         return await self._update(make_text_update(int(user), text), secret="wrong")
 
+    async def raw(self, body: bytes, *, forged: bool = False) -> int:
+        secret = "wrong" if forged else SECRET
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"}
+        return await _post(self.server, "/telegram/webhook", body, headers)
+
+    def malformed(self, user: str) -> dict[str, bytes]:
+        update = {"update_id": next(_ids), **make_text_update(int(user), "xin chào")}
+        message = update["message"]
+        no_chat = {k: v for k, v in message.items() if k != "chat"}
+        return {
+            "message is a string": _json({**update, "message": "xin chào"}),
+            "no chat": _json({**update, "message": no_chat}),
+            "text is a number": _json({**update, "message": {**message, "text": 12}}),
+            "chat id is a string": _json(
+                {**update, "message": {**message, "chat": {"id": "x", "type": "private"}}}
+            ),
+            "date is a string": _json({**update, "message": {**message, "date": "hôm nay"}}),
+            "date after the year 9999": _json({**update, "message": {**message, "date": 2**70}}),
+            "no update_id": _json({"message": message}),
+            "update_id is a string": _json({**update, "update_id": "1"}),
+            "from is a string": _json({**update, "message": {**message, "from": "x"}}),
+            "button data is a number": _json(
+                {
+                    "update_id": next(_ids),
+                    "callback_query": {
+                        "id": "1",
+                        "from": message["from"],
+                        "chat_instance": "c",
+                        "data": 5,
+                    },
+                }
+            ),
+        }
+
     def sent(self, chat: str) -> list[str]:
         calls = [
             call
@@ -139,6 +210,7 @@ class TelegramDriver:
 
 class ZaloBotDriver:
     features = frozenset({"webhook", "groups", "unknown"})
+    url_checks: frozenset[bytes] = frozenset()
 
     def __init__(self, api: FakeZaloBotAPI, channel: ZaloBotChannel, server: TestServer):
         self.api, self.channel, self.server = api, channel, server
@@ -165,6 +237,28 @@ class ZaloBotDriver:
     async def forged(self, user: str, text: str) -> int:
         return await self._event(text_event(user, text), secret="wrong")
 
+    async def raw(self, body: bytes, *, forged: bool = False) -> int:
+        secret = "wrong" if forged else SECRET
+        headers = {"X-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"}
+        return await _post(self.server, "/zalo/bot/webhook", body, headers)
+
+    def malformed(self, user: str) -> dict[str, bytes]:
+        event = text_event(user, "xin chào")
+        message = event["message"]
+        return {
+            "chat is a string": _json({**event, "message": {**message, "chat": user}}),
+            "from is a string": _json({**event, "message": {**message, "from": user}}),
+            "no chat": _json(
+                {**event, "message": {k: v for k, v in message.items() if k != "chat"}}
+            ),
+            "message is a string": _json({**event, "message": "xin chào"}),
+            "text is a number": _json({**event, "message": {**message, "text": 12}}),
+            "chat id is an object": _json(
+                {**event, "message": {**message, "chat": {"id": {}, "chat_type": "PRIVATE"}}}
+            ),
+            "result is a list": _json({"ok": True, "result": [event]}),
+        }
+
     def sent(self, chat: str) -> list[str]:
         return self.api.sent_texts(chat)
 
@@ -174,6 +268,7 @@ class ZaloBotDriver:
 
 class ZaloOADriver:
     features = frozenset({"webhook", "unknown"})
+    url_checks = frozenset({b"", b"{}"})
 
     def __init__(self, oa: FakeZaloOA, channel: ZaloOAChannel, server: TestServer):
         self.oa, self.channel, self.server = oa, channel, server
@@ -204,6 +299,31 @@ class ZaloOADriver:
     async def forged(self, user: str, text: str) -> int:
         return await self._event(oa_text_event(user, text, app_id=self.oa.app_id), tamper=True)
 
+    async def raw(self, body: bytes, *, forged: bool = False) -> int:
+        # Signed as Zalo signs, without parsing: the timestamp is the one this test put in
+        # the body (none: the empty string).
+        start = body.find(b'"timestamp": "')
+        timestamp = body[start + 14 : body.index(b'"', start + 14)] if start >= 0 else b""
+        key = b"wrong" if forged else self.oa.oa_secret_key.encode()
+        mac = hashlib.sha256(self.oa.app_id.encode() + body + timestamp + key).hexdigest()
+        headers = {"X-ZEvent-Signature": f"mac={mac}", "Content-Type": "application/json"}
+        return await _post(self.server, "/zalo/oa/webhook", body, headers)
+
+    def malformed(self, user: str) -> dict[str, bytes]:
+        event = oa_text_event(user, "xin chào", app_id=self.oa.app_id)
+        follow = oa_follow_event(user, app_id=self.oa.app_id)
+        return {
+            "sender is a string": _json({**event, "sender": user}),
+            "follower is a string": _json({**follow, "follower": user}),
+            "no sender": _json({k: v for k, v in event.items() if k != "sender"}),
+            "message is a string": _json({**event, "message": "xin chào"}),
+            "text is a number": _json({**event, "message": {**event["message"], "text": 12}}),
+            "sender id is a list": _json({**event, "sender": {"id": [user]}}),
+            "timestamp is a list": _json({**event, "timestamp": [event["timestamp"]]}),
+            "timestamp in the year 300,000": _json({**event, "timestamp": "9" * 16}),
+            "no timestamp": _json({k: v for k, v in event.items() if k != "timestamp"}),
+        }
+
     def sent(self, chat: str) -> list[str]:
         return self.oa.sent_texts(chat)
 
@@ -213,6 +333,7 @@ class ZaloOADriver:
 
 class TerminalDriver:
     features: frozenset[str] = frozenset()
+    url_checks: frozenset[bytes] = frozenset()
 
     def __init__(self, channel: TerminalChannel):
         self.channel = channel
@@ -239,6 +360,12 @@ class TerminalDriver:
 
     async def forged(self, user: str, text: str) -> int:
         raise AssertionError("a terminal has no webhook to forge")
+
+    async def raw(self, body: bytes, *, forged: bool = False) -> int:
+        raise AssertionError("a terminal has no webhook")
+
+    def malformed(self, user: str) -> dict[str, bytes]:
+        raise AssertionError("a terminal has no webhook")
 
     def sent(self, chat: str) -> list[str]:
         return list(self._sent.get(chat, ()))
@@ -438,3 +565,57 @@ async def test_staff_commands_reach_the_desk_and_citizens_never_see_figures(worl
     await world.driver.text(citizen, "/stats")
     await world.settle()
     assert not any("3.676" in text for text in world.driver.sent(citizen))
+
+
+async def _nothing_happened(world: World, user: str = USER) -> None:
+    await world.settle()
+    assert await world.stored("sessions") == 0
+    assert await world.stored("events") == 0
+    assert world.driver.sent(user) == []
+
+
+@adapters("webhook")
+@pytest.mark.parametrize("body", NOT_AN_EVENT.values(), ids=NOT_AN_EVENT.keys())
+async def test_a_forged_delivery_is_refused_whatever_its_body(world: World, body: bytes) -> None:
+    # Before the body is parsed at all: 100,000 '[' once gave 500 on the OA route.
+    expected = 200 if body in world.driver.url_checks else 403
+    assert await world.driver.raw(body, forged=True) == expected
+    await _nothing_happened(world)
+
+
+@adapters("webhook")
+@pytest.mark.parametrize("body", NOT_AN_EVENT.values(), ids=NOT_AN_EVENT.keys())
+async def test_an_authentic_body_that_is_no_event_is_answered_400(
+    world: World, body: bytes
+) -> None:
+    assert await world.driver.raw(body) == 400
+    await _nothing_happened(world)
+
+
+@adapters("webhook")
+async def test_a_malformed_event_is_answered_400_and_nothing_processed(world: World) -> None:
+    cases = world.driver.malformed(USER)
+    answers = {what: await world.driver.raw(body) for what, body in cases.items()}
+    assert answers == dict.fromkeys(cases, 400)
+    await _nothing_happened(world)
+    # ... and the webhook works on: the next good delivery is answered.
+    assert await world.driver.text(USER, "xin chào") == 200
+
+
+@adapters()
+@pytest.mark.parametrize("payload", ["0912345678", "038123456789", "vol_42 0912345678"])
+async def test_a_start_payload_the_bot_did_not_issue_is_never_stored(
+    world: World, payload: str
+) -> None:
+    # Typed where no link can carry it, or in a link someone made up.
+    assert await world.driver.text(USER, f"/start {payload}") == 200
+    await world.settle()
+    digits = payload.split()[-1]
+    tables = await rows(world.db, "SELECT name FROM sqlite_master WHERE type = 'table'")
+    assert len(tables) > 10
+    for (table,) in tables:
+        stored = await rows(world.db, f'SELECT * FROM "{table}"')
+        assert digits not in repr(stored), table
+    sent = world.driver.sent(USER)
+    assert sent, "answered all the same"
+    assert not any(digits in text for text in sent)

@@ -7,7 +7,6 @@ the volunteer records people they helped -- and every figure is compared with wh
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import subprocess
@@ -19,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from bot.config import Config, parse_config
 from bot.content import Content
 from bot.engine import Engine, screen_key
 from bot.identity import UserRefs
 from bot.model import Choice, Input, OutMessage, Start, Text
+from bot.officials import Scope
 from bot.stats import Formatter
 from handlers import zalo_bot
 from handlers.conversation import Conversations
@@ -33,8 +34,9 @@ from handlers.staff import SCREEN, StaffDesk, StaffReply
 from storage.database import Database
 from storage.outbox import OutboxStore
 from storage.repository import Repository
-from storage.staff import FAILED_INVITES_PER_HOUR, Scope, StaffRepository
+from storage.staff import FAILED_INVITES_PER_HOUR, StaffRepository
 from tests.bot.test_links import FOREIGN
+from tests.bot.test_printing import page_text, qr_codes, render
 from tests.conftest import ROOT, T0, TEST_SECRET, rows
 from tests.handlers.harness import USER, Harness, buttons
 
@@ -192,10 +194,11 @@ async def test_figures_match_what_happened(world: World) -> None:
     assert report["by_volunteer"] == [
         {"volunteer": volunteer.code, "started": 2, "finished": 1, "helped": 1}
     ]
-    # Pace: 4 completions in the last 7 days (the one 10 days ago does not count).
+    # Pace: 4 completions in the last 7 days (the one 10 days ago does not count): too few
+    # to project a date from.
     assert report["pace_per_day"] == round(4 / 7, 2)
-    expected = (NOW.date() + timedelta(days=-(-1865 * 7 // 4))).isoformat()
-    assert report["target_date"] == expected
+    assert report["target_date"] is None
+    assert report["target_date_withheld"] == "too_few"
     funnel = {f["step"]: f["reached"] for f in report["funnel"]}
     assert funnel["started"] == 5  # 101, 102, 103, 104, 105 (106 is in Ha Noi)
     assert funnel["ready"] == 1
@@ -237,11 +240,17 @@ async def test_export_opens_in_a_spreadsheet_with_vietnamese_intact(world: World
     assert reply is not None
     (attachment,) = reply.attachments
     assert attachment.kind == "document"
-    assert attachment.data.startswith(b"\xef\xbb\xbf"), "UTF-8 byte-order mark for Excel"
-    table = list(csv.reader(io.StringIO(attachment.data.decode("utf-8-sig"))))
-    assert table[0] == ["Xã", "Thôn", "Ngày", "Nhà cung cấp", "Nguồn", "Số người"]
-    assert table[1] == ["Xã Nông Cống", "Thôn Đông Hòa (mẫu)", NOW.date().isoformat(),
-                        "VNPT SmartCA", "Tự báo", "1"]  # fmt: skip
+    assert attachment.filename.endswith(".xlsx")
+    book = load_workbook(io.BytesIO(attachment.data))
+    villages = list(book["Theo thôn"].iter_rows(values_only=True))
+    dong_hoa = next(r for r in villages if r[2] == "dong-hoa")
+    assert dong_hoa == (16279, "Xã Nông Cống", "dong-hoa", "Thôn Đông Hòa (mẫu)",
+                        980, 850, 430, 0.5, 425, 1, round(1 / 850, 4))  # fmt: skip
+    days = list(book["Theo ngày"].iter_rows(values_only=True))
+    assert days[0] == ("Mã xã", "Xã", "Mã thôn", "Thôn", "Ngày", "Nhà cung cấp", "Nguồn",
+                       "Số người")  # fmt: skip
+    assert days[1][1:] == ("Xã Nông Cống", "dong-hoa", "Thôn Đông Hòa (mẫu)",
+                           datetime(2026, 12, 24), "VNPT SmartCA", "Tự báo", 1)  # fmt: skip
 
 
 async def test_chart_renders(world: World) -> None:
@@ -260,9 +269,15 @@ async def test_volunteer_link_qr_and_own_figures(world: World) -> None:
     reply = await world.staff_says(2, Text("/link"))
     assert reply is not None
     code = (await world.staff.get("telegram", world.refs.ref("telegram", 2))).code  # type: ignore[union-attr]
-    assert f"https://t.me/{world.config.bot_username}?start={code}" in reply.messages[0].text
-    (qr,) = reply.attachments
+    link = f"https://t.me/{world.config.bot_username}?start={code}"
+    assert link in reply.messages[0].text
+    qr, poster = reply.attachments
     assert qr.data.startswith(b"\x89PNG")
+    # The A4 poster for the village board, its QR code the volunteer's own link.
+    assert poster.kind == "document"
+    assert poster.filename.endswith(".pdf")
+    assert qr_codes(render(poster.data)) == [link]
+    assert "Xã Nông Cống" in page_text(poster.data)
     await world.report(101, "nong cong", "dong hoa", "vnpt", via=code)
     await world.report(102, "nong cong", "dong hoa", "vnpt", via="v_someoneelse")
     mine = await world.staff_says(2, Text("/mystats"))
@@ -300,24 +315,61 @@ def test_vietnamese_number_formats(content: Content) -> None:
     assert f.day(datetime(2026, 11, 24).date()) == "24/11/2026"
 
 
-def test_cli_invite_prints_a_deep_link(tmp_path: Path) -> None:
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
         "BOT_ID_SECRET": TEST_SECRET.decode(),
     }
-    run = subprocess.run(
-        [sys.executable, "-m", "bot", "invite", "official", "--commune", "16279"],
-        capture_output=True, text=True, cwd=ROOT, env={**_env(), **env}, check=True,
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True, text=True, cwd=ROOT, env={**_env(), **env},
     )  # fmt: skip
-    assert run.stdout.startswith("https://t.me/TroLyChuKySoDemoBot?start=inv_")
-    stats = subprocess.run(
-        [sys.executable, "-m", "bot", "stats", "--json"],
-        capture_output=True, text=True, cwd=ROOT, env={**_env(), **env}, check=True,
-    )  # fmt: skip
+
+
+def test_cli_invite_needs_a_scope_and_says_scope_and_expiry(tmp_path: Path) -> None:
+    implied = _cli(tmp_path, "invite", "official")
+    assert implied.returncode == 2, "no scope: no invite for everything by default"
+    assert "--commune --province --all is required" in implied.stderr
+    run = _cli(tmp_path, "invite", "official", "--commune", "16279", "--days", "2")
+    assert run.returncode == 0
+    *lines, link = run.stdout.strip().splitlines()
+    assert link.startswith("https://t.me/TroLyChuKySoDemoBot?start=inv_")
+    assert "Xã Nông Cống (16279)" in lines[0]
+    assert "expires 20" in lines[1]
+    assert "(Asia/Ho_Chi_Minh)" in lines[1]
+    stats = _cli(tmp_path, "stats", "--json")
     data = json.loads(stats.stdout)
     for key in ("scope", "completed", "adults_present", "coverage", "target", "by_village",
-                "by_provider", "funnel"):  # fmt: skip
+                "by_provider", "funnel", "funnel_by_route"):  # fmt: skip
         assert key in data
+    assert data["scope"] == "Xã Nông Cống", "a one-commune deployment is named by its commune"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("stats", "--commune", "99999"), "commune 99999 is not served by this deployment"),
+        (("stats", "--province", "x"), "a province code is a number"),
+        (("export", "--csv", "/nonexistent/x.csv"), "cannot write /nonexistent/x.csv"),
+        (("chart", "--out", "/nonexistent/x.png"), "cannot write /nonexistent/x.png"),
+    ],
+)
+def test_cli_mistakes_are_one_line(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    run = _cli(tmp_path, *args)
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: " + message)
+    assert run.stderr.count("\n") == 1, run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_cli_export_writes_excel_files(tmp_path: Path) -> None:
+    out = tmp_path / "vn.csv"
+    assert _cli(tmp_path, "export", "--csv", str(out), "--dialect", "excel-vn").returncode == 0
+    header = out.read_bytes().decode("utf-8-sig").splitlines()[0]
+    assert header.startswith("Mã xã;Xã;Mã thôn;Thôn;Người trưởng thành;")
+    book = tmp_path / "all.xlsx"
+    assert _cli(tmp_path, "export", "--province", "38", "--xlsx", str(book)).returncode == 0
+    assert load_workbook(book).sheetnames == ["Theo thôn", "Theo ngày"]
 
 
 def test_cli_population_import(tmp_path: Path) -> None:

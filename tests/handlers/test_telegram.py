@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from bot.model import Choice, Text
+from bot.officials import Scope
 from handlers.telegram import file_base_url, translate
 from storage.database import Database
-from storage.staff import Scope, StaffRepository
+from storage.staff import StaffRepository
 from tests.conftest import T0, rows
 from tests.handlers.harness import USER, Harness, buttons
 
@@ -194,6 +195,13 @@ def test_translate_maps_button_data_and_commands() -> None:
     incoming = translate(typed)
     assert incoming is not None
     assert incoming.event == Text("xin chao")
+    # A button under a group message older than 48 hours: Telegram sends what is left of the
+    # message (date 0), still with its chat -- a group, so the group notice, not a step.
+    old_group = {"message_id": 3, "date": 0, "chat": {"id": -100, "type": "group"}}
+    press = upd({"callback_query": {**press.to_dict()["callback_query"], "message": old_group}})
+    incoming = translate(press)
+    assert incoming is not None
+    assert (incoming.chat, incoming.event) == ("-100", None)
 
 
 def test_file_url_follows_the_api_url() -> None:
@@ -204,7 +212,8 @@ def test_file_url_follows_the_api_url() -> None:
 async def test_official_enrols_and_gets_figures_on_telegram(harness: Harness) -> None:
     from datetime import UTC, datetime
 
-    from storage.staff import Scope, StaffRepository
+    from bot.officials import Scope
+    from storage.staff import StaffRepository
 
     api = harness.api
     staff = StaffRepository(harness.db)

@@ -10,6 +10,8 @@ import functools
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,21 +19,24 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from app.server import make_app
+from bot.config import ConfigError
 from bot.content import Content
 from bot.engine import Engine
 from bot.identity import UserRefs
 from bot.model import OutMessage
-from handlers import zalo_bot
+from handlers import zalo_bot, zalo_oa
+from handlers.channel import Services
 from handlers.conversation import Conversations
-from handlers.delivery import Unreachable
+from handlers.delivery import InDoubt, NotSent, Rejected, RetryLater, Unreachable
 from handlers.inbound import Inbound
 from handlers.zalo_bot import ZaloBotChannel
 from handlers.zalo_oa import OASettings, ZaloOAChannel
 from storage.database import Database, migrate
 from storage.repository import Repository
-from storage.tokens import TokenStore, TokenStoreError
+from storage.tokens import Tokens, TokenStore, TokenStoreError
 from tests.conftest import TEST_SECRET, rows
 from tests.fakes.zalo_api import (
+    OAUTH_TOKEN_PATH,
     FakeZaloBotAPI,
     FakeZaloOA,
     image_event,
@@ -367,3 +372,250 @@ async def test_oa_refresh_by_two_workers_at_once_spends_the_refresh_token_once(
             await b.stop()
             await first.dispose()
             await second.dispose()
+
+
+# --- Compared with Zalo's docs and independent code ------------------------------------------
+
+SAMPLES: dict[str, Any] = json.loads(
+    (Path(__file__).parent.parent / "data" / "zalo_docs_samples.json").read_text("utf-8")
+)
+
+
+@pytest.fixture
+async def lite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh SQLite database (the cases below are about the platforms, not the store)."""
+    database = Database(f"sqlite:///{tmp_path / 'zalo.db'}")
+    await migrate(database)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+async def lite_bot(engine: Engine, lite_db: Database) -> AsyncIterator[BotWorld]:
+    async with FakeZaloBotAPI() as api:
+        world = await _bot_world(engine, lite_db, api)
+        try:
+            yield world
+        finally:
+            await world.server.close()
+            await world.channel.stop()
+
+
+@pytest.fixture
+async def lite_oa(engine: Engine, lite_db: Database) -> AsyncIterator[OAWorld]:
+    async with FakeZaloOA() as oa:
+        channel = await oa_channel(engine, lite_db, oa)
+        server = TestServer(make_app([channel]))
+        await server.start_server()
+        try:
+            yield OAWorld(oa, server, channel, lite_db)
+        finally:
+            await server.close()
+            await channel.stop()
+
+
+def now_ms(shift: timedelta = timedelta()) -> str:
+    return str(int((datetime.now(UTC) + shift).timestamp() * 1000))
+
+
+@pytest.mark.parametrize("sample", ["bot_webhook_text", "bot_webhook_text_flat"])
+async def test_the_docs_bot_webhook_sample_is_answered(lite_bot: BotWorld, sample: str) -> None:
+    body = json.dumps(SAMPLES[sample]["body"]).encode()
+    headers = {"X-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+    assert await post(lite_bot.server, "/zalo/bot/webhook", body, headers) == 200
+    await lite_bot.api.wait_sent(
+        "6ede9afa66b88fe6d6a9", 1
+    )  # the greeting, the promise and the menu: one message
+
+
+@pytest.mark.parametrize(("sample", "user"), [
+    ("oa_user_send_text", "6142494823xxxxxxxx"),
+    ("oa_follow", "6142494823000000777"),
+])  # fmt: skip
+async def test_the_docs_oa_webhook_samples_are_answered(
+    lite_oa: OAWorld, sample: str, user: str
+) -> None:
+    event = {**SAMPLES[sample]["body"], "timestamp": now_ms()}  # a sample's time is long past
+    assert await lite_oa.deliver(event) == 200
+    await lite_oa.oa.wait_sent(user, 1)
+
+
+def test_the_stand_in_answers_get_me_with_every_field_of_the_docs() -> None:
+    from tests.fakes.zalo_api import BOT_INFO
+
+    documented = SAMPLES["bot_get_me"]["body"]["result"]
+    assert documented.keys() <= BOT_INFO.keys()
+    assert BOT_INFO["display_name"].startswith("Bot")
+
+
+async def test_the_stand_in_answers_404_for_webhook_info_without_a_webhook() -> None:
+    async with FakeZaloBotAPI() as api, aiohttp.ClientSession() as session:
+        url = f"{api.base_url}/bot{api.token}/getWebhookInfo"
+        async with session.post(url, json={}) as response:
+            assert response.status == 404
+            assert (await response.json())["ok"] is False
+
+
+#: How each code of the docs' table must end a send (handlers/zalo_bot.py, ``outcome``).
+EXPECTED: dict[int, type[Exception]] = {
+    400: Rejected,
+    401: NotSent,
+    403: NotSent,  # "internal server error": transient, never "the user blocked us"
+    404: Unreachable,
+    408: InDoubt,
+    429: RetryLater,
+}
+
+
+@pytest.mark.parametrize("code", sorted(EXPECTED))
+async def test_every_error_code_of_the_docs_table_is_mapped(lite_bot: BotWorld, code: int) -> None:
+    table = SAMPLES["bot_errors"]["table"]
+    assert sorted(int(c) for c in table) == sorted(EXPECTED), "the docs' table, every row"
+    lite_bot.api.fail_next("sendMessage", code, table[str(code)], http_status=code)
+    with pytest.raises(EXPECTED[code]) as raised:
+        await lite_bot.channel.deliver(CHAT, (OutMessage("Chào bạn"),))
+    if code == 429:
+        # Quota exceeded: a retry a second later is futile.
+        assert isinstance(raised.value, RetryLater)
+        assert raised.value.seconds >= 60
+
+
+async def test_an_internal_server_error_does_not_mark_the_user_stopped(
+    lite_bot: BotWorld, lite_db: Database
+) -> None:
+    lite_bot.api.fail_next("sendMessage", 403, "Internal server error")
+    assert await lite_bot.say("xin chào") == 200
+    await lite_bot.channel.inbound.drain()
+    kinds = [r[0] for r in await rows(lite_db, "SELECT kind FROM events")]
+    assert "blocked" not in kinds
+    [(state,)] = await rows(lite_db, "SELECT state FROM sessions")
+    assert not json.loads(state).get("stopped")
+
+
+async def test_quota_exceeded_is_not_retried_a_second_later(lite_bot: BotWorld) -> None:
+    lite_bot.api.fail_next("sendMessage", 429, "Quota exceeded")
+    assert await lite_bot.say("xin chào") == 200
+    await lite_bot.channel.inbound.drain()
+    assert len(lite_bot.api.calls_of("sendMessage")) == 1, "no futile retry"
+
+
+async def test_an_unsigned_url_check_gets_200_and_nothing_is_processed(lite_oa: OAWorld) -> None:
+    headers = {"Content-Type": "application/json"}
+    assert await post(lite_oa.server, "/zalo/oa/webhook", b"{}", headers) == 200
+    unsigned = json.dumps(oa_text_event(USER, "xin chào", app_id=lite_oa.oa.app_id)).encode()
+    assert await post(lite_oa.server, "/zalo/oa/webhook", unsigned, headers) == 403
+    await lite_oa.channel.inbound.drain()
+    assert await rows(lite_oa.db, "SELECT * FROM sessions") == []
+    assert lite_oa.oa.sent(USER) == []
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(2020, 3, 1, tzinfo=UTC) - datetime.now(UTC),
+        -timedelta(days=8),  # after the 7 days the deliveries table remembers ids for
+        -timedelta(days=2),
+        timedelta(hours=1),  # from the future
+    ],
+    ids=["2020", "8 days ago", "2 days ago", "in an hour"],
+)
+async def test_a_signed_event_outside_the_delivery_window_is_not_applied(
+    lite_oa: OAWorld, when: timedelta
+) -> None:
+    event = oa_text_event(USER, "xin chào", app_id=lite_oa.oa.app_id, timestamp=int(now_ms(when)))
+    assert await lite_oa.deliver(event) == 200, "answered, so that Zalo does not retry it"
+    await lite_oa.channel.inbound.drain()
+    assert await rows(lite_oa.db, "SELECT * FROM sessions") == []
+    assert lite_oa.oa.sent(USER) == []
+
+
+async def test_a_signed_event_inside_the_window_is_applied(lite_oa: OAWorld) -> None:
+    late = oa_text_event(
+        USER, "xin chào", app_id=lite_oa.oa.app_id, timestamp=int(now_ms(-timedelta(hours=2)))
+    )
+    assert await lite_oa.deliver(late) == 200  # Zalo's last retry comes about 2 hours after
+    await lite_oa.oa.wait_sent(USER, 1)
+
+
+def oa_env(oa: FakeZaloOA, **changes: str) -> dict[str, str]:
+    env = {
+        "ZALO_OA_APP_ID": oa.app_id,
+        "ZALO_OA_SECRET_KEY": oa.oa_secret_key,
+        "ZALO_OA_APP_SECRET": oa.secret_key,
+        "ZALO_OA_ACCESS_TOKEN": "AT-1",
+        "ZALO_OA_REFRESH_TOKEN": "RT-1",
+        "ZALO_OA_API_BASE_URL": oa.api_base_url,
+        "ZALO_OAUTH_BASE_URL": oa.oauth_base_url,
+    }
+    env.update(changes)
+    return {k: v for k, v in env.items() if v}
+
+
+def services(engine: Engine, db: Database) -> Services:
+    conversations = Conversations(engine, Repository(db), UserRefs(TEST_SECRET))
+    return Services(Inbound(conversations), engine.content, db, "webhook")
+
+
+async def test_the_oa_will_not_start_without_the_app_secret(
+    engine: Engine, lite_db: Database
+) -> None:
+    async with FakeZaloOA() as oa:
+        with pytest.raises(ConfigError, match="ZALO_OA_APP_SECRET"):
+            zalo_oa.build(oa_env(oa, ZALO_OA_APP_SECRET=""), services(engine, lite_db))
+
+
+async def test_oauth_refresh_sends_the_app_secret_not_the_oa_secret(
+    engine: Engine, lite_db: Database
+) -> None:
+    async with FakeZaloOA() as oa:
+        channel = zalo_oa.build(oa_env(oa), services(engine, lite_db))
+        assert channel is not None
+        await channel.start()
+        try:
+            oa.expire_access_token()
+            await channel.deliver(USER, (OutMessage("Chào bạn"),))
+        finally:
+            await channel.stop()
+        [refresh] = oa.calls_of(OAUTH_TOKEN_PATH)
+        assert refresh.auth == oa.secret_key != oa.oa_secret_key
+        assert oa.sent_texts(USER) == ["Chào bạn"]
+
+
+async def test_a_failed_refresh_keeps_sending_with_the_still_valid_token(
+    engine: Engine, lite_db: Database
+) -> None:
+    async with FakeZaloOA() as oa:
+        # The pair in hand expires in an hour: a refresh is due (two hours ahead) but fails.
+        soon = datetime.now(UTC) + timedelta(hours=1)
+        await TokenStore(lite_db, UserRefs(TEST_SECRET)).save(
+            "zalo_oa", Tokens("AT-1", "RT-1", soon), datetime.now(UTC)
+        )
+        oa.fail_next(OAUTH_TOKEN_PATH, -14014, "invalid_grant")
+        channel = await oa_channel(engine, lite_db, oa)
+        try:
+            await channel.deliver(USER, (OutMessage("Một"),))
+            await channel.deliver(USER, (OutMessage("Hai"),))
+        finally:
+            await channel.stop()
+        assert oa.sent_texts(USER) == ["Một", "Hai"]
+        assert len(oa.calls_of(OAUTH_TOKEN_PATH)) == 1, "not tried again at every send"
+
+
+async def test_a_failed_refresh_with_an_expired_token_fails_the_send(
+    engine: Engine, lite_db: Database
+) -> None:
+    async with FakeZaloOA() as oa:
+        past = datetime.now(UTC) - timedelta(minutes=1)
+        await TokenStore(lite_db, UserRefs(TEST_SECRET)).save(
+            "zalo_oa", Tokens("AT-1", "RT-1", past), datetime.now(UTC)
+        )
+        oa.fail_next(OAUTH_TOKEN_PATH, -14014, "invalid_grant")
+        channel = await oa_channel(engine, lite_db, oa)
+        try:
+            with pytest.raises(Rejected):
+                await channel.deliver(USER, (OutMessage("Một"),))
+        finally:
+            await channel.stop()
+        assert oa.sent_texts(USER) == []

@@ -1,0 +1,299 @@
+"""A real browser and a real server for the dashboard's browser tests.
+
+Debian's Chromium (``/usr/bin/chromium``; ``.ci/run`` installs it) driven by Playwright for
+Python with the system executable -- Playwright never downloads a browser here. One browser
+for the whole test session. Under CI=true a missing browser fails the tests instead of
+skipping them (as a missing PostgreSQL does). The server is ``python -m bot serve`` itself,
+on a SQLite file filled through the real conversation engine (tests/handlers/test_staff.py's
+World, the deployment of three communes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from bot.config import load_config
+from bot.content import load_content
+from bot.model import Choice
+from bot.officials import Scope, web_login_url
+from handlers.conversation import utcnow
+from handlers.staff import SCREEN
+from storage.database import Database, migrate
+from storage.web import WebAccess
+from tests.conftest import ROOT
+from tests.handlers.test_staff import World, opted_in_and_reported, three_communes
+
+T = TypeVar("T")
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 360, "height": 740}
+SECRET = "browser-tests-secret-0123456789"
+#: The two communes beside the demo's, as tests/handlers/test_staff.py's three_communes().
+MORE_COMMUNES = """
+[[communes]]
+code = 14797
+target = 0.4
+[communes.support]
+name = "Bộ phận Một cửa – UBND xã Nông Cống"
+address = "Trụ sở UBND xã Nông Cống, tỉnh Thanh Hóa"
+hours = "Thứ Hai đến Thứ Sáu, sáng 7:30–11:30, chiều 13:30–17:00"
+phone = "0000 000 000 (số mẫu)"
+[[communes.villages]]
+id = "kp-a"
+name = "Khu A"
+adults = 100
+adults_present = 80
+households = 40
+[[communes.villages]]
+id = "kp-b"
+name = "Khu B"
+adults = 10
+adults_present = 0
+households = 5
+
+[[communes]]
+code = 70
+target = 0.4
+[communes.support]
+name = "Bộ phận Một cửa – UBND xã Nông Cống"
+address = "Trụ sở UBND xã Nông Cống, tỉnh Thanh Hóa"
+hours = "Thứ Hai đến Thứ Sáu, sáng 7:30–11:30, chiều 13:30–17:00"
+phone = "0000 000 000 (số mẫu)"
+[[communes.villages]]
+id = "kp-a"
+name = "Khu A"
+adults = 100
+adults_present = 80
+households = 40
+"""
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to its end on a thread of its own: Playwright's synchronous API keeps an
+    event loop running on this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def chromium_or_skip() -> Path:
+    """The system Chromium; required when CI=true."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {CHROMIUM} is missing: the browser tests must run in CI")
+    pytest.skip("install Debian's chromium to run the browser tests")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    """``python -m bot serve`` on a filled database."""
+
+    base: str
+    folder: Path
+    env: dict[str, str]
+    volunteer: str
+
+    @property
+    def database_url(self) -> str:
+        return self.env["DATABASE_URL"]
+
+    def link(self, scope: Scope, *, age: timedelta = timedelta(0)) -> str:
+        """A login link made now (or ``age`` ago), as the bot's /web makes one."""
+
+        async def make() -> str:
+            db = Database(self.database_url)
+            try:
+                token = await WebAccess(db).create_link(
+                    scope, channel="cli", user_ref="cli", now=utcnow() - age
+                )
+            finally:
+                await db.dispose()
+            return web_login_url(self.base, token)
+
+        return run_async(make())
+
+    def cli(self, *args: str) -> str:
+        """What ``python -m bot ARGS`` prints against this server's database and config:
+        the CLI's own entry point, in this process (a new interpreter costs seconds)."""
+        from app.cli import main
+
+        saved = dict(os.environ)
+        out = io.StringIO()
+        try:
+            os.environ.update(self.env)
+            with contextlib.redirect_stdout(out), ThreadPoolExecutor(1) as pool:
+                assert pool.submit(main, list(args)).result() == 0
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        return out.getvalue()
+
+
+def config_file(folder: Path) -> Path:
+    path = folder / "config.toml"
+    path.write_text(
+        (ROOT / "config.toml").read_text(encoding="utf-8") + MORE_COMMUNES, encoding="utf-8"
+    )
+    assert load_config(path) == three_communes(), "the server's deployment is the World's"
+    return path
+
+
+async def fill(database_url: str) -> str:
+    """Citizens and a volunteer of Nong Cong and Hac Thanh, through the real engine."""
+    db = Database(database_url)
+    try:
+        await migrate(db)
+        world = World(db, load_content("vi"))
+        world.now = utcnow() - timedelta(days=2)
+        await world.enrol(900, "volunteer", Scope("communes", ("16279",)))
+        member = await world.staff.get("telegram", world.refs.ref("telegram", 900))
+        assert member is not None
+        assert member.code is not None
+        await world.report(101, "nong cong", "dong hoa", "vnpt")
+        await world.report(102, "nong cong", "tay son", "viettel", via=member.code)
+        world.now = utcnow() - timedelta(hours=1)
+        await world.report(103, "nong cong", "dong hoa", "vneid")
+        await world.report(104, "hac thanh", "khu a", "misa")
+        await opted_in_and_reported(world, 105, "nong cong", "tay son")
+        await world.staff_says(900, Choice("as:kp-1", SCREEN))  # the volunteer helped one
+        await world.staff_says(900, Choice("as:kp-1:misa", SCREEN))
+        await world.citizen(106, "/start", "!install")  # started, not finished
+        return member.code
+    finally:
+        await db.dispose()
+
+
+def serve(folder: Path) -> Iterator[Served]:
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_"))},
+        "DATABASE_URL": f"sqlite:///{folder / 'bot.db'}",
+        "BOT_CONFIG": str(config_file(folder)),
+        "BOT_ID_SECRET": SECRET,
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("PUBLIC_URL", None)
+    volunteer = run_async(fill(env["DATABASE_URL"]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "serve did not start: " + proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+                    ) from None
+                time.sleep(0.1)
+        yield Served(base, folder, env, volunteer)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def screenshots_folder(fallback: Path) -> Path:
+    """``SCREENSHOTS=docs/screenshots`` keeps the set shown in the README; else a tmp dir."""
+    folder = Path(os.environ.get("SCREENSHOTS") or fallback)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+#: Every visible element with text of its own, outside the SVG charts: its font size, and
+#: the contrast of its colour with the background it is drawn on (WCAG's formula).
+TEXT_STYLES = """
+() => {
+  const lum = (rgb) => {
+    const [r, g, b] = rgb.map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const parse = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c.length >= 3 && (c.length === 3 || c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const out = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    if (el.closest('svg')) continue;
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || r.right < 0) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === 'hidden') continue;
+    const fg = parse(style.color).slice(0, 3);
+    const [a, b] = [lum(fg), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    out.push({text: el.textContent.trim().slice(0, 40), tag: el.tagName,
+              size: parseFloat(style.fontSize), bold: parseInt(style.fontWeight) >= 700,
+              contrast: Math.round(ratio * 100) / 100});
+  }
+  return out;
+}
+"""
+
+#: Form fields without a label (a <label for>, an enclosing <label>, or aria-label).
+UNLABELLED = """
+() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+  .filter((el) => !(el.id && document.querySelector(`label[for="${el.id}"]`))
+                  && !el.closest('label') && !el.getAttribute('aria-label'))
+  .map((el) => el.name || el.id)
+"""
+
+
+def figures(page: Any) -> dict[str, str]:
+    """The overview's figures: data-key -> data-value."""
+    found: dict[str, str] = page.eval_on_selector_all(
+        "dd[data-key]", "els => Object.fromEntries(els.map(e => [e.dataset.key, e.dataset.value]))"
+    )
+    return found
