@@ -43,7 +43,8 @@ CHANNELS: dict[str, tuple[Medium, Callable[[OutMessage], Sequence[object]]]] = {
 PATHS: dict[str, tuple[tuple[str, ...], str]] = {
     "install with the provider's app, then report": (
         (
-            "xin chào", "2", "1", "1", "1", "1",  # menu, ready, provider, phone, reminders
+            "xin chào", "2", "1", "1", "1", "1", "2",  # menu, ready, provider, phone, reminders,
+            # announcements (asked apart)
             *["xong"] * 9,  # the nine steps
             "1", "1", "1",  # consent, village, living here (one commune; provider known)
         ),

@@ -39,7 +39,9 @@ def utcnow() -> datetime:
 
 
 def _opts_in(reply: Reply) -> bool:
-    return any(e.kind is EventKind.REMINDERS and e.detail == "on" for e in reply.events)
+    """Whether the user said yes to reminders or to announcements in this reply."""
+    kinds = (EventKind.REMINDERS, EventKind.ANNOUNCEMENTS)
+    return any(e.kind in kinds and e.detail == "on" for e in reply.events)
 
 
 @dataclass(frozen=True, slots=True)

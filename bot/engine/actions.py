@@ -24,7 +24,9 @@ GLOBAL_PREFIX = "g:"
 #: Answers that exist only with consent (withdrawing consent removes them).
 CONSENTED_ANSWERS = ("consent", "consent_at", "commune", "village", "lives_here", "completed_at")
 #: Answers kept when a user starts over.
-KEPT_ON_RESTART = ("consent", "consent_at", "completed_at", "area", "reminders")
+KEPT_ON_RESTART = (
+    "consent", "consent_at", "completed_at", "area", "reminders", "announcements",
+)  # fmt: skip
 
 Implementation = Callable[["Engine", "Turn"], None]
 ACTIONS: dict[Action, Implementation] = {}
@@ -158,9 +160,27 @@ def _remind_off(engine: Engine, turn: Turn) -> None:
     turn.record(EventKind.REMINDERS, detail="off")
 
 
+@implements(Action.ANNOUNCE_ON)
+def _announce_on(engine: Engine, turn: Turn) -> None:
+    # The host keeps the chat address, sealed, on this event too; announcements go only to
+    # those who said yes here (storage/outbox.py), whatever they said to reminders.
+    turn.state = turn.state.with_answers(announcements="on")
+    turn.record(EventKind.ANNOUNCEMENTS, detail="on")
+
+
+@implements(Action.ANNOUNCE_OFF)
+def _announce_off(engine: Engine, turn: Turn) -> None:
+    turn.state = turn.state.with_answers(announcements="off")
+    turn.record(EventKind.ANNOUNCEMENTS, detail="off")
+
+
 def reminders_off(turn: Turn) -> None:
     """After "dừng" or a block: no reminder or announcement any more (the host deletes the
-    address on this event)."""
-    if turn.state.answers.get("reminders") == "on":
-        turn.state = turn.state.with_answers(reminders="off")
-        turn.record(EventKind.REMINDERS, detail="off")
+    address once both are off)."""
+    for answer, kind in (
+        ("reminders", EventKind.REMINDERS),
+        ("announcements", EventKind.ANNOUNCEMENTS),
+    ):
+        if turn.state.answers.get(answer) == "on":
+            turn.state = turn.state.with_answers(**{answer: "off"})
+            turn.record(kind, detail="off")

@@ -10,7 +10,15 @@ from bot.content import Content, Screen
 from bot.engine.rendering import Renderer
 from bot.engine.turn import Turn
 from bot.model import ScreenRef, State
-from bot.vocabulary import REMIND_OFFER, EventKind, InstallRoute, ScreenId, ScreenKind, Target
+from bot.vocabulary import (
+    ANNOUNCE_OFFER,
+    REMIND_OFFER,
+    EventKind,
+    InstallRoute,
+    ScreenId,
+    ScreenKind,
+    Target,
+)
 
 #: Screens that are detours: "continue" leads back to where the user was before them.
 DETOURS = frozenset(
@@ -58,6 +66,9 @@ class Navigator:
         if target is Target.INSTALL:
             if self._offer_reminders(state):
                 self.go(turn, REMIND_OFFER)
+                return
+            if self._offer_announcements(state):
+                self.go(turn, ANNOUNCE_OFFER)
                 return
             provider = self.config.provider(state.answers.get("provider", ""))
             steps = self.content.install_steps(InstallRoute(provider.kind)) if provider else ()
@@ -218,4 +229,13 @@ class Navigator:
             "reminders" not in state.answers
             and bool(self.config.reminders.after)
             and REMIND_OFFER in self.content.screens
+        )
+
+    def _offer_announcements(self, state: State) -> bool:
+        """Asked of those who just said yes to reminders, as a question of its own (a yes to
+        one purpose is not a yes to another); who declined messages is not asked again."""
+        return (
+            state.answers.get("reminders") == "on"
+            and "announcements" not in state.answers
+            and ANNOUNCE_OFFER in self.content.screens
         )

@@ -511,8 +511,12 @@ class Recorder:
         self.sent.extend((chat, m.text) for m in messages)
 
 
-async def opted_in_and_reported(world: World, user: int, commune: str, village: str) -> None:
+async def opted_in_and_reported(
+    world: World, user: int, commune: str, village: str, announcements: str = "!yes"
+) -> None:
+    """Says yes to reminders, then ``announcements`` to announcements, then reports."""
     await world.citizen(user, Start(), "!install", "!ok", "!i:vnpt", "!android", "!yes")
+    await world.citizen(user, announcements)
     await world.citizen(user, "menu")
     await world.citizen(user, "!done", "!yes", commune, village, "!yes", "!i:vnpt")
 
@@ -523,6 +527,13 @@ async def test_an_announcement_is_previewed_confirmed_and_sent_to_the_scope(worl
     await opted_in_and_reported(world, 202, "hac thanh", "khu a")
     await opted_in_and_reported(world, 203, "hoan kiem", "khu a")  # Ha Noi: not in scope
     await world.report(204, "nong cong", "tay son", "vnpt")  # never said yes to messages
+    # Yes to reminders is not yes to announcements (consent per purpose): not a recipient.
+    await opted_in_and_reported(world, 205, "nong cong", "dong hoa", announcements="!no")
+    ((reminders, announcements),) = await rows(
+        world.db, "SELECT reminders, announcements FROM contacts WHERE commune = '16279' "
+        "AND announcements = false"
+    )  # fmt: skip
+    assert (bool(reminders), bool(announcements)) == (True, False)
 
     how = await world.staff_says(1, Text("/thongbao"))
     assert how is not None
@@ -610,9 +621,10 @@ async def test_an_announcement_may_link_to_the_bot_and_official_sites(world: Wor
 
 
 async def opted_in_on_telegram(harness: Harness, user: int) -> None:
-    """A citizen who agreed to messages and reported from Xa Nong Cong, through Telegram."""
+    """A citizen who agreed to reminders and announcements and reported from Xa Nong Cong,
+    through Telegram."""
     await harness.answer(lambda: harness.api.add_command(user, "/start"), user)
-    for option in ("install", "ok", "i:vnpt", "android", "yes"):
+    for option in ("install", "ok", "i:vnpt", "android", "yes", "yes"):
         await harness.press(option, user)
     await harness.say("menu", user)
     # One commune: it is not asked; nor the provider just installed.

@@ -50,9 +50,12 @@ async def test_citizen_walks_from_start_to_recorded_completion(harness: Harness)
     await harness.press("i:vnpt")
     offer = await harness.press("android")
     assert "nhắc" in offer[-1]["text"]
-    step1 = await harness.press("yes")
+    announcements = await harness.press("yes")
+    assert "thông báo" in announcements[-1]["text"], "asked apart from the reminders"
+    step1 = await harness.press("no")
     assert step1[-1]["text"].startswith("Bước 1/9")
-    assert len(await query(harness.db, "SELECT address FROM contacts")) == 1
+    kept = "SELECT reminders, announcements FROM contacts"
+    assert [tuple(map(bool, r)) for r in await query(harness.db, kept)] == [(True, False)]
     await harness.press("done")
     await harness.press("done")
 
@@ -81,7 +84,7 @@ async def test_citizen_walks_from_start_to_recorded_completion(harness: Harness)
     rows = await query(harness.db, "SELECT commune, village, provider, referral FROM completions")
     assert [tuple(r) for r in rows] == [("16279", "kp-1", "vnpt", code)]
     # Every button press was answered, so no spinner is left on the user's phone.
-    assert len(api.answered_callbacks) == harness.presses == 17
+    assert len(api.answered_callbacks) == harness.presses == 18
 
 
 async def test_sensitive_text_is_deleted_and_not_stored(harness: Harness) -> None:
