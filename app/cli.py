@@ -54,6 +54,7 @@ from bot import officials, printing
 from bot.charts import chart_png, chart_svg
 from bot.config import Config, ConfigError, load_config
 from bot.content import ContentError, load_content
+from bot.demo import content_warnings, demo_data
 from bot.exports import DIALECTS
 from bot.logs import configure
 from bot.officials import Scope, deep_link
@@ -166,6 +167,21 @@ def _cmd_check(settings: Settings, _args: argparse.Namespace) -> int:
         f"content/{content.locale}: {len(content.screens)} screens, "
         f"{len(content.install)} install steps, {len(content.faq)} FAQ topics"
     )
+    for warning in content_warnings(config, content):
+        print(f"warning: {warning}", file=sys.stderr)
+    # Example data must not reach citizens (a number that rings nowhere, a bot to search for
+    # that does not exist): refused in production, a warning elsewhere.
+    samples = demo_data(config)
+    verdict = "refused" if settings.production else "warning"
+    for problem in samples:
+        print(f"{verdict}: {problem}", file=sys.stderr)
+    if samples and settings.production:
+        print(
+            f"refused: {len(samples)} example values in {settings.config_path} "
+            "(BOT_ENV=production); replace them with the deployment's own",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

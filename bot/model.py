@@ -12,7 +12,38 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
-from bot.vocabulary import EventKind
+from bot.vocabulary import EventKind, Variant
+
+# --- the medium -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Medium:
+    """The surface a conversation happens on, as far as the engine must know it to choose its
+    words: how people answer, what the bot can do with their messages, how a link reaches
+    them, whether the bot may write first. Built by the inbound path from the channel's
+    capabilities (handlers/channel.py); the default is a chat with buttons (Telegram)."""
+
+    #: The channel's name: finds the way in people share (config.toml ``[ways_in]``).
+    channel: str = ""
+    #: Options are buttons; else numbered lines people answer by typing ("gõ số 1").
+    buttons: bool = True
+    #: The bot can remove a user's message from the chat (a photo of an ID card...).
+    can_delete: bool = True
+    #: A link can carry a volunteer's code; else people type it ("mã VK7M2QX").
+    deep_links: bool = True
+    #: The bot can write first (reminders, announcements); a web page cannot.
+    push: bool = True
+
+    @property
+    def variants(self) -> tuple[Variant, ...]:
+        """The content variants that apply here, the first found wins."""
+        return () if self.buttons else (Variant.TYPED,)
+
+
+#: A chat with buttons that can delete a message and carry a code in a link (Telegram's).
+DEFAULT_MEDIUM = Medium()
+
 
 # --- input events -----------------------------------------------------------------------------
 
@@ -63,6 +94,16 @@ class Media:
 
 
 @dataclass(frozen=True, slots=True)
+class VolunteerCode:
+    """The user typed a volunteer's code ("mã VK7M2QX", or the code alone) where no link can
+    carry it. ``area``: the volunteer's commune, resolved by the host -- None when no enrolled
+    volunteer has this code (a typo: the code is not kept, the user is asked to check it)."""
+
+    code: str
+    area: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Timeout:
     """A scheduled nudge for a user who stopped mid-way (delivered by the host's scheduler)."""
 
@@ -72,7 +113,7 @@ class Blocked:
     """The channel told us the user blocked the bot: stop sending them anything."""
 
 
-Input: TypeAlias = Start | Text | Choice | Media | Timeout | Blocked
+Input: TypeAlias = Start | Text | Choice | Media | VolunteerCode | Timeout | Blocked
 
 
 def input_to_json(event: Input) -> dict[str, Any]:
@@ -85,6 +126,8 @@ def input_to_json(event: Input) -> dict[str, Any]:
         return {"choice": event.option, "screen": event.screen}
     if isinstance(event, Media):
         return {"media": event.kind}
+    if isinstance(event, VolunteerCode):
+        return {"code": event.code, "area": event.area}
     return {"timeout": True} if isinstance(event, Timeout) else {"blocked": True}
 
 
@@ -98,6 +141,8 @@ def input_from_json(data: Mapping[str, Any]) -> Input:
         return Choice(str(data["choice"]), str(data.get("screen", "")))
     if "media" in data:
         return Media(data["media"])
+    if "code" in data:
+        return VolunteerCode(str(data["code"]), data.get("area"))
     return Timeout() if data.get("timeout") else Blocked()
 
 

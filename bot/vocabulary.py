@@ -32,6 +32,8 @@ class Action(StrEnum):
     SCAM = "scam"  # the scam-signs card
     REMIND_ON = "remind_on"
     REMIND_OFF = "remind_off"
+    ANNOUNCE_ON = "announce_on"  # agree to the commune's announcements (asked on its own)
+    ANNOUNCE_OFF = "announce_off"
 
 
 #: Actions an option may run from any screen ("g:" options, such as "human help"): nothing
@@ -96,7 +98,8 @@ class Placeholder(StrEnum):
     SUPPORT_ADDRESS = "support_address"
     SUPPORT_HOURS = "support_hours"
     SUPPORT_PHONE = "support_phone"
-    SHARE_URL = "share_url"
+    SHARE_URL = "share_url"  # the bot's Telegram link (printed matter)
+    WAY_IN = "way_in"  # how people reach the bot on the channel spoken on (config [ways_in])
     STEP = "step"
     TOTAL = "total"
     TITLE = "title"
@@ -104,8 +107,17 @@ class Placeholder(StrEnum):
     DELETE_COMMAND = "delete_command"
     CONSENT_VERSION = "consent_version"
     NAME = "name"
+    CODE = "code"  # a volunteer's code: the user's own, or the one just typed
     RETENTION_MONTHS = "retention_months"
     COUNT = "count"  # how many options there are to choose from
+
+
+class Variant(StrEnum):
+    """Kinds of surface a text may have its own wording for (``key@variant`` in texts.toml,
+    ``"text@variant"`` in a screen of flow.toml). The engine picks them by the medium it
+    speaks on (bot.model.Medium)."""
+
+    TYPED = "typed"  # no buttons: people answer by typing a number or a word
 
 
 class ScreenKind(StrEnum):
@@ -144,6 +156,8 @@ class ScreenId(StrEnum):
 
 #: Screens the engine offers only if the content has them.
 REMIND_OFFER = "remind_offer"
+#: Asked after the reminders, on its own: consent is given per purpose (Law 91/2025).
+ANNOUNCE_OFFER = "announce_offer"
 #: Where "I want to install" typed anywhere leads (else straight to the install: @install).
 READY = "ready"
 #: Where "I have a question" typed anywhere leads (else the menu).
@@ -169,6 +183,7 @@ class EventKind(StrEnum):
     BLOCKED = "blocked"  # blocked the bot
     REMINDER = "reminder"  # was reminded (the store sends the reminder)
     REMINDERS = "reminders"  # said yes or no to reminders (detail: on/off)
+    ANNOUNCEMENTS = "announcements"  # said yes or no to announcements (detail: on/off)
     CONSENT = "consent"  # agreed to the report being kept (detail: consent version)
     CONSENT_DECLINED = "consent_declined"
     CONSENT_WITHDRAWN = "consent_withdrawn"  # the store deletes the report

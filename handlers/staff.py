@@ -313,7 +313,7 @@ class StaffDesk:
         poster = await self._volunteer_poster(member, link, code)
         return StaffReply(
             (
-                OutMessage(self.texts["volunteer_link"].format(link=link, code=code)),
+                OutMessage(self._volunteer_link_text(link, code)),
                 OutMessage(
                     self.texts["qr_caption"],
                     attachment=Attachment("photo", f"qr-{code}.png", qr.getvalue()),
@@ -321,6 +321,18 @@ class StaffDesk:
                 *poster,
             )
         )
+
+    def _volunteer_link_text(self, link: str, code: str) -> str:
+        """The link, the code, and what citizens type where no link carries it (Zalo), with
+        the ways in the config names for the other channels."""
+        parts = [
+            self.texts["volunteer_link"].format(link=link, code=code),
+            self.texts["volunteer_zalo"].format(code=code),
+        ]
+        ways = [way for channel, way in self.config.ways_in.items() if channel != "telegram"]
+        if ways:
+            parts.append(self.texts["volunteer_ways"] + "".join(f"\n• {way}" for way in ways))
+        return "\n\n".join(parts)
 
     async def _volunteer_poster(
         self, member: Staff, link: str, code: str

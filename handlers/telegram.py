@@ -68,6 +68,13 @@ CAPABILITIES = Capabilities(
 log = logging.getLogger(__name__)
 
 
+def pieces(message: OutMessage) -> list[str]:
+    """The texts one message is sent as (a file goes with its caption, in one message)."""
+    if message.attachment is not None:
+        return [message.text]
+    return split_text(message.text, CAPABILITIES.max_text)
+
+
 def file_base_url(base_url: str) -> str:
     """The file endpoint that goes with a Bot API base URL (".../bot" -> ".../file/bot")."""
     head, sep, tail = base_url.rstrip("/").rpartition("/")
@@ -399,9 +406,9 @@ class TelegramChannel:
             else:
                 await bot.send_document(chat, upload, caption=caption)
             return
-        pieces = split_text(message.text, CAPABILITIES.max_text)
-        for number, piece in enumerate(pieces, start=1):
-            last = number == len(pieces)
+        texts = pieces(message)
+        for number, piece in enumerate(texts, start=1):
+            last = number == len(texts)
             await bot.send_message(
                 chat,
                 piece,

@@ -130,6 +130,12 @@ def _message(name: str, value: object) -> Incoming:
     return Incoming(user=chat_id, chat=chat_id, event=event, delivery_id=delivery)
 
 
+def pieces(message: OutMessage) -> list[str]:
+    """The texts one message is sent as: its options numbered, split under the limit (each
+    piece is a message, a notification, and counts against the monthly quota)."""
+    return split_text(numbered(message), CAPABILITIES.max_text)
+
+
 class ZaloBotChannel:
     """Receives Zalo Bot updates and answers them through the Bot API."""
 
@@ -215,7 +221,7 @@ class ZaloBotChannel:
         """Send to a chat, telling how a failure ended (handlers/delivery.py)."""
         try:
             for message in messages:
-                for piece in split_text(numbered(message), CAPABILITIES.max_text):
+                for piece in pieces(message):
                     await self.call("sendMessage", {"chat_id": chat, "text": piece})
         except ZaloBotError as exc:
             raise outcome(exc.code, str(exc)) from exc

@@ -228,6 +228,29 @@ def translate(body: object) -> Incoming | None:
     return Incoming(user, user, Media(MEDIA[name]), delivery_id=delivery)
 
 
+def payloads(message: OutMessage) -> list[dict[str, Any]]:
+    """The CS messages one engine message is sent as: text pieces, the options as buttons on
+    the last piece (numbered lines if there are more than the OA shows)."""
+    buttons = message.options[:MAX_BUTTONS] if len(message.options) <= MAX_BUTTONS else ()
+    text = message.text if buttons or not message.options else numbered(message)
+    pieces = split_text(text, CAPABILITIES.max_text)
+    out: list[dict[str, Any]] = []
+    for number, piece in enumerate(pieces, start=1):
+        payload: dict[str, Any] = {"text": piece}
+        if buttons and number == len(pieces):
+            payload["attachment"] = {
+                "type": "template",
+                "payload": {
+                    "buttons": [
+                        {"title": o.label, "type": "oa.query.show", "payload": o.label}
+                        for o in buttons
+                    ]
+                },
+            }
+        out.append(payload)
+    return out
+
+
 class ZaloOAChannel:
     """Receives OA webhook events and answers with customer-service messages."""
 
@@ -313,22 +336,7 @@ class ZaloOAChannel:
             raise InDoubt(type(exc).__name__) from exc
 
     async def _send_message(self, user: str, message: OutMessage) -> None:
-        """One engine message: text pieces, the options as buttons on the last piece."""
-        buttons = message.options[:MAX_BUTTONS] if len(message.options) <= MAX_BUTTONS else ()
-        text = message.text if buttons or not message.options else numbered(message)
-        pieces = split_text(text, CAPABILITIES.max_text)
-        for number, piece in enumerate(pieces, start=1):
-            payload: dict[str, Any] = {"text": piece}
-            if buttons and number == len(pieces):
-                payload["attachment"] = {
-                    "type": "template",
-                    "payload": {
-                        "buttons": [
-                            {"title": o.label, "type": "oa.query.show", "payload": o.label}
-                            for o in buttons
-                        ]
-                    },
-                }
+        for payload in payloads(message):
             await self._send_cs(user, payload)
 
     async def discard(self, incoming: Incoming) -> None:

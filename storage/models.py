@@ -19,6 +19,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -260,8 +262,9 @@ class LeaseRow(Base):
 
 class ContactRow(Base):
     """A citizen who agreed to receive messages (reminders, announcements): the only place a
-    chat address is kept, sealed (AES-GCM) with a key derived from BOT_ID_SECRET. Deleted
-    when they say "dừng", block the bot, withdraw, or delete their data."""
+    chat address is kept, sealed (AES-GCM) with a key derived from BOT_ID_SECRET. Each
+    purpose has its own yes (``reminders``, ``announcements``); the row is deleted when both
+    are off -- they say "dừng", block the bot, or delete their data."""
 
     __tablename__ = "contacts"
     __table_args__ = (Index(None, "commune"),)
@@ -271,6 +274,10 @@ class ContactRow(Base):
     address: Mapped[str] = mapped_column(Text)  # sealed; see bot.identity.UserRefs.seal
     commune: Mapped[str | None] = mapped_column(String(16), nullable=True)
     opted_in_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Said yes to reminders (storage/outbox.py plans them only for these).
+    reminders: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    #: Said yes to the commune's announcements, on its own question (migration 0009).
+    announcements: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class BroadcastRow(Base):

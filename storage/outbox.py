@@ -160,6 +160,7 @@ class OutboxStore:
             )
             .select_from(c.join(s, and_(s.c.channel == c.c.channel, s.c.user_ref == c.c.user_ref)))
             .where(
+                c.c.reminders.is_(True),
                 s.c.stopped.is_(False),
                 s.c.step.in_(list(steps)),
                 s.c.updated_at <= idle_since,
@@ -286,8 +287,9 @@ class OutboxStore:
     # --- announcements --------------------------------------------------------------------
 
     async def recipients(self, communes: Sequence[str] | None) -> int:
-        """How many opted-in citizens an announcement to ``communes`` (None: all) reaches."""
-        query = select(func.count()).select_from(_contacts)
+        """How many citizens who said yes to announcements an announcement to ``communes``
+        (None: all) reaches."""
+        query = select(func.count()).select_from(_contacts).where(_contacts.c.announcements)
         if communes is not None:
             query = query.where(_contacts.c.commune.in_(list(communes)))
         return await self.db.run(lambda conn: int(conn.execute(query).scalar_one()))
@@ -306,8 +308,9 @@ class OutboxStore:
     async def queue_broadcast(
         self, broadcast_id: int, created_by: str, communes: Sequence[str] | None, due_at: datetime
     ) -> int | None:
-        """Confirm a draft: one outbox row per opted-in citizen in ``communes`` (None: all),
-        in one transaction; returns how many, or None if it is not this author's draft."""
+        """Confirm a draft: one outbox row per citizen in ``communes`` (None: all) who said
+        yes to announcements (a yes to reminders is not one), in one transaction; returns
+        how many, or None if it is not this author's draft."""
         b, c, o = _broadcasts, _contacts, _outbox
 
         def work(conn: Connection) -> int | None:
@@ -327,7 +330,10 @@ class OutboxStore:
                 literal(due_at, DateTime(timezone=True)),
                 literal("pending", String),
                 literal(0, Integer),
-            ).where(c.c.commune.in_(list(communes)) if communes is not None else literal(True))
+            ).where(
+                c.c.announcements.is_(True),
+                c.c.commune.in_(list(communes)) if communes is not None else literal(True),
+            )
             columns = [
                 "key", "kind", "channel", "user_ref", "broadcast_id", "due_at", "status",
                 "attempts",
@@ -391,17 +397,27 @@ class OutboxStore:
         return await self.db.run(lambda conn: {s: int(n) for s, n in conn.execute(query).all()})
 
 
+#: Each purpose a citizen says yes or no to -> the kind of the outbox rows it sends.
+PURPOSE_KINDS = {"reminders": "reminder", "announcements": "broadcast"}
+
+
 def forget_contact(conn: Connection, channel: str, user_ref: str, now: datetime) -> None:
     """Inside a transaction: delete a citizen's address and cancel what was waiting for them."""
     conn.execute(
         delete(_contacts).where(_contacts.c.channel == channel, _contacts.c.user_ref == user_ref)
     )
+    cancel_pending(conn, channel, user_ref, None, now)
+
+
+def cancel_pending(
+    conn: Connection, channel: str, user_ref: str, kind: str | None, now: datetime
+) -> None:
+    """Inside a transaction: cancel what waits for a citizen (of ``kind``; None: all)."""
+    mine = (_outbox.c.channel == channel) & (_outbox.c.user_ref == user_ref)
+    if kind is not None:
+        mine = mine & (_outbox.c.kind == kind)
     conn.execute(
         update(_outbox)
-        .where(
-            _outbox.c.channel == channel,
-            _outbox.c.user_ref == user_ref,
-            _outbox.c.status == "pending",
-        )
+        .where(mine, _outbox.c.status == "pending")
         .values(status="cancelled", done_at=now)
     )

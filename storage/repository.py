@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -36,7 +36,7 @@ from bot.model import Event, Reply, State
 from bot.vocabulary import EventKind
 from storage.database import Database
 from storage.models import Base
-from storage.outbox import forget_contact
+from storage.outbox import PURPOSE_KINDS, cancel_pending, forget_contact
 from storage.writes import writes_for
 
 _sessions = Base.metadata.tables["sessions"]
@@ -515,23 +515,33 @@ class Repository:
                     .values(commune=completions[item.key]["commune"])
                 )
 
-    def _write_contact(self, conn: Connection, item: _Save, answer: str | None) -> None:
-        """Keep the sealed address of a citizen who said yes to messages; forget it (and
-        cancel what waits for them) when they say no, "stop" (dung), or block the bot."""
-        if answer != "on" or item.address is None:
+    def _write_contact(self, conn: Connection, item: _Save, answers: dict[str, bool]) -> None:
+        """Keep the sealed address of a citizen who said yes to reminders or announcements,
+        with each purpose's answer; cancel what waits for a purpose turned off, and forget
+        the address once both are off (no, "stop" (dung), a block)."""
+        mine = (_contacts.c.channel == item.channel) & (_contacts.c.user_ref == item.user_ref)
+        if any(answers.values()) and item.address is not None:
+            values: dict[str, Any] = {
+                "address": item.address,
+                "commune": self._commune_of(item),
+                "opted_in_at": item.now,
+                **answers,
+            }
+            new = {"reminders": False, "announcements": False, **values}
+            stmt = self._insert(_contacts).values(
+                channel=item.channel, user_ref=item.user_ref, **new
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(index_elements=["channel", "user_ref"], set_=values)
+            )
+        elif answers:
+            conn.execute(update(_contacts).where(mine).values(**answers))
+        for purpose, on in answers.items():
+            if not on:
+                cancel_pending(conn, item.channel, item.user_ref, PURPOSE_KINDS[purpose], item.now)
+        both_off = _contacts.c.reminders.is_(False) & _contacts.c.announcements.is_(False)
+        if conn.execute(select(func.count()).where(mine, both_off)).scalar_one():
             forget_contact(conn, item.channel, item.user_ref, item.now)
-            return
-        values = {
-            "address": item.address,
-            "commune": self._commune_of(item),
-            "opted_in_at": item.now,
-        }
-        stmt = self._insert(_contacts).values(
-            channel=item.channel, user_ref=item.user_ref, **values
-        )
-        conn.execute(
-            stmt.on_conflict_do_update(index_elements=["channel", "user_ref"], set_=values)
-        )
 
     def _commune_of(self, item: _Save) -> str | None:
         answers = item.reply.state.answers
@@ -594,8 +604,9 @@ class _Effects:
 
     completions: dict[_Key, dict[str, Any]] = field(default_factory=dict)
     withdrawn: set[_Key] = field(default_factory=set)
-    #: The last yes or no to messages of each user who gave one ("on", "off").
-    contacts: dict[_Key, str | None] = field(default_factory=dict)
+    #: Each user's last yes (True) or no to each purpose of messages they answered
+    #: ("reminders", "announcements").
+    contacts: dict[_Key, dict[str, bool]] = field(default_factory=dict)
 
 
 def _reported(effects: _Effects, item: _Save, event: Event) -> None:
@@ -612,8 +623,10 @@ def _withdrawn(effects: _Effects, item: _Save, event: Event) -> None:
 
 
 def _messages_answered(effects: _Effects, item: _Save, event: Event) -> None:
-    # Yes: the sealed chat address is kept; no, "stop" or a block: it is forgotten.
-    effects.contacts[item.key] = event.detail
+    # Yes: the sealed chat address is kept for that purpose; no to both, "stop" or a block:
+    # it is forgotten.
+    purpose = "announcements" if event.kind is EventKind.ANNOUNCEMENTS else "reminders"
+    effects.contacts.setdefault(item.key, {})[purpose] = event.detail == "on"
 
 
 #: The store's side effects of events, one entry per kind that has any (every event is also
@@ -622,6 +635,7 @@ EFFECTS: dict[EventKind, Callable[[_Effects, _Save, Event], None]] = {
     EventKind.COMPLETED: _reported,
     EventKind.CONSENT_WITHDRAWN: _withdrawn,
     EventKind.REMINDERS: _messages_answered,
+    EventKind.ANNOUNCEMENTS: _messages_answered,
 }
 
 

@@ -24,7 +24,9 @@ GLOBAL_PREFIX = "g:"
 #: Answers that exist only with consent (withdrawing consent removes them).
 CONSENTED_ANSWERS = ("consent", "consent_at", "commune", "village", "lives_here", "completed_at")
 #: Answers kept when a user starts over.
-KEPT_ON_RESTART = ("consent", "consent_at", "completed_at", "area", "reminders")
+KEPT_ON_RESTART = (
+    "consent", "consent_at", "completed_at", "area", "reminders", "announcements",
+)  # fmt: skip
 
 Implementation = Callable[["Engine", "Turn"], None]
 ACTIONS: dict[Action, Implementation] = {}
@@ -57,7 +59,7 @@ def _menu(engine: Engine, turn: Turn) -> None:
 
 @implements(Action.HELP)
 def _help(engine: Engine, turn: Turn) -> None:
-    turn.say(engine.renderer.fmt(engine.content.texts["help"], turn.state))
+    turn.say(engine.renderer.fill(turn, turn.texts["help"]))
     engine.nav.reoffer(turn)
 
 
@@ -71,7 +73,7 @@ def _stop(engine: Engine, turn: Turn) -> None:
     turn.record(EventKind.STOPPED, step=state.screen or None)
     reminders_off(turn)
     resume = global_option(Action.RESUME, engine.content.labels["resume"])
-    turn.say(engine.content.texts["stopped"], (resume,), screen="global")
+    turn.say(turn.texts["stopped"], (resume,), screen="global")
 
 
 @implements(Action.HUMAN)
@@ -107,7 +109,7 @@ def _erase(engine: Engine, turn: Turn) -> None:
     # The host deletes everything it holds for this user, in the same transaction.
     turn.erase = True
     turn.state = State()
-    turn.say(engine.content.texts["erased"])
+    turn.say(turn.texts["erased"])
 
 
 @implements(Action.RESUME)
@@ -125,7 +127,7 @@ def _restart(engine: Engine, turn: Turn) -> None:
 
 @implements(Action.CONSENT)
 def _consent(engine: Engine, turn: Turn) -> None:
-    version = engine.content.texts["consent_version"]
+    version = turn.texts["consent_version"]
     turn.state = turn.state.with_answers(consent=version, consent_at=turn.now.isoformat())
     turn.record(EventKind.CONSENT, detail=version)
 
@@ -141,7 +143,7 @@ def _withdraw(engine: Engine, turn: Turn) -> None:
     # The store deletes the completion on this event, in the same transaction.
     turn.state = turn.state.with_answers(**dict.fromkeys(CONSENTED_ANSWERS))
     turn.record(EventKind.CONSENT_WITHDRAWN)
-    turn.say(engine.content.texts["withdrawn"])
+    turn.say(turn.texts["withdrawn"])
     engine.nav.go(turn, ScreenId.MENU)
 
 
@@ -158,9 +160,27 @@ def _remind_off(engine: Engine, turn: Turn) -> None:
     turn.record(EventKind.REMINDERS, detail="off")
 
 
+@implements(Action.ANNOUNCE_ON)
+def _announce_on(engine: Engine, turn: Turn) -> None:
+    # The host keeps the chat address, sealed, on this event too; announcements go only to
+    # those who said yes here (storage/outbox.py), whatever they said to reminders.
+    turn.state = turn.state.with_answers(announcements="on")
+    turn.record(EventKind.ANNOUNCEMENTS, detail="on")
+
+
+@implements(Action.ANNOUNCE_OFF)
+def _announce_off(engine: Engine, turn: Turn) -> None:
+    turn.state = turn.state.with_answers(announcements="off")
+    turn.record(EventKind.ANNOUNCEMENTS, detail="off")
+
+
 def reminders_off(turn: Turn) -> None:
     """After "dừng" or a block: no reminder or announcement any more (the host deletes the
-    address on this event)."""
-    if turn.state.answers.get("reminders") == "on":
-        turn.state = turn.state.with_answers(reminders="off")
-        turn.record(EventKind.REMINDERS, detail="off")
+    address once both are off)."""
+    for answer, kind in (
+        ("reminders", EventKind.REMINDERS),
+        ("announcements", EventKind.ANNOUNCEMENTS),
+    ):
+        if turn.state.answers.get(answer) == "on":
+            turn.state = turn.state.with_answers(**{answer: "off"})
+            turn.record(kind, detail="off")

@@ -23,6 +23,7 @@ from bot import communes
 from bot.config import Config
 from bot.content import Content, OptionSpec
 from bot.engine.actions import ACTIONS, GLOBAL_PREFIX, global_option, reminders_off
+from bot.engine.bubbles import joined
 from bot.engine.guards import (
     REFERRAL,
     TYPED_CODE,
@@ -34,11 +35,13 @@ from bot.engine.navigation import Navigator
 from bot.engine.rendering import Renderer, pick
 from bot.engine.turn import Turn
 from bot.model import (
+    DEFAULT_MEDIUM,
     SENSITIVE_MEDIA,
     Blocked,
     Choice,
     Input,
     Media,
+    Medium,
     Option,
     OutMessage,
     Reply,
@@ -47,6 +50,7 @@ from bot.model import (
     State,
     Text,
     Timeout,
+    VolunteerCode,
 )
 from bot.textnorm import clean_input, fold
 from bot.understanding import (
@@ -105,7 +109,6 @@ class Engine:
         self.understanding = understanding or Understanding.from_content(content)
         self.renderer = Renderer(content, config)
         self.nav = Navigator(content, config, self.renderer)
-        self._texts = content.texts
         self._labels = content.labels
         # Longest first, so that "ma so" wins over "ma".
         self._referral_words = sorted((fold(w) for w in content.referral_words), key=len)[::-1]
@@ -113,11 +116,12 @@ class Engine:
     # --- public ---------------------------------------------------------------------------
 
     def advance(
-        self, state: State, event: Input, now: datetime, *, can_delete: bool = True
+        self, state: State, event: Input, now: datetime, *, medium: Medium = DEFAULT_MEDIUM
     ) -> Reply:
-        """Apply one input to one user's state. ``can_delete``: the channel can remove the
-        user's message from the chat (Telegram can; Zalo cannot)."""
-        turn = Turn(state=state, now=now, can_delete=can_delete)
+        """Apply one input to one user's state. ``medium``: the surface spoken on (buttons or
+        typed numbers, whether the user's message can be deleted...), which chooses the
+        wording."""
+        turn = self.turn(state, now, medium)
         if isinstance(event, Blocked):
             turn.state = replace(state, stopped=True)
             turn.record(EventKind.BLOCKED, step=state.screen or None)
@@ -134,7 +138,7 @@ class Engine:
             # The content changed since this state was saved: land safely at the menu.
             turn.record(EventKind.UNKNOWN_STEP, detail=state.screen[:40])
             turn.state = replace(turn.state.at(ScreenRef("")), back_to=None)
-            turn.say(self._texts["unknown_step"])
+            turn.say(turn.texts["unknown_step"])
             self.nav.go(turn, ScreenId.MENU)
             return self._finish(turn)
         if isinstance(event, Start):
@@ -143,20 +147,24 @@ class Engine:
             self._choice(turn, event)
         elif isinstance(event, Media):
             self._media(turn, event)
+        elif isinstance(event, VolunteerCode):
+            self._volunteer_code(turn, event)
         else:
             self._text(turn, event.text)
         return self._finish(turn)
 
-    def typed_referral(self, text: str) -> str | None:
-        """The volunteer code in "ma VK7M2QX" (a referral word from content; any case, with
-        or without accents), if any."""
+    def typed_code(self, text: str) -> tuple[str, bool] | None:
+        """The volunteer's code in "ma VK7M2QX" (after a referral word from content, any
+        case, with or without accents) or typed alone ("VK7M2QX"), and whether it came after
+        such a word (then it is meant as a code even if no volunteer has it)."""
         folded = fold(text)
         for word in self._referral_words:
             if folded.startswith(word + " "):
                 code = folded[len(word) + 1 :].strip().upper()
                 if TYPED_CODE.match(code):
-                    return code
-        return None
+                    return code, True
+        alone = folded.strip().upper()
+        return (alone, False) if TYPED_CODE.match(alone) else None
 
     def must_delete(self, event: Input) -> bool:
         """Whether the user's message must leave the chat whatever else happens (even when
@@ -169,15 +177,21 @@ class Engine:
             return not REFERRAL.match(payload) and sensitive_kind(payload) is not None
         return isinstance(event, Text) and sensitive_kind(event.text) is not None
 
-    def notice(self, key: str) -> OutMessage:
+    def notice(self, key: str, medium: Medium = DEFAULT_MEDIUM) -> OutMessage:
         """A stateless message (e.g. "please chat with me privately", "sorry, an error")."""
-        return OutMessage(text=self._texts[key])
+        return OutMessage(text=self.content.texts_for(medium.variants)[key])
 
-    def render(self, state: State) -> tuple[OutMessage, ...]:
+    def render(self, state: State, medium: Medium = DEFAULT_MEDIUM) -> tuple[OutMessage, ...]:
         """The messages showing ``state``'s current screen (no state change)."""
-        turn = Turn(state=state, now=state.last_at or datetime.min, can_delete=False)
+        turn = self.turn(state, state.last_at or datetime.min, medium)
         self.renderer.render(turn)
         return tuple(turn.messages)
+
+    def turn(self, state: State, now: datetime, medium: Medium) -> Turn:
+        """A new turn for ``state`` on ``medium``."""
+        return Turn(
+            state=state, now=now, medium=medium, texts=self.content.texts_for(medium.variants)
+        )
 
     def progress(self, state: State) -> tuple[int, int] | None:
         """(step number, total) if ``state`` is on an install step."""
@@ -193,12 +207,13 @@ class Engine:
     # --- entry points ---------------------------------------------------------------------
 
     def _finish(self, turn: Turn) -> Reply:
-        """The reply, with any link the deployment does not allow hidden, and the state
-        knowing whose options the user sees last."""
-        removed = self._texts["link_removed"]
+        """The reply in as few messages as reads well (bot.engine.bubbles), with any link the
+        deployment does not allow hidden, and the state knowing whose options the user sees
+        last."""
+        removed = turn.texts["link_removed"]
         turn.messages = [
             replace(m, text=hide_foreign_links(m.text, self.config, removed))
-            for m in turn.messages
+            for m in joined(turn.messages)
         ]
         # Options that work everywhere ("g:") are not numbered: they change nothing here.
         last = next(
@@ -221,7 +236,7 @@ class Engine:
             if kind := sensitive_kind(payload):
                 turn.delete_input = True
                 turn.record(EventKind.SENSITIVE, detail=kind)
-                turn.say(self._texts[f"sensitive_{kind}"])
+                turn.say(turn.texts[f"sensitive_{kind}"])
             return
         if payload and turn.state.referral is None:
             # First touch wins: a later link never re-attributes the user.
@@ -239,7 +254,7 @@ class Engine:
         elif self.nav.waiting_at(turn.state) is not None:
             self.nav.offer_resume(turn)
         else:
-            turn.say(self._texts["welcome_back"])
+            turn.say(turn.texts["welcome_back"])
             self.nav.go(turn, ScreenId.MENU)
 
     def _choice(self, turn: Turn, choice: Choice) -> None:
@@ -279,11 +294,33 @@ class Engine:
         self._carry_out(turn, decision_for(reaction))
 
     def _stale(self, turn: Turn, key: str) -> None:
-        """Refuse an old choice; show the current screen (in short after a typed one)."""
+        """Refuse an old choice; remind the user of the current screen, in short."""
         turn.record(EventKind.STALE, step=turn.state.screen or None)
-        turn.say(self._texts[key])
+        turn.say(turn.texts[key])
         self.nav.ensure_started(turn)
-        self.renderer.render(turn, compact=key == "stale_choice")
+        self.renderer.render(turn, compact=True)
+
+    def _volunteer_code(self, turn: Turn, typed: VolunteerCode) -> None:
+        """A volunteer's code typed where no link carries it: a known one is confirmed in a
+        line (and kept, if it is the first); an unknown one (a typo) is never kept -- the
+        user is asked to check it, so that the right one still counts when it comes."""
+        new = not turn.state.screen
+        if new:
+            self.nav.greet(turn)
+        referral = turn.state.referral
+        if typed.area is None:
+            key = "code_unknown"
+        elif referral is None or referral == typed.code:
+            self._referral(turn, typed.code, typed.area)
+            key = "code_known"
+        else:
+            key = "code_kept"
+        shown = typed.code if key != "code_kept" else referral or ""
+        turn.say(self.renderer.fill(turn, turn.texts[key], code=shown))
+        if new:
+            self.renderer.render(turn)
+        else:
+            self.nav.reoffer(turn)
 
     def _media(self, turn: Turn, media: Media) -> None:
         self.nav.ensure_started(turn)
@@ -293,10 +330,10 @@ class Engine:
             if media.kind in ("contact", "location"):
                 key = f"media_{media.kind}"
             else:
-                key = "media_photo" if turn.can_delete else "media_photo_kept"
+                key = "media_photo" if turn.medium.can_delete else "media_photo_kept"
         else:
             key = "media_edited" if media.kind == "edited" else "media_other"
-        turn.say(self._texts[key])
+        turn.say(turn.texts[key])
         self.nav.reoffer(turn)
 
     def _text(self, turn: Turn, raw: str) -> None:
@@ -309,7 +346,7 @@ class Engine:
             self.nav.greet(turn)
         greeting = len(turn.messages)
         if not text or unreadable(text):
-            turn.say(self._texts["too_long" if text else "not_understood"])
+            turn.say(turn.texts["too_long" if text else "not_understood"])
             self.nav.reoffer(turn)
             return
         kind = sensitive_kind(text)
@@ -317,7 +354,10 @@ class Engine:
             # Never echoed, stored or logged: warn, and remove it from the chat if we can.
             turn.delete_input = True
             turn.record(EventKind.SENSITIVE, detail=kind)
-            turn.say(self._texts[f"sensitive_{kind}"])
+            warning = turn.texts[f"sensitive_{kind}"]
+            if not turn.medium.can_delete:
+                warning += "\n" + turn.texts["sensitive_kept"]
+            turn.say(warning)
             self.nav.reoffer(turn)
             return
         context = self.context(turn.state)
@@ -372,7 +412,7 @@ class Engine:
     def _scam_card(self, turn: Turn) -> None:
         turn.record(EventKind.SCAM_OFFERED, step=turn.state.screen or None)
         card = global_option(Action.SCAM, self._labels["scam"])
-        turn.say(self._texts["scam_offer"], (card,), screen="global")
+        turn.say(turn.texts["scam_offer"], (card,), screen="global")
 
     def _carry_out(
         self,
@@ -415,7 +455,7 @@ class Engine:
                     return  # just greeted: the menu, not "can't answer"
                 turn.record(EventKind.FAQ_MISS, step=state.screen or None)
                 human = global_option(Action.HUMAN, self._labels["human"])
-                turn.say(self._texts["no_answer"], (human,), screen="global")
+                turn.say(turn.texts["no_answer"], (human,), screen="global")
                 self.nav.reoffer(turn)
 
     def _shows_scam_signs(self, decision: Decision, context: Context) -> bool:
@@ -446,10 +486,10 @@ class Engine:
             self.start(turn)
         elif act in ("thanks", "later"):
             # The options shown before still count: nothing to show again.
-            turn.say(self._texts[f"social_{act}"])
+            turn.say(turn.texts[f"social_{act}"])
         else:
             # A reply ("yes", "done"...) that no option on this screen takes.
-            turn.say(self._texts["not_understood"])
+            turn.say(turn.texts["not_understood"])
             self.nav.reoffer(turn)
 
     def _out_of_range(self, turn: Turn, context: Context | None) -> None:
@@ -460,7 +500,7 @@ class Engine:
         state = turn.state
         count = len(context.options)
         key = "number_range" if count > 1 else "number_one"
-        text = self.renderer.fmt(self._texts[key], state, count=str(count))
+        text = self.renderer.fmt(turn.texts[key], state, count=str(count))
         # One message: the range and the same options (the screen's text is above already).
         options = tuple(Option(o.id, o.label) for o in context.options)
         shown = state.shown if state.shown in (ASK, CONTINUE) else state.here.key
@@ -473,7 +513,7 @@ class Engine:
         turn.record(EventKind.CLARIFY, step=state.screen or None, detail=candidates[0])
         turn.state = replace(state, asked=asked)
         options = tuple(Option(o.id, o.label) for o in self._asked_options(turn.state))
-        turn.say(self._texts["clarify"], options, screen=ASK)
+        turn.say(turn.texts["clarify"], options, screen=ASK)
 
     def _asked(self, state: State) -> tuple[str, ...]:
         return (*state.asked, NONE_OF_THESE)
@@ -522,13 +562,13 @@ class Engine:
         if card:
             # The step's line after the card: the button to go on comes last.
             turn.say(
-                self.renderer.fmt(self._texts["after_answer_step"], state),
+                self.renderer.fmt(turn.texts["after_answer_step"], state),
                 self._continue(state),
                 CONTINUE,
             )
             return
         answer = turn.messages.pop()
-        line = self.renderer.fmt(self._texts["after_answer_step"], state)
+        line = self.renderer.fmt(turn.texts["after_answer_step"], state)
         turn.say(answer.text + "\n\n" + line, self._continue(state), CONTINUE)
 
     def _continue(self, state: State) -> tuple[Option, ...]:
@@ -545,7 +585,7 @@ class Engine:
         self.nav.ensure_started(turn)
         command = self.content.command(name)
         if command is None:
-            turn.say(self._texts["unknown_command"])
+            turn.say(turn.texts["unknown_command"])
             self.nav.reoffer(turn)
         else:
             self.run(turn, command.action)
@@ -559,7 +599,7 @@ class Engine:
         self.nav.offer_resume(turn)
         # One message (one notification on the phone): the reminder, then the resume screen.
         first = turn.messages[0]
-        turn.messages[0] = replace(first, text=self._texts["reminder"] + "\n\n" + first.text)
+        turn.messages[0] = replace(first, text=turn.texts["reminder"] + "\n\n" + first.text)
 
     # --- options and actions --------------------------------------------------------------
 
@@ -600,8 +640,8 @@ class Engine:
             elsewhere = communes.search(text, limit=1)
             if elsewhere:
                 served = ", ".join(c.name for c in self.config.communes)
-                note = self._texts["commune_not_served"]
-                turn.say(self.renderer.fmt(note, state, name=elsewhere[0].name, commune=served))
+                note = turn.texts["commune_not_served"]
+                turn.say(self.renderer.fill(turn, note, name=elsewhere[0].name, commune=served))
                 self.renderer.render(turn)
                 return True
         return False
@@ -609,4 +649,4 @@ class Engine:
     def _answer_faq(self, turn: Turn, topic_id: str) -> None:
         topic = self.content.faq[topic_id]
         turn.record(EventKind.FAQ, step=turn.state.screen or None, detail=topic_id)
-        turn.say(self.renderer.fmt(topic.answer, turn.state))
+        turn.say(self.renderer.fill(turn, topic.answer))

@@ -6,11 +6,19 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.config import Config
-from bot.content import Content
+from bot.content import Content, Screen
 from bot.engine.rendering import Renderer
 from bot.engine.turn import Turn
 from bot.model import ScreenRef, State
-from bot.vocabulary import REMIND_OFFER, EventKind, InstallRoute, ScreenId, ScreenKind, Target
+from bot.vocabulary import (
+    ANNOUNCE_OFFER,
+    REMIND_OFFER,
+    EventKind,
+    InstallRoute,
+    ScreenId,
+    ScreenKind,
+    Target,
+)
 
 #: Screens that are detours: "continue" leads back to where the user was before them.
 DETOURS = frozenset(
@@ -33,16 +41,20 @@ class Navigator:
         self.content = content
         self.config = config
         self.renderer = renderer
-        self._texts = content.texts
 
     def go(self, turn: Turn, target: str) -> None:
         """Go to a screen, an install step or an "@" target, and show it."""
         if target.startswith("@"):
             self._resolve(turn, Target(target))
             return
+        screen = self.content.screens.get(target)
+        if screen is not None and (given := self.given(turn.state, screen)) is not None:
+            # Nothing to ask: the only choice there is, or the answer just given.
+            turn.state = turn.state.with_answers(**{screen.answer or "": given})
+            self.go(turn, screen.next or ScreenId.MENU)
+            return
         previous = turn.state.screen
         turn.state = turn.state.at(ScreenRef(target))
-        screen = self.content.screens.get(target)
         if screen is not None and screen.kind is ScreenKind.COMPLETE and not self._complete(turn):
             return
         if target != previous:
@@ -54,6 +66,9 @@ class Navigator:
         if target is Target.INSTALL:
             if self._offer_reminders(state):
                 self.go(turn, REMIND_OFFER)
+                return
+            if self._offer_announcements(state):
+                self.go(turn, ANNOUNCE_OFFER)
                 return
             provider = self.config.provider(state.answers.get("provider", ""))
             steps = self.content.install_steps(InstallRoute(provider.kind)) if provider else ()
@@ -115,7 +130,26 @@ class Navigator:
             self.go(turn, Target.MAIN if state.view else Target.PREV)
             return
         screen = self.content.screens.get(state.screen)
-        self.go(turn, screen.back if screen and screen.back else ScreenId.MENU)
+        target = screen.back if screen and screen.back else ScreenId.MENU
+        # Not back onto a screen that is never asked (it would lead forward again).
+        while (skipped := self.content.screens.get(target)) is not None and (
+            self.given(state, skipped) is not None
+        ):
+            target = skipped.back or ScreenId.MENU
+        self.go(turn, target)
+
+    def given(self, state: State, screen: Screen) -> str | None:
+        """The item a pick screen need not ask for, if any: the only one it lists (one
+        commune), or -- ``skip_if_known``, on a first report -- the answer already given
+        (the provider the user just installed)."""
+        if screen.kind is not ScreenKind.PICK or not screen.answer:
+            return None
+        items = [item for item, _ in self.renderer.items(state.at(ScreenRef(screen.id)))]
+        if len(items) == 1:
+            return items[0]
+        known = state.answers.get(screen.answer)
+        first = "completed_at" not in state.answers
+        return known if screen.skip_if_known and first and known in items else None
 
     def detour(self, turn: Turn, screen: str) -> None:
         """Go to a detour, remembering where to come back to."""
@@ -149,8 +183,8 @@ class Navigator:
 
     def greet(self, turn: Turn) -> None:
         turn.record(EventKind.STARTED)
-        turn.say(self.renderer.fmt(self._texts["greeting"], turn.state))
-        turn.say(self.renderer.fmt(self._texts["privacy_promise"], turn.state))
+        turn.say(self.renderer.fill(turn, turn.texts["greeting"]))
+        turn.say(self.renderer.fill(turn, turn.texts["privacy_promise"]))
         turn.state = turn.state.at(ScreenRef(ScreenId.MENU))
         turn.record(EventKind.STEP, step=ScreenId.MENU)
 
@@ -195,4 +229,13 @@ class Navigator:
             "reminders" not in state.answers
             and bool(self.config.reminders.after)
             and REMIND_OFFER in self.content.screens
+        )
+
+    def _offer_announcements(self, state: State) -> bool:
+        """Asked of those who just said yes to reminders, as a question of its own (a yes to
+        one purpose is not a yes to another); who declined messages is not asked again."""
+        return (
+            state.answers.get("reminders") == "on"
+            and "announcements" not in state.answers
+            and ANNOUNCE_OFFER in self.content.screens
         )

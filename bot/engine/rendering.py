@@ -14,8 +14,9 @@ from babel.dates import format_date
 
 from bot.config import Commune, Config
 from bot.content import Content, InstallStep, OptionSpec, Screen
+from bot.engine.bubbles import PROMPT_WORDS, words
 from bot.engine.turn import Turn
-from bot.model import Option, ScreenRef, State
+from bot.model import DEFAULT_MEDIUM, Medium, Option, ScreenRef, State
 from bot.vocabulary import (
     Action,
     InstallRoute,
@@ -88,48 +89,59 @@ class Renderer:
 
     def render(self, turn: Turn, *, compact: bool = False) -> None:
         """Show the current screen. ``compact``: it was just shown, so only remind the user
-        where they are (the step's title, or the screen's last message) with its options."""
+        where they are (a line with the step's or the screen's title, or the screen's short
+        last question) with its options."""
         state = turn.state
         key = state.here.key
         options = tuple(Option(o.id, self.fmt(o.label, state)) for o in self.options(state))
         step = self.content.install_step(state.screen)
         if step is not None:
             if compact and not state.view:
-                turn.say(self.fmt(self._texts["reoffer_step"], state), options, key)
+                turn.say(self.fill(turn, turn.texts["reoffer_step"]), options, key)
             else:
-                turn.say(self._install_text(state, step), options, key)
+                turn.say(self._install_text(turn, step), options, key)
             return
         screen = self.content.screens[state.screen or ScreenId.MENU]
-        texts = [self.fmt(t, state) for t in screen.texts]
+        texts = [self.fill(turn, t) for t in screen.texts_for(turn.medium.variants)]
         if compact:
-            texts = texts[-1:]
+            # Just shown: never the whole screen again, only what to do (its last message if
+            # that is a short question, else a line naming it).
+            last = texts[-1:]
+            if not last or words(last[0]) > PROMPT_WORDS:
+                last = [self.fill(turn, turn.texts["reoffer_screen"], title=screen.title)]
+            texts = last
         if screen.id == ScreenId.RESUME:
-            texts = [self._resume_text(state)]
+            texts = [self._resume_text(turn)]
         if not texts:
             texts = [""]
         if screen.kind is ScreenKind.PICK and len(self.items(state)) > PAGE_SIZE + 1:
-            texts[-1] += "\n\n" + self._texts["pick_hint"]
+            texts[-1] += "\n\n" + turn.texts["pick_hint"]
         for text in texts[:-1]:
             turn.say(text)
         turn.say(texts[-1], options, key)
 
-    def _install_text(self, state: State, step: InstallStep) -> str:
+    def _install_text(self, turn: Turn, step: InstallStep) -> str:
+        state = turn.state
         if state.view == "stuck":
             body = step.stuck
         elif state.view == "why":
             body = step.why
         else:
             body = step.text_for(self.provider_kind(state))
-        header = self._texts["step_header"]
-        return self.fmt(header, state) + "\n\n" + self.fmt(body, state)
+            note = step.notes.get(state.answers.get("provider", ""))
+            if note:
+                body += "\n\n" + note
+        return self.fill(turn, turn.texts["step_header"]) + "\n\n" + self.fill(turn, body)
 
-    def _resume_text(self, state: State) -> str:
+    def _resume_text(self, turn: Turn) -> str:
+        state = turn.state
         place = state.back_to or ScreenRef(ScreenId.MENU)
         probe = state.at(ScreenRef(place.screen))
         if self.content.install_step(place.screen) is not None:
-            return self.fmt(self._texts["resume_install"], probe)
+            return self.fmt(turn.texts["resume_install"], probe)
         screen = self.content.screens.get(place.screen)
-        return self.fmt(self._texts["resume_other"], probe, title=screen.title if screen else "")
+        title = screen.title if screen else ""
+        return self.fmt(turn.texts["resume_other"], probe, title=title)
 
     # --- options --------------------------------------------------------------------------
 
@@ -196,14 +208,22 @@ class Renderer:
 
     # --- text -----------------------------------------------------------------------------
 
-    def fmt(self, text: str, state: State, **extra: str) -> str:
-        """``text`` with its placeholders filled for ``state``."""
+    def fill(self, turn: Turn, text: str, **extra: str) -> str:
+        """``text`` with its placeholders filled for the turn's state and medium."""
+        return self.fmt(text, turn.state, medium=turn.medium, **extra)
+
+    def fmt(self, text: str, state: State, medium: Medium = DEFAULT_MEDIUM, **extra: str) -> str:
+        """``text`` with its placeholders filled for ``state`` (on ``medium``)."""
         if "{" not in text:
             return text
-        return text.format_map({**self.values(state), **extra})
+        return text.format_map({**self.values(state, medium), **extra})
 
-    def values(self, state: State) -> dict[str, str]:
-        """Every placeholder of the vocabulary, filled for ``state``."""
+    def way_in(self, medium: Medium) -> str:
+        """How people reach the bot on ``medium``'s channel, to tell their family."""
+        return self.config.way_in(medium.channel) or self._texts["way_in_unknown"]
+
+    def values(self, state: State, medium: Medium = DEFAULT_MEDIUM) -> dict[str, str]:
+        """Every placeholder of the vocabulary, filled for ``state`` on ``medium``."""
         provider = self.config.provider(state.answers.get("provider", ""))
         commune = self.commune(state)
         village = commune.village(state.answers.get("village", ""))
@@ -220,7 +240,10 @@ class Renderer:
             Placeholder.HOTLINE: (provider.hotline if provider else "")
             or self._texts["hotline_unknown"],
             Placeholder.STORE: store,
-            Placeholder.PROVIDERS: ", ".join(p.name for p in self.config.providers),
+            # The providers themselves: VNeID is where one registers, not a provider.
+            Placeholder.PROVIDERS: ", ".join(
+                p.name for p in self.config.providers if p.kind == InstallRoute.APP
+            ),
             Placeholder.COMMUNE: commune.name,
             Placeholder.PROVINCE: commune.province,
             Placeholder.VILLAGE: village.name if village else "",
@@ -229,6 +252,7 @@ class Renderer:
             Placeholder.SUPPORT_HOURS: commune.support.hours,
             Placeholder.SUPPORT_PHONE: commune.support.phone,
             Placeholder.SHARE_URL: self.config.share_url,
+            Placeholder.WAY_IN: self.way_in(medium),
             Placeholder.STEP: str(progress[0]) if progress else "",
             Placeholder.TOTAL: str(progress[1]) if progress else "",
             Placeholder.TITLE: "",
@@ -236,6 +260,7 @@ class Renderer:
             Placeholder.DELETE_COMMAND: self._texts["delete_command"],
             Placeholder.CONSENT_VERSION: self._texts["consent_version"],
             Placeholder.NAME: "",
+            Placeholder.CODE: state.referral or "",
             Placeholder.COUNT: "",
             Placeholder.RETENTION_MONTHS: str(self.config.retention_months),
         }

@@ -78,3 +78,15 @@ def test_a_weak_id_secret(tmp_path: Path) -> None:
     )
     one_line_error(result, "BOT_ID_SECRET", "easy to guess")
     assert "password" not in result.stderr
+
+
+def test_check_refuses_the_example_data_in_production_and_warns_otherwise(
+    tmp_path: Path,
+) -> None:
+    warned = bot(["check"], tmp_path)
+    assert warned.returncode == 0, warned.stderr
+    assert "warning: config.communes.16279.support.phone is a placeholder" in warned.stderr
+    refused = bot(["check"], tmp_path, BOT_ENV="production", BOT_ID_SECRET="s" * 40)
+    assert refused.returncode == 1, refused.stderr
+    assert "refused: config.communes.16279.support.phone is a placeholder" in refused.stderr
+    assert "(BOT_ENV=production)" in refused.stderr.splitlines()[-1]

@@ -10,11 +10,30 @@ import pytest
 from bot.config import Config
 from bot.content import Content
 from bot.engine import GLOBAL_PREFIX, Engine, screen_key, sensitive_kind
-from bot.model import Blocked, Choice, Input, Media, Reply, ScreenRef, Start, State, Text, Timeout
+from bot.model import (
+    DEFAULT_MEDIUM,
+    Blocked,
+    Choice,
+    Input,
+    Media,
+    Medium,
+    Reply,
+    ScreenRef,
+    Start,
+    State,
+    Text,
+    Timeout,
+    VolunteerCode,
+)
 from tests.conftest import T0
 
 
-def walk(engine: Engine, *inputs: Input | str, state: State | None = None) -> Reply:
+def walk(
+    engine: Engine,
+    *inputs: Input | str,
+    state: State | None = None,
+    medium: Medium = DEFAULT_MEDIUM,
+) -> Reply:
     """Apply inputs in order ("!option" taps a button of the current screen)."""
     state = state or State()
     reply = Reply(state=state)
@@ -27,7 +46,7 @@ def walk(engine: Engine, *inputs: Input | str, state: State | None = None) -> Re
             )
         else:
             event = item
-        reply = engine.advance(state, event, now)
+        reply = engine.advance(state, event, now, medium=medium)
         state = reply.state
     return reply
 
@@ -61,10 +80,11 @@ def test_sensitive_kind(text: str, kind: str | None) -> None:
 
 def test_new_user_is_greeted_with_the_privacy_promise(engine: Engine, content: Content) -> None:
     reply = walk(engine, Start())
-    assert [m.text for m in reply.messages[:2]] == [
-        content.texts["greeting"].replace("{commune}", "Xã Nông Cống"),
-        content.texts["privacy_promise"],
-    ]
+    (one,) = reply.messages  # one notification: greeting, promise and menu together
+    greeting = content.texts["greeting"].replace("{commune}", "Xã Nông Cống")
+    menu = content.screens["menu"].texts[0]
+    assert one.text == "\n\n".join((greeting, content.texts["privacy_promise"], menu))
+    assert len(one.options) == 4
     assert reply.state.screen == "menu"
     assert kinds(reply) == ["started", "step"]
 
@@ -88,7 +108,6 @@ def test_completion_event_carries_the_answers(engine: Engine) -> None:
         Start("VK7M2QX"),
         "!done",
         "!yes",
-        "!i:16279",
         "!i:tay-son",
         "!yes",
         "!i:misa",
@@ -122,8 +141,9 @@ def test_install_steps_count_per_route(engine: Engine) -> None:
     app = walk(engine, *INSTALL_VNPT)
     assert engine.progress(app.state) == (1, 9)
     vneid = walk(engine, "/start", "!install", "!ok", "!i:vneid", "!iphone", "!no")
-    assert engine.progress(vneid.state) == (1, 8)
-    assert vneid.messages[-1].text.startswith("Bước 1/8")
+    # In VNeID, what follows "Đăng ký chứng thư chữ ký số" is one step: the screen's own.
+    assert engine.progress(vneid.state) == (1, 5)
+    assert vneid.messages[-1].text.startswith("Bước 1/5")
 
 
 def test_done_records_the_step_and_moves_on(engine: Engine) -> None:
@@ -168,7 +188,7 @@ def test_a_start_payload_with_a_number_is_never_kept_and_is_warned_about(
     ]
     assert all(payload not in str(e) for e in reply.events)
     assert reply.delete_input
-    assert reply.messages[0].text == content.texts[f"sensitive_{kind}"]
+    assert reply.messages[0].text.startswith(content.texts[f"sensitive_{kind}"])
     assert reply.state.screen == "menu", "greeted as anyone opening the bot"
     assert engine.must_delete(Start(payload)), "removed even when the flood limit holds it"
 
@@ -191,7 +211,7 @@ def test_the_referral_format_is_the_one_volunteer_codes_are_issued_in() -> None:
 def test_unknown_stored_step_lands_at_menu_with_a_note(engine: Engine, content: Content) -> None:
     old = State(screen="removed_screen_2025", answers={"provider": "vnpt"})
     reply = engine.advance(old, Choice("done", "removed_screen_2025"), T0)
-    assert reply.messages[0].text == content.texts["unknown_step"]
+    assert reply.messages[0].text.startswith(content.texts["unknown_step"])
     assert reply.state.screen == "menu"
     assert reply.state.answers == {"provider": "vnpt"}
     assert kinds(reply)[0] == "unknown_step"
@@ -212,7 +232,13 @@ def test_reminders_are_offered_once_before_the_first_step(engine: Engine) -> Non
     assert offer.state.screen == "remind_offer"
     said_yes = engine.advance(offer.state, Choice("yes", "remind_offer"), T0)
     assert ("reminders", "on") in [(e.kind, e.detail) for e in said_yes.events]
-    assert said_yes.state.screen == "store"
+    # Announcements are a question of their own (consent per purpose), not part of the yes.
+    assert said_yes.state.screen == "announce_offer"
+    assert "announcements" not in said_yes.state.answers
+    said_no = engine.advance(said_yes.state, Choice("no", "announce_offer"), T0)
+    assert ("announcements", "off") in [(e.kind, e.detail) for e in said_no.events]
+    assert said_no.state.screen == "store"
+    said_yes = said_no
     # Starting over keeps the answer: not asked again.
     restart = ("/start", "!restart", "!install", "!ok", "!i:viettel", "!iphone")
     again = walk(engine, *restart, state=said_yes.state)
@@ -222,12 +248,14 @@ def test_reminders_are_offered_once_before_the_first_step(engine: Engine) -> Non
 
 def test_stop_and_block_turn_reminders_off(engine: Engine) -> None:
     offer = walk(engine, "/start", "!install", "!ok", "!i:vnpt", "!android")
-    on = engine.advance(offer.state, Choice("yes", "remind_offer"), T0)
+    on = walk(engine, "!yes", "!yes", state=offer.state)
+    assert on.state.answers["announcements"] == "on"
     stopped = engine.advance(on.state, Text("dừng"), T0)
-    assert ("reminders", "off") in [(e.kind, e.detail) for e in stopped.events]
-    assert stopped.state.answers["reminders"] == "off"
+    off = {("reminders", "off"), ("announcements", "off")}
+    assert off <= {(e.kind, e.detail) for e in stopped.events}
+    assert stopped.state.answers["reminders"] == stopped.state.answers["announcements"] == "off"
     blocked = engine.advance(on.state, Blocked(), T0)
-    assert ("reminders", "off") in [(e.kind, e.detail) for e in blocked.events]
+    assert off <= {(e.kind, e.detail) for e in blocked.events}
     # Someone who never said yes has nothing to turn off.
     never = walk(engine, *INSTALL_VNPT)
     assert "reminders" not in kinds(engine.advance(never.state, Text("dừng"), T0))
@@ -264,7 +292,7 @@ def test_idle_user_is_offered_to_resume(engine: Engine) -> None:
 
 
 def test_pick_list_pages_cycle(engine: Engine) -> None:
-    reply = walk(engine, "/start", "!done", "!yes", "!i:16279")
+    reply = walk(engine, "/start", "!done", "!yes")
     first = [o.id for o in reply.messages[-1].options]
     assert first == ["i:dong-hoa", "i:trung-chinh", "i:tay-son", "more"]
     second = walk(engine, "!more", state=reply.state)
@@ -274,18 +302,20 @@ def test_pick_list_pages_cycle(engine: Engine) -> None:
 
 
 def test_typed_village_name_without_accents(engine: Engine) -> None:
-    reply = walk(engine, "/start", "!done", "!yes", "!i:16279", "khu pho 2")
+    reply = walk(engine, "/start", "!done", "!yes", "khu pho 2")
     assert reply.state.answers["village"] == "kp-2"
     assert reply.state.screen == "report_lives"
 
 
 def test_ambiguous_typed_name_is_not_guessed(engine: Engine) -> None:
-    reply = walk(engine, "/start", "!done", "!yes", "!i:16279", "thon")
+    reply = walk(engine, "/start", "!done", "!yes", "thon")
     assert "village" not in reply.state.answers
     assert reply.state.screen == "report_village"
 
 
-def test_commune_not_served_is_named(engine: Engine) -> None:
+def test_commune_not_served_is_named(engine: Engine, config: Config) -> None:
+    two = replace(config, communes=(*config.communes, replace(config.communes[0], code="70")))
+    engine = Engine(engine.content, two)
     reply = walk(engine, "/start", "!done", "!yes", "phuong hac thanh")
     assert "Phường Hạc Thành" in reply.messages[0].text
     assert "Xã Nông Cống" in reply.messages[0].text
@@ -329,15 +359,18 @@ def test_media_never_changes_the_step(engine: Engine) -> None:
 
 def test_photo_on_a_channel_that_cannot_delete(engine: Engine, content: Content) -> None:
     mid = walk(engine, *INSTALL_VNPT)
-    reply = engine.advance(mid.state, Media("photo"), T0, can_delete=False)
-    assert reply.messages[0].text == content.texts["media_photo_kept"]
+    reply = engine.advance(mid.state, Media("photo"), T0, medium=Medium(can_delete=False))
+    assert reply.messages[0].text.startswith(content.texts["media_photo_kept"])
 
 
 @pytest.mark.parametrize("text", ["", "   ", "x" * 5000, "abc\x00def"])
 def test_bad_text_gets_a_kind_reply(engine: Engine, text: str) -> None:
     mid = walk(engine, *INSTALL_VNPT)
     reply = engine.advance(mid.state, Text(text), T0)
+    # The note and what to do on the step: one bubble, or two if together they would show
+    # more than four buttons (a miss offers a person too).
     assert 1 <= len(reply.messages) <= 2
+    assert [o.id for o in reply.messages[-1].options][:4] == ["done", "stuck", "why", "back"]
     assert reply.state.screen == "store"
     assert not {"done", "faq"} & set(kinds(reply))
 
@@ -355,7 +388,10 @@ def test_no_answer_offers_human_help(engine: Engine) -> None:
     mid = walk(engine, *INSTALL_VNPT)
     reply = walk(engine, "hom nay troi mua khong biet lua co bi ung", state=mid.state)
     assert "faq_miss" in kinds(reply)
-    assert [o.id for o in reply.messages[0].options] == [GLOBAL_PREFIX + "human"]
+    # Two bubbles: together they would show five buttons (four at most).
+    miss, step = reply.messages
+    assert [o.id for o in miss.options] == [GLOBAL_PREFIX + "human"]
+    assert [o.id for o in step.options] == ["done", "stuck", "why", "back"]
 
 
 def test_every_screen_has_a_way_on(engine: Engine, content: Content) -> None:
@@ -430,7 +466,7 @@ def test_privacy_notice_tells_what_is_kept_and_offers_deletion(engine: Engine) -
 
 
 def test_withdrawing_consent_forgets_the_report(engine: Engine) -> None:
-    done = walk(engine, "/start", "!done", "!yes", "!i:16279", "!i:tay-son", "!no", "!i:misa")
+    done = walk(engine, "/start", "!done", "!yes", "!i:tay-son", "!no", "!i:misa")
     assert "completed_at" in done.state.answers
     # Typed, it leads to the privacy screen, whose option does it (it cannot be undone).
     typed = walk(engine, "rút lại đồng ý", state=done.state)
@@ -444,9 +480,8 @@ def test_withdrawing_consent_forgets_the_report(engine: Engine) -> None:
 
 def test_a_first_hello_is_greeted_once(engine: Engine, content: Content) -> None:
     reply = walk(engine, "Xin chào")
-    texts = [m.text for m in reply.messages]
-    assert len(texts) == 3
-    assert content.texts["welcome_back"] not in texts
+    (one,) = [m.text for m in reply.messages]
+    assert content.texts["welcome_back"] not in one
     assert kinds(reply).count("started") == 1
 
 
@@ -486,4 +521,80 @@ def test_an_id_number_split_by_invisible_characters_is_still_caught(engine: Engi
 def test_only_control_characters_are_not_understood(engine: Engine, content: Content) -> None:
     mid = walk(engine, *INSTALL_VNPT)
     reply = engine.advance(mid.state, Text("\x00\x00\u200b"), T0)
-    assert reply.messages[0].text == content.texts["not_understood"]
+    assert reply.messages[0].text.startswith(content.texts["not_understood"])
+
+
+ZALO_BOT = Medium("zalo_bot", buttons=False, can_delete=False, deep_links=False)
+
+
+def test_without_buttons_the_words_say_type(engine: Engine, content: Content) -> None:
+    greeted = walk(engine, "/start", medium=ZALO_BOT)
+    assert content.screens["menu"].texts_for(("typed",))[0] in greeted.messages[-1].text
+    assert "Bấm" not in greeted.messages[-1].text
+    mid = walk(engine, *INSTALL_VNPT, "cai gi vay ta", medium=ZALO_BOT)
+    assert 'gõ số 1 hoặc chữ "xong"' in mid.messages[-1].text
+    assert walk(engine, "xong", state=mid.state, medium=ZALO_BOT).state.screen == "register"
+    assert walk(engine, "1", state=mid.state, medium=ZALO_BOT).state.screen == "register"
+
+
+def test_a_secret_typed_where_the_bot_cannot_delete_it(engine: Engine, content: Content) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    kept = engine.advance(mid.state, Text("ma otp 482913"), T0, medium=ZALO_BOT)
+    assert kept.delete_input
+    assert content.texts["sensitive_kept"] in kept.messages[0].text
+    deleted = engine.advance(mid.state, Text("ma otp 482913"), T0)
+    assert content.texts["sensitive_kept"] not in deleted.messages[0].text
+
+
+def test_the_completion_screen_shares_the_channels_own_way_in(
+    engine: Engine, config: Config
+) -> None:
+    report = ("/start", "!done", "!yes", "!i:tay-son", "!yes", "!i:misa")
+    on_zalo = walk(engine, *report, medium=ZALO_BOT)
+    assert on_zalo.state.screen == "complete"
+    shared = "\n".join(m.text for m in on_zalo.messages)
+    assert config.way_in("zalo_bot") in shared
+    assert "t.me" not in shared
+    on_telegram = walk(engine, *report)
+    assert config.share_url in "\n".join(m.text for m in on_telegram.messages)
+    nowhere = walk(engine, *report, medium=Medium("web"))
+    assert engine.content.texts["way_in_unknown"] in "\n".join(m.text for m in nowhere.messages)
+
+
+def test_a_typed_code_is_kept_only_if_a_volunteer_has_it(engine: Engine) -> None:
+    unknown = walk(engine, VolunteerCode("VZZZZZZ", None), medium=ZALO_BOT)
+    assert unknown.state.referral is None
+    assert "referral" not in kinds(unknown)
+    (one,) = unknown.messages  # greeting, "check the code", menu
+    assert "VZZZZZZ" in one.text
+    known = walk(engine, VolunteerCode("VH3K9PT", "16279"), state=unknown.state)
+    assert known.state.referral == "VH3K9PT"
+    assert known.state.answers["area"] == "16279"
+    assert engine.typed_code("Mã: vh3k9pt") == ("VH3K9PT", True)
+    assert engine.typed_code("VH3K9PT") == ("VH3K9PT", False)
+    assert engine.typed_code("vang xong") is None
+
+
+def test_a_pick_with_one_choice_and_the_provider_just_installed_are_not_asked(
+    engine: Engine,
+) -> None:
+    installed = walk(engine, *INSTALL_VNPT, *["!done"] * 9, "!yes")
+    assert installed.state.screen == "report_village", "one commune: chosen, not asked"
+    assert installed.state.answers["commune"] == "16279"
+    done = walk(engine, "!i:tay-son", "!yes", state=installed.state)
+    assert done.state.screen == "complete", "the provider just installed is not asked again"
+    (completed,) = [e.data for e in done.events if e.kind == "completed"]
+    assert completed is not None
+    assert completed["provider"] == "vnpt"
+    back = walk(engine, "quay lai", state=installed.state)
+    assert back.state.screen == "menu", "back skips the commune screen nobody saw"
+    corrected = walk(engine, "menu", "!done", "!edit", "!i:dong-hoa", "!no", state=done.state)
+    assert corrected.state.screen == "report_provider", "correcting a report asks again"
+
+
+def test_misa_users_are_told_to_order_and_pay_first(engine: Engine) -> None:
+    misa = walk(engine, "/start", "!install", "!ok", "!i:misa", "!android", "!no", "!done")
+    assert misa.state.screen == "register"
+    assert "thanh toán gói chữ ký số trước" in misa.messages[-1].text
+    vnpt = walk(engine, *INSTALL_VNPT, "!done")
+    assert "MISA" not in vnpt.messages[-1].text

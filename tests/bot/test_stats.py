@@ -93,7 +93,8 @@ def test_the_funnel_keeps_the_routes_apart(config: Config, content: Content) -> 
     assert "register" not in vneid
     assert (app["register"], vneid["vneid_login"]) == (15, 8)
     assert (app["completed"], vneid["completed"]) == (5, 2), "self-reported, by provider kind"
-    assert {"store", "face"} <= report.shared_steps
+    assert {"store", "first_use"} <= report.shared_steps
+    assert "face" not in report.shared_steps, "in VNeID, the screen leads after the menu"
     assert "register" not in report.shared_steps
     routes = report.to_json()["funnel_by_route"]
     assert routes["vneid"][1] == {"step": "vneid_login", "reached": 8, "shared": False}
@@ -105,5 +106,6 @@ def test_the_funnel_keeps_the_routes_apart(config: Config, content: Content) -> 
     assert "VNeID" not in app_line.split(":", 1)[1]
     assert "Đăng nhập VNeID 8" in vneid_line
     assert "Đăng ký, OTP" not in vneid_line
-    assert "Quét mặt* 14" in app_line
+    assert "Quét mặt 14" in app_line
+    assert "Cài ứng dụng* 25" in app_line
     assert note.startswith("(*")

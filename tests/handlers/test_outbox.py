@@ -99,7 +99,7 @@ async def s(engine: Engine, db: Database) -> AsyncIterator[Setup]:
 
 
 async def two_citizens_mid_way(s: Setup) -> None:
-    await s.say(ALICE, "/start", *TO_FIRST_STEP, "1")  # "✅ Có, nhắc tôi"
+    await s.say(ALICE, "/start", *TO_FIRST_STEP, "1", "2")  # "✅ Có, nhắc tôi", no announcements
     await s.say(BOB, "/start", *TO_FIRST_STEP, "2")  # "Không cần"
 
 

@@ -49,7 +49,6 @@ async def report_completion(h: Harness) -> None:
     await h.answer(lambda: h.api.add_command(USER, "/start"))
     await h.press("done")
     await h.press("yes")
-    await h.press("i:16279")
     await h.press("i:dong-hoa")
     await h.press("yes")
     await h.press("i:vnpt")

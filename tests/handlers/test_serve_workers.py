@@ -128,13 +128,13 @@ async def test_two_workers_share_the_port_and_apply_each_update_once(cluster: Cl
     statuses = await asyncio.gather(*(cluster.post(u) for u in first + first))
     assert set(statuses) == {200}
     for user in USERS:
-        await cluster.api.wait_sent(user, 3)  # greeting, privacy promise, menu
+        await cluster.api.wait_sent(user, 1)  # greeting, privacy promise and menu in one
     then = [{"update_id": 2000 + i, **make_text_update(u, "2")} for i, u in enumerate(USERS)]
     await asyncio.gather(*(cluster.post(u) for u in then + then))
     for user in USERS:
-        await cluster.api.wait_sent(user, 4)  # the screen option 2 leads to
+        await cluster.api.wait_sent(user, 2)  # the screen option 2 leads to
     await asyncio.sleep(0.3)  # a doubled reply would have arrived by now
-    assert all(len(cluster.api.sent(u)) == 4 for u in USERS)
+    assert all(len(cluster.api.sent(u)) == 2 for u in USERS)
     db = Database(cluster.url)
     try:
         assert (await rows(db, "SELECT count(*) FROM sessions"))[0][0] == len(USERS)

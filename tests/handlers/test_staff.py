@@ -27,6 +27,7 @@ from bot.identity import UserRefs
 from bot.model import Choice, Input, OutMessage, Start, Text
 from bot.officials import Scope
 from bot.stats import Formatter
+from handlers import zalo_bot
 from handlers.conversation import Conversations
 from handlers.outbox import OutboxWorker
 from handlers.staff import SCREEN, StaffDesk, StaffReply
@@ -427,6 +428,79 @@ async def test_a_typed_volunteer_code_counts_like_the_link(world: World) -> None
     assert stored.state.answers["area"] == "14797"
 
 
+ZALO = zalo_bot.CAPABILITIES.medium(zalo_bot.CHANNEL)
+
+
+async def zalo_says(world: World, user: int, text: str) -> str:
+    """What the bot answers a citizen on Zalo Bot (its messages, as one text)."""
+    outcome = await world.conversations.handle("zalo_bot", user, Text(text), medium=ZALO)
+    return "\n\n".join(m.text for m in outcome.messages)
+
+
+async def referral_of(world: World, user: int) -> str | None:
+    stored = await world.repo.load("zalo_bot", world.refs.ref("zalo_bot", user))
+    assert stored is not None
+    return stored.state.referral
+
+
+async def volunteer_code(world: World, user: int) -> str:
+    await world.enrol(user, "volunteer", Scope("communes", ("16279",)))
+    member = await world.staff.get("telegram", world.refs.ref("telegram", user))
+    assert member is not None
+    assert member.code is not None
+    return member.code
+
+
+async def test_a_volunteer_code_typed_alone_is_confirmed_in_one_line(world: World) -> None:
+    code = await volunteer_code(world, 2)
+    texts = world.engine.content.texts
+    answer = await zalo_says(world, 600, code.lower())
+    assert texts["code_known"].format(code=code) in answer
+    assert "KHÔNG BAO GIỜ" in answer, "a first message is greeted too"
+    assert await referral_of(world, 600) == code
+
+
+async def test_a_code_after_the_greeting_is_confirmed_not_welcomed_back(world: World) -> None:
+    code = await volunteer_code(world, 2)
+    texts = world.engine.content.texts
+    await zalo_says(world, 601, "xin chào")
+    answer = await zalo_says(world, 601, f"Mã {code}")
+    assert answer.startswith(texts["code_known"].format(code=code))
+    assert texts["welcome_back"] not in answer
+    assert await referral_of(world, 601) == code
+
+
+async def test_a_mistyped_code_is_not_kept_and_the_right_one_then_counts(world: World) -> None:
+    code = await volunteer_code(world, 2)
+    texts = world.engine.content.texts
+    wrong = "V" + code[1:][::-1] if code[1:][::-1] != code[1:] else "VZZZZZZ"
+    await zalo_says(world, 602, "xin chào")
+    answer = await zalo_says(world, 602, f"ma {wrong}")
+    assert answer.startswith(texts["code_unknown"].format(code=wrong))
+    assert await referral_of(world, 602) is None
+    await zalo_says(world, 602, f"ma {code}")
+    assert await referral_of(world, 602) == code
+    other = await volunteer_code(world, 3)
+    answer = await zalo_says(world, 602, f"ma {other}")
+    assert answer.startswith(texts["code_kept"].format(code=code)), "the first kept wins"
+    assert await referral_of(world, 602) == code
+
+
+async def test_a_word_that_only_looks_like_a_code_is_just_text(world: World) -> None:
+    await zalo_says(world, 603, "xin chào")
+    answer = await zalo_says(world, 603, "VANXONG")
+    assert world.engine.content.texts["code_unknown"].split("{")[0] not in answer
+
+
+async def test_link_tells_a_volunteer_what_zalo_citizens_type(world: World) -> None:
+    code = await volunteer_code(world, 2)
+    reply = await world.staff_says(2, Text("/link"))
+    assert reply is not None
+    told = reply.messages[0].text
+    assert f"mã {code}" in told
+    assert world.config.way_in("zalo_bot") in told
+
+
 class Recorder:
     """Stands in for a messaging platform: records what the outbox delivers."""
 
@@ -437,8 +511,12 @@ class Recorder:
         self.sent.extend((chat, m.text) for m in messages)
 
 
-async def opted_in_and_reported(world: World, user: int, commune: str, village: str) -> None:
+async def opted_in_and_reported(
+    world: World, user: int, commune: str, village: str, announcements: str = "!yes"
+) -> None:
+    """Says yes to reminders, then ``announcements`` to announcements, then reports."""
     await world.citizen(user, Start(), "!install", "!ok", "!i:vnpt", "!android", "!yes")
+    await world.citizen(user, announcements)
     await world.citizen(user, "menu")
     await world.citizen(user, "!done", "!yes", commune, village, "!yes", "!i:vnpt")
 
@@ -449,6 +527,13 @@ async def test_an_announcement_is_previewed_confirmed_and_sent_to_the_scope(worl
     await opted_in_and_reported(world, 202, "hac thanh", "khu a")
     await opted_in_and_reported(world, 203, "hoan kiem", "khu a")  # Ha Noi: not in scope
     await world.report(204, "nong cong", "tay son", "vnpt")  # never said yes to messages
+    # Yes to reminders is not yes to announcements (consent per purpose): not a recipient.
+    await opted_in_and_reported(world, 205, "nong cong", "dong hoa", announcements="!no")
+    ((reminders, announcements),) = await rows(
+        world.db, "SELECT reminders, announcements FROM contacts WHERE commune = '16279' "
+        "AND announcements = false"
+    )  # fmt: skip
+    assert (bool(reminders), bool(announcements)) == (True, False)
 
     how = await world.staff_says(1, Text("/thongbao"))
     assert how is not None
@@ -536,12 +621,14 @@ async def test_an_announcement_may_link_to_the_bot_and_official_sites(world: Wor
 
 
 async def opted_in_on_telegram(harness: Harness, user: int) -> None:
-    """A citizen who agreed to messages and reported from Xa Nong Cong, through Telegram."""
+    """A citizen who agreed to reminders and announcements and reported from Xa Nong Cong,
+    through Telegram."""
     await harness.answer(lambda: harness.api.add_command(user, "/start"), user)
-    for option in ("install", "ok", "i:vnpt", "android", "yes"):
+    for option in ("install", "ok", "i:vnpt", "android", "yes", "yes"):
         await harness.press(option, user)
     await harness.say("menu", user)
-    for step in ("!done", "!yes", "nong cong", "dong hoa", "!yes", "!i:vnpt"):
+    # One commune: it is not asked; nor the provider just installed.
+    for step in ("!done", "!yes", "dong hoa", "!yes"):
         if step.startswith("!"):
             await harness.press(step[1:], user)
         else:

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from bot.model import Choice, Text
+from bot.officials import Scope
 from handlers.telegram import file_base_url, translate
 from storage.database import Database
-from tests.conftest import rows
+from storage.staff import StaffRepository
+from tests.conftest import T0, rows
 from tests.handlers.harness import USER, Harness, buttons
 
 
@@ -23,10 +25,23 @@ async def query(db: Database, sql: str) -> list[Any]:
     return await rows(db, sql)
 
 
+async def enrolled_volunteer(db: Database) -> str:
+    """The code of a new volunteer of Xã Nông Cống."""
+    staff = StaffRepository(db)
+    invite = await staff.create_invite(
+        "volunteer", Scope("communes", ("16279",)), created_by="test", now=T0
+    )
+    member = await staff.redeem("telegram", "volunteer-ref", invite, T0)
+    assert member is not None
+    assert member.code is not None
+    return member.code
+
+
 async def test_citizen_walks_from_start_to_recorded_completion(harness: Harness) -> None:
     api = harness.api
-    greeting = await harness.answer(lambda: api.add_command(USER, "/start", "VXY2345"))
-    assert "KHÔNG BAO GIỜ" in greeting[1]["text"]
+    code = await enrolled_volunteer(harness.db)
+    greeting = await harness.answer(lambda: api.add_command(USER, "/start", code))
+    assert "KHÔNG BAO GIỜ" in greeting[0]["text"]
     assert [label for label, _ in buttons(greeting[-1])][1] == "📱 Hướng dẫn cài từng bước"
     assert [c["command"] for c in api.commands()][:3] == ["start", "menu", "huongdan"]
 
@@ -35,9 +50,12 @@ async def test_citizen_walks_from_start_to_recorded_completion(harness: Harness)
     await harness.press("i:vnpt")
     offer = await harness.press("android")
     assert "nhắc" in offer[-1]["text"]
-    step1 = await harness.press("yes")
+    announcements = await harness.press("yes")
+    assert "thông báo" in announcements[-1]["text"], "asked apart from the reminders"
+    step1 = await harness.press("no")
     assert step1[-1]["text"].startswith("Bước 1/9")
-    assert len(await query(harness.db, "SELECT address FROM contacts")) == 1
+    kept = "SELECT reminders, announcements FROM contacts"
+    assert [tuple(map(bool, r)) for r in await query(harness.db, kept)] == [(True, False)]
     await harness.press("done")
     await harness.press("done")
 
@@ -59,16 +77,14 @@ async def test_citizen_walks_from_start_to_recorded_completion(harness: Harness)
     for _ in range(7):
         await harness.press("done")
     await harness.press("yes")
-    await harness.press("i:16279")
-    await harness.say("khu pho 1")
-    await harness.press("yes")
-    done = await harness.press("i:vnpt")
+    await harness.say("khu pho 1")  # one commune: not asked
+    done = await harness.press("yes")  # the provider just installed: not asked again
     assert "Đã ghi nhận" in done[0]["text"]
 
     rows = await query(harness.db, "SELECT commune, village, provider, referral FROM completions")
-    assert [tuple(r) for r in rows] == [("16279", "kp-1", "vnpt", "VXY2345")]
+    assert [tuple(r) for r in rows] == [("16279", "kp-1", "vnpt", code)]
     # Every button press was answered, so no spinner is left on the user's phone.
-    assert len(api.answered_callbacks) == harness.presses == 19
+    assert len(api.answered_callbacks) == harness.presses == 18
 
 
 async def test_sensitive_text_is_deleted_and_not_stored(harness: Harness) -> None:
@@ -130,7 +146,7 @@ async def test_blocked_user_is_marked_stopped(harness: Harness) -> None:
 async def test_a_reply_refused_with_429_is_sent_again_after_the_delay(harness: Harness) -> None:
     api = harness.api
     await harness.answer(lambda: api.add_command(USER, "/start"))
-    menu = api.sent(USER)[-1]["text"]
+    menu = api.sent(USER)[-1]["text"].rpartition("\n\n")[2]  # after greeting and promise
     api.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
     started = time.monotonic()
     reply = await harness.say("menu")
@@ -233,3 +249,13 @@ async def test_ptb_keeps_no_note_of_the_users_it_served(harness: Harness) -> Non
     app = harness.channel.app
     assert not app._chat_ids_to_be_updated_in_persistence
     assert not app._user_ids_to_be_updated_in_persistence
+
+
+async def test_a_link_with_a_code_no_volunteer_has_is_not_kept(harness: Harness) -> None:
+    """A link with a wrong code credits nobody, and does not stop the right one counting."""
+    api = harness.api
+    await harness.answer(lambda: api.add_command(USER, "/start", "VWRONG1"))
+    code = await enrolled_volunteer(harness.db)
+    await harness.answer(lambda: api.add_command(USER, "/start", code))
+    referrals = await query(harness.db, "SELECT detail FROM events WHERE kind = 'referral'")
+    assert [tuple(r) for r in referrals] == [(code,)]
