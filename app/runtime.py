@@ -26,6 +26,7 @@ from bot.config import Config, load_config
 from bot.content import Content, load_content
 from bot.engine import Engine
 from bot.identity import UserRefs
+from bot.model import Medium
 from handlers.channel import Channel, Mode, Services
 from handlers.conversation import Conversations, utcnow
 from handlers.delivery import Deliverer
@@ -152,12 +153,16 @@ async def with_lease(leases: Leases, name: str, job: Job, ttl: timedelta = LEASE
                 await leases.release(name)
 
 
-def outbox_job(runtime: Runtime, deliverers: Mapping[str, Deliverer]) -> Job:
+def outbox_job(
+    runtime: Runtime, deliverers: Mapping[str, Deliverer], mediums: Mapping[str, Medium]
+) -> Job:
     """The outbox worker (reminders, announcements) sending through ``deliverers``."""
 
     async def job() -> None:
         store = OutboxStore(runtime.db)
-        await OutboxWorker(store, runtime.conversations, deliverers, runtime.leases.holder).run()
+        holder = runtime.leases.holder
+        worker = OutboxWorker(store, runtime.conversations, deliverers, holder, mediums=mediums)
+        await worker.run()
 
     return job
 
@@ -198,7 +203,8 @@ async def run_until_signalled(runtime: Runtime, channels: Sequence[Channel] = ()
     everything = [("retention", lambda: retention_daily(runtime))]
     deliverers: dict[str, Deliverer] = {channel.name: channel for channel in channels}
     if deliverers:
-        everything.append(("outbox", outbox_job(runtime, deliverers)))
+        mediums = {c.name: c.capabilities.medium(c.name) for c in channels}
+        everything.append(("outbox", outbox_job(runtime, deliverers, mediums)))
         by_name = {channel.name: channel for channel in channels}
         everything.append(("inbox", lambda: runtime.inbound.sweep(by_name)))
     tasks = [asyncio.create_task(with_lease(runtime.leases, n, j)) for n, j in everything]

@@ -7,8 +7,10 @@ point. Secrets never live here: they come from environment variables.
 
 from __future__ import annotations
 
+import re
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,12 +18,14 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import communes
-from bot.links import TELEGRAM_NAME, LinkPolicy, ascii_domain, domain_problem
+from bot.links import TELEGRAM_NAME, LinkPolicy, ascii_domain, domain_problem, foreign_links
 from bot.model import TOKEN_RE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
 PROVIDER_KINDS = ("app", "vneid")
+#: A channel's name as the registry spells it ("telegram", "zalo_oa").
+CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 
 
 class ConfigError(ValueError):
@@ -107,6 +111,9 @@ class Config:
     messages_per_minute: int = 20
     reminders: Reminders = Reminders()
     outbox: Outbox = Outbox()
+    #: Channel name -> how people reach the bot there (a link, or what to search for), told
+    #: to citizens to share with their family. Telegram's defaults to the bot's t.me link.
+    ways_in: Mapping[str, str] = field(default_factory=dict)
 
     def provider(self, provider_id: str) -> Provider | None:
         return next((p for p in self.providers if p.id == provider_id), None)
@@ -117,6 +124,13 @@ class Config:
     @property
     def share_url(self) -> str:
         return f"https://t.me/{self.bot_username}" if self.bot_username else ""
+
+    def way_in(self, channel: str) -> str:
+        """How people reach the bot on ``channel`` ("" if the config does not say; a chat
+        with no channel name is Telegram's)."""
+        channel = channel or "telegram"
+        default = self.share_url if channel == "telegram" else ""
+        return self.ways_in.get(channel, default)
 
     @property
     def links(self) -> LinkPolicy:
@@ -189,6 +203,7 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
         reminders=_reminders(raw.get("reminders", {}), f"{source}: reminders"),
         outbox=_outbox(raw.get("outbox", {}), f"{source}: outbox"),
     )
+    config = replace(config, ways_in=_ways_in(raw.get("ways_in", {}), config, source))
     for provider in providers:
         host = urlsplit(provider.site).hostname or ""
         if provider.site and not config.link_allowed(host):
@@ -221,6 +236,23 @@ def _links(raw: dict[str, Any], where: str) -> tuple[tuple[str, ...], tuple[str,
             )
         names.append(name.strip().lstrip("@"))
     return tuple(domains), tuple(names)
+
+
+def _ways_in(raw: Any, config: Config, source: str) -> dict[str, str]:
+    """Channel -> how people reach the bot there: any link in it must be allowed."""
+    where = f"{source}: ways_in"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table of channel = text")
+    ways: dict[str, str] = {}
+    for channel, text in raw.items():
+        if not CHANNEL_NAME.match(str(channel)):
+            raise ConfigError(f"{where}: {channel!r} is not a channel's name (e.g. zalo_oa)")
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"{where}.{channel}: must be a text (a link, or what to search)")
+        if bad := foreign_links(text, config.links):
+            raise ConfigError(f"{where}.{channel}: {', '.join(bad)} is not in [links] allowed")
+        ways[str(channel)] = text.strip()
+    return ways
 
 
 def _reminders(raw: Any, where: str) -> Reminders:

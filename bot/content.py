@@ -1,7 +1,9 @@
 """The conversation as data: load and check ``content/<locale>/*.toml``.
 
 - ``texts.toml``: single messages (greeting, help, errors...), option labels, alias words,
-  the global words and commands, the consent version;
+  the global words and commands, the consent version; ``key@typed`` is the wording of
+  ``key`` where there are no buttons (a :class:`~bot.vocabulary.Variant`), as is
+  ``"text@typed"`` for a screen of ``flow.toml``;
 - ``flow.toml``: screens (info, pick and complete screens) and the install steps;
 - ``faq.toml``: FAQ topics with answers and example phrasings;
 - ``faq_negative.toml``: things people type that no FAQ topic answers;
@@ -38,6 +40,7 @@ from bot.vocabulary import (
     Placeholder,
     ScreenId,
     ScreenKind,
+    Variant,
 )
 
 CONTENT_ROOT = Path(__file__).resolve().parent.parent / "content"
@@ -58,8 +61,16 @@ REQUIRED_TEXTS = (
     "resume_install", "resume_other", "reminder", "step_header", "group_chat", "error",
     "erased", "commune_not_served", "pick_hint", "hotline_unknown", "delete_command",
     "consent_version", "store_unknown", "reoffer_step", "withdrawn", "scam_offer", "slow_down",
-    "link_removed",
+    "link_removed", "way_in_unknown", "sensitive_kept",
 )  # fmt: skip
+#: Texts that fill placeholders (``values`` in bot/engine/rendering.py): the same on every
+#: medium, so they may have no variant.
+DATA_TEXTS = (
+    "hotline_unknown", "delete_command", "consent_version", "date_format", "store_",
+    "way_in_unknown",
+)  # fmt: skip
+#: A message longer than this is split in two (a phone screen; an elderly reader).
+MAX_WORDS = 120
 REQUIRED_LABELS = (
     "done", "stuck", "why", "back", "more", "stuck_done", "stuck_human", "stuck_back",
     "why_back", "human", "menu", "resume", "restart", "unknown", "scam",
@@ -97,6 +108,8 @@ class Screen:
     title: str
     texts: tuple[str, ...]
     options: tuple[OptionSpec, ...] = ()
+    #: Its texts' wording for a variant of the medium ("text@typed").
+    variants: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     back: str | None = None
     resumable: bool = False
     # pick screens
@@ -104,6 +117,10 @@ class Screen:
     answer: str | None = None
     next: str | None = None
     unknown: bool = False
+
+    def texts_for(self, variants: tuple[str, ...]) -> tuple[str, ...]:
+        """Its texts as worded for a medium with these variants."""
+        return next((self.variants[v] for v in variants if v in self.variants), self.texts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +207,22 @@ class Content:
     same: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     step_topics: Mapping[str, StepTopics] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict)
+    #: Variant -> the texts worded otherwise for it ("not_understood@typed").
+    text_variants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: The texts for each combination of variants asked for (built once).
+    _views: dict[tuple[str, ...], Mapping[str, str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def texts_for(self, variants: tuple[str, ...]) -> Mapping[str, str]:
+        """The texts as worded for a medium with these variants (the first found wins)."""
+        view = self._views.get(variants)
+        if view is None:
+            merged = dict(self.texts)
+            for variant in reversed(variants):
+                merged.update(self.text_variants.get(variant, {}))
+            view = self._views.setdefault(variants, merged)
+        return view
 
     def install_steps(self, route: str) -> tuple[InstallStep, ...]:
         """The install steps of ``route`` (an :class:`InstallRoute`), in order."""
@@ -217,9 +250,11 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
     thresholds_raw = _read(thresholds_path) if thresholds_path.exists() else {}
 
     faq = {t.id: t for t in (_faq_topic(t) for t in faq_raw.get("topic", []))}
+    texts, text_variants = _variants(_str_table(texts_raw, "texts"))
     content = Content(
         locale=locale,
-        texts=_str_table(texts_raw, "texts"),
+        texts=texts,
+        text_variants=text_variants,
         labels=_str_table(texts_raw, "labels"),
         aliases=_words_table(texts_raw, "aliases"),
         words={
@@ -259,6 +294,7 @@ def check(content: Content) -> None:
     """Raise :class:`ContentError` on any broken reference or missing piece."""
     problems: list[str] = []
     problems += [f"texts.{k} is missing" for k in REQUIRED_TEXTS if k not in content.texts]
+    problems += _check_variants(content)
     problems += [f"labels.{k} is missing" for k in REQUIRED_LABELS if k not in content.labels]
     for name in REQUIRED_SCREENS:
         if name not in content.screens:
@@ -283,18 +319,59 @@ def check(content: Content) -> None:
             problems.append(f"{where}: a pick screen needs `answer`")
         if screen.kind is ScreenKind.PICK and screen.next is None:
             problems.append(f"{where}: a pick screen needs `next`")
-        for text in screen.texts:
+        for text in (*screen.texts, *(t for ts in screen.variants.values() for t in ts)):
             problems += _check_placeholders(text, where)
     for step in content.install:
         for text in (step.text, step.why, step.stuck, step.text_vneid or ""):
             problems += _check_placeholders(text, f"install step {step.id!r}")
     for key, text in content.texts.items():
         problems += _check_placeholders(text, f"texts.{key}")
+    for variant, texts in content.text_variants.items():
+        for key, text in texts.items():
+            problems += _check_placeholders(text, f"texts.{key}@{variant}")
     for topic in content.faq.values():
         problems += _check_placeholders(topic.answer, f"faq {topic.id!r}")
     problems += _check_understanding(content)
     if problems:
         raise ContentError("content/" + content.locale + ": " + "; ".join(problems))
+
+
+def _check_variants(content: Content) -> list[str]:
+    """Every variant is one of the vocabulary, of a text or screen that exists, and not of a
+    text that fills a placeholder (those are the same everywhere)."""
+    known = {str(v) for v in Variant}
+    problems: list[str] = []
+    for variant, texts in content.text_variants.items():
+        if variant not in known:
+            problems.append(f"texts.*@{variant}: unknown variant (known: {sorted(known)})")
+        for key in texts:
+            if key not in content.texts:
+                problems.append(f"texts.{key}@{variant}: there is no texts.{key}")
+            if key.startswith(DATA_TEXTS):
+                problems.append(f"texts.{key}@{variant}: fills a placeholder, has no variant")
+    for screen in content.screens.values():
+        for variant, worded in screen.variants.items():
+            if variant not in known:
+                problems.append(f"screen {screen.id!r}: text@{variant}: unknown variant")
+            if len(worded) != len(screen.texts):
+                problems.append(
+                    f"screen {screen.id!r}: text@{variant} has {len(worded)} messages, "
+                    f"text has {len(screen.texts)}"
+                )
+    return problems
+
+
+def _variants(table: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """(the texts, variant -> texts) of a table whose keys may be ``key@variant``."""
+    texts: dict[str, str] = {}
+    variants: dict[str, dict[str, str]] = {}
+    for key, text in table.items():
+        base, at, variant = key.partition("@")
+        if at:
+            variants.setdefault(variant, {})[base] = text
+        else:
+            texts[key] = text
+    return texts, variants
 
 
 def labels(content: Content) -> set[str]:
@@ -424,6 +501,11 @@ def _screen(sid: str, raw: dict[str, Any]) -> Screen:
         title=str(raw.get("title", "")),
         texts=_texts(raw.get("text", [])),
         options=tuple(_option(o, sid) for o in raw.get("options", [])),
+        variants={
+            key.partition("@")[2]: _texts(value)
+            for key, value in raw.items()
+            if key.startswith("text@")
+        },
         back=raw.get("back"),
         resumable=bool(raw.get("resumable", False)),
         source=source,

@@ -12,7 +12,38 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
-from bot.vocabulary import EventKind
+from bot.vocabulary import EventKind, Variant
+
+# --- the medium -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Medium:
+    """The surface a conversation happens on, as far as the engine must know it to choose its
+    words: how people answer, what the bot can do with their messages, how a link reaches
+    them, whether the bot may write first. Built by the inbound path from the channel's
+    capabilities (handlers/channel.py); the default is a chat with buttons (Telegram)."""
+
+    #: The channel's name: finds the way in people share (config.toml ``[ways_in]``).
+    channel: str = ""
+    #: Options are buttons; else numbered lines people answer by typing ("gõ số 1").
+    buttons: bool = True
+    #: The bot can remove a user's message from the chat (a photo of an ID card...).
+    can_delete: bool = True
+    #: A link can carry a volunteer's code; else people type it ("mã VK7M2QX").
+    deep_links: bool = True
+    #: The bot can write first (reminders, announcements); a web page cannot.
+    push: bool = True
+
+    @property
+    def variants(self) -> tuple[Variant, ...]:
+        """The content variants that apply here, the first found wins."""
+        return () if self.buttons else (Variant.TYPED,)
+
+
+#: A chat with buttons that can delete a message and carry a code in a link (Telegram's).
+DEFAULT_MEDIUM = Medium()
+
 
 # --- input events -----------------------------------------------------------------------------
 

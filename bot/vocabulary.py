@@ -96,7 +96,8 @@ class Placeholder(StrEnum):
     SUPPORT_ADDRESS = "support_address"
     SUPPORT_HOURS = "support_hours"
     SUPPORT_PHONE = "support_phone"
-    SHARE_URL = "share_url"
+    SHARE_URL = "share_url"  # the bot's Telegram link (printed matter)
+    WAY_IN = "way_in"  # how people reach the bot on the channel spoken on (config [ways_in])
     STEP = "step"
     TOTAL = "total"
     TITLE = "title"
@@ -105,6 +106,14 @@ class Placeholder(StrEnum):
     CONSENT_VERSION = "consent_version"
     NAME = "name"
     RETENTION_MONTHS = "retention_months"
+
+
+class Variant(StrEnum):
+    """Kinds of surface a text may have its own wording for (``key@variant`` in texts.toml,
+    ``"text@variant"`` in a screen of flow.toml). The engine picks them by the medium it
+    speaks on (bot.model.Medium)."""
+
+    TYPED = "typed"  # no buttons: people answer by typing a number or a word
 
 
 class ScreenKind(StrEnum):

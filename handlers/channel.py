@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from aiohttp import web
 
-from bot.model import Input, OutMessage
+from bot.model import Input, Medium, OutMessage
 
 if TYPE_CHECKING:
     from bot.content import Content
@@ -49,6 +49,18 @@ class Capabilities:
     files: bool
     #: How long the platform waits for a webhook's answer before it gives up on it.
     ack_within: float
+    #: The bot can write first (reminders, announcements); a web page cannot.
+    push: bool = True
+
+    def medium(self, channel: str) -> Medium:
+        """What the engine must know of this platform to choose its words."""
+        return Medium(
+            channel=channel,
+            buttons=self.buttons,
+            can_delete=self.can_delete,
+            deep_links=self.deep_links,
+            push=self.push,
+        )
 
 
 @dataclass(frozen=True, slots=True)

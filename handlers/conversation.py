@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from bot.engine import Engine
 from bot.identity import UserRefs
-from bot.model import Blocked, Input, OutMessage, Reply, Start, State, Text, Timeout
+from bot.model import Blocked, Input, Medium, OutMessage, Reply, Start, State, Text, Timeout
 from bot.vocabulary import EventKind
 from handlers.limits import RateLimiter, Verdict
 from storage.outbox import dump_messages, load_messages
@@ -73,22 +73,26 @@ class Conversations:
         event: Input,
         *,
         delivery_id: str | None = None,
-        can_delete: bool = True,
+        medium: Medium | None = None,
         reply_to: str | None = None,
         inbox_id: int | None = None,
     ) -> Outcome:
         """Run one input for one user and commit its step. ``delivery_id``: the platform's
-        id of the delivery (applied once); ``reply_to``: where the replies go, kept with the
+        id of the delivery (applied once); ``medium``: what the channel can do (buttons,
+        deleting a message...: chooses the wording; by default a chat with buttons);
+        ``reply_to``: where the replies go, kept with the
         step (sealed) until they are marked sent; ``inbox_id``: the inbox row it came from,
         deleted with the step."""
         ref = self.refs.ref(channel, user_id)
+        medium = medium or Medium(channel)
         if not isinstance(event, Blocked | Timeout):
             verdict = self.limiter.check(ref, self.clock())
             if verdict is not Verdict.OK:
                 # Not read -- but a photo or a typed code still leaves the chat.
                 delete = self.engine.must_delete(event)
                 if verdict is Verdict.WARN:
-                    return Outcome((self.engine.notice("slow_down"),), delete, committed=False)
+                    notice = self.engine.notice("slow_down", medium)
+                    return Outcome((notice,), delete, committed=False)
                 return Outcome(delete_input=delete, committed=False)
         if isinstance(event, Text) and (code := self.engine.typed_referral(event.text)):
             event = Start(code)  # typed where no link can carry it: the same as the link
@@ -108,7 +112,7 @@ class Conversations:
         stored = await self.repo.load(channel, ref)
         now = self.clock()
         state = stored.state if stored else State()
-        reply = self.engine.advance(state, event, now, can_delete=can_delete)
+        reply = self.engine.advance(state, event, now, medium=medium)
         version = stored.version if stored else None
         # The chat address is kept (sealed) only when the user says yes to messages.
         address = self.refs.seal(channel, ref, user_id) if _opts_in(reply) else None
@@ -128,7 +132,7 @@ class Conversations:
             # this time with the session locked, so that this step cannot lose a second time.
             def decide(current: StoredSession | None) -> Reply:
                 state = current.state if current else State()
-                return self.engine.advance(state, event, now, can_delete=can_delete)
+                return self.engine.advance(state, event, now, medium=medium)
 
             address = self.refs.seal(channel, ref, user_id)  # used only if it opts in
             item, reply = await self.repo.save_exclusively(
@@ -163,22 +167,27 @@ class Conversations:
         return str(kept["to"]), load_messages(kept["messages"])
 
     async def remind(
-        self, channel: str, address: str, claim: Callable[[Connection, Reply], None]
+        self,
+        channel: str,
+        address: str,
+        claim: Callable[[Connection, Reply], None],
+        medium: Medium | None = None,
     ) -> tuple[OutMessage, ...]:
         """Run the reminder step for the user at ``address``; ``claim`` takes the outbox row
         in the same transaction (so the step happens once, whatever crashes). Returns the
         messages to send (none: the user is not mid-way any more)."""
         ref = self.refs.ref(channel, address)
+        medium = medium or Medium(channel)
         now = self.clock()
 
         def decide(current: StoredSession | None) -> Reply:
             if current is None:  # their data was deleted: nothing to remind, nothing to keep
                 return Reply(State(), persist=False)
-            return self.engine.advance(current.state, Timeout(), now)
+            return self.engine.advance(current.state, Timeout(), now, medium=medium)
 
         _, reply = await self.repo.save_exclusively(channel, ref, decide, now=now, also=claim)
         return reply.messages
 
-    def notice(self, key: str) -> OutMessage:
+    def notice(self, key: str, medium: Medium | None = None) -> OutMessage:
         """A message that needs no session (group chats, errors)."""
-        return self.engine.notice(key)
+        return self.engine.notice(key, medium or Medium())

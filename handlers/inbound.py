@@ -34,7 +34,16 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 
-from bot.model import Blocked, Input, OutMessage, Start, Text, input_from_json, input_to_json
+from bot.model import (
+    Blocked,
+    Input,
+    Medium,
+    OutMessage,
+    Start,
+    Text,
+    input_from_json,
+    input_to_json,
+)
 from handlers.channel import Channel, Incoming
 from handlers.conversation import Conversations, utcnow
 from handlers.delivery import RetryLater, Unreachable
@@ -183,7 +192,8 @@ class Inbound:
             event = _normalised(incoming.event)
             if event is None:
                 await self._finished(inbox_id, done)
-                await self.send(channel, incoming, (self.conversations.notice("group_chat"),))
+                notice = self.conversations.notice("group_chat", _medium(channel))
+                await self.send(channel, incoming, (notice,))
                 return
             if self.staff is not None:
                 staff = await self.staff.handle(
@@ -198,7 +208,7 @@ class Inbound:
                 incoming.user,
                 event,
                 delivery_id=incoming.delivery_id,
-                can_delete=channel.capabilities.can_delete,
+                medium=_medium(channel),
                 reply_to=incoming.chat,
                 inbox_id=inbox_id,
             )
@@ -224,7 +234,8 @@ class Inbound:
                 await self._finished(inbox_id, done)
             _settle(done)
             with contextlib.suppress(Exception):
-                await channel.deliver(incoming.chat, (self.conversations.notice("error"),))
+                notice = self.conversations.notice("error", _medium(channel))
+                await channel.deliver(incoming.chat, (notice,))
 
     async def _finished(self, inbox_id: int | None, done: asyncio.Future[None]) -> None:
         """No step to commit (a notice, a staff command, a message not read): the inbox row
@@ -302,6 +313,10 @@ class Inbound:
             taken += 1
         await self.drain()
         return taken
+
+
+def _medium(channel: Channel) -> Medium:
+    return channel.capabilities.medium(channel.name)
 
 
 def _to_json(incoming: Incoming) -> dict[str, object]:

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
-from bot.model import Blocked, OutMessage, Reply
+from bot.model import Blocked, Medium, OutMessage, Reply
 from bot.schedule import in_quiet_hours, next_allowed
 from handlers.conversation import Conversations, utcnow
 from handlers.delivery import Deliverer, InDoubt, NotSent, Rejected, RetryLater, Unreachable
@@ -113,6 +113,7 @@ class OutboxWorker:
         deliverers: Mapping[str, Deliverer],
         holder: str,
         *,
+        mediums: Mapping[str, Medium] | None = None,
         clock: Callable[[], datetime] = utcnow,
         plan_every: float = PLAN_EVERY,
         idle_wait: float = 1.0,
@@ -122,6 +123,8 @@ class OutboxWorker:
         self.engine = conversations.engine
         self.config = conversations.engine.config
         self.deliverers = deliverers
+        # What each channel can do (the reminder's wording follows it).
+        self.mediums = mediums or {}
         self.holder = holder
         self.clock = clock
         self.plan_every = plan_every
@@ -276,7 +279,8 @@ class OutboxWorker:
             claim(conn, row.id, self.holder, reply.messages, now)
 
         with contextlib.suppress(LostClaim):
-            return await self.conversations.remind(row.channel, address, take)
+            medium = self.mediums.get(row.channel)
+            return await self.conversations.remind(row.channel, address, take, medium)
         return ()
 
     async def _retry(self, row: Due) -> None:

@@ -57,7 +57,7 @@ def _menu(engine: Engine, turn: Turn) -> None:
 
 @implements(Action.HELP)
 def _help(engine: Engine, turn: Turn) -> None:
-    turn.say(engine.renderer.fmt(engine.content.texts["help"], turn.state))
+    turn.say(engine.renderer.fill(turn, turn.texts["help"]))
     engine.nav.reoffer(turn)
 
 
@@ -68,7 +68,7 @@ def _stop(engine: Engine, turn: Turn) -> None:
     turn.record(EventKind.STOPPED, step=state.screen or None)
     reminders_off(turn)
     resume = global_option(Action.RESUME, engine.content.labels["resume"])
-    turn.say(engine.content.texts["stopped"], (resume,), screen="global")
+    turn.say(turn.texts["stopped"], (resume,), screen="global")
 
 
 @implements(Action.HUMAN)
@@ -104,7 +104,7 @@ def _erase(engine: Engine, turn: Turn) -> None:
     # The host deletes everything it holds for this user, in the same transaction.
     turn.erase = True
     turn.state = State()
-    turn.say(engine.content.texts["erased"])
+    turn.say(turn.texts["erased"])
 
 
 @implements(Action.RESUME)
@@ -122,7 +122,7 @@ def _restart(engine: Engine, turn: Turn) -> None:
 
 @implements(Action.CONSENT)
 def _consent(engine: Engine, turn: Turn) -> None:
-    version = engine.content.texts["consent_version"]
+    version = turn.texts["consent_version"]
     turn.state = turn.state.with_answers(consent=version, consent_at=turn.now.isoformat())
     turn.record(EventKind.CONSENT, detail=version)
 
@@ -138,7 +138,7 @@ def _withdraw(engine: Engine, turn: Turn) -> None:
     # The store deletes the completion on this event, in the same transaction.
     turn.state = turn.state.with_answers(**dict.fromkeys(CONSENTED_ANSWERS))
     turn.record(EventKind.CONSENT_WITHDRAWN)
-    turn.say(engine.content.texts["withdrawn"])
+    turn.say(turn.texts["withdrawn"])
     engine.nav.go(turn, ScreenId.MENU)
 
 

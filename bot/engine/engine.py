@@ -31,11 +31,13 @@ from bot.engine.rendering import Renderer, pick
 from bot.engine.turn import Turn
 from bot.faq import FaqMatcher
 from bot.model import (
+    DEFAULT_MEDIUM,
     SENSITIVE_MEDIA,
     Blocked,
     Choice,
     Input,
     Media,
+    Medium,
     OutMessage,
     Reply,
     ScreenRef,
@@ -57,7 +59,6 @@ class Engine:
         self.faq = faq or FaqMatcher.from_content(content)
         self.renderer = Renderer(content, config)
         self.nav = Navigator(content, config, self.renderer)
-        self._texts = content.texts
         self._labels = content.labels
         self._words = {fold(w): action for action, ws in content.words.items() for w in ws}
         self._aliases = {group: {fold(w) for w in ws} for group, ws in content.aliases.items()}
@@ -68,11 +69,12 @@ class Engine:
     # --- public ---------------------------------------------------------------------------
 
     def advance(
-        self, state: State, event: Input, now: datetime, *, can_delete: bool = True
+        self, state: State, event: Input, now: datetime, *, medium: Medium = DEFAULT_MEDIUM
     ) -> Reply:
-        """Apply one input to one user's state. ``can_delete``: the channel can remove the
-        user's message from the chat (Telegram can; Zalo cannot)."""
-        turn = Turn(state=state, now=now, can_delete=can_delete)
+        """Apply one input to one user's state. ``medium``: the surface spoken on (buttons or
+        typed numbers, whether the user's message can be deleted...), which chooses the
+        wording."""
+        turn = self.turn(state, now, medium)
         if isinstance(event, Blocked):
             turn.state = replace(state, stopped=True)
             turn.record(EventKind.BLOCKED, step=state.screen or None)
@@ -89,7 +91,7 @@ class Engine:
             # The content changed since this state was saved: land safely at the menu.
             turn.record(EventKind.UNKNOWN_STEP, detail=state.screen[:40])
             turn.state = replace(turn.state.at(ScreenRef("")), back_to=None)
-            turn.say(self._texts["unknown_step"])
+            turn.say(turn.texts["unknown_step"])
             self.nav.go(turn, ScreenId.MENU)
             return self._finish(turn)
         if isinstance(event, Start):
@@ -124,15 +126,21 @@ class Engine:
             return not REFERRAL.match(payload) and sensitive_kind(payload) is not None
         return isinstance(event, Text) and sensitive_kind(event.text) is not None
 
-    def notice(self, key: str) -> OutMessage:
+    def notice(self, key: str, medium: Medium = DEFAULT_MEDIUM) -> OutMessage:
         """A stateless message (e.g. "please chat with me privately", "sorry, an error")."""
-        return OutMessage(text=self._texts[key])
+        return OutMessage(text=self.content.texts_for(medium.variants)[key])
 
-    def render(self, state: State) -> tuple[OutMessage, ...]:
+    def render(self, state: State, medium: Medium = DEFAULT_MEDIUM) -> tuple[OutMessage, ...]:
         """The messages showing ``state``'s current screen (no state change)."""
-        turn = Turn(state=state, now=state.last_at or datetime.min, can_delete=False)
+        turn = self.turn(state, state.last_at or datetime.min, medium)
         self.renderer.render(turn)
         return tuple(turn.messages)
+
+    def turn(self, state: State, now: datetime, medium: Medium) -> Turn:
+        """A new turn for ``state`` on ``medium``."""
+        return Turn(
+            state=state, now=now, medium=medium, texts=self.content.texts_for(medium.variants)
+        )
 
     def progress(self, state: State) -> tuple[int, int] | None:
         """(step number, total) if ``state`` is on an install step."""
@@ -149,7 +157,7 @@ class Engine:
 
     def _finish(self, turn: Turn) -> Reply:
         """The reply, with any link the deployment does not allow hidden."""
-        removed = self._texts["link_removed"]
+        removed = turn.texts["link_removed"]
         turn.messages = [
             replace(m, text=hide_foreign_links(m.text, self.config, removed))
             for m in turn.messages
@@ -181,7 +189,7 @@ class Engine:
         elif self.nav.waiting_at(turn.state) is not None:
             self.nav.offer_resume(turn)
         else:
-            turn.say(self._texts["welcome_back"])
+            turn.say(turn.texts["welcome_back"])
             self.nav.go(turn, ScreenId.MENU)
 
     def _choice(self, turn: Turn, choice: Choice) -> None:
@@ -198,7 +206,7 @@ class Engine:
             )
         if option is None:
             turn.record(EventKind.STALE, step=turn.state.screen or None)
-            turn.say(self._texts["stale_button"])
+            turn.say(turn.texts["stale_button"])
             self.nav.ensure_started(turn)
             self.renderer.render(turn)
             return
@@ -212,10 +220,10 @@ class Engine:
             if media.kind in ("contact", "location"):
                 key = f"media_{media.kind}"
             else:
-                key = "media_photo" if turn.can_delete else "media_photo_kept"
+                key = "media_photo" if turn.medium.can_delete else "media_photo_kept"
         else:
             key = "media_edited" if media.kind == "edited" else "media_other"
-        turn.say(self._texts[key])
+        turn.say(turn.texts[key])
         self.nav.reoffer(turn)
 
     def _text(self, turn: Turn, raw: str) -> None:
@@ -227,7 +235,7 @@ class Engine:
         if new:
             self.nav.greet(turn)
         if not text or unreadable(text):
-            turn.say(self._texts["too_long" if text else "not_understood"])
+            turn.say(turn.texts["too_long" if text else "not_understood"])
             self.nav.reoffer(turn)
             return
         kind = sensitive_kind(text)
@@ -235,7 +243,10 @@ class Engine:
             # Never echoed, stored or logged: warn, and remove it from the chat if we can.
             turn.delete_input = True
             turn.record(EventKind.SENSITIVE, detail=kind)
-            turn.say(self._texts[f"sensitive_{kind}"])
+            warning = turn.texts[f"sensitive_{kind}"]
+            if not turn.medium.can_delete:
+                warning += "\n" + turn.texts["sensitive_kept"]
+            turn.say(warning)
             self.nav.reoffer(turn)
             return
         folded = fold(text)
@@ -258,11 +269,11 @@ class Engine:
         elif not new:
             turn.record(EventKind.FAQ_MISS, step=turn.state.screen or None)
             human = global_option(Action.HUMAN, self._labels["human"])
-            turn.say(self._texts["no_answer"], (human,), screen="global")
+            turn.say(turn.texts["no_answer"], (human,), screen="global")
         if self._sounds_like_scam(folded):
             turn.record(EventKind.SCAM_OFFERED, step=turn.state.screen or None)
             card = global_option(Action.SCAM, self._labels["scam"])
-            turn.say(self._texts["scam_offer"], (card,), screen="global")
+            turn.say(turn.texts["scam_offer"], (card,), screen="global")
         self.nav.reoffer(turn)
 
     def _sounds_like_scam(self, folded: str) -> bool:
@@ -279,7 +290,7 @@ class Engine:
         self.nav.ensure_started(turn)
         command = self.content.command(name)
         if command is None:
-            turn.say(self._texts["unknown_command"])
+            turn.say(turn.texts["unknown_command"])
             self.nav.reoffer(turn)
         else:
             self.run(turn, command.action)
@@ -293,7 +304,7 @@ class Engine:
         self.nav.offer_resume(turn)
         # One message (one notification on the phone): the reminder, then the resume screen.
         first = turn.messages[0]
-        turn.messages[0] = replace(first, text=self._texts["reminder"] + "\n\n" + first.text)
+        turn.messages[0] = replace(first, text=turn.texts["reminder"] + "\n\n" + first.text)
 
     # --- options and actions --------------------------------------------------------------
 
@@ -359,8 +370,8 @@ class Engine:
             elsewhere = communes.search(text, limit=1)
             if elsewhere:
                 served = ", ".join(c.name for c in self.config.communes)
-                note = self._texts["commune_not_served"]
-                turn.say(self.renderer.fmt(note, state, name=elsewhere[0].name, commune=served))
+                note = turn.texts["commune_not_served"]
+                turn.say(self.renderer.fill(turn, note, name=elsewhere[0].name, commune=served))
                 self.renderer.render(turn)
                 return True
         return False
@@ -368,4 +379,4 @@ class Engine:
     def _answer_faq(self, turn: Turn, topic_id: str) -> None:
         topic = self.content.faq[topic_id]
         turn.record(EventKind.FAQ, step=turn.state.screen or None, detail=topic_id)
-        turn.say(self.renderer.fmt(topic.answer, turn.state))
+        turn.say(self.renderer.fill(turn, topic.answer))

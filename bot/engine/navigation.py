@@ -33,7 +33,6 @@ class Navigator:
         self.content = content
         self.config = config
         self.renderer = renderer
-        self._texts = content.texts
 
     def go(self, turn: Turn, target: str) -> None:
         """Go to a screen, an install step or an "@" target, and show it."""
@@ -149,8 +148,8 @@ class Navigator:
 
     def greet(self, turn: Turn) -> None:
         turn.record(EventKind.STARTED)
-        turn.say(self.renderer.fmt(self._texts["greeting"], turn.state))
-        turn.say(self.renderer.fmt(self._texts["privacy_promise"], turn.state))
+        turn.say(self.renderer.fill(turn, turn.texts["greeting"]))
+        turn.say(self.renderer.fill(turn, turn.texts["privacy_promise"]))
         turn.state = turn.state.at(ScreenRef(ScreenId.MENU))
         turn.record(EventKind.STEP, step=ScreenId.MENU)
 

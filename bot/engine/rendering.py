@@ -15,7 +15,7 @@ from babel.dates import format_date
 from bot.config import Commune, Config
 from bot.content import Content, InstallStep, OptionSpec, Screen
 from bot.engine.turn import Turn
-from bot.model import Option, ScreenRef, State
+from bot.model import DEFAULT_MEDIUM, Medium, Option, ScreenRef, State
 from bot.vocabulary import (
     Action,
     InstallRoute,
@@ -95,41 +95,43 @@ class Renderer:
         step = self.content.install_step(state.screen)
         if step is not None:
             if compact and not state.view:
-                turn.say(self.fmt(self._texts["reoffer_step"], state), options, key)
+                turn.say(self.fill(turn, turn.texts["reoffer_step"]), options, key)
             else:
-                turn.say(self._install_text(state, step), options, key)
+                turn.say(self._install_text(turn, step), options, key)
             return
         screen = self.content.screens[state.screen or ScreenId.MENU]
-        texts = [self.fmt(t, state) for t in screen.texts]
+        texts = [self.fill(turn, t) for t in screen.texts_for(turn.medium.variants)]
         if compact:
             texts = texts[-1:]
         if screen.id == ScreenId.RESUME:
-            texts = [self._resume_text(state)]
+            texts = [self._resume_text(turn)]
         if not texts:
             texts = [""]
         if screen.kind is ScreenKind.PICK and len(self.items(state)) > PAGE_SIZE + 1:
-            texts[-1] += "\n\n" + self._texts["pick_hint"]
+            texts[-1] += "\n\n" + turn.texts["pick_hint"]
         for text in texts[:-1]:
             turn.say(text)
         turn.say(texts[-1], options, key)
 
-    def _install_text(self, state: State, step: InstallStep) -> str:
+    def _install_text(self, turn: Turn, step: InstallStep) -> str:
+        state = turn.state
         if state.view == "stuck":
             body = step.stuck
         elif state.view == "why":
             body = step.why
         else:
             body = step.text_for(self.provider_kind(state))
-        header = self._texts["step_header"]
-        return self.fmt(header, state) + "\n\n" + self.fmt(body, state)
+        return self.fill(turn, turn.texts["step_header"]) + "\n\n" + self.fill(turn, body)
 
-    def _resume_text(self, state: State) -> str:
+    def _resume_text(self, turn: Turn) -> str:
+        state = turn.state
         place = state.back_to or ScreenRef(ScreenId.MENU)
         probe = state.at(ScreenRef(place.screen))
         if self.content.install_step(place.screen) is not None:
-            return self.fmt(self._texts["resume_install"], probe)
+            return self.fmt(turn.texts["resume_install"], probe)
         screen = self.content.screens.get(place.screen)
-        return self.fmt(self._texts["resume_other"], probe, title=screen.title if screen else "")
+        title = screen.title if screen else ""
+        return self.fmt(turn.texts["resume_other"], probe, title=title)
 
     # --- options --------------------------------------------------------------------------
 
@@ -196,14 +198,22 @@ class Renderer:
 
     # --- text -----------------------------------------------------------------------------
 
-    def fmt(self, text: str, state: State, **extra: str) -> str:
-        """``text`` with its placeholders filled for ``state``."""
+    def fill(self, turn: Turn, text: str, **extra: str) -> str:
+        """``text`` with its placeholders filled for the turn's state and medium."""
+        return self.fmt(text, turn.state, medium=turn.medium, **extra)
+
+    def fmt(self, text: str, state: State, medium: Medium = DEFAULT_MEDIUM, **extra: str) -> str:
+        """``text`` with its placeholders filled for ``state`` (on ``medium``)."""
         if "{" not in text:
             return text
-        return text.format_map({**self.values(state), **extra})
+        return text.format_map({**self.values(state, medium), **extra})
 
-    def values(self, state: State) -> dict[str, str]:
-        """Every placeholder of the vocabulary, filled for ``state``."""
+    def way_in(self, medium: Medium) -> str:
+        """How people reach the bot on ``medium``'s channel, to tell their family."""
+        return self.config.way_in(medium.channel) or self._texts["way_in_unknown"]
+
+    def values(self, state: State, medium: Medium = DEFAULT_MEDIUM) -> dict[str, str]:
+        """Every placeholder of the vocabulary, filled for ``state`` on ``medium``."""
         provider = self.config.provider(state.answers.get("provider", ""))
         commune = self.commune(state)
         village = commune.village(state.answers.get("village", ""))
@@ -229,6 +239,7 @@ class Renderer:
             Placeholder.SUPPORT_HOURS: commune.support.hours,
             Placeholder.SUPPORT_PHONE: commune.support.phone,
             Placeholder.SHARE_URL: self.config.share_url,
+            Placeholder.WAY_IN: self.way_in(medium),
             Placeholder.STEP: str(progress[0]) if progress else "",
             Placeholder.TOTAL: str(progress[1]) if progress else "",
             Placeholder.TITLE: "",

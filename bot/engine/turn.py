@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.model import Event, Option, OutMessage, Reply, State
+from bot.model import Event, Medium, Option, OutMessage, Reply, State
 from bot.vocabulary import EventKind
 
 
@@ -17,8 +17,10 @@ class Turn:
 
     state: State
     now: datetime
-    #: The channel can remove the user's message (Telegram can; Zalo cannot).
-    can_delete: bool
+    #: The surface spoken on: buttons or typed numbers, what the bot can delete...
+    medium: Medium
+    #: The content's texts as worded for that medium (Content.texts_for).
+    texts: Mapping[str, str]
     #: The user comes back after a long absence (a detour then offers to resume).
     idle: bool = False
     messages: list[OutMessage] = field(default_factory=list)

@@ -39,6 +39,9 @@ def test_demo_config_is_a_real_commune() -> None:
         (lambda c: c.update(providers=[]), "at least one"),
         (lambda c: c["deployment"].update(timezone="Mars/Olympus"), "time zone"),
         (lambda c: c["communes"][0].pop("support"), "support"),
+        (lambda c: c["ways_in"].update(zalo_oa="https://zalo-ckso.top/x"), "not in \\[links\\]"),
+        (lambda c: c["ways_in"].update({"Zalo OA": "x"}), "not a channel's name"),
+        (lambda c: c["ways_in"].update(zalo_bot=""), "must be a text"),
     ],
 )
 def test_config_errors_are_clear(change: Any, message: str) -> None:
@@ -71,3 +74,11 @@ def test_reminders_and_outbox_pace_are_read_and_checked() -> None:
     ]:
         with pytest.raises(ConfigError, match=section):
             parse_config({**demo(), section: bad})
+
+
+def test_each_channel_has_its_own_way_in() -> None:
+    config = load_config(ROOT / "config.toml")
+    assert config.way_in("telegram") == config.way_in("") == "https://t.me/TroLyChuKySoDemoBot"
+    assert "t.me" not in config.way_in("zalo_bot")
+    assert "Zalo" in config.way_in("zalo_oa")
+    assert config.way_in("web") == "", "not configured: the content says what to do instead"

@@ -60,6 +60,7 @@ def test_the_bot_never_asks_for_secrets(content: Content) -> None:
     """No text asks the user to send a photo, code, number or name to the bot."""
     asks = re.compile(r"(gửi|nhập|gõ)\s+(cho mình|vào đây|cho trợ lý)", re.IGNORECASE)
     texts = [*content.texts.values(), *(t for s in content.screens.values() for t in s.texts)]
+    texts += [t for variant in content.text_variants.values() for t in variant.values()]
     for text in texts:
         assert not asks.search(text), text
 
@@ -80,3 +81,38 @@ def test_unknown_placeholder_is_reported(content: Content) -> None:
 def test_missing_locale_is_an_error() -> None:
     with pytest.raises(ContentError, match="no content folder"):
         load_content("xx", root=ROOT / "content")
+
+
+def test_without_buttons_nobody_is_told_to_tap(content: Content) -> None:
+    """Where options are typed, "bấm" (tap) and "nút" (button) are never the chat's own."""
+    typed = content.texts_for(("typed",))
+    told = re.compile(r"\b(bấm|nút)\b", re.IGNORECASE)
+    for key, text in content.text_variants["typed"].items():
+        assert not told.search(text), key
+    for key in ("help", "not_understood", "reoffer_step", "stopped", "scam_offer", "pick_hint"):
+        assert not told.search(typed[key]), key
+    assert not told.search(content.screens["menu"].texts_for(("typed",))[0])
+
+
+@pytest.mark.parametrize(
+    ("texts", "message"),
+    [
+        ({"hello@typed": "Xin chào"}, "there is no texts.hello"),
+        ({"help@voice": "Xin chào"}, "unknown variant"),
+        ({"delete_command@typed": "xoa"}, "fills a placeholder"),
+    ],
+)
+def test_a_wrong_variant_is_refused(content: Content, texts: dict[str, str], message: str) -> None:
+    variants = {**content.text_variants}
+    for key, text in texts.items():
+        base, _, variant = key.partition("@")
+        variants[variant] = {**variants.get(variant, {}), base: text}
+    with pytest.raises(ContentError, match=message):
+        check(replace(content, text_variants=variants))
+
+
+def test_a_screen_variant_says_as_many_messages(content: Content) -> None:
+    menu = content.screens["menu"]
+    broken = replace(menu, variants={"typed": ("một", "hai")})
+    with pytest.raises(ContentError, match="text@typed has 2 messages"):
+        check(replace(content, screens={**content.screens, "menu": broken}))

@@ -10,11 +10,29 @@ import pytest
 from bot.config import Config
 from bot.content import Content
 from bot.engine import GLOBAL_PREFIX, Engine, screen_key, sensitive_kind
-from bot.model import Blocked, Choice, Input, Media, Reply, ScreenRef, Start, State, Text, Timeout
+from bot.model import (
+    DEFAULT_MEDIUM,
+    Blocked,
+    Choice,
+    Input,
+    Media,
+    Medium,
+    Reply,
+    ScreenRef,
+    Start,
+    State,
+    Text,
+    Timeout,
+)
 from tests.conftest import T0
 
 
-def walk(engine: Engine, *inputs: Input | str, state: State | None = None) -> Reply:
+def walk(
+    engine: Engine,
+    *inputs: Input | str,
+    state: State | None = None,
+    medium: Medium = DEFAULT_MEDIUM,
+) -> Reply:
     """Apply inputs in order ("!option" taps a button of the current screen)."""
     state = state or State()
     reply = Reply(state=state)
@@ -27,7 +45,7 @@ def walk(engine: Engine, *inputs: Input | str, state: State | None = None) -> Re
             )
         else:
             event = item
-        reply = engine.advance(state, event, now)
+        reply = engine.advance(state, event, now, medium=medium)
         state = reply.state
     return reply
 
@@ -327,7 +345,7 @@ def test_media_never_changes_the_step(engine: Engine) -> None:
 
 def test_photo_on_a_channel_that_cannot_delete(engine: Engine, content: Content) -> None:
     mid = walk(engine, *INSTALL_VNPT)
-    reply = engine.advance(mid.state, Media("photo"), T0, can_delete=False)
+    reply = engine.advance(mid.state, Media("photo"), T0, medium=Medium(can_delete=False))
     assert reply.messages[0].text == content.texts["media_photo_kept"]
 
 
@@ -481,3 +499,40 @@ def test_only_control_characters_are_not_understood(engine: Engine, content: Con
     mid = walk(engine, *INSTALL_VNPT)
     reply = engine.advance(mid.state, Text("\x00\x00\u200b"), T0)
     assert reply.messages[0].text == content.texts["not_understood"]
+
+
+ZALO_BOT = Medium("zalo_bot", buttons=False, can_delete=False, deep_links=False)
+
+
+def test_without_buttons_the_words_say_type(engine: Engine, content: Content) -> None:
+    greeted = walk(engine, "/start", medium=ZALO_BOT)
+    assert content.screens["menu"].texts_for(("typed",))[0] in greeted.messages[-1].text
+    assert "Bấm" not in greeted.messages[-1].text
+    mid = walk(engine, *INSTALL_VNPT, "cai gi vay ta", medium=ZALO_BOT)
+    assert 'gõ số 1 hoặc chữ "xong"' in mid.messages[-1].text
+    assert walk(engine, "xong", state=mid.state, medium=ZALO_BOT).state.screen == "register"
+    assert walk(engine, "1", state=mid.state, medium=ZALO_BOT).state.screen == "register"
+
+
+def test_a_secret_typed_where_the_bot_cannot_delete_it(engine: Engine, content: Content) -> None:
+    mid = walk(engine, *INSTALL_VNPT)
+    kept = engine.advance(mid.state, Text("ma otp 482913"), T0, medium=ZALO_BOT)
+    assert kept.delete_input
+    assert content.texts["sensitive_kept"] in kept.messages[0].text
+    deleted = engine.advance(mid.state, Text("ma otp 482913"), T0)
+    assert content.texts["sensitive_kept"] not in deleted.messages[0].text
+
+
+def test_the_completion_screen_shares_the_channels_own_way_in(
+    engine: Engine, config: Config
+) -> None:
+    report = ("/start", "!done", "!yes", "!i:16279", "!i:tay-son", "!yes", "!i:misa")
+    on_zalo = walk(engine, *report, medium=ZALO_BOT)
+    assert on_zalo.state.screen == "complete"
+    shared = "\n".join(m.text for m in on_zalo.messages)
+    assert config.way_in("zalo_bot") in shared
+    assert "t.me" not in shared
+    on_telegram = walk(engine, *report)
+    assert config.share_url in "\n".join(m.text for m in on_telegram.messages)
+    nowhere = walk(engine, *report, medium=Medium("web"))
+    assert engine.content.texts["way_in_unknown"] in "\n".join(m.text for m in nowhere.messages)

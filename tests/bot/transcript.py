@@ -14,7 +14,10 @@ user is on now). Inputs:
     >>> !timeout           the reminder scheduler fires
     >>> !blocked           the channel reports that the user blocked the bot
 
-Lines starting with "#" before the first turn are a description. Run with UPDATE_GOLDEN=1 to
+Lines starting with "#" before the first turn are a description; one of them may name the
+channel the conversation happens on ("# channel: zalo_bot"; Telegram by default): the engine
+then speaks as on that channel (handlers/<channel>.py CAPABILITIES), and where it has no
+buttons the options are shown as the user sees them, numbered. Run with UPDATE_GOLDEN=1 to
 rewrite the expected replies after a deliberate content change, then review the diff.
 """
 
@@ -24,9 +27,32 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.engine import Engine, screen_key
-from bot.model import Blocked, Choice, Input, Media, MediaKind, Reply, Start, State, Text, Timeout
+from bot.model import (
+    DEFAULT_MEDIUM,
+    Blocked,
+    Choice,
+    Input,
+    Media,
+    MediaKind,
+    Medium,
+    Reply,
+    Start,
+    State,
+    Text,
+    Timeout,
+)
+from handlers import telegram, terminal, zalo_bot, zalo_oa
+from handlers.channel import Capabilities
+from handlers.render import numbered
 
 PROMPT = ">>> "
+CHANNEL = "# channel: "
+CAPABILITIES: dict[str, Capabilities] = {
+    telegram.CHANNEL: telegram.CAPABILITIES,
+    zalo_bot.CHANNEL: zalo_bot.CAPABILITIES,
+    zalo_oa.CHANNEL: zalo_oa.CAPABILITIES,
+    terminal.CHANNEL: terminal.CAPABILITIES,
+}
 INDENT = "     "
 STEP = timedelta(minutes=1)
 MEDIA: tuple[MediaKind, ...] = (
@@ -44,6 +70,13 @@ def parse(text: str) -> tuple[list[str], list[str]]:
         elif not inputs and line.startswith("#"):
             header.append(line)
     return header, inputs
+
+
+def medium(header: list[str]) -> Medium:
+    """The medium a transcript's description names (Telegram's by default)."""
+    named = [line[len(CHANNEL) :].strip() for line in header if line.startswith(CHANNEL)]
+    name = named[0] if named else telegram.CHANNEL
+    return CAPABILITIES[name].medium(name)
 
 
 def _duration(spec: str) -> timedelta:
@@ -73,13 +106,15 @@ def to_input(line: str, state: State) -> Input | timedelta:
     raise ValueError(f"unknown transcript input: {line!r}")
 
 
-def render(reply: Reply) -> list[str]:
+def render(reply: Reply, medium: Medium = DEFAULT_MEDIUM) -> list[str]:
     out: list[str] = []
     for message in reply.messages:
-        lines = message.text.splitlines() or [""]
+        text = message.text if medium.buttons else numbered(message)
+        lines = text.splitlines() or [""]
         out.append("bot: " + lines[0])
         out.extend((INDENT + line).rstrip() for line in lines[1:])
-        out.extend(f"{INDENT}[{o.id}] {o.label}" for o in message.options)
+        if medium.buttons:
+            out.extend(f"{INDENT}[{o.id}] {o.label}" for o in message.options)
     if reply.delete_input:
         out.append("(the user's message is deleted)")
     if reply.erase:
@@ -109,6 +144,7 @@ def run(engine: Engine, header: list[str], inputs: list[str], start: datetime) -
     """Replay ``inputs`` from a new user's state and render the whole transcript."""
     state = State()
     now = start
+    spoken_on = medium(header)
     out = [*header, ""] if header else []
     for line in inputs:
         out.append(PROMPT + line)
@@ -118,8 +154,8 @@ def run(engine: Engine, header: list[str], inputs: list[str], start: datetime) -
             out.append("")
             continue
         now += STEP
-        reply = engine.advance(state, event, now)
+        reply = engine.advance(state, event, now, medium=spoken_on)
         state = reply.state if not reply.erase else replace(State())
-        out.extend(render(reply))
+        out.extend(render(reply, spoken_on))
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -391,7 +391,9 @@ class World:
         await self.driver.inbound.drain()
 
     def texts(self) -> dict[str, str]:
-        return dict(self.desk.content.texts)
+        """The texts as worded on this channel (with or without buttons)."""
+        medium = self.caps.medium(self.driver.channel.name)
+        return dict(self.desk.content.texts_for(medium.variants))
 
 
 #: Every adapter, and what its platform can deliver besides a person's text and photos.

@@ -155,7 +155,9 @@ async def test_bot_photo_gets_a_warning_it_cannot_delete(
 async def test_bot_long_replies_are_split(content: Content, engine: Engine, db: Database) -> None:
     long_help = "\n\n".join(["Đây là một đoạn hướng dẫn dài cho người dân." * 8] * 12)
     assert len(long_help) > 4000
-    wordy = Engine(replace(content, texts={**content.texts, "help": long_help}), engine.config)
+    texts = {**content.texts, "help": long_help}
+    typed = {**content.text_variants["typed"], "help": long_help}
+    wordy = Engine(replace(content, texts=texts, text_variants={"typed": typed}), engine.config)
     async with FakeZaloBotAPI() as api:
         world = await _bot_world(wordy, db, api)
         try:
