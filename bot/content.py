@@ -4,7 +4,10 @@
   the global words and commands, the consent version; ``key@typed`` is the wording of
   ``key`` where there are no buttons (a :class:`~bot.vocabulary.Variant`), as is
   ``"text@typed"`` for a screen of ``flow.toml``;
-- ``flow.toml``: screens (info, pick and complete screens) and the install steps;
+- ``flow.toml``: screens (info, pick and complete screens) and the install steps (a step
+  may name the ``picture`` shown with it);
+- ``images.toml``: the pictures (only their ids are read here; :mod:`bot.pictures` renders
+  them);
 - ``faq.toml``: FAQ topics with answers and example phrasings;
 - ``faq_negative.toml``: things people type that no FAQ topic answers;
 - ``lexicon.toml``: word expansions (teencode, regional words), emoji words, filler words and
@@ -132,6 +135,8 @@ class InstallStep:
     why: str
     stuck: str
     text_vneid: str | None = None
+    #: The picture shown with the step's main view (an id of ``images.toml``), if any.
+    picture: str = ""
 
     def text_for(self, route: str) -> str:
         return self.text_vneid if route == InstallRoute.VNEID and self.text_vneid else self.text
@@ -207,6 +212,8 @@ class Content:
     same: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     step_topics: Mapping[str, StepTopics] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict)
+    #: The ids of the pictures ``images.toml`` lists (an install step may name one).
+    picture_ids: frozenset[str] = frozenset()
     #: Variant -> the texts worded otherwise for it ("not_understood@typed").
     text_variants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: The texts for each combination of variants asked for (built once).
@@ -248,6 +255,8 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
     intents_raw = _read(folder / "intents.toml")
     thresholds_path = folder / "thresholds.toml"
     thresholds_raw = _read(thresholds_path) if thresholds_path.exists() else {}
+    images_path = folder / "images.toml"
+    images_raw = _read(images_path) if images_path.exists() else {}
 
     faq = {t.id: t for t in (_faq_topic(t) for t in faq_raw.get("topic", []))}
     texts, text_variants = _variants(_str_table(texts_raw, "texts"))
@@ -285,6 +294,7 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
             for step, raw in intents_raw.get("steps", {}).items()
         },
         thresholds=_thresholds(thresholds_raw),
+        picture_ids=frozenset(str(p.get("id", "")) for p in images_raw.get("picture", [])),
     )
     check(content)
     return content
@@ -324,6 +334,8 @@ def check(content: Content) -> None:
     for step in content.install:
         for text in (step.text, step.why, step.stuck, step.text_vneid or ""):
             problems += _check_placeholders(text, f"install step {step.id!r}")
+        if step.picture and step.picture not in content.picture_ids:
+            problems.append(f"install step {step.id!r}: no picture {step.picture!r} (images.toml)")
     for key, text in content.texts.items():
         problems += _check_placeholders(text, f"texts.{key}")
     for variant, texts in content.text_variants.items():
@@ -547,6 +559,7 @@ def _install_step(raw: dict[str, Any]) -> InstallStep:
         text_vneid=str(raw["text_vneid"]).strip() if raw.get("text_vneid") else None,
         why=str(raw["why"]).strip(),
         stuck=str(raw["stuck"]).strip(),
+        picture=str(raw.get("picture", "")).strip(),
     )
 
 

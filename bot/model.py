@@ -158,12 +158,15 @@ class Attachment:
 @dataclass(frozen=True, slots=True)
 class OutMessage:
     """One message to send. ``screen`` identifies the screen its options belong to. With an
-    ``attachment``, the file is sent and ``text`` is its caption."""
+    ``attachment``, the file is sent and ``text`` is its caption. A message with a
+    ``picture`` (an id of the content's ``images.toml``) has no text: each channel shows the
+    picture as it can -- a photo, an image, or what it shows in words (its alt text)."""
 
     text: str
     options: tuple[Option, ...] = ()
     screen: str = ""
     attachment: Attachment | None = None
+    picture: str = ""
 
 
 @dataclass(frozen=True, slots=True)

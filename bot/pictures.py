@@ -1,9 +1,10 @@
 """Pictures for the hardest install steps, drawn as SVG and sent as PNG.
 
 ``content/<locale>/images.toml`` lists each picture: its id, its SVG file in
-``content/<locale>/images/``, the install steps it belongs to and its alt text (what the terminal
-chat prints and screen readers read). :func:`load_pictures` checks the specs and renders every
-SVG to PNG once, so a channel only ever sends bytes it already holds.
+``content/<locale>/images/`` and its alt text (what the terminal chat prints and screen readers
+read). The flow names the picture of an install step (``flow.toml``, ``[[install]] picture``:
+the one source of truth; :mod:`bot.content` checks the name). :func:`load_pictures` checks the
+specs and renders every SVG to PNG once, so a channel only ever sends bytes it already holds.
 
 Rendering uses resvg (the ``resvg-py`` wheel: self-contained, no system library) with the DejaVu
 Sans files that matplotlib ships, given explicitly and with system fonts skipped: every
@@ -20,7 +21,7 @@ import io
 import re
 import tomllib
 import xml.etree.ElementTree as ET
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,6 @@ class PictureSpec:
 
     id: str
     file: str
-    steps: tuple[str, ...]
     alt: str
 
 
@@ -86,6 +86,7 @@ class Picture:
     svg: bytes
     width: int
     height: int
+    #: The install steps that show it (as the flow names them).
     steps: tuple[str, ...] = ()
     #: The first 16 hex digits of the PNG's SHA-256: for a cache-busting URL or an ETag.
     digest: str = ""
@@ -116,21 +117,22 @@ def load_pictures(
     locale: str = "vi",
     root: Path = CONTENT_ROOT,
     *,
-    step_ids: Collection[str] | None = None,
+    shown: Mapping[str, str] | None = None,
     width: int = WIDTH,
 ) -> Pictures:
     """Check ``content/<locale>/images.toml`` and render every picture to PNG.
 
-    ``step_ids`` are the install steps a picture may name; by default, those of the locale's
-    flow. Raises :class:`ContentError` on a bad spec or an SVG that breaks the rules.
+    ``shown``: install step id -> the picture it shows; by default, as the locale's flow
+    names them. Raises :class:`ContentError` on a bad spec, a picture no step shows, or an
+    SVG that breaks the rules.
     """
     folder = root / locale
-    if step_ids is None:
+    if shown is None:
         from bot.content import load_content
 
-        step_ids = {s.id for s in load_content(locale, root).install}
+        shown = {s.id: s.picture for s in load_content(locale, root).install if s.picture}
     specs = load_specs(folder / "images.toml")
-    problems = check_specs(specs, folder / "images", step_ids)
+    problems = check_specs(specs, folder / "images", set(shown.values()))
     if problems:
         raise ContentError(f"content/{locale}/images.toml: " + "; ".join(problems))
     pictures = []
@@ -142,7 +144,8 @@ def load_pictures(
                 f"picture {spec.id!r}: the PNG is {len(png)} bytes (at most {MAX_PNG_BYTES})"
             )
         digest = hashlib.sha256(png).hexdigest()[:16]
-        pictures.append(Picture(spec.id, spec.alt, png, svg, w, h, spec.steps, digest))
+        steps = tuple(step for step, picture in shown.items() if picture == spec.id)
+        pictures.append(Picture(spec.id, spec.alt, png, svg, w, h, steps, digest))
     return Pictures(pictures)
 
 
@@ -158,22 +161,18 @@ def load_specs(path: Path) -> tuple[PictureSpec, ...]:
 
 
 def _spec(raw: dict[str, Any]) -> PictureSpec:
-    steps = raw.get("steps", [])
     return PictureSpec(
         id=str(raw.get("id", "")),
         file=str(raw.get("file", "")),
-        steps=tuple(str(s) for s in (steps if isinstance(steps, list) else [steps])),
         alt=str(raw.get("alt", "")).strip(),
     )
 
 
-def check_specs(
-    specs: Collection[PictureSpec], images: Path, step_ids: Collection[str]
-) -> list[str]:
-    """Every problem with ``specs``: ids, steps, alt texts, files and what the SVGs hold."""
+def check_specs(specs: Collection[PictureSpec], images: Path, shown: Collection[str]) -> list[str]:
+    """Every problem with ``specs``: ids, alt texts, files, what the SVGs hold, and pictures
+    that no install step shows (``shown``: the ids the flow names)."""
     problems: list[str] = []
     seen_ids: set[str] = set()
-    seen_steps: dict[str, str] = {}
     for spec in specs:
         where = f"picture {spec.id!r}"
         if not re.fullmatch(r"[a-z][a-z0-9_]*", spec.id):
@@ -183,15 +182,8 @@ def check_specs(
         seen_ids.add(spec.id)
         if not spec.alt:
             problems.append(f"{where}: empty alt text")
-        if not spec.steps:
-            problems.append(f"{where}: names no install step")
-        for step in spec.steps:
-            if step not in step_ids:
-                problems.append(f"{where}: unknown install step {step!r}")
-            elif step in seen_steps:
-                problems.append(f"{where}: step {step!r} already shows {seen_steps[step]!r}")
-            else:
-                seen_steps[step] = spec.id
+        if spec.id not in shown:
+            problems.append(f"{where}: no install step shows it (flow.toml, `picture`)")
         # A bare file name: a picture cannot point outside content/<locale>/images/.
         if not re.fullmatch(r"[A-Za-z0-9_-]+\.svg", spec.file):
             problems.append(f"{where}: file {spec.file!r} must be a plain NAME.svg")

@@ -171,7 +171,7 @@ class Engine:
             if kind := sensitive_kind(payload):
                 turn.delete_input = True
                 turn.record(EventKind.SENSITIVE, detail=kind)
-                turn.say(self._texts[f"sensitive_{kind}"])
+                turn.say(turn.texts[f"sensitive_{kind}"])
             return
         if payload and turn.state.referral is None:
             # First touch wins: a later link never re-attributes the user.

@@ -74,7 +74,8 @@ class Navigator:
             turn.state = replace(state, view=view)
             if view:
                 turn.record(EventKind(view), step=state.screen)
-            self.renderer.render(turn)
+            # Back from the step's own view: its picture is just above in the chat.
+            self.renderer.render(turn, picture=bool(view) or not state.view)
         elif target is Target.MORE:
             turn.state = replace(state, page=(state.page + 1) % self.renderer.pages(state))
             self.renderer.render(turn)

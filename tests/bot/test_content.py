@@ -116,3 +116,15 @@ def test_a_screen_variant_says_as_many_messages(content: Content) -> None:
     broken = replace(menu, variants={"typed": ("một", "hai")})
     with pytest.raises(ContentError, match="text@typed has 2 messages"):
         check(replace(content, screens={**content.screens, "menu": broken}))
+
+
+def test_the_flow_names_the_pictures_of_the_two_hard_steps(content: Content) -> None:
+    shown = {s.id: s.picture for s in content.install if s.picture}
+    assert shown == {"cccd_front": "cccd_photo", "cccd_back": "cccd_photo", "face": "face_check"}
+    assert content.picture_ids == {"cccd_photo", "face_check"}
+
+
+def test_a_step_naming_an_unknown_picture_is_reported(content: Content) -> None:
+    steps = tuple(replace(s, picture="selfie") if s.id == "face" else s for s in content.install)
+    with pytest.raises(ContentError, match="install step 'face': no picture 'selfie'"):
+        check(replace(content, install=steps))

@@ -154,6 +154,23 @@ def test_stuck_is_recorded_per_step(engine: Engine) -> None:
     assert reply.state.view == "stuck"
 
 
+def test_the_two_hard_steps_bring_their_pictures_once(engine: Engine) -> None:
+    front = walk(engine, *INSTALL_VNPT, "!done", "!done")
+    assert [(m.picture, m.text[:7]) for m in front.messages] == [
+        ("cccd_photo", ""),
+        ("", "Bước 3/"),
+    ], "the picture first, a message of its own"
+    assert front.state.screen == "cccd_front"
+    assert not any(m.picture for m in walk(engine, "!stuck", state=front.state).messages)
+    back = walk(engine, "!stuck", "!stuck_back", state=front.state)
+    assert not any(m.picture for m in back.messages), "just above in the chat"
+    face = walk(engine, "!done", "!done", state=front.state)
+    assert [m.picture for m in face.messages] == ["face_check", ""]
+    resumed = walk(engine, "/start", "!resume", state=face.state)
+    assert [m.picture for m in resumed.messages] == ["face_check", ""], "coming back"
+    assert not any(m.picture for m in walk(engine, "!done", state=face.state).messages)
+
+
 def test_referral_first_touch_wins(engine: Engine) -> None:
     reply = walk(engine, Start("VAAAAAA"), Start("VBBBBBB"), "/start VCCCCCC")
     assert reply.state.referral == "VAAAAAA"

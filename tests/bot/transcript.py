@@ -109,6 +109,9 @@ def to_input(line: str, state: State) -> Input | timedelta:
 def render(reply: Reply, medium: Medium = DEFAULT_MEDIUM) -> list[str]:
     out: list[str] = []
     for message in reply.messages:
+        if message.picture:
+            out.append(f"bot: [picture {message.picture}]")
+            continue
         text = message.text if medium.buttons else numbered(message)
         lines = text.splitlines() or [""]
         out.append("bot: " + lines[0])

@@ -165,10 +165,10 @@ async def test_bot_long_replies_are_split(content: Content, engine: Engine, db: 
             await api.wait_sent(CHAT, 3)
             await world.say("/huongdan")
             await world.channel.inbound.drain()
-            texts = api.sent_texts(CHAT)[3:]
-            assert len(texts) >= 4
-            assert all(len(t) <= 2000 for t in texts)
-            help_pieces = texts[:-1]  # then the current screen again
+            sent = api.sent_texts(CHAT)[3:]
+            assert len(sent) >= 4
+            assert all(len(t) <= 2000 for t in sent)
+            help_pieces = sent[:-1]  # then the current screen again
             assert " ".join(" ".join(help_pieces).split()) == " ".join(long_help.split())
             assert not api.rejected, "Zalo accepted every piece"
         finally:
