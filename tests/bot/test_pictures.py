@@ -11,7 +11,7 @@ import pytest
 from matplotlib.ft2font import FT2Font
 from PIL import Image, ImageChops
 
-from bot.content import Content, ContentError
+from bot.content import ContentError
 from bot.pictures import (
     MAX_PNG_BYTES,
     MAX_SVG_BYTES,
@@ -24,6 +24,7 @@ from bot.pictures import (
     expected_size,
     font_files,
     load_pictures,
+    render_cached,
     render_png,
 )
 from tests.conftest import ROOT
@@ -37,11 +38,6 @@ GOOD_SVG = (
     'viewBox="0 0 200 100"><defs><rect id="r" width="80" height="40" fill="#c62828"/></defs>'
     '<use xlink:href="#r" x="10" y="10"/><text x="100" y="80" font-size="30">OK</text></svg>'
 )
-
-
-@pytest.fixture(scope="module")
-def pictures(content: Content) -> Pictures:
-    return load_pictures("vi", shown={s.id: s.picture for s in content.install if s.picture})
 
 
 def test_the_two_hard_steps_have_their_pictures(pictures: Pictures) -> None:
@@ -276,3 +272,21 @@ def test_load_pictures_renders_a_good_spec_at_the_asked_width(tmp_path: Path) ->
         red, green, blue = image.convert("RGB").getpixel((100, 60))  # type: ignore[misc]
         assert red > 180 > green + 80
         assert blue < 100
+
+
+def test_a_rendering_is_kept_and_a_bad_kept_file_is_rendered_again(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = render_cached(GOOD_SVG.encode(), 200, cache)
+    assert first == render_png(GOOD_SVG.encode(), 200)
+    [kept] = cache.glob("*.png")
+    assert kept.read_bytes() == first[0]
+    kept.write_bytes(render_png(GOOD_SVG.encode(), 100)[0])  # another size: not trusted
+    assert render_cached(GOOD_SVG.encode(), 200, cache) == first
+    kept.write_bytes(b"not a picture")
+    assert render_cached(GOOD_SVG.encode(), 200, cache) == first
+    assert kept.read_bytes() == first[0], "written again"
+    other = render_cached(GOOD_SVG.replace("OK", "KO").encode(), 200, cache)
+    assert other != first
+    assert len(list(cache.glob("*.png"))) == 2, "a changed SVG is another key"
+    (tmp_path / "ro").write_text("a file where the folder should be")
+    assert render_cached(GOOD_SVG.encode(), 200, tmp_path / "ro") == first, "no cache: rendered"
