@@ -37,8 +37,14 @@ class Medium:
 
     @property
     def variants(self) -> tuple[Variant, ...]:
-        """The content variants that apply here, the first found wins."""
-        return () if self.buttons else (Variant.TYPED,)
+        """The content variants that apply here, the first found wins: a surface that cannot
+        write first is a page in a browser (the web chat)."""
+        found: list[Variant] = []
+        if not self.push:
+            found.append(Variant.WEB)
+        if not self.buttons:
+            found.append(Variant.TYPED)
+        return tuple(found)
 
 
 #: A chat with buttons that can delete a message and carry a code in a link (Telegram's).

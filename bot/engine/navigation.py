@@ -10,7 +10,15 @@ from bot.content import Content
 from bot.engine.rendering import Renderer
 from bot.engine.turn import Turn
 from bot.model import ScreenRef, State
-from bot.vocabulary import REMIND_OFFER, EventKind, InstallRoute, ScreenId, ScreenKind, Target
+from bot.vocabulary import (
+    NO_REMINDERS,
+    REMIND_OFFER,
+    EventKind,
+    InstallRoute,
+    ScreenId,
+    ScreenKind,
+    Target,
+)
 
 #: Screens that are detours: "continue" leads back to where the user was before them.
 DETOURS = frozenset(
@@ -52,8 +60,11 @@ class Navigator:
         state = turn.state
         if target is Target.INSTALL:
             if self._offer_reminders(state):
-                self.go(turn, REMIND_OFFER)
-                return
+                # Where the bot cannot write first, the same place says there are none.
+                offer = REMIND_OFFER if turn.medium.push else NO_REMINDERS
+                if offer in self.content.screens:
+                    self.go(turn, offer)
+                    return
             provider = self.config.provider(state.answers.get("provider", ""))
             steps = self.content.install_steps(InstallRoute(provider.kind)) if provider else ()
             self.go(turn, steps[0].id if steps else ScreenId.CHOOSE_PROVIDER)

@@ -94,6 +94,18 @@ def test_without_buttons_nobody_is_told_to_tap(content: Content) -> None:
     assert not told.search(content.screens["menu"].texts_for(("typed",))[0])
 
 
+def test_on_the_web_nobody_is_told_to_stop_messages_or_type_start(content: Content) -> None:
+    """A page never writes first and is opened again by its link: its own wording never
+    promises or stops messages, never names the chat apps' ids, never says /start."""
+    web = content.texts_for(("web",))
+    for key in ("help", "stopped", "erased", "error"):
+        assert "/start" not in web[key], key
+        assert "thôi nhận tin nhắn" not in web[key], key
+    privacy = content.screens["privacy"].texts_for(("web",))
+    assert not any("Telegram" in t or "nhận nhắc" in t for t in privacy)
+    assert content.screens["no_reminders"].texts_for(("web",))[0].startswith("Lưu ý")
+
+
 @pytest.mark.parametrize(
     ("texts", "message"),
     [

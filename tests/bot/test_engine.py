@@ -253,6 +253,35 @@ def test_reminders_are_offered_once_before_the_first_step(engine: Engine) -> Non
     assert engine.progress(again.state) == (1, 9)
 
 
+#: The web chat's medium: buttons, but it cannot write first (handlers/web.py).
+WEB = Medium("web", buttons=True, can_delete=True, deep_links=True, push=False)
+
+
+def test_on_a_page_that_cannot_write_first_the_offer_is_a_note_that_there_are_none(
+    engine: Engine, content: Content
+) -> None:
+    note = walk(engine, "/start", "!install", "!ok", "!i:vnpt", "!android", medium=WEB)
+    assert note.state.screen == "no_reminders"
+    assert "không tự nhắn nhắc" in note.messages[-1].text
+    assert [o.id for o in note.messages[-1].options] == ["ok", "back"]
+    assert "reminders" not in kinds(note)
+    step = walk(engine, "!ok", state=note.state, medium=WEB)
+    assert step.messages[-1].text.startswith("Bước 1/9")
+    assert "reminders" not in kinds(step), "nobody said yes or no to reminders"
+    assert step.state.answers["reminders"] == "none"
+    again = walk(engine, "!back", "!android", state=step.state, medium=WEB)
+    assert again.messages[-1].text.startswith("Bước 1/9"), "said once"
+    # On a web page the texts say so too: no reminders, the page's own buttons.
+    assert (
+        walk(engine, "/huongdan", state=step.state, medium=WEB).messages[0].text
+        == (content.text_variants["web"]["help"])
+    )
+    privacy = walk(engine, "/baomat", state=step.state, medium=WEB)
+    assert "mã ngẫu nhiên" in privacy.messages[0].text
+    assert "Telegram" not in privacy.messages[0].text
+    assert [v.value for v in WEB.variants] == ["web"]
+
+
 def test_stop_and_block_turn_reminders_off(engine: Engine) -> None:
     offer = walk(engine, "/start", "!install", "!ok", "!i:vnpt", "!android")
     on = engine.advance(offer.state, Choice("yes", "remind_offer"), T0)
