@@ -41,7 +41,7 @@ from bot.model import (
     Text,
     Timeout,
 )
-from handlers import telegram, terminal, zalo_bot, zalo_oa
+from handlers import telegram, terminal, web, zalo_bot, zalo_oa
 from handlers.channel import Capabilities
 from handlers.render import numbered
 
@@ -52,6 +52,7 @@ CAPABILITIES: dict[str, Capabilities] = {
     zalo_bot.CHANNEL: zalo_bot.CAPABILITIES,
     zalo_oa.CHANNEL: zalo_oa.CAPABILITIES,
     terminal.CHANNEL: terminal.CAPABILITIES,
+    web.CHANNEL: web.CAPABILITIES,
 }
 INDENT = "     "
 STEP = timedelta(minutes=1)
