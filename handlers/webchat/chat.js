@@ -66,6 +66,7 @@
     for (var i = 0; i < voices.length && !voice; i++) {
       if (/^vi/i.test(voices[i].lang || '')) voice = voices[i];
     }
+    // The buttons, and the line on the first page that tells of them.
     if (voice) all('.say').forEach(function (b) { b.hidden = false; });
   }
 
