@@ -272,7 +272,7 @@ async def test_deleting_ones_data_clears_the_rows_and_the_cookie(site: Site) -> 
 # --- the conversation on the page -----------------------------------------------------------
 
 
-async def test_a_typed_question_is_answered_and_the_step_offered_again(site: Site) -> None:
+async def test_a_typed_question_is_answered_with_a_button_back_to_the_step(site: Site) -> None:
     browser = site.browser()
     await browser.open()
     await browser.press("▶️ Bắt đầu")
@@ -282,7 +282,9 @@ async def test_a_typed_question_is_answered_and_the_step_offered_again(site: Sit
     await browser.press("📱 Bắt đầu cài")
     await browser.ask("cks co mat tien ko")
     assert browser.said[0].startswith("Nhiều nhà cung cấp đang miễn phí năm đầu")
-    assert browser.said[1].startswith("👉 Mình tiếp tục Bước 1/9")
+    assert "bạn quay lại Bước 1/9" in browser.said[0]
+    await browser.press("▶️ Quay lại Bước 1/9")
+    assert browser.said[-1].startswith("Bước 1/9")
     assert await site.count("events", "kind = 'reminders'") == 0
 
 
