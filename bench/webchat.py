@@ -29,7 +29,9 @@ schedule slipping: scheduled send -> the whole reply read by the driver.
 Memory: flat in the number of sessions
 --------------------------------------
 The bot keeps in memory only the sessions recently used (a bounded cache), the rate limiters'
-last minute, and nothing per cookie. The load runs twice: with a quarter of the sessions
+last minute (at most 10,000 addresses), and nothing per cookie: the session cache holds at most
+2,000 (storage/repository.py CACHE_SIZE), so memory grows until it is full, then no more.
+The load runs twice: with a quarter of the sessions
 (and a quarter of the rate), then with all of them; the resident memory of the bot's process
 after each is compared ("rss growth per 1,000 sessions").
 
@@ -66,6 +68,7 @@ import aiohttp  # noqa: E402
 from bench.common import free_port  # noqa: E402
 
 ID_SECRET = "bench-secret-0123456789"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 QUESTION = "cks co mat tien ko"
 #: The round each session goes: (what to send, the screen's option it must find, if any).
 ROUND = (("option", "benefits"), ("text", QUESTION), ("option", "back"))
@@ -88,6 +91,16 @@ def rss_mb(pid: int) -> float:
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
     return total / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and its children have used so far."""
+    total = 0
+    for task in [pid, *_children(pid)]:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{task}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / CLOCK_TICKS
 
 
 def _children(pid: int) -> list[int]:
@@ -136,6 +149,8 @@ class Phone:
 class Run:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    #: CPU milliseconds the bot's process used per message during the phase.
+    cpu_ms: float = float("nan")
     odd: int = 0
     sent: int = 0
 
@@ -160,13 +175,17 @@ class Driver:
             raise RuntimeError(f"no menu after start: {sorted(phone.options)}")
 
     async def post(self, phone: Phone, data: dict[str, str]) -> int:
+        """The reply's HTTP status; 0 if none came within the client's 30 s."""
         form = {"csrf": phone.csrf, "nonce": secrets.token_urlsafe(16), **data}
         headers = {**phone.headers(), "X-Chat": "1", "Origin": self.base}
-        async with self.http.post(self.base + "/chat", data=form, headers=headers) as r:
-            body = await r.read()
-            if r.status == 200:
-                phone.read(json.loads(body)["html"])
-            return r.status
+        try:
+            async with self.http.post(self.base + "/chat", data=form, headers=headers) as r:
+                body = await r.read()
+                if r.status == 200:
+                    phone.read(json.loads(body)["html"])
+                return r.status
+        except (TimeoutError, aiohttp.ClientError):
+            return 0
 
     async def say(self, phone: Phone, run: Run, scheduled: float) -> None:
         async with phone.busy:  # a person waits for the answer before the next message
@@ -188,8 +207,9 @@ class Driver:
             if status != 200:
                 run.errors += 1
 
-    async def load(self, phones: list[Phone], rate: float, seconds: float) -> Run:
+    async def load(self, phones: list[Phone], rate: float, seconds: float, pid: int) -> Run:
         run = Run()
+        cpu = cpu_seconds(pid)
         tasks: list[asyncio.Task[None]] = []
         start = time.monotonic() + 0.2
         count = int(rate * seconds)
@@ -201,6 +221,7 @@ class Driver:
             phone = phones[i % len(phones)]
             tasks.append(asyncio.create_task(self.say(phone, run, scheduled)))
         await asyncio.gather(*tasks)
+        run.cpu_ms = (cpu_seconds(pid) - cpu) * 1000 / max(1, run.sent)
         return run
 
 
@@ -249,7 +270,8 @@ def report(name: str, run: Run, phones: int, rss: float) -> None:
     print(
         f"{name}: {phones} sessions, {run.sent} messages, p50 {pct(run.latencies, 0.5):.1f} ms, "
         f"p99 {pct(run.latencies, 0.99):.1f} ms, max {max(run.latencies, default=0):.0f} ms, "
-        f"errors {run.errors}, odd {run.odd}, rss {rss:.1f} MB",
+        f"errors {run.errors}, odd {run.odd}, rss {rss:.1f} MB, "
+        f"bot cpu {run.cpu_ms:.1f} ms/message",
         flush=True,
     )
 
@@ -272,13 +294,15 @@ async def bench(sessions: int, rate: float, seconds: float, connections: int) ->
                 await open_all(driver, quarter)
                 print(f"opened {len(quarter)} sessions in {time.monotonic() - t0:.1f} s")
                 # The same pace for each phone: a quarter of the messages.
-                first = await driver.load(quarter, rate * len(quarter) / sessions, seconds)
+                first = await driver.load(
+                    quarter, rate * len(quarter) / sessions, seconds, proc.pid
+                )
                 rss_quarter = rss_mb(proc.pid)
                 report("a quarter", first, len(quarter), rss_quarter)
                 t0 = time.monotonic()
                 await open_all(driver, phones[len(quarter) :])
                 print(f"opened {sessions - len(quarter)} more in {time.monotonic() - t0:.1f} s")
-                full = await driver.load(phones, rate, seconds)
+                full = await driver.load(phones, rate, seconds, proc.pid)
                 rss_full = rss_mb(proc.pid)
                 report("all", full, sessions, rss_full)
         finally:
@@ -301,6 +325,17 @@ async def bench(sessions: int, rate: float, seconds: float, connections: int) ->
         + (f" (first: {warnings[0][:160]})" if warnings else "")
     )
     print(f"target p99 < 100 ms: {'met' if p99 < 100 else 'NOT met'}")
+    busy = os.getloadavg()[0]
+    print(
+        f"the bot's CPU per message {full.cpu_ms:.1f} ms: one free core takes about "
+        f"{1000 / full.cpu_ms:.0f} messages/s; load average now {busy:.1f} on {os.cpu_count()} "
+        "cores"
+        + (
+            " (other programs were busy: the latencies include waiting for a core)"
+            if busy > (os.cpu_count() or 1)
+            else ""
+        )
+    )
     if full.errors or full.odd:
         print(f"errors {full.errors}, odd replies {full.odd}")
     if statistics.fmean(full.latencies or [0]) > 1000:
