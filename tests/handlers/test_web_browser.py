@@ -13,6 +13,7 @@ Debian's fonts-noto-color-emoji).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,9 @@ def said(page: Any) -> str:
 
 
 def wait_for(page: Any, text: str) -> None:
-    page.locator("#chat").get_by_text(text, exact=False).last.wait_for()
+    """Wait until ``text`` is on the page: case-sensitive ("KHÔNG BAO GIỜ" is the reply's, not
+    the first page's "Không bao giờ")."""
+    page.locator("#chat").get_by_text(re.compile(re.escape(text))).last.wait_for()
 
 
 def sql(served: Served, query: str) -> list[tuple[Any, ...]]:
@@ -153,7 +156,11 @@ def test_the_page_is_for_old_eyes_and_hands(
     image = page.locator("#chat img").last
     image.wait_for()
     assert image.get_attribute("alt", timeout=1000).startswith("Hình mẫu chụp căn cước")
-    assert page.evaluate("() => document.querySelector('#chat img:last-of-type').naturalWidth")
+    # Loaded and drawn (the picture may still be on its way on a busy machine).
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#chat img')]"
+        ".every((i) => i.complete && i.naturalWidth > 0)"
+    )
     problems: list[str] = list(page.evaluate(UNLABELLED))
     size = page.evaluate(
         "() => parseFloat(getComputedStyle(document.querySelector('.msg p')).fontSize)"
