@@ -28,11 +28,13 @@ from bot.content import Content, load_content
 from bot.engine import Engine
 from bot.identity import UserRefs
 from bot.model import Medium
+from bot.pictures import load_pictures
 from handlers.channel import Channel, Mode, Services
 from handlers.conversation import Conversations, utcnow
 from handlers.delivery import Deliverer
 from handlers.inbound import Inbound
 from handlers.outbox import OutboxWorker
+from handlers.pictures import Gallery
 from handlers.registry import CHANNELS
 from handlers.staff import StaffDesk
 from storage.database import Database, migrate
@@ -43,6 +45,8 @@ from storage.repository import Repository
 from storage.staff import StaffRepository
 
 RETENTION_EVERY = timedelta(days=1)
+#: Where rendered pictures are kept between starts (beside the local database and secret).
+PICTURE_CACHE = Path("var") / "pictures"
 #: A lease lasts this long unless renewed (renewed every third of it).
 LEASE_TTL = timedelta(seconds=30)
 
@@ -63,6 +67,8 @@ class Runtime:
     leases: Leases
     settings: Settings
     inbound: Inbound
+    #: The install-step pictures (rendered when channels start: started_channels).
+    gallery: Gallery
     #: Set to end the process (SIGINT/SIGTERM, or a channel's request).
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -92,6 +98,12 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         desk = StaffDesk(
             config, engine.content, db, staff, refs, utcnow, public_url=settings.web_url
         )
+        content = engine.content
+        shown = {step.id: step.picture for step in content.install if step.picture}
+        gallery = Gallery(
+            lambda: load_pictures(content.locale, shown=shown, cache=PICTURE_CACHE),
+            public_url=settings.public_url,
+        )
         yield Runtime(
             config=config,
             content=engine.content,
@@ -103,6 +115,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             leases=Leases(db),
             settings=settings,
             inbound=Inbound(conversations, desk, inbox=Inbox(db)),
+            gallery=gallery,
         )
     finally:
         await db.dispose()
@@ -183,7 +196,11 @@ async def started_channels(runtime: Runtime, mode: Mode) -> AsyncIterator[list[C
         mode=mode,
         worker_index=settings.worker_index,
         request_stop=runtime.stop.set,
+        gallery=runtime.gallery,
     )
+    if mode != "interactive":
+        # Rendered from now on, in a thread (the terminal preview: when it first shows one).
+        runtime.gallery.start()
     built = [spec.build(settings.environment, services) for spec in CHANNELS]
     channels = [channel for channel in built if channel is not None]
     started: list[Channel] = []

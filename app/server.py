@@ -3,8 +3,9 @@
 Each channel of the registry that the environment configures mounts its own routes (its
 webhook checks the platform's secret or signature first and answers 403 on a mismatch,
 having processed nothing: handlers/webhook.py); the officials' dashboard mounts its pages
-under /dashboard; ``/healthz`` says which channels run in this worker. Connections that
-deliver no request are closed after a deadline and their number is capped
+under /dashboard; the install-step pictures are served at /pictures (handlers/pictures.py:
+Zalo fetches them from PUBLIC_URL); ``/healthz`` says which channels run in this worker.
+Connections that deliver no request are closed after a deadline and their number is capped
 (app/connections.py); in production the server listens on 127.0.0.1 behind a reverse
 proxy (docs/deploy/). This module names no channel: see handlers/registry.py.
 """
@@ -107,7 +108,7 @@ async def serve(runtime: Runtime) -> None:
             store=runtime.db,
             limits=limits,
             guard=guard,
-            routes=dashboard.routes(),
+            routes=[*dashboard.routes(), *runtime.gallery.routes()],
         )
         # The kernel spreads connections over the workers (reuse_port).
         async with serving(

@@ -4,7 +4,10 @@
   the commands, the consent version; ``key@typed`` is the wording of ``key`` where there
   are no buttons (a :class:`~bot.vocabulary.Variant`), as is ``"text@typed"`` for a screen
   of ``flow.toml``;
-- ``flow.toml``: screens (info, pick and complete screens) and the install steps;
+- ``flow.toml``: screens (info, pick and complete screens) and the install steps (a step
+  may name the ``picture`` shown with it);
+- ``images.toml``: the pictures (only their ids are read here; :mod:`bot.pictures` renders
+  them);
 - ``faq.toml``: FAQ topics with answers and example phrasings;
 - ``faq_negative.toml``: things people type that no FAQ topic answers;
 - ``lexicon.toml``: word expansions (teencode, regional words), emoji words and
@@ -142,6 +145,8 @@ class InstallStep:
     #: Provider id (config.toml) -> what people installing with it must know on this step
     #: (MISA eSign: order and pay first), after the step's text.
     notes: Mapping[str, str] = field(default_factory=dict)
+    #: The picture shown with the step's main view (an id of ``images.toml``), if any.
+    picture: str = ""
 
     def text_for(self, route: str) -> str:
         return self.text_vneid if route == InstallRoute.VNEID and self.text_vneid else self.text
@@ -228,6 +233,12 @@ class Content:
     same: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     step_topics: Mapping[str, StepTopics] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict)
+    #: A label -> the words it needs and the words that bar it.
+    guards: Mapping[str, Guard] = field(default_factory=dict)
+    #: FAQ topics whose answer is itself the first aid after a scam: the scam card follows.
+    first_aid: tuple[str, ...] = ()
+    #: The ids of the pictures ``images.toml`` lists (an install step may name one).
+    picture_ids: frozenset[str] = frozenset()
     #: Variant -> the texts worded otherwise for it ("not_understood@typed").
     text_variants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: The texts for each combination of variants asked for (built once).
@@ -244,11 +255,6 @@ class Content:
                 merged.update(self.text_variants.get(variant, {}))
             view = self._views.setdefault(variants, merged)
         return view
-
-    #: A label -> the words it needs and the words that bar it.
-    guards: Mapping[str, Guard] = field(default_factory=dict)
-    #: FAQ topics whose answer is itself the first aid after a scam: the scam card follows.
-    first_aid: tuple[str, ...] = ()
 
     def install_steps(self, route: str) -> tuple[InstallStep, ...]:
         """The install steps of ``route`` (an :class:`InstallRoute`), in order."""
@@ -274,6 +280,8 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
     intents_raw = _read(folder / "intents.toml")
     thresholds_path = folder / "thresholds.toml"
     thresholds_raw = _read(thresholds_path) if thresholds_path.exists() else {}
+    images_path = folder / "images.toml"
+    images_raw = _read(images_path) if images_path.exists() else {}
 
     faq = {t.id: t for t in (_faq_topic(t) for t in faq_raw.get("topic", []))}
     texts, text_variants = _variants(_str_table(texts_raw, "texts"))
@@ -306,6 +314,7 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
             for step, raw in intents_raw.get("steps", {}).items()
         },
         thresholds=_thresholds(thresholds_raw),
+        picture_ids=frozenset(str(p.get("id", "")) for p in images_raw.get("picture", [])),
         guards={
             str(label): Guard(
                 needs=tuple(str(w) for w in raw.get("needs", [])),
@@ -354,6 +363,8 @@ def check(content: Content) -> None:
     for step in content.install:
         for text in (step.text, step.why, step.stuck, step.text_vneid or "", *step.notes.values()):
             problems += _check_placeholders(text, f"install step {step.id!r}")
+        if step.picture and step.picture not in content.picture_ids:
+            problems.append(f"install step {step.id!r}: no picture {step.picture!r} (images.toml)")
     for key, text in content.texts.items():
         problems += _check_placeholders(text, f"texts.{key}")
     for variant, texts in content.text_variants.items():
@@ -609,6 +620,7 @@ def _install_step(raw: dict[str, Any]) -> InstallStep:
         why=str(raw["why"]).strip(),
         stuck=str(raw["stuck"]).strip(),
         notes={str(k): str(v).strip() for k, v in raw.get("notes", {}).items()},
+        picture=str(raw.get("picture", "")).strip(),
     )
 
 

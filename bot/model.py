@@ -37,8 +37,14 @@ class Medium:
 
     @property
     def variants(self) -> tuple[Variant, ...]:
-        """The content variants that apply here, the first found wins."""
-        return () if self.buttons else (Variant.TYPED,)
+        """The content variants that apply here, the first found wins: a surface that cannot
+        write first is a page in a browser (the web chat)."""
+        found: list[Variant] = []
+        if not self.push:
+            found.append(Variant.WEB)
+        if not self.buttons:
+            found.append(Variant.TYPED)
+        return tuple(found)
 
 
 #: A chat with buttons that can delete a message and carry a code in a link (Telegram's).
@@ -172,12 +178,15 @@ class Attachment:
 @dataclass(frozen=True, slots=True)
 class OutMessage:
     """One message to send. ``screen`` identifies the screen its options belong to. With an
-    ``attachment``, the file is sent and ``text`` is its caption."""
+    ``attachment``, the file is sent and ``text`` is its caption. A message with a
+    ``picture`` (an id of the content's ``images.toml``) has no text: each channel shows the
+    picture as it can -- a photo, an image, or what it shows in words (its alt text)."""
 
     text: str
     options: tuple[Option, ...] = ()
     screen: str = ""
     attachment: Attachment | None = None
+    picture: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,10 @@
 """Pictures for the hardest install steps, drawn as SVG and sent as PNG.
 
 ``content/<locale>/images.toml`` lists each picture: its id, its SVG file in
-``content/<locale>/images/``, the install steps it belongs to and its alt text (what the terminal
-chat prints and screen readers read). :func:`load_pictures` checks the specs and renders every
-SVG to PNG once, so a channel only ever sends bytes it already holds.
+``content/<locale>/images/`` and its alt text (what the terminal chat prints and screen readers
+read). The flow names the picture of an install step (``flow.toml``, ``[[install]] picture``:
+the one source of truth; :mod:`bot.content` checks the name). :func:`load_pictures` checks the
+specs and renders every SVG to PNG once, so a channel only ever sends bytes it already holds.
 
 Rendering uses resvg (the ``resvg-py`` wheel: self-contained, no system library) with the DejaVu
 Sans files that matplotlib ships, given explicitly and with system fonts skipped: every
@@ -17,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import os
 import re
 import tomllib
 import xml.etree.ElementTree as ET
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,6 @@ class PictureSpec:
 
     id: str
     file: str
-    steps: tuple[str, ...]
     alt: str
 
 
@@ -86,6 +87,7 @@ class Picture:
     svg: bytes
     width: int
     height: int
+    #: The install steps that show it (as the flow names them).
     steps: tuple[str, ...] = ()
     #: The first 16 hex digits of the PNG's SHA-256: for a cache-busting URL or an ETag.
     digest: str = ""
@@ -116,33 +118,38 @@ def load_pictures(
     locale: str = "vi",
     root: Path = CONTENT_ROOT,
     *,
-    step_ids: Collection[str] | None = None,
+    shown: Mapping[str, str] | None = None,
     width: int = WIDTH,
+    cache: Path | None = None,
 ) -> Pictures:
     """Check ``content/<locale>/images.toml`` and render every picture to PNG.
 
-    ``step_ids`` are the install steps a picture may name; by default, those of the locale's
-    flow. Raises :class:`ContentError` on a bad spec or an SVG that breaks the rules.
+    ``shown``: install step id -> the picture it shows; by default, as the locale's flow
+    names them. ``cache``: a folder keeping each rendering (:func:`render_cached`), so that a
+    restarted process or another worker does not render again. Raises
+    :class:`ContentError` on a bad spec, a picture no step shows, or an SVG that breaks the
+    rules.
     """
     folder = root / locale
-    if step_ids is None:
+    if shown is None:
         from bot.content import load_content
 
-        step_ids = {s.id for s in load_content(locale, root).install}
+        shown = {s.id: s.picture for s in load_content(locale, root).install if s.picture}
     specs = load_specs(folder / "images.toml")
-    problems = check_specs(specs, folder / "images", step_ids)
+    problems = check_specs(specs, folder / "images", set(shown.values()))
     if problems:
         raise ContentError(f"content/{locale}/images.toml: " + "; ".join(problems))
     pictures = []
     for spec in specs:
         svg = (folder / "images" / spec.file).read_bytes()
-        png, w, h = render_png(svg, width)
+        png, w, h = render_cached(svg, width, cache) if cache else render_png(svg, width)
         if len(png) > MAX_PNG_BYTES:
             raise ContentError(
                 f"picture {spec.id!r}: the PNG is {len(png)} bytes (at most {MAX_PNG_BYTES})"
             )
         digest = hashlib.sha256(png).hexdigest()[:16]
-        pictures.append(Picture(spec.id, spec.alt, png, svg, w, h, spec.steps, digest))
+        steps = tuple(step for step, picture in shown.items() if picture == spec.id)
+        pictures.append(Picture(spec.id, spec.alt, png, svg, w, h, steps, digest))
     return Pictures(pictures)
 
 
@@ -158,22 +165,18 @@ def load_specs(path: Path) -> tuple[PictureSpec, ...]:
 
 
 def _spec(raw: dict[str, Any]) -> PictureSpec:
-    steps = raw.get("steps", [])
     return PictureSpec(
         id=str(raw.get("id", "")),
         file=str(raw.get("file", "")),
-        steps=tuple(str(s) for s in (steps if isinstance(steps, list) else [steps])),
         alt=str(raw.get("alt", "")).strip(),
     )
 
 
-def check_specs(
-    specs: Collection[PictureSpec], images: Path, step_ids: Collection[str]
-) -> list[str]:
-    """Every problem with ``specs``: ids, steps, alt texts, files and what the SVGs hold."""
+def check_specs(specs: Collection[PictureSpec], images: Path, shown: Collection[str]) -> list[str]:
+    """Every problem with ``specs``: ids, alt texts, files, what the SVGs hold, and pictures
+    that no install step shows (``shown``: the ids the flow names)."""
     problems: list[str] = []
     seen_ids: set[str] = set()
-    seen_steps: dict[str, str] = {}
     for spec in specs:
         where = f"picture {spec.id!r}"
         if not re.fullmatch(r"[a-z][a-z0-9_]*", spec.id):
@@ -183,15 +186,8 @@ def check_specs(
         seen_ids.add(spec.id)
         if not spec.alt:
             problems.append(f"{where}: empty alt text")
-        if not spec.steps:
-            problems.append(f"{where}: names no install step")
-        for step in spec.steps:
-            if step not in step_ids:
-                problems.append(f"{where}: unknown install step {step!r}")
-            elif step in seen_steps:
-                problems.append(f"{where}: step {step!r} already shows {seen_steps[step]!r}")
-            else:
-                seen_steps[step] = spec.id
+        if spec.id not in shown:
+            problems.append(f"{where}: no install step shows it (flow.toml, `picture`)")
         # A bare file name: a picture cannot point outside content/<locale>/images/.
         if not re.fullmatch(r"[A-Za-z0-9_-]+\.svg", spec.file):
             problems.append(f"{where}: file {spec.file!r} must be a plain NAME.svg")
@@ -279,6 +275,40 @@ def render_png(svg: bytes, width: int = WIDTH) -> tuple[bytes, int, int]:
     out = io.BytesIO()
     palette.save(out, format="PNG", optimize=True)
     return out.getvalue(), palette.width, palette.height
+
+
+def render_cached(svg: bytes, width: int, cache: Path) -> tuple[bytes, int, int]:
+    """:func:`render_png`, kept in ``cache`` under a key of everything the bytes depend on
+    (the SVG, the width, the palette, the versions of resvg and Pillow, the font files):
+    rendering costs about 1.2 s a picture, reading it back a millisecond. A cache that
+    cannot be read or written is rendered around, and a kept file is used only if it is a
+    PNG of the expected size."""
+    from importlib.metadata import version
+
+    from PIL import Image
+
+    parts = [svg, f"{width}:{PALETTE_COLOURS}".encode()]
+    parts += [version("resvg-py").encode(), version("pillow").encode()]
+    parts += [f"{f}:{Path(f).stat().st_size}".encode() for f in font_files()]
+    key = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).hexdigest()
+    path = cache / f"{key[:32]}.png"
+    size = expected_size(svg, width)
+    try:
+        kept = path.read_bytes()
+        with Image.open(io.BytesIO(kept)) as image:
+            if image.format == "PNG" and image.size == size:
+                return kept, *size
+    except (OSError, ValueError):
+        pass  # not there yet, or not a picture: rendered again
+    png, w, h = render_png(svg, width)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(png)
+        partial.replace(path)  # whole or not at all, whichever worker writes last
+    except OSError:
+        pass  # a read-only folder: rendered at every start, as without a cache
+    return png, w, h
 
 
 def expected_size(svg: bytes, width: int = WIDTH) -> tuple[int, int]:

@@ -118,6 +118,10 @@ class Variant(StrEnum):
     speaks on (bot.model.Medium)."""
 
     TYPED = "typed"  # no buttons: people answer by typing a number or a word
+    #: a page in a browser (the web chat): the bot cannot write first, so there are no
+    #: reminders; people come back by opening the page again; a random id kept by the
+    #: browser is who they are
+    WEB = "web"
 
 
 class ScreenKind(StrEnum):
@@ -154,10 +158,13 @@ class ScreenId(StrEnum):
     SCAM_SIGNS = "scam_signs"
 
 
-#: Screens the engine offers only if the content has them.
+#: Screens the engine offers only if the content has them: the offer of reminders before the
+#: first install step, and, where the bot cannot write first (the web chat), the note that
+#: there are none there.
 REMIND_OFFER = "remind_offer"
 #: Asked after the reminders, on its own: consent is given per purpose (Law 91/2025).
 ANNOUNCE_OFFER = "announce_offer"
+NO_REMINDERS = "no_reminders"
 #: Where "I want to install" typed anywhere leads (else straight to the install: @install).
 READY = "ready"
 #: Where "I have a question" typed anywhere leads (else the menu).

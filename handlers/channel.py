@@ -26,6 +26,7 @@ from bot.model import Input, Medium, OutMessage
 if TYPE_CHECKING:
     from bot.content import Content
     from handlers.inbound import Inbound
+    from handlers.pictures import Gallery
     from storage.database import Database
 
 #: How the process runs: behind a webhook server (``serve``), fetching updates itself
@@ -139,6 +140,9 @@ class Services:
     worker_index: int = 0
     #: A channel whose user can end the process (the terminal's /quit) calls this.
     request_stop: Callable[[], None] = field(default=lambda: None)
+    #: The install-step pictures, and the server's public address (PUBLIC_URL) they are
+    #: served under (None: no pictures).
+    gallery: Gallery | None = None
 
 
 #: Builds a channel from the environment's variables, or None when it is not configured

@@ -177,6 +177,17 @@ class Inbound:
         """Wait until every queued delivery has been processed and answered."""
         await self.runner.drain()
 
+    async def settled(self, channel: Channel, user: str) -> None:
+        """Wait until every delivery queued so far for this one user has been processed and
+        answered (a web page answers its own request with the replies)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def mark() -> None:
+            _settle(done)
+
+        self.runner.submit((channel.name, user), mark)
+        await done
+
     # --- one delivery ---------------------------------------------------------------------
 
     async def _process(

@@ -6,12 +6,13 @@ runs in (handlers/channel.py, ``ChannelSpec.build``); nothing else names a chann
 
 from __future__ import annotations
 
-from handlers import telegram, terminal, zalo_bot, zalo_oa
+from handlers import telegram, terminal, web, zalo_bot, zalo_oa
 from handlers.channel import ChannelSpec
 
 CHANNELS: tuple[ChannelSpec, ...] = (
     telegram.SPEC,
     zalo_bot.SPEC,
     zalo_oa.SPEC,
+    web.SPEC,
     terminal.SPEC,
 )

@@ -11,6 +11,8 @@
   never downloaded.
 - Button data is "<screen>|<option>"; stale or forged data is answered by the engine.
 - A user who blocked the bot is marked stopped; group chats get a polite "chat privately".
+- An install step's picture is uploaded once (the PNG); after that, the file id Telegram
+  gave it is sent instead (handlers/pictures.py).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from handlers import webhook
 from handlers.channel import Capabilities, ChannelSpec, Incoming, Route, Services
 from handlers.delivery import InDoubt, NotSent, Rejected, RetryLater, Unreachable
 from handlers.inbound import Inbound, split_text
+from handlers.pictures import Gallery
 from handlers.webhook import Malformed
 
 CHANNEL = "telegram"
@@ -264,9 +267,13 @@ class TelegramChannel:
         webhook_url: str = "",
         poll_timeout: int = 10,
         poll_interval: float = 0.0,
+        gallery: Gallery | None = None,
     ):
         self.inbound = inbound
         self.content = content
+        self.gallery = gallery or Gallery.empty()
+        #: A picture's digest -> the file id Telegram gave its first upload.
+        self._photo_ids: dict[str, str] = {}
         self._webhook_secret = webhook_secret
         self._webhook_url = webhook_url
         self._poll_timeout = poll_timeout
@@ -397,6 +404,9 @@ class TelegramChannel:
 
     async def _send(self, chat: int, message: OutMessage) -> None:
         bot = self.app.bot
+        if message.picture:
+            await self._send_picture(chat, message.picture)
+            return
         item = message.attachment
         if item is not None:
             upload = InputFile(item.data, filename=item.filename)
@@ -415,6 +425,18 @@ class TelegramChannel:
                 reply_markup=keyboard(message) if last else None,
                 link_preview_options=self._preview,
             )
+
+    async def _send_picture(self, chat: int, picture_id: str) -> None:
+        """Upload the picture the first time, then send Telegram's file id for it."""
+        picture = await self.gallery.picture(picture_id)
+        if picture is None:
+            log.warning("Telegram: no picture %r to send", picture_id)
+            return
+        known = self._photo_ids.get(picture.digest)
+        photo: str | InputFile = known or InputFile(picture.png, filename=f"{picture.id}.png")
+        sent = await self.app.bot.send_photo(chat, photo)
+        if known is None and sent.photo:
+            self._photo_ids[picture.digest] = sent.photo[-1].file_id  # the largest size
 
     async def discard(self, incoming: Incoming) -> None:
         if incoming.message_id is not None:
@@ -453,6 +475,7 @@ def build(env: Mapping[str, str], services: Services) -> TelegramChannel | None:
         rate_limiter=limiter not in ("off", "0", "false", "no"),
         webhook_secret=secret,
         webhook_url=url,
+        gallery=services.gallery,
     )
 
 

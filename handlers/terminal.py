@@ -3,7 +3,7 @@
 The same engine, store and inbound path as the bots. Type text as a citizen would, or the
 number of an option. A few commands simulate what a phone can send: /photo, /document,
 /sticker, /voice, /location, /contact. /quit (or Ctrl-D) leaves; progress is kept, so the next
-run offers to continue where you stopped.
+run offers to continue where you stopped. A picture is printed as what it shows (its alt text).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from bot.model import Input, Media, MediaKind, OutMessage, Start, Text
 from handlers.channel import Capabilities, ChannelSpec, Incoming, Route, Services
 from handlers.inbound import Inbound
+from handlers.pictures import FRAME, Gallery
 from handlers.render import numbered
 
 CHANNEL = "terminal"
@@ -58,9 +59,16 @@ async def _read_line() -> str | None:
         return None
 
 
-def render(messages: Sequence[OutMessage]) -> str:
-    """One turn's messages as the terminal shows them."""
-    return "\n\n".join(f"🤖 {numbered(m)}" for m in messages)
+def render(messages: Sequence[OutMessage], gallery: Gallery | None = None) -> str:
+    """One turn's messages as the terminal shows them (a picture: what it shows)."""
+    return "\n\n".join(f"🤖 {_shown(m, gallery)}" for m in messages)
+
+
+def _shown(message: OutMessage, gallery: Gallery | None) -> str:
+    if not message.picture:
+        return numbered(message)
+    picture = gallery.get(message.picture) if gallery is not None else None
+    return Gallery.in_words(picture) if picture else f"{FRAME} [{message.picture}]"
 
 
 class TerminalChannel:
@@ -77,8 +85,10 @@ class TerminalChannel:
         read: Read = _read_line,
         write: Write = print,
         on_quit: Callable[[], None] = lambda: None,
+        gallery: Gallery | None = None,
     ):
         self.inbound = inbound
+        self.gallery = gallery
         self.user = user
         self._read = read
         self._write = write
@@ -102,7 +112,10 @@ class TerminalChannel:
                 incoming = Incoming(self.user, self.user, event, delivery_id=None)
                 self.inbound.submit(self, incoming)
                 await self.inbound.drain()  # the step, then its replies
-                self._write(render(self.take_turn()) + "\n")
+                turn = self.take_turn()
+                if self.gallery is not None and any(m.picture for m in turn):
+                    await self.gallery.picture("")  # rendered (once) without blocking
+                self._write(render(turn, self.gallery) + "\n")
                 line = await self._read()
                 if line is None or line.strip().lower() in _QUIT:
                     return
@@ -137,7 +150,9 @@ def build(env: Mapping[str, str], services: Services) -> TerminalChannel | None:
     other channel configured)."""
     if services.mode != "interactive":
         return None
-    return TerminalChannel(services.inbound, on_quit=services.request_stop)
+    return TerminalChannel(
+        services.inbound, on_quit=services.request_stop, gallery=services.gallery
+    )
 
 
 SPEC = ChannelSpec(CHANNEL, build)

@@ -9,7 +9,8 @@
 - The platform has no buttons, no deep links and cannot delete a user's message: options are
   numbered lines, a volunteer's code is typed ("ma VK7M2QX"), a photo gets a warning.
 - Replies go out through ``sendMessage``, split under 2,000 characters; ``ok: false`` is an
-  error even with HTTP 200.
+  error even with HTTP 200. An install step's picture goes out through ``sendPhoto`` with its
+  public URL (handlers/pictures.py), or, without one, as what it shows in words.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from handlers import webhook
 from handlers.channel import Capabilities, ChannelSpec, Incoming, Route, Services
 from handlers.delivery import InDoubt, NotSent, Rejected, RetryLater, Unreachable
 from handlers.inbound import Inbound, split_text
+from handlers.pictures import Gallery
 from handlers.render import numbered
 from handlers.webhook import Malformed
 
@@ -150,8 +152,10 @@ class ZaloBotChannel:
         base_url: str = DEFAULT_API_BASE_URL,
         webhook_secret: str | None = None,
         polling: bool = False,
+        gallery: Gallery | None = None,
     ):
         self.inbound = inbound
+        self.gallery = gallery or Gallery.empty()
         self._token = token
         self._base = base_url.rstrip("/")
         self._secret = webhook_secret
@@ -221,6 +225,9 @@ class ZaloBotChannel:
         """Send to a chat, telling how a failure ended (handlers/delivery.py)."""
         try:
             for message in messages:
+                if message.picture:
+                    await self._send_picture(chat, message.picture)
+                    continue
                 for piece in pieces(message):
                     await self.call("sendMessage", {"chat_id": chat, "text": piece})
         except ZaloBotError as exc:
@@ -229,6 +236,20 @@ class ZaloBotChannel:
             raise NotSent(type(exc).__name__) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise InDoubt(type(exc).__name__) from exc
+
+    async def _send_picture(self, chat: str, picture_id: str) -> None:
+        """The picture by its public URL; without one, what it shows in words."""
+        picture = await self.gallery.picture(picture_id)
+        if picture is None:
+            log.warning("Zalo Bot: no picture %r to send", picture_id)
+            return
+        url = self.gallery.url(picture)
+        if url is not None:
+            await self.call("sendPhoto", {"chat_id": chat, "photo": url})
+        else:
+            await self.call(
+                "sendMessage", {"chat_id": chat, "text": self.gallery.in_words(picture)}
+            )
 
     async def discard(self, incoming: Incoming) -> None:
         """The Bot Platform cannot delete a user's message (the engine warns instead)."""
@@ -270,6 +291,7 @@ def build(env: Mapping[str, str], services: Services) -> ZaloBotChannel | None:
         base_url=env.get("ZALO_BOT_API_BASE_URL") or DEFAULT_API_BASE_URL,
         webhook_secret=secret,
         polling=services.mode == "polling",
+        gallery=services.gallery,
     )
 
 

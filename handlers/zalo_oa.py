@@ -12,6 +12,8 @@
   once) under a lock, and the new pair is saved *before* it is used, so that a crash or a
   restart never leaves the bot holding only a spent refresh token.
 - -230 (no interaction in the last 7 days) and -213 (not following) are not retried.
+- An install step's picture is a media template with its public URL (handlers/pictures.py),
+  or, without one, what it shows in words.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from handlers.channel import Capabilities, ChannelSpec, Incoming, Route, Service
 from handlers.conversation import utcnow
 from handlers.delivery import InDoubt, NotSent, Rejected, Unreachable
 from handlers.inbound import Inbound, split_text
+from handlers.pictures import Gallery
 from handlers.render import numbered
 from handlers.webhook import Malformed
 from storage.leases import Leases
@@ -264,8 +267,10 @@ class ZaloOAChannel:
         tokens: TokenStore,
         *,
         clock: Callable[[], datetime] = utcnow,
+        gallery: Gallery | None = None,
     ):
         self.inbound = inbound
+        self.gallery = gallery or Gallery.empty()
         self.settings = settings
         self.tokens = tokens
         self.clock = clock
@@ -336,8 +341,26 @@ class ZaloOAChannel:
             raise InDoubt(type(exc).__name__) from exc
 
     async def _send_message(self, user: str, message: OutMessage) -> None:
+        """One engine message: a picture, or text pieces with the options as buttons."""
+        if message.picture:
+            await self._send_picture(user, message.picture)
+            return
         for payload in payloads(message):
             await self._send_cs(user, payload)
+
+    async def _send_picture(self, user: str, picture_id: str) -> None:
+        """The picture as a media template with its public URL; without one, in words."""
+        picture = await self.gallery.picture(picture_id)
+        if picture is None:
+            log.warning("Zalo OA: no picture %r to send", picture_id)
+            return
+        url = self.gallery.url(picture)
+        if url is None:
+            await self._send_cs(user, {"text": self.gallery.in_words(picture)})
+            return
+        media = {"media_type": "image", "url": url}
+        payload = {"template_type": "media", "elements": [media]}
+        await self._send_cs(user, {"attachment": {"type": "template", "payload": payload}})
 
     async def discard(self, incoming: Incoming) -> None:
         """The OA cannot delete a user's message (the engine warns instead)."""
@@ -465,7 +488,7 @@ def build(env: Mapping[str, str], services: Services) -> ZaloOAChannel | None:
     if settings is None:
         return None
     tokens = TokenStore(services.db, services.inbound.conversations.refs)
-    return ZaloOAChannel(services.inbound, settings, tokens)
+    return ZaloOAChannel(services.inbound, settings, tokens, gallery=services.gallery)
 
 
 SPEC = ChannelSpec(CHANNEL, build)

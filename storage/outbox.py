@@ -77,6 +77,7 @@ def dump_messages(messages: Sequence[OutMessage]) -> str:
                 "text": m.text,
                 "screen": m.screen,
                 "options": [[o.id, o.label] for o in m.options],
+                **({"picture": m.picture} if m.picture else {}),
             }
             for m in messages
         ],
@@ -90,6 +91,7 @@ def load_messages(payload: str) -> tuple[OutMessage, ...]:
             text=str(m["text"]),
             screen=str(m.get("screen", "")),
             options=tuple(Option(str(i), str(label)) for i, label in m.get("options", [])),
+            picture=str(m.get("picture", "")),
         )
         for m in json.loads(payload)
     )

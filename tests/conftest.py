@@ -16,6 +16,7 @@ from app.settings import prepare_process
 from bot.config import Config, load_config
 from bot.content import Content, load_content
 from bot.engine import Engine
+from bot.pictures import Pictures, load_pictures
 from storage.database import Database, migrate
 
 # The test suite wires channels itself, as the application does: the same process switches.
@@ -53,6 +54,12 @@ def content() -> Content:
 @pytest.fixture(scope="session")
 def engine(content: Content, config: Config) -> Engine:
     return Engine(content, config)
+
+
+@pytest.fixture(scope="session")
+def pictures(content: Content) -> Pictures:
+    """The install-step pictures, rendered once for the whole session (about 2.5 s)."""
+    return load_pictures("vi", shown={s.id: s.picture for s in content.install if s.picture})
 
 
 def postgres_url() -> str | None:

@@ -12,6 +12,7 @@ from bot.engine.turn import Turn
 from bot.model import ScreenRef, State
 from bot.vocabulary import (
     ANNOUNCE_OFFER,
+    NO_REMINDERS,
     REMIND_OFFER,
     EventKind,
     InstallRoute,
@@ -65,8 +66,11 @@ class Navigator:
         state = turn.state
         if target is Target.INSTALL:
             if self._offer_reminders(state):
-                self.go(turn, REMIND_OFFER)
-                return
+                # Where the bot cannot write first, the same place says there are none.
+                offer = REMIND_OFFER if turn.medium.push else NO_REMINDERS
+                if offer in self.content.screens:
+                    self.go(turn, offer)
+                    return
             if self._offer_announcements(state):
                 self.go(turn, ANNOUNCE_OFFER)
                 return
@@ -90,7 +94,8 @@ class Navigator:
             turn.state = replace(state, view=view)
             if view:
                 turn.record(EventKind(view), step=state.screen)
-            self.renderer.render(turn)
+            # Back from the step's own view: its picture is just above in the chat.
+            self.renderer.render(turn, picture=bool(view) or not state.view)
         elif target is Target.MORE:
             turn.state = replace(state, page=(state.page + 1) % self.renderer.pages(state))
             self.renderer.render(turn)

@@ -87,10 +87,12 @@ class Renderer:
 
     # --- showing a screen -----------------------------------------------------------------
 
-    def render(self, turn: Turn, *, compact: bool = False) -> None:
+    def render(self, turn: Turn, *, compact: bool = False, picture: bool = True) -> None:
         """Show the current screen. ``compact``: it was just shown, so only remind the user
         where they are (a line with the step's or the screen's title, or the screen's short
-        last question) with its options."""
+        last question) with its options.
+        ``picture``: an install step's main view brings its picture (not when the user
+        comes back to it from its own "stuck" or "why" view: it is just above)."""
         state = turn.state
         key = state.here.key
         options = tuple(Option(o.id, self.fmt(o.label, state)) for o in self.options(state))
@@ -99,6 +101,10 @@ class Renderer:
             if compact and not state.view:
                 turn.say(self.fill(turn, turn.texts["reoffer_step"]), options, key)
             else:
+                # The step's picture comes before its main view shown in full, not before
+                # the reminders of where the user is, nor the "stuck" and "why" views.
+                if step.picture and picture and not state.view:
+                    turn.show(step.picture)
                 turn.say(self._install_text(turn, step), options, key)
             return
         screen = self.content.screens[state.screen or ScreenId.MENU]

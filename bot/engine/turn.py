@@ -31,6 +31,10 @@ class Turn:
     def say(self, text: str, options: tuple[Option, ...] = (), screen: str = "") -> None:
         self.messages.append(OutMessage(text=text, options=options, screen=screen))
 
+    def show(self, picture: str) -> None:
+        """A picture of the content, as a message of its own (sent, and retried, alone)."""
+        self.messages.append(OutMessage(text="", picture=picture))
+
     def record(
         self,
         kind: EventKind,

@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -35,10 +36,13 @@ from app.server import make_app, serving
 from bench.common import free_port
 from bot.engine import Engine
 from bot.identity import UserRefs
+from bot.pictures import Pictures
 from handlers.channel import Channel
 from handlers.conversation import Conversations
 from handlers.inbound import Inbound
+from handlers.pictures import Gallery
 from handlers.telegram import TelegramChannel
+from handlers.web import COOKIE, WebChannel
 from handlers.zalo_bot import ZaloBotChannel
 from handlers.zalo_oa import OASettings, ZaloOAChannel
 from storage.database import Database, migrate
@@ -192,12 +196,13 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(engine: Engine, tmp_path: Path) -> AsyncIterator[Stack]:
+async def stack(engine: Engine, tmp_path: Path, pictures: Pictures) -> AsyncIterator[Stack]:
     nginx_binary()
     db = Database(f"sqlite:///{tmp_path / 'bot.db'}")
     await migrate(db)
     conversations = Conversations(engine, Repository(db), UserRefs(TEST_SECRET))
     inbound = Inbound(conversations)
+    gallery = Gallery.of(pictures, f"https://{DOMAIN}")
     async with AsyncExitStack() as stack:
         stack.push_async_callback(db.dispose)
         telegram_api = await stack.enter_async_context(FakeBotAPI())
@@ -224,13 +229,14 @@ async def stack(engine: Engine, tmp_path: Path) -> AsyncIterator[Stack]:
                 inbound, zalo_api.token, base_url=zalo_api.base_url, webhook_secret=SECRET
             ),
             ZaloOAChannel(inbound, oa_settings, TokenStore(db, UserRefs(TEST_SECRET))),
+            WebChannel(inbound, gallery=gallery),
         ]
         for channel in channels:
             await channel.start()
             stack.push_async_callback(channel.stop)
         limits = HttpLimits()
         guard = ConnectionGuard(limits)
-        app = make_app(channels, limits=limits, guard=guard)
+        app = make_app(channels, limits=limits, guard=guard, routes=gallery.routes())
         site = await stack.enter_async_context(serving(app, guard, "127.0.0.1", 0))
         nginx = stack.enter_context(running_nginx(tmp_path, site.port))
         session = await stack.enter_async_context(aiohttp.ClientSession())
@@ -257,7 +263,7 @@ def _json(value: Any) -> bytes:
 async def test_webhooks_and_health_go_through_nginx(stack: Stack) -> None:
     status, body = await stack.request("GET", "/healthz")
     assert status == 200
-    assert json.loads(body)["channels"] == ["telegram", "zalo_bot", "zalo_oa"]
+    assert json.loads(body)["channels"] == ["telegram", "zalo_bot", "zalo_oa", "web"]
 
     update = {"update_id": 1, **make_text_update(7001, "xin chào")}
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
@@ -277,6 +283,38 @@ async def test_webhooks_and_health_go_through_nginx(stack: Stack) -> None:
     )
     assert (await stack.request("POST", "/zalo/oa/webhook", raw, headers))[0] == 200
     await stack.oa.wait_sent("7003", 1)
+
+
+async def test_the_web_chat_and_the_pictures_go_through_nginx(
+    stack: Stack, pictures: Pictures
+) -> None:
+    async with stack.session.get(
+        f"https://127.0.0.1:{stack.nginx.https}/chat", headers={"Host": DOMAIN}, ssl=False
+    ) as page:
+        assert page.status == 200
+        cookie = page.cookies[COOKIE]
+        assert cookie["secure"], "PUBLIC_URL is https: the id travels over TLS only"
+        html = await page.text()
+    token = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert token is not None
+    form = f"csrf={token.group(1)}&nonce=through-nginx-0001&start=1".encode()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Cookie": f"{COOKIE}={cookie.value}",
+        "Origin": f"https://{DOMAIN}",  # the page's own origin, as nginx passes Host on
+    }
+    status, body = await stack.request("POST", "/chat", form, headers)
+    assert status == 200
+    assert "KHÔNG BAO GIỜ" in body.decode()
+    forged = {**headers, "Origin": "https://evil.example"}
+    assert (await stack.request("POST", "/chat", form, forged))[0] == 403
+    css = re.search(r'href="(/chat/static/[^"]+)"', html)
+    assert css is not None
+    assert (await stack.request("GET", css.group(1)))[0] == 200
+    card = pictures.get("cccd_photo")
+    assert card is not None
+    status, png = await stack.request("GET", Gallery.path(card))
+    assert (status, png) == (200, card.png), "where Zalo's servers fetch it"
 
 
 async def test_the_bot_still_refuses_what_is_not_the_platforms(stack: Stack) -> None:

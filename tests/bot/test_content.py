@@ -94,6 +94,18 @@ def test_without_buttons_nobody_is_told_to_tap(content: Content) -> None:
     assert not told.search(content.screens["menu"].texts_for(("typed",))[0])
 
 
+def test_on_the_web_nobody_is_told_to_stop_messages_or_type_start(content: Content) -> None:
+    """A page never writes first and is opened again by its link: its own wording never
+    promises or stops messages, never names the chat apps' ids, never says /start."""
+    web = content.texts_for(("web",))
+    for key in ("help", "stopped", "erased", "error"):
+        assert "/start" not in web[key], key
+        assert "thôi nhận tin nhắn" not in web[key], key
+    privacy = content.screens["privacy"].texts_for(("web",))
+    assert not any("Telegram" in t or "nhận nhắc" in t for t in privacy)
+    assert content.screens["no_reminders"].texts_for(("web",))[0].startswith("Lưu ý")
+
+
 @pytest.mark.parametrize(
     ("texts", "message"),
     [
@@ -127,3 +139,15 @@ def test_body_text_uses_bullets_not_numbers(content: Content) -> None:
     texts += [t.answer for t in content.faq.values()]
     for text in texts:
         assert not numbered.search(text), text
+
+
+def test_the_flow_names_the_pictures_of_the_two_hard_steps(content: Content) -> None:
+    shown = {s.id: s.picture for s in content.install if s.picture}
+    assert shown == {"cccd_front": "cccd_photo", "cccd_back": "cccd_photo", "face": "face_check"}
+    assert content.picture_ids == {"cccd_photo", "face_check"}
+
+
+def test_a_step_naming_an_unknown_picture_is_reported(content: Content) -> None:
+    steps = tuple(replace(s, picture="selfie") if s.id == "face" else s for s in content.install)
+    with pytest.raises(ContentError, match="install step 'face': no picture 'selfie'"):
+        check(replace(content, install=steps))

@@ -158,6 +158,23 @@ def test_stuck_is_recorded_per_step(engine: Engine) -> None:
     assert reply.state.view == "stuck"
 
 
+def test_the_two_hard_steps_bring_their_pictures_once(engine: Engine) -> None:
+    front = walk(engine, *INSTALL_VNPT, "!done", "!done")
+    assert [(m.picture, m.text[:7]) for m in front.messages] == [
+        ("cccd_photo", ""),
+        ("", "Bước 3/"),
+    ], "the picture first, a message of its own"
+    assert front.state.screen == "cccd_front"
+    assert not any(m.picture for m in walk(engine, "!stuck", state=front.state).messages)
+    back = walk(engine, "!stuck", "!stuck_back", state=front.state)
+    assert not any(m.picture for m in back.messages), "just above in the chat"
+    face = walk(engine, "!done", "!done", state=front.state)
+    assert [m.picture for m in face.messages] == ["face_check", ""]
+    resumed = walk(engine, "/start", "!resume", state=face.state)
+    assert [m.picture for m in resumed.messages] == ["face_check", ""], "coming back"
+    assert not any(m.picture for m in walk(engine, "!done", state=face.state).messages)
+
+
 def test_referral_first_touch_wins(engine: Engine) -> None:
     reply = walk(engine, Start("VAAAAAA"), Start("VBBBBBB"), "/start VCCCCCC")
     assert reply.state.referral == "VAAAAAA"
@@ -244,6 +261,33 @@ def test_reminders_are_offered_once_before_the_first_step(engine: Engine) -> Non
     again = walk(engine, *restart, state=said_yes.state)
     assert again.state.screen != "remind_offer"
     assert engine.progress(again.state) == (1, 9)
+
+
+#: The web chat's medium: buttons, but it cannot write first (handlers/web.py).
+WEB = Medium("web", buttons=True, can_delete=True, deep_links=True, push=False)
+
+
+def test_on_a_page_that_cannot_write_first_the_offer_is_a_note_that_there_are_none(
+    engine: Engine, content: Content
+) -> None:
+    note = walk(engine, "/start", "!install", "!ok", "!i:vnpt", "!android", medium=WEB)
+    assert note.state.screen == "no_reminders"
+    assert "không tự nhắn nhắc" in note.messages[-1].text
+    assert [o.id for o in note.messages[-1].options] == ["ok", "back"]
+    assert "reminders" not in kinds(note)
+    step = walk(engine, "!ok", state=note.state, medium=WEB)
+    assert step.messages[-1].text.startswith("Bước 1/9")
+    assert "reminders" not in kinds(step), "nobody said yes or no to reminders"
+    assert step.state.answers["reminders"] == "none"
+    again = walk(engine, "!back", "!android", state=step.state, medium=WEB)
+    assert again.messages[-1].text.startswith("Bước 1/9"), "said once"
+    # On a web page the texts say so too: no reminders, the page's own buttons.
+    help_text = walk(engine, "/huongdan", state=step.state, medium=WEB).messages[0].text
+    assert help_text.startswith(content.text_variants["web"]["help"])
+    privacy = walk(engine, "/baomat", state=step.state, medium=WEB)
+    assert "mã ngẫu nhiên" in privacy.messages[0].text
+    assert "Telegram" not in privacy.messages[0].text
+    assert [v.value for v in WEB.variants] == ["web"]
 
 
 def test_stop_and_block_turn_reminders_off(engine: Engine) -> None:

@@ -11,7 +11,7 @@ import pytest
 from matplotlib.ft2font import FT2Font
 from PIL import Image, ImageChops
 
-from bot.content import Content, ContentError
+from bot.content import ContentError
 from bot.pictures import (
     MAX_PNG_BYTES,
     MAX_SVG_BYTES,
@@ -24,6 +24,7 @@ from bot.pictures import (
     expected_size,
     font_files,
     load_pictures,
+    render_cached,
     render_png,
 )
 from tests.conftest import ROOT
@@ -37,11 +38,6 @@ GOOD_SVG = (
     'viewBox="0 0 200 100"><defs><rect id="r" width="80" height="40" fill="#c62828"/></defs>'
     '<use xlink:href="#r" x="10" y="10"/><text x="100" y="80" font-size="30">OK</text></svg>'
 )
-
-
-@pytest.fixture(scope="module")
-def pictures(content: Content) -> Pictures:
-    return load_pictures("vi", step_ids={s.id for s in content.install})
 
 
 def test_the_two_hard_steps_have_their_pictures(pictures: Pictures) -> None:
@@ -138,7 +134,6 @@ def _spec(**changes: object) -> PictureSpec:
     fields: dict[str, object] = {
         "id": "good",
         "file": "good.svg",
-        "steps": ("face",),
         "alt": "A picture.",
     }
     fields.update(changes)
@@ -154,15 +149,14 @@ def images(tmp_path: Path) -> Path:
 
 
 def test_a_good_spec_passes(images: Path) -> None:
-    assert check_specs([_spec()], images, {"face"}) == []
+    assert check_specs([_spec()], images, {"good"}) == []
     assert check_svg(GOOD_SVG.encode()) == []
 
 
 @pytest.mark.parametrize(
     ("spec", "problem"),
     [
-        (_spec(steps=("selfie",)), "unknown install step 'selfie'"),
-        (_spec(steps=()), "names no install step"),
+        (_spec(id="unused"), "no install step shows it"),
         (_spec(alt=""), "empty alt text"),
         (_spec(file="gone.svg"), "missing file"),
         (_spec(file="../good.svg"), "must be a plain NAME.svg"),
@@ -171,14 +165,13 @@ def test_a_good_spec_passes(images: Path) -> None:
     ],
 )
 def test_a_bad_spec_is_caught(images: Path, spec: PictureSpec, problem: str) -> None:
-    problems = check_specs([spec], images, {"face"})
+    problems = check_specs([spec], images, {"good", "Bad Id"})
     assert any(problem in p for p in problems), problems
 
 
-def test_a_step_shows_one_picture_and_ids_are_unique(images: Path) -> None:
-    problems = check_specs([_spec(), _spec()], images, {"face"})
+def test_ids_are_unique(images: Path) -> None:
+    problems = check_specs([_spec(), _spec()], images, {"good"})
     assert any("listed twice" in p for p in problems), problems
-    assert any("step 'face' already shows 'good'" in p for p in problems), problems
 
 
 @pytest.mark.parametrize(
@@ -205,7 +198,7 @@ def test_an_svg_that_reaches_outside_or_embeds_a_raster_is_caught(
     )
     assert any(problem in p for p in check_svg(svg.encode())), check_svg(svg.encode())
     (images / "bad.svg").write_text(svg, encoding="utf-8")
-    problems = check_specs([_spec(id="bad", file="bad.svg")], images, {"face"})
+    problems = check_specs([_spec(id="bad", file="bad.svg")], images, {"bad"})
     assert any(problem in p for p in problems), problems
 
 
@@ -243,11 +236,11 @@ def _content_root(tmp_path: Path, toml: str, svg: str = GOOD_SVG) -> Path:
 
 
 def test_load_pictures_refuses_bad_content(tmp_path: Path) -> None:
-    toml = '[[picture]]\nid = "good"\nfile = "good.svg"\nsteps = ["selfie"]\nalt = ""\n'
+    toml = '[[picture]]\nid = "good"\nfile = "good.svg"\nalt = ""\n'
     root = _content_root(tmp_path, toml)
     with pytest.raises(ContentError) as error:
-        load_pictures("vi", root, step_ids={"face"})
-    assert "unknown install step 'selfie'" in str(error.value)
+        load_pictures("vi", root, shown={"face": "other"})
+    assert "no install step shows it" in str(error.value)
     assert "empty alt text" in str(error.value)
 
 
@@ -258,15 +251,16 @@ def test_load_pictures_refuses_a_png_over_the_limit(tmp_path: Path) -> None:
         '<filter id="n"><feTurbulence baseFrequency="0.9" numOctaves="3"/></filter>'
         '<rect width="100" height="100" filter="url(#n)"/></svg>'
     )
-    toml = '[[picture]]\nid = "good"\nfile = "good.svg"\nsteps = ["face"]\nalt = "Noise."\n'
+    toml = '[[picture]]\nid = "good"\nfile = "good.svg"\nalt = "Noise."\n'
     root = _content_root(tmp_path, toml, noise)
     with pytest.raises(ContentError, match="at most 100000"):
-        load_pictures("vi", root, step_ids={"face"})
+        load_pictures("vi", root, shown={"face": "good"})
 
 
 def test_load_pictures_renders_a_good_spec_at_the_asked_width(tmp_path: Path) -> None:
-    toml = '[[picture]]\nid = "good"\nfile = "good.svg"\nsteps = ["face"]\nalt = "A red box."\n'
-    pictures = load_pictures("vi", _content_root(tmp_path, toml), step_ids={"face"}, width=400)
+    toml = '[[picture]]\nid = "good"\nfile = "good.svg"\nalt = "A red box."\n'
+    root = _content_root(tmp_path, toml)
+    pictures = load_pictures("vi", root, shown={"face": "good"}, width=400)
     picture = pictures.for_step("face")
     assert picture is not None
     assert (picture.width, picture.height) == (400, 200)
@@ -278,3 +272,21 @@ def test_load_pictures_renders_a_good_spec_at_the_asked_width(tmp_path: Path) ->
         red, green, blue = image.convert("RGB").getpixel((100, 60))  # type: ignore[misc]
         assert red > 180 > green + 80
         assert blue < 100
+
+
+def test_a_rendering_is_kept_and_a_bad_kept_file_is_rendered_again(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = render_cached(GOOD_SVG.encode(), 200, cache)
+    assert first == render_png(GOOD_SVG.encode(), 200)
+    [kept] = cache.glob("*.png")
+    assert kept.read_bytes() == first[0]
+    kept.write_bytes(render_png(GOOD_SVG.encode(), 100)[0])  # another size: not trusted
+    assert render_cached(GOOD_SVG.encode(), 200, cache) == first
+    kept.write_bytes(b"not a picture")
+    assert render_cached(GOOD_SVG.encode(), 200, cache) == first
+    assert kept.read_bytes() == first[0], "written again"
+    other = render_cached(GOOD_SVG.replace("OK", "KO").encode(), 200, cache)
+    assert other != first
+    assert len(list(cache.glob("*.png"))) == 2, "a changed SVG is another key"
+    (tmp_path / "ro").write_text("a file where the folder should be")
+    assert render_cached(GOOD_SVG.encode(), 200, tmp_path / "ro") == first, "no cache: rendered"

@@ -44,7 +44,7 @@ from bot.model import (
     Timeout,
     VolunteerCode,
 )
-from handlers import telegram, terminal, zalo_bot, zalo_oa
+from handlers import telegram, terminal, web, zalo_bot, zalo_oa
 from handlers.channel import Capabilities
 from handlers.render import numbered
 
@@ -56,6 +56,7 @@ CAPABILITIES: dict[str, Capabilities] = {
     zalo_bot.CHANNEL: zalo_bot.CAPABILITIES,
     zalo_oa.CHANNEL: zalo_oa.CAPABILITIES,
     terminal.CHANNEL: terminal.CAPABILITIES,
+    web.CHANNEL: web.CAPABILITIES,
 }
 INDENT = "     "
 STEP = timedelta(minutes=1)
@@ -133,6 +134,9 @@ def to_input(line: str, state: State) -> Input | timedelta:
 def render(reply: Reply, medium: Medium = DEFAULT_MEDIUM) -> list[str]:
     out: list[str] = []
     for message in reply.messages:
+        if message.picture:
+            out.append(f"bot: [picture {message.picture}]")
+            continue
         text = message.text if medium.buttons else numbered(message)
         lines = text.splitlines() or [""]
         out.append("bot: " + lines[0])

@@ -1193,8 +1193,13 @@ class FakeBotAPI:
 
     def _send_photo(self, params: JSONDict) -> JSONDict:
         chat = self._chat_key(params)
-        if not params.get("photo"):
+        photo = params.get("photo")
+        if not photo:
             raise _bad_request("there is no photo in the request")
+        # A file id: only one this server gave (Telegram: "wrong file identifier").
+        is_url = isinstance(photo, str) and photo.startswith(("http://", "https://"))
+        if isinstance(photo, str) and not is_url and photo not in self._files:
+            raise _bad_request("wrong file identifier/HTTP URL specified")
         return self._bot_message(chat, photo=self._photo_sizes(), **self._media_content(params))
 
     def _send_document(self, params: JSONDict) -> JSONDict:

@@ -1016,6 +1016,17 @@ def _check_attachment(attachment: Any) -> None:
             or not all(_valid_button(b) for b in buttons)
         ):
             raise _OAError(-201, "invalid buttons")
+    if payload.get("template_type") == "media":
+        # An image by its URL (zalo.md 2.4, [2ND]): Zalo's servers fetch it.
+        elements = payload.get("elements")
+        if (
+            not isinstance(elements, list)
+            or len(elements) != 1
+            or not isinstance(elements[0], dict)
+            or elements[0].get("media_type") not in ("image", "gif")
+            or not str(elements[0].get("url", "")).startswith(("https://", "http://"))
+        ):
+            raise _OAError(-201, "invalid media")
 
 
 class FakeZaloOA(_FakeServer):

@@ -13,6 +13,7 @@ from bot.engine import Engine
 from bot.identity import UserRefs
 from handlers.conversation import Conversations, utcnow
 from handlers.inbound import Inbound
+from handlers.pictures import Gallery
 from handlers.staff import StaffDesk
 from handlers.telegram import TelegramChannel
 from storage.database import Database, migrate
@@ -27,10 +28,13 @@ USER = 5001
 class Harness:
     """A user's side of the chat: send things, wait for the bot's whole answer."""
 
-    def __init__(self, api: FakeBotAPI, engine: Engine, db: Database):
+    def __init__(
+        self, api: FakeBotAPI, engine: Engine, db: Database, gallery: Gallery | None = None
+    ):
         self.api = api
         self.engine = engine
         self.db = db
+        self.gallery = gallery
         self.channel: TelegramChannel | None = None
         self.presses = 0
 
@@ -47,6 +51,7 @@ class Harness:
             self.api.token,
             base_url=self.api.base_url,
             poll_timeout=1,
+            gallery=self.gallery,
         )
         await self.channel.start()
 

@@ -9,18 +9,24 @@ not act on is acknowledged and ignored, a forged delivery is refused before its 
 parsed, a malformed or absurdly nested one is answered 400 with nothing processed (never a
 500), a /start payload that is not a code the bot issues is never stored, and staff commands
 reach the staff desk on every channel. A case runs against every adapter that can receive it.
+The web chat is driven as a browser drives it: its page first (the session's cookie and the
+forms' token), then form posts -- its "webhook" is the form, its authentication the cookie,
+the page's own origin and the token; it cannot send a photo at all.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from itertools import count
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -36,6 +42,7 @@ from handlers.inbound import Inbound
 from handlers.staff import StaffDesk
 from handlers.telegram import TelegramChannel
 from handlers.terminal import TerminalChannel, to_input
+from handlers.web import COOKIE, WebChannel
 from handlers.zalo_bot import ZaloBotChannel
 from handlers.zalo_oa import OASettings, ZaloOAChannel
 from storage.database import Database, migrate
@@ -374,6 +381,158 @@ class TerminalDriver:
         return False
 
 
+class _Replies(HTMLParser):
+    """The texts of the bot's new messages in a turn of the web chat (not those shown again),
+    as the engine wrote them: paragraphs and line breaks back to blank lines and newlines; a
+    picture is ""."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self._new = False  # inside a new message
+        self._depth = 0  # inside its text: how deep
+        self._parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        if tag in ("article", "figure"):
+            self._new = "bot" in classes and "again" not in classes
+            if self._new and tag == "figure":
+                self.texts.append("")
+        elif self._depth:
+            if tag == "br":
+                self._parts.append("\n")
+                return
+            if tag == "p" and self._parts:
+                self._parts.append("\n\n")
+            self._depth += 1
+        elif self._new and tag == "div" and classes == ["text"]:
+            self._depth = 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._depth and tag != "br":
+            self._depth -= 1
+            if not self._depth:
+                self.texts.append("".join(self._parts))
+                self._parts = []
+
+    def handle_data(self, data: str) -> None:
+        if self._depth:
+            self._parts.append(data)
+
+
+def replies(html: str) -> list[str]:
+    parser = _Replies()
+    parser.feed(html)
+    parser.close()
+    return parser.texts
+
+
+class WebDriver:
+    features = frozenset({"webhook"})
+    url_checks: frozenset[bytes] = frozenset()
+
+    def __init__(self, channel: WebChannel, server: TestServer):
+        self.channel, self.server = channel, server
+        self.inbound = channel.inbound
+        self.origin = str(server.make_url("/")).rstrip("/")
+        self._session: dict[str, str] = {}
+        self._token: dict[str, str] = {}
+        self._sent: dict[str, list[str]] = {}
+        self._deleted: set[str] = set()
+        self._forms = count(1)
+
+    async def _open(self, user: str) -> None:
+        """The person's first page: the cookie, and the token its forms carry."""
+        if user in self._session:
+            return
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+            http.get(self.server.make_url("/chat")) as response,
+        ):
+            assert response.status == 200
+            self._session[user] = response.cookies[COOKIE].value
+            found = re.search(r'name="csrf" value="([^"]+)"', await response.text())
+            assert found is not None
+            self._token[user] = found.group(1)
+
+    async def _post(self, user: str, body: bytes, *, origin: str | None = None) -> int:
+        await self._open(user)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"{COOKIE}={self._session[user]}",
+            "Origin": origin or self.origin,
+            "X-Chat": "1",
+        }
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+            http.post(self.server.make_url("/chat"), data=body, headers=headers) as response,
+        ):
+            if response.status == 200:
+                answer = await response.json()
+                self._sent.setdefault(user, []).extend(replies(answer["html"]))
+                if answer["discard"]:
+                    self._deleted.add(user)
+            return response.status
+
+    def _form(self, user: str, fields: dict[str, str], delivery: str | None = None) -> bytes:
+        # A delivery named by the test is the form's id (16 characters at least).
+        nonce = f"form-{delivery or next(self._forms):0>12}"
+        return urlencode({"csrf": self._token[user], "nonce": nonce, **fields}).encode()
+
+    async def text(self, user: str, text: str, *, delivery: str | None = None) -> int:
+        await self._open(user)
+        return await self._post(user, self._form(user, {"text": text}, delivery))
+
+    async def photo(self, user: str) -> int:
+        raise AssertionError("the web chat takes no upload of any kind")
+
+    async def group(self, user: str, text: str) -> tuple[int, str]:
+        raise AssertionError("a web page has no group chats")
+
+    async def unknown(self, user: str) -> int:
+        raise AssertionError("a web page posts only its own forms")
+
+    async def forged(self, user: str, text: str) -> int:
+        await self._open(user)
+        body = self._form(user, {"text": text})
+        return await self._post(user, body, origin="https://evil.example")
+
+    async def raw(self, body: bytes, *, forged: bool = False) -> int:
+        # Authenticated as the page is: its cookie, its origin, the form's token.
+        await self._open(USER)
+        if forged:
+            return await self._post(USER, body, origin="https://evil.example")
+        return await self._post(USER, body + f"&csrf={self._token[USER]}".encode())
+
+    def malformed(self, user: str) -> dict[str, bytes]:
+        # raw() adds the form's token (the page's authentication) to each.
+        nonce = "form-malformed-0001"
+        return {
+            "no form id": urlencode({"text": "xin chào"}).encode(),
+            "a form id too short": urlencode({"nonce": "x", "text": "a"}).encode(),
+            "two inputs at once": urlencode(
+                {"nonce": nonce, "text": "a", "option": "install"}
+            ).encode(),
+            "no input": urlencode({"nonce": nonce}).encode(),
+            "an option without its screen": urlencode(
+                {"nonce": nonce, "option": "install"}
+            ).encode(),
+            "an option of no screen of ours": urlencode(
+                {"nonce": nonce, "option": "<b>", "screen": "menu"}
+            ).encode(),
+            "a field twice": f"nonce={nonce}&text=a&text=b".encode(),
+            "not UTF-8": f"nonce={nonce}&text=".encode() + b"\xff\xfe",
+            "a form id twice": f"nonce={nonce}&nonce={nonce}x&text=a".encode(),
+        }
+
+    def sent(self, chat: str) -> list[str]:
+        return list(self._sent.get(chat, ()))
+
+    def deleted(self, user: str) -> bool:
+        return user in self._deleted
+
+
 class World:
     def __init__(self, driver: Driver, db: Database, desk: StaffDesk):
         self.driver = driver
@@ -398,10 +557,11 @@ class World:
 
 #: Every adapter, and what its platform can deliver besides a person's text and photos.
 FEATURES: dict[str, frozenset[str]] = {
-    "telegram": TelegramDriver.features,
-    "zalo_bot": ZaloBotDriver.features,
-    "zalo_oa": ZaloOADriver.features,
-    "terminal": TerminalDriver.features,
+    "telegram": TelegramDriver.features | {"media"},
+    "zalo_bot": ZaloBotDriver.features | {"media"},
+    "zalo_oa": ZaloOADriver.features | {"media"},
+    "terminal": TerminalDriver.features | {"media"},
+    "web": WebDriver.features,
 }
 
 
@@ -467,6 +627,9 @@ async def _driver(name: str, stack: AsyncExitStack, inbound: Inbound, engine: En
             TokenStore(inbound.conversations.repo.db, inbound.conversations.refs),
         )
         return ZaloOADriver(oa, channel, await serve(channel))
+    if name == "web":
+        web = WebChannel(inbound)
+        return WebDriver(web, await serve(web))
     terminal = TerminalChannel(inbound)
     return TerminalDriver(terminal)
 
@@ -498,7 +661,7 @@ async def test_a_repeated_delivery_is_applied_once(world: World) -> None:
     assert len(world.driver.sent(USER)) == 1
 
 
-@adapters()
+@adapters("media")
 async def test_a_photo_is_never_kept_and_always_answered(world: World) -> None:
     await world.driver.text(USER, "xin chào")
     await world.settle()
