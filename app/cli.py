@@ -46,7 +46,13 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.runtime import open_runtime, run_retention, run_until_signalled, started_channels
+from app.runtime import (
+    open_runtime,
+    run_retention,
+    run_until_signalled,
+    started_channels,
+    warm_picture_cache,
+)
 from app.server import serve
 from app.settings import Settings, prepare_process
 from app.workers import Supervisor, die_with_supervisor, only_server_on
@@ -219,6 +225,9 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     with only_server_on(settings.port):
         if args.workers > 1:
+            # Rendered once here into the cache the workers read: otherwise each worker renders
+            # every picture at its start (about 1.2 s each, holding the interpreter), at once.
+            warm_picture_cache()
             return Supervisor(settings, args.workers).run()
         asyncio.run(_serve(settings))
     return 0

@@ -24,7 +24,7 @@ from typing import Any
 from app.id_secret import load_id_secret
 from app.settings import Settings
 from bot.config import Config, load_config
-from bot.content import Content, load_content
+from bot.content import Content, ContentError, load_content
 from bot.engine import Engine
 from bot.identity import UserRefs
 from bot.model import Medium
@@ -119,6 +119,14 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         )
     finally:
         await db.dispose()
+
+
+def warm_picture_cache(locale: str = "vi") -> None:
+    """Render the pictures into :data:`PICTURE_CACHE` now (a supervisor, before its workers
+    start); a picture that cannot be rendered is left for the worker to report."""
+    # A worker checks the content at its start and says what is wrong.
+    with contextlib.suppress(ContentError):
+        load_pictures(locale, cache=PICTURE_CACHE)
 
 
 async def run_retention(runtime: Runtime) -> dict[str, int]:

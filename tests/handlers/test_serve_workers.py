@@ -75,7 +75,9 @@ class Cluster:
     async def workers_seen(self, tries: int = 60) -> set[int]:
         return {(await self.get("/healthz"))["worker"] for _ in range(tries)}
 
-    async def wait_up(self, count: int = 2, patience: float = 30.0) -> None:
+    # Why 60 s: each worker imports the stack and trains the understanding at its start, about
+    # 4 s alone on 2 cores but 15 s and more with the rest of the suite running beside it.
+    async def wait_up(self, count: int = 2, patience: float = 60.0) -> None:
         async with asyncio.timeout(patience):
             while True:
                 with contextlib.suppress(aiohttp.ClientError):
