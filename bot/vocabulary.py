@@ -105,6 +105,7 @@ class Placeholder(StrEnum):
     CONSENT_VERSION = "consent_version"
     NAME = "name"
     RETENTION_MONTHS = "retention_months"
+    COUNT = "count"  # how many options there are to choose from
 
 
 class ScreenKind(StrEnum):
@@ -143,6 +144,10 @@ class ScreenId(StrEnum):
 
 #: Screens the engine offers only if the content has them.
 REMIND_OFFER = "remind_offer"
+#: Where "I want to install" typed anywhere leads (else straight to the install: @install).
+READY = "ready"
+#: Where "I have a question" typed anywhere leads (else the menu).
+QUESTIONS = "faq_menu"
 
 
 class EventKind(StrEnum):
@@ -170,5 +175,6 @@ class EventKind(StrEnum):
     COMPLETED = "completed"  # reported completion (data: commune, village, provider...)
     MEDIA = "media"  # sent something that is not text (detail: its kind)
     SENSITIVE = "sensitive"  # typed something that looks like a code or an ID number
-    STALE = "stale"  # pressed an old button
+    STALE = "stale"  # pressed an old button (or typed the number of an old option)
+    CLARIFY = "clarify"  # was asked back "did you mean" (detail: the best candidate)
     UNKNOWN_STEP = "unknown_step"  # came back to a screen the content no longer has
