@@ -236,7 +236,12 @@ class _Checkpointer:
         self._waiting = None
         if self._writes:
             self._writes = 0
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._checkpoint)
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._thread, self._checkpoint)
+            except sqlite3.Error as exc:
+                # A disk that refuses writes (full, read-only): the log keeps every page, and
+                # the next commit schedules another try (at most one line per 2 s of writes).
+                log.warning("sqlite: checkpoint failed (%s)", type(exc).__name__)
             self._tail_due = True
 
     def _checkpoint(self, mode: str = "PASSIVE") -> None:

@@ -232,3 +232,25 @@ async def test_a_store_whose_disk_refuses_writes_is_not_reported_healthy(tmp_pat
     )  # fmt: skip
     out, _ = await done.communicate()
     assert out.decode().split() == ["None", "unavailable", "None"]
+
+
+async def test_a_checkpoint_the_disk_refuses_is_logged_not_left_unretrieved(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """bench/faults.py made the database files immutable for 10 s: the background checkpoint
+    failed with "disk I/O error" and its task died with the exception unretrieved (a traceback
+    in the log, and no checkpoint tried again). Here every checkpoint fails: the path is a
+    folder, which SQLite cannot open."""
+    checkpointer = storage.database._Checkpointer(str(tmp_path))
+    checkpointer.wrote()
+    await asyncio.sleep(0)  # the task waits for the timer now...
+    for _ in range(storage.database.CHECKPOINT_AFTER):
+        checkpointer.wrote()  # ...and a busy spell ends the wait
+    task = checkpointer._task
+    assert task is not None
+    with caplog.at_level(logging.WARNING, logger="storage.database"):
+        await asyncio.wait_for(task, 10)
+    assert "checkpoint failed (OperationalError)" in caplog.text
+    checkpointer.wrote()  # the next commit schedules another
+    assert checkpointer._task is not task
+    await checkpointer.close()
