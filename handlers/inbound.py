@@ -86,6 +86,12 @@ class Inbound:
         self.clock = clock
         self.runner = KeyedRunner(concurrency)
         self._recent: OrderedDict[tuple[str, str], datetime] = OrderedDict()
+        #: Rows a crash left behind are the inbox rows received before this moment (or
+        #: older than LEFT_BEHIND): see _left_behind.
+        self._started = clock()
+        #: Inbox rows queued in this process and not yet done with (the sweeper and a
+        #: user's next delivery leave them alone).
+        self._taken: set[int] = set()
 
     # --- receiving ------------------------------------------------------------------------
 
@@ -158,6 +164,8 @@ class Inbound:
     ) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_retrieve)
+        if inbox_id is not None:
+            self._taken.add(inbox_id)
         self.runner.submit(
             (channel.name, incoming.user),
             lambda: self._process(channel, incoming, inbox_id, done),
@@ -171,6 +179,49 @@ class Inbound:
     # --- one delivery ---------------------------------------------------------------------
 
     async def _process(
+        self,
+        channel: Channel,
+        incoming: Incoming,
+        inbox_id: int | None,
+        done: asyncio.Future[None],
+        *,
+        first_the_older: bool = True,
+    ) -> None:
+        try:
+            if inbox_id is not None and first_the_older:
+                await self._left_behind(channel, incoming, inbox_id)
+            await self._step(channel, incoming, inbox_id, done)
+        finally:
+            if inbox_id is not None:
+                self._taken.discard(inbox_id)
+
+    async def _left_behind(self, channel: Channel, incoming: Incoming, inbox_id: int) -> None:
+        """Apply first, in order, what a crash left in the inbox of this user: else their
+        next message overtakes it (it would wait for the sweeper: 30 s at least, minutes
+        with a backlog). Left behind: received before this process started, or longer ago
+        than the sweeper waits. (With several workers, a row another live worker received
+        before this one started may be in its queue still: it is applied once all the same,
+        the delivery ids see to that.)"""
+        if self.inbox is None:
+            return
+        refs = self.conversations.refs
+        ref = refs.ref(channel.name, incoming.user)
+        before = max(self._started, self.clock() - LEFT_BEHIND)
+        try:
+            rows = await self.inbox.older(channel.name, ref, inbox_id, before)
+        except STORE_TROUBLE:
+            return  # the sweeper takes them up later
+        for row in rows:
+            opened = refs.unseal(row.channel, row.user_ref, row.payload)
+            if row.id in self._taken or opened is None or row.attempts >= MAX_ATTEMPTS:
+                continue  # queued here already, or for the sweeper to give up
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.add_done_callback(_retrieve)
+            self._taken.add(row.id)
+            left = _from_json(json.loads(opened))
+            await self._process(channel, left, row.id, done, first_the_older=False)
+
+    async def _step(
         self,
         channel: Channel,
         incoming: Incoming,
@@ -278,8 +329,8 @@ class Inbound:
             for row in await self.inbox.left_behind(before):
                 channel = channels.get(row.channel)
                 opened = self.conversations.refs.unseal(row.channel, row.user_ref, row.payload)
-                if channel is None:
-                    continue  # that channel does not run here
+                if channel is None or row.id in self._taken:
+                    continue  # that channel does not run here, or it is queued here already
                 if opened is None or row.attempts >= MAX_ATTEMPTS:
                     log.error("inbox row %d given up after %d attempts", row.id, row.attempts)
                     await self.inbox.drop(row.id)

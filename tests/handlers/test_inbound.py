@@ -149,6 +149,35 @@ async def test_a_delivery_a_crash_left_in_the_inbox_is_taken_up_once(served: Ser
     assert started[0][0] == 1
 
 
+async def test_a_delivery_a_crash_left_behind_is_applied_before_the_users_next(
+    served: Served,
+) -> None:
+    """bench/faults.py (1,500 citizens, kill -9 in a burst): rows a crash left in the inbox
+    waited for the sweeper -- minutes, with a backlog -- while the same citizens' next messages
+    were applied at once, before them: 1,046 of 1,500 conversations went out of order. Now a
+    citizen's rows left behind (from before this process started, or older than the
+    sweeper's 30 s) are applied first, in order, when their next message comes."""
+    refs = served.inbound.conversations.refs
+    ref = refs.ref("telegram", str(USER))
+    inbox = served.inbound.inbox
+    assert inbox is not None
+    left = {"user": str(USER), "chat": str(USER), "event": {"start": None}, "delivery": "41"}
+    sealed = refs.seal("telegram", ref, json.dumps(left))
+    await inbox.put("telegram", ref, sealed, T0 - timedelta(seconds=5))  # a previous life
+    assert await served.post(make_text_update(USER, "1")) == 200
+    await served.inbound.drain()
+    assert await served.count("inbox") == 0
+    kinds = await rows(served.db, "SELECT kind, step FROM events ORDER BY id")
+    assert kinds[:2] == [("started", None), ("step", "menu")], kinds
+    assert len(kinds) == 3, "then the menu's option 1"
+    assert kinds[2] != ("step", "menu")
+    # The sweeper finds nothing left to do, now or later.
+    await asyncio.sleep(0.1)  # the "sent" marks are written shortly after
+    served.clock.now = T0 + CUT_OFF + timedelta(seconds=1)
+    assert await served.inbound.sweep_once({"telegram": served.channel}) == 0
+    assert len(served.api.sent(USER)) == 4, "the /start's 3 messages, then the next screen"
+
+
 async def test_replies_a_crash_cut_off_are_sent_on_redelivery(served: Served) -> None:
     """The step was committed but its replies never left (the platform refused them, as a
     worker dying at that moment would leave them): when Telegram delivers the update again,
