@@ -89,9 +89,10 @@ class Inbound:
         #: Rows a crash left behind are the inbox rows received before this moment (or
         #: older than LEFT_BEHIND): see _left_behind.
         self._started = clock()
-        #: Inbox rows queued in this process and not yet done with (the sweeper and a
-        #: user's next delivery leave them alone).
-        self._taken: set[int] = set()
+        #: Inbox rows queued in this process, with their turn's future (the sweeper leaves
+        #: them alone); and turns to skip, their row taken up before its user's next one.
+        self._turns: dict[int, asyncio.Future[None]] = {}
+        self._skip: set[asyncio.Future[None]] = set()
 
     # --- receiving ------------------------------------------------------------------------
 
@@ -165,7 +166,7 @@ class Inbound:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_retrieve)
         if inbox_id is not None:
-            self._taken.add(inbox_id)
+            self._turns[inbox_id] = done
         self.runner.submit(
             (channel.name, incoming.user),
             lambda: self._process(channel, incoming, inbox_id, done),
@@ -188,12 +189,16 @@ class Inbound:
         first_the_older: bool = True,
     ) -> None:
         try:
+            if done in self._skip:
+                _settle(done)  # taken up already, before a later message of its user
+                return
             if inbox_id is not None and first_the_older:
                 await self._left_behind(channel, incoming, inbox_id)
             await self._step(channel, incoming, inbox_id, done)
         finally:
-            if inbox_id is not None:
-                self._taken.discard(inbox_id)
+            self._skip.discard(done)
+            if inbox_id is not None and self._turns.get(inbox_id) is done:
+                del self._turns[inbox_id]
 
     async def _left_behind(self, channel: Channel, incoming: Incoming, inbox_id: int) -> None:
         """Apply first, in order, what a crash left in the inbox of this user: else their
@@ -213,13 +218,19 @@ class Inbound:
             return  # the sweeper takes them up later
         for row in rows:
             opened = refs.unseal(row.channel, row.user_ref, row.payload)
-            if row.id in self._taken or opened is None or row.attempts >= MAX_ATTEMPTS:
-                continue  # queued here already, or for the sweeper to give up
+            if opened is None or row.attempts >= MAX_ATTEMPTS:
+                continue  # for the sweeper to give up
+            # A row the sweeper queued after this delivery waits behind it in this lane:
+            # taken up now all the same, and its own turn skipped if this one succeeds.
+            queued = self._turns.get(row.id)
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             done.add_done_callback(_retrieve)
-            self._taken.add(row.id)
+            if queued is None:
+                self._turns[row.id] = done
             left = _from_json(json.loads(opened))
             await self._process(channel, left, row.id, done, first_the_older=False)
+            if queued is not None and done.done() and done.exception() is None:
+                self._skip.add(queued)
 
     async def _step(
         self,
@@ -329,7 +340,7 @@ class Inbound:
             for row in await self.inbox.left_behind(before):
                 channel = channels.get(row.channel)
                 opened = self.conversations.refs.unseal(row.channel, row.user_ref, row.payload)
-                if channel is None or row.id in self._taken:
+                if channel is None or row.id in self._turns:
                     continue  # that channel does not run here, or it is queued here already
                 if opened is None or row.attempts >= MAX_ATTEMPTS:
                     log.error("inbox row %d given up after %d attempts", row.id, row.attempts)

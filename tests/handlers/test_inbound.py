@@ -22,7 +22,7 @@ from app.server import make_app
 from bot.engine import Engine
 from bot.identity import UserRefs
 from handlers.conversation import Conversations
-from handlers.inbound import Inbound
+from handlers.inbound import Inbound, _from_json
 from handlers.staff import StaffDesk
 from handlers.telegram import TelegramChannel
 from storage.database import Database, migrate
@@ -176,6 +176,34 @@ async def test_a_delivery_a_crash_left_behind_is_applied_before_the_users_next(
     served.clock.now = T0 + CUT_OFF + timedelta(seconds=1)
     assert await served.inbound.sweep_once({"telegram": served.channel}) == 0
     assert len(served.api.sent(USER)) == 4, "the /start's 3 messages, then the next screen"
+
+
+async def test_a_row_the_sweeper_queued_behind_the_users_next_delivery_goes_first(
+    served: Served,
+) -> None:
+    """The sweeper may queue a left-behind row after the same user's next delivery was
+    queued (bench/faults.py, a backlog after a second kill: 171 of 1,500 conversations out
+    of order): the older row is still applied first, and once."""
+    refs = served.inbound.conversations.refs
+    ref = refs.ref("telegram", str(USER))
+    inbox = served.inbound.inbox
+    assert inbox is not None
+    deliveries: list[dict[str, object]] = [
+        {"user": str(USER), "chat": str(USER), "event": event, "delivery": number}
+        for event, number in (({"start": None}, "41"), ({"text": "1"}, "42"))
+    ]
+    ids = [
+        await inbox.put("telegram", ref, refs.seal("telegram", ref, json.dumps(d)), at)
+        for d, at in zip(deliveries, (T0 - timedelta(seconds=5), T0), strict=True)
+    ]
+    for delivery, row in reversed(list(zip(deliveries, ids, strict=True))):
+        served.inbound._queue(served.channel, _from_json(delivery), row)  # newer first
+    await served.inbound.drain()
+    kinds = await rows(served.db, "SELECT kind, step FROM events ORDER BY id")
+    assert kinds[:2] == [("started", None), ("step", "menu")], kinds
+    assert len(kinds) == 3, "then the menu's option 1, and nothing twice"
+    assert await served.count("inbox") == 0
+    assert len(served.api.sent(USER)) == 4
 
 
 async def test_replies_a_crash_cut_off_are_sent_on_redelivery(served: Served) -> None:
