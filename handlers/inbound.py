@@ -161,16 +161,30 @@ class Inbound:
         return False
 
     def _queue(
-        self, channel: Channel, incoming: Incoming, inbox_id: int | None
+        self,
+        channel: Channel,
+        incoming: Incoming,
+        inbox_id: int | None,
+        ended: list[asyncio.Future[None]] | None = None,
     ) -> asyncio.Future[None]:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Queue a delivery in its user's lane; the future completes once its step is
+        committed. ``ended``: gets a future that completes once it is all done (answered)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
         done.add_done_callback(_retrieve)
         if inbox_id is not None:
             self._turns[inbox_id] = done
-        self.runner.submit(
-            (channel.name, incoming.user),
-            lambda: self._process(channel, incoming, inbox_id, done),
-        )
+        end: asyncio.Future[None] = loop.create_future()
+        if ended is not None:
+            ended.append(end)
+
+        async def job() -> None:
+            try:
+                await self._process(channel, incoming, inbox_id, done)
+            finally:
+                end.set_result(None)
+
+        self.runner.submit((channel.name, incoming.user), job)
         return done
 
     async def drain(self) -> None:
@@ -336,6 +350,7 @@ class Inbound:
         """One round of :meth:`sweep`; returns how many rows it took up."""
         before = self.clock() - LEFT_BEHIND
         taken = 0
+        ended: list[asyncio.Future[None]] = []
         if self.inbox is not None:
             for row in await self.inbox.left_behind(before):
                 channel = channels.get(row.channel)
@@ -347,7 +362,7 @@ class Inbound:
                     await self.inbox.drop(row.id)
                     continue
                 await self.inbox.attempted(row.id)
-                self._queue(channel, _from_json(json.loads(opened)), row.id)
+                self._queue(channel, _from_json(json.loads(opened)), row.id, ended)
                 taken += 1
         conversations = self.conversations
         for kept in await conversations.repo.unsent(before):
@@ -362,7 +377,10 @@ class Inbound:
                     continue
             conversations.repo.mark_sent(kept.channel, kept.delivery_id)
             taken += 1
-        await self.drain()
+        # Its own rows only: under steady load the queue as a whole is never empty, and the
+        # next round (replies a crash cut off) would wait until the load ends.
+        if ended:
+            await asyncio.wait(ended)
         return taken
 
 

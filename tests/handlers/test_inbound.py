@@ -206,6 +206,33 @@ async def test_a_row_the_sweeper_queued_behind_the_users_next_delivery_goes_firs
     assert len(served.api.sent(USER)) == 4
 
 
+async def test_the_sweeper_waits_for_its_own_rows_not_for_every_delivery(served: Served) -> None:
+    """bench/faults.py (1,500 citizens writing without pause, serve killed twice): the
+    sweeper waited for the whole queue to empty after each round, which under steady load it
+    never did, so replies a crash cut off stayed unsent until the load ended (7 steps never
+    answered). Here another citizen's delivery is still being processed."""
+    release = asyncio.Event()
+
+    async def busy() -> None:
+        await release.wait()
+
+    served.inbound.runner.submit(("telegram", "999"), busy)
+    refs = served.inbound.conversations.refs
+    ref = refs.ref("telegram", str(USER))
+    inbox = served.inbound.inbox
+    assert inbox is not None
+    left = {"user": str(USER), "chat": str(USER), "event": {"start": None}, "delivery": "41"}
+    await inbox.put("telegram", ref, refs.seal("telegram", ref, json.dumps(left)), T0)
+    served.clock.now = T0 + CUT_OFF + timedelta(seconds=1)
+    try:
+        swept = served.inbound.sweep_once({"telegram": served.channel})
+        assert await asyncio.wait_for(swept, 10) == 1
+        assert len(served.api.sent(USER)) == 3
+    finally:
+        release.set()
+    await served.inbound.drain()
+
+
 async def test_replies_a_crash_cut_off_are_sent_on_redelivery(served: Served) -> None:
     """The step was committed but its replies never left (the platform refused them, as a
     worker dying at that moment would leave them): when Telegram delivers the update again,
