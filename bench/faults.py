@@ -55,7 +55,7 @@ Scenarios
    an immutable file is what a read-only disk looks like to the server (its writes fail, its
    reads do not). /healthz is polled every 0.1 s throughout.
 5. **Reminders in flight at a kill** (SQLite, ``run``, as bench/reminders.py seeds them):
-   ``--reminder-kills`` SIGKILLs (20; quick 2) while the outbox sends due reminders to the
+   ``--reminder-kills`` SIGKILLs (15; quick 2) while the outbox sends due reminders to the
    Bot API stand-in, which takes ``--reminder-latency`` (0.15 s) to answer each request -- a
    round trip to Telegram's servers and its processing. The outbox marks the rows in flight at
    a kill ``unknown`` and never sends them again; the stand-in knows which of them arrived.
@@ -1556,7 +1556,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.read_only_seconds = 3.0 if quick else 10.0
     args.idle = [int(x) for x in (args.idle or ("600" if quick else "250,500,1000")).split(",")]
     args.troubled = args.troubled or (20 if quick else 150)
-    args.reminder_kills = args.reminder_kills or (2 if quick else 20)
+    args.reminder_kills = args.reminder_kills or (2 if quick else 15)
     return args
 
 
