@@ -95,6 +95,13 @@ class Inbound:
         self.clock = clock
         self.runner = KeyedRunner(concurrency)
         self._recent: OrderedDict[tuple[str, str], datetime] = OrderedDict()
+        #: Rows a crash left behind are the inbox rows received before this moment (or
+        #: older than LEFT_BEHIND): see _left_behind.
+        self._started = clock()
+        #: Inbox rows queued in this process, with their turn's future (the sweeper leaves
+        #: them alone); and turns to skip, their row taken up before its user's next one.
+        self._turns: dict[int, asyncio.Future[None]] = {}
+        self._skip: set[asyncio.Future[None]] = set()
 
     # --- receiving ------------------------------------------------------------------------
 
@@ -163,14 +170,30 @@ class Inbound:
         return False
 
     def _queue(
-        self, channel: Channel, incoming: Incoming, inbox_id: int | None
+        self,
+        channel: Channel,
+        incoming: Incoming,
+        inbox_id: int | None,
+        ended: list[asyncio.Future[None]] | None = None,
     ) -> asyncio.Future[None]:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Queue a delivery in its user's lane; the future completes once its step is
+        committed. ``ended``: gets a future that completes once it is all done (answered)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
         done.add_done_callback(_retrieve)
-        self.runner.submit(
-            (channel.name, incoming.user),
-            lambda: self._process(channel, incoming, inbox_id, done),
-        )
+        if inbox_id is not None:
+            self._turns[inbox_id] = done
+        end: asyncio.Future[None] = loop.create_future()
+        if ended is not None:
+            ended.append(end)
+
+        async def job() -> None:
+            try:
+                await self._process(channel, incoming, inbox_id, done)
+            finally:
+                end.set_result(None)
+
+        self.runner.submit((channel.name, incoming.user), job)
         return done
 
     async def drain(self) -> None:
@@ -191,6 +214,59 @@ class Inbound:
     # --- one delivery ---------------------------------------------------------------------
 
     async def _process(
+        self,
+        channel: Channel,
+        incoming: Incoming,
+        inbox_id: int | None,
+        done: asyncio.Future[None],
+        *,
+        first_the_older: bool = True,
+    ) -> None:
+        try:
+            if done in self._skip:
+                _settle(done)  # taken up already, before a later message of its user
+                return
+            if inbox_id is not None and first_the_older:
+                await self._left_behind(channel, incoming, inbox_id)
+            await self._step(channel, incoming, inbox_id, done)
+        finally:
+            self._skip.discard(done)
+            if inbox_id is not None and self._turns.get(inbox_id) is done:
+                del self._turns[inbox_id]
+
+    async def _left_behind(self, channel: Channel, incoming: Incoming, inbox_id: int) -> None:
+        """Apply first, in order, what a crash left in the inbox of this user: else their
+        next message overtakes it (it would wait for the sweeper: 30 s at least, minutes
+        with a backlog). Left behind: received before this process started, or longer ago
+        than the sweeper waits. (With several workers, a row another live worker received
+        before this one started may be in its queue still: it is applied once all the same,
+        the delivery ids see to that.)"""
+        if self.inbox is None:
+            return
+        refs = self.conversations.refs
+        ref = refs.ref(channel.name, incoming.user)
+        before = max(self._started, self.clock() - LEFT_BEHIND)
+        try:
+            rows = await self.inbox.older(channel.name, ref, inbox_id, before)
+        except STORE_TROUBLE:
+            return  # the sweeper takes them up later
+        for row in rows:
+            opened = refs.unseal(row.channel, row.user_ref, row.payload)
+            if opened is None or row.attempts >= MAX_ATTEMPTS:
+                continue  # for the sweeper to give up
+            # A row the sweeper queued after this delivery waits behind it in this lane:
+            # taken up now all the same, and its own turn skipped if this one succeeds.
+            queued = self._turns.get(row.id)
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.add_done_callback(_retrieve)
+            if queued is None:
+                self._turns[row.id] = done
+            left = _from_json(json.loads(opened))
+            await self._process(channel, left, row.id, done, first_the_older=False)
+            if queued is not None and done.done() and done.exception() is None:
+                self._skip.add(queued)
+
+    async def _step(
         self,
         channel: Channel,
         incoming: Incoming,
@@ -296,18 +372,19 @@ class Inbound:
         """One round of :meth:`sweep`; returns how many rows it took up."""
         before = self.clock() - LEFT_BEHIND
         taken = 0
+        ended: list[asyncio.Future[None]] = []
         if self.inbox is not None:
             for row in await self.inbox.left_behind(before):
                 channel = channels.get(row.channel)
                 opened = self.conversations.refs.unseal(row.channel, row.user_ref, row.payload)
-                if channel is None:
-                    continue  # that channel does not run here
+                if channel is None or row.id in self._turns:
+                    continue  # that channel does not run here, or it is queued here already
                 if opened is None or row.attempts >= MAX_ATTEMPTS:
                     log.error("inbox row %d given up after %d attempts", row.id, row.attempts)
                     await self.inbox.drop(row.id)
                     continue
                 await self.inbox.attempted(row.id)
-                self._queue(channel, _from_json(json.loads(opened)), row.id)
+                self._queue(channel, _from_json(json.loads(opened)), row.id, ended)
                 taken += 1
         conversations = self.conversations
         for kept in await conversations.repo.unsent(before):
@@ -322,7 +399,10 @@ class Inbound:
                     continue
             conversations.repo.mark_sent(kept.channel, kept.delivery_id)
             taken += 1
-        await self.drain()
+        # Its own rows only: under steady load the queue as a whole is never empty, and the
+        # next round (replies a crash cut off) would wait until the load ends.
+        if ended:
+            await asyncio.wait(ended)
         return taken
 
 

@@ -83,6 +83,25 @@ class Inbox:
         found = await self.db.run(lambda conn: list(conn.execute(query)))
         return [Stored(r.id, r.channel, r.user_ref, r.payload, r.attempts) for r in found]
 
+    async def older(
+        self, channel: str, user_ref: str, row_id: int, before: datetime, limit: int = 50
+    ) -> list[Stored]:
+        """One user's rows stored before row ``row_id`` and received before ``before``,
+        oldest first (what a crash left behind of theirs)."""
+        query = (
+            select(_inbox)
+            .where(
+                _inbox.c.channel == channel,
+                _inbox.c.user_ref == user_ref,
+                _inbox.c.id < row_id,
+                _inbox.c.received_at < before,
+            )
+            .order_by(_inbox.c.id)
+            .limit(limit)
+        )
+        found = await self.db.run(lambda conn: list(conn.execute(query)))
+        return [Stored(r.id, r.channel, r.user_ref, r.payload, r.attempts) for r in found]
+
     async def attempted(self, row_id: int) -> None:
         statement = (
             update(_inbox).where(_inbox.c.id == row_id).values(attempts=_inbox.c.attempts + 1)

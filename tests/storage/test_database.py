@@ -199,3 +199,58 @@ async def test_a_failing_statement_logs_no_parameter(
         await db.dispose()
     assert "no_such_column" in caplog.text
     assert secret not in caplog.text
+
+
+async def test_a_store_whose_disk_refuses_writes_is_not_reported_healthy(tmp_path: Path) -> None:
+    """A disk that refuses every write (full, read-only, immutable files) still lets SQLite
+    take the write lock and commit a transaction that changes nothing; so a probe that wrote
+    nothing said "ok" while every step failed (bench/faults.py: /healthz answered 200 during
+    10 s of read-only files, while 317 deliveries got 503). Here the writes are refused as on
+    a full disk: the probing process may write files no larger than 0 bytes."""
+    path = tmp_path / "bot.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        await migrate(db)
+    finally:
+        await db.dispose()
+    probing = (
+        "import asyncio, resource, sys\n"
+        "from storage.database import Database\n"
+        "async def main():\n"
+        "    db = Database(sys.argv[1])\n"
+        "    print(await db.can_commit(), flush=True)\n"
+        "    resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))\n"
+        "    print(await db.can_commit(), flush=True)\n"
+        "    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)\n"
+        "    print(await db.can_commit(), flush=True)\n"
+        "    await db.dispose()\n"
+        "asyncio.run(main())\n"
+    )
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", probing, f"sqlite:///{path}", cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await done.communicate()
+    assert out.decode().split() == ["None", "unavailable", "None"]
+
+
+async def test_a_checkpoint_the_disk_refuses_is_logged_not_left_unretrieved(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """bench/faults.py made the database files immutable for 10 s: the background checkpoint
+    failed with "disk I/O error" and its task died with the exception unretrieved (a traceback
+    in the log, and no checkpoint tried again). Here every checkpoint fails: the path is a
+    folder, which SQLite cannot open."""
+    checkpointer = storage.database._Checkpointer(str(tmp_path))
+    checkpointer.wrote()
+    await asyncio.sleep(0)  # the task waits for the timer now...
+    for _ in range(storage.database.CHECKPOINT_AFTER):
+        checkpointer.wrote()  # ...and a busy spell ends the wait
+    task = checkpointer._task
+    assert task is not None
+    with caplog.at_level(logging.WARNING, logger="storage.database"):
+        await asyncio.wait_for(task, 10)
+    assert "checkpoint failed (OperationalError)" in caplog.text
+    checkpointer.wrote()  # the next commit schedules another
+    assert checkpointer._task is not task
+    await checkpointer.close()
