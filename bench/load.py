@@ -32,7 +32,7 @@ committed; the reply is sent to the stand-in after that.
 
 The conversation
 ----------------
-Each of M users (``--users``) first sends "/start" (untimed warm-up, 3 replies each), then
+Each of M users (``--users``) first sends "/start" (untimed warm-up, one reply each), then
 alternately "2" (opens the readiness screen) and "quay lại" (back to the menu): exactly one
 reply each. Every user sends its next message only after the reply to the previous one has
 been recorded at the stand-in (the driver polls ``/_control/sends`` every few ms), so each
@@ -132,7 +132,7 @@ WEBHOOK_SECRET = "bench-webhook-secret"
 ID_SECRET = "bench-secret-0123456789"
 USER_BASE = 700_000
 SCRIPT = ("2", "quay lại")
-START_REPLIES = 3
+START_REPLIES = 1
 #: How often the driver asks the stand-in for new replies.
 POLL_EVERY = 0.004
 #: A reply not recorded this long after its message is an error.

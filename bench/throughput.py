@@ -127,7 +127,7 @@ async def latency(server: StandInControl, result: Result, m: int, rate: float, c
 async def run_bot(
     label: str, cmd: list[str], env: dict[str, str], port: int, args: argparse.Namespace
 ) -> Result:
-    warm = 3 if label == "bot" else 1
+    warm = 1  # the greeting is one message, as the echo bot's reply
     with process(cmd, env):
         async with aiohttp.ClientSession() as session:
             server = StandInControl(session, port)
