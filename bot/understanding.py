@@ -53,7 +53,7 @@ from bot.normalise import Normaliser, contains
 from bot.textnorm import fold, plain
 
 if TYPE_CHECKING:
-    from bot.classifier import Classifier
+    from bot.classifier import Classifier, Fitted
 
 #: The label of examples no topic or intent answers.
 OOS = "oos"
@@ -69,6 +69,9 @@ KEEP = 5
 CLARIFY_MAX = 3
 #: Options whose normalised names are kept (a few hundred exist; pick lists add more).
 MEMO = 4096
+#: A message that needs the classifier waits at most this long (s) for a training elsewhere
+#: (a child process at start-up: 3-7 s), then trains it itself.
+ELSEWHERE_WAIT = 30.0
 #: An option's name (a brand) chooses it inside a message of at most this many words...
 NAME_WORDS = 6
 #: ...if the name has at least this many letters.
@@ -332,6 +335,8 @@ class Understanding:
         self._training = training_set(content, self._normaliser)
         self._model: Classifier | None = None
         self._training_lock = threading.Lock()
+        #: Set when a training elsewhere (:meth:`expect`) has ended, well or not.
+        self._elsewhere: threading.Event | None = None
         self._exact = self._exact_phrasings(content, plain)
         self._folded = self._exact_phrasings(content, fold)
         self._harm = {f"faq:{t.id}" for t in content.faq.values() if t.harm}
@@ -381,18 +386,45 @@ class Understanding:
         return cached[1]
 
     def warm(self) -> None:
-        """Train the classifier now (idempotent; safe from another thread)."""
+        """Train the classifier now, in this process (idempotent; safe from another thread).
+        The application trains it in a child process instead (:meth:`install`)."""
         self._classifier  # noqa: B018 (trains it)
+
+    @property
+    def training(self) -> tuple[list[str], list[str]]:
+        """What the classifier learns from: (normalised texts, labels)."""
+        return self._training
+
+    def install(self, fitted: Fitted) -> None:
+        """Use a classifier trained elsewhere (a child process, from :attr:`training`)."""
+        from bot.classifier import Classifier
+
+        with self._training_lock:
+            if self._model is None:
+                self._model = Classifier(fitted)
+
+    def expect(self, done: threading.Event) -> None:
+        """A classifier is being trained elsewhere and :meth:`install` ed before ``done`` is
+        set: a message that needs it meanwhile waits for it rather than training a second."""
+        self._elsewhere = done
+
+    @property
+    def ready(self) -> bool:
+        """Whether the classifier is trained (messages that need it would not wait)."""
+        return self._model is not None
 
     @property
     def _classifier(self) -> Classifier:
         model = self._model
+        if model is None and self._elsewhere is not None:
+            self._elsewhere.wait(ELSEWHERE_WAIT)
+            model = self._model
         if model is None:
             with self._training_lock:
                 if self._model is None:
                     from bot.classifier import Classifier  # costly: imported when needed
 
-                    self._model = Classifier(*self._training)
+                    self._model = Classifier.trained(*self._training)
                 model = self._model
         return model
 
@@ -499,7 +531,7 @@ class Understanding:
         text = " ".join(words)
         t = self.thresholds
         temperature = t.short_temperature if len(words) <= SHORT_WORDS else t.temperature
-        scores = self._classifier.score([text], temperature)[0]
+        scores = self._classifier.score(text, temperature)
         probs = {label: float(p) for label, p in zip(self._labels, scores.probs, strict=True)}
         for label, guard in self._guards.items():
             if probs.get(label, 0.0) > 0.0 and not guard.passes(grams):
