@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from rapidfuzz import fuzz, process
 
 from bot.content import Content, ContentError, OptionSpec
-from bot.normalise import Normaliser, contains
+from bot.normalise import Normaliser
 from bot.textnorm import fold, plain
 
 if TYPE_CHECKING:
@@ -330,7 +330,10 @@ class Understanding:
     """
 
     def __init__(self, content: Content, thresholds: Thresholds | None = None):
-        self.thresholds = thresholds or Thresholds.from_mapping(content.thresholds)
+        #: Readings of messages seen lately, per context: the same few words ("2", "xong",
+        #: "quay lại") come back all day, and a reading depends on nothing else.
+        self._readings: dict[tuple[str, Context], Reading] = {}
+        self._thresholds = thresholds or Thresholds.from_mapping(content.thresholds)
         self._normaliser = Normaliser(content.lexicon, content.emoji)
         self._training = training_set(content, self._normaliser)
         self._model: Classifier | None = None
@@ -350,7 +353,12 @@ class Understanding:
             for x in (label, *others)
         }
         self._steps = content.step_topics
-        self._scam = [tuple(self._normaliser.words(t)) for t in content.scam_triggers]
+        #: Scam phrases by their first word (a message is looked through word by word).
+        self._scam: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+        for trigger in content.scam_triggers:
+            phrase = tuple(self._normaliser.words(trigger))
+            if phrase:
+                self._scam[phrase[0]].append(phrase)
         self._guards = {
             label: _Guard(
                 needs=self._phrases(guard.needs),
@@ -384,6 +392,19 @@ class Understanding:
             cached = (parts, cls(content))  # the parts are kept: their ids stay theirs
             cls._cache[key] = cached
         return cached[1]
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self._thresholds
+
+    @thresholds.setter
+    def thresholds(self, thresholds: Thresholds) -> None:
+        self._thresholds = thresholds
+        self.forget()
+
+    def forget(self) -> None:
+        """Forget the readings kept (new thresholds; a benchmark timing fresh messages)."""
+        self._readings.clear()
 
     def warm(self) -> None:
         """Train the classifier now, in this process (idempotent; safe from another thread).
@@ -434,6 +455,15 @@ class Understanding:
 
     def read(self, text: str, context: Context = Context()) -> Reading:
         """What ``text``, typed in ``context``, asks for."""
+        key = (text, context)
+        reading = self._readings.get(key)
+        if reading is None:
+            if len(self._readings) >= MEMO:
+                self._readings.clear()
+            reading = self._readings[key] = self._read(text, context)
+        return reading
+
+    def _read(self, text: str, context: Context) -> Reading:
         raw = text.strip()
         words = self._normaliser.words(raw)
         scam = self._sounds_like_scam(words)
@@ -481,12 +511,18 @@ class Understanding:
     # --- reading --------------------------------------------------------------------------
 
     def _typed_option(self, raw: str, context: Context) -> Shown | None:
-        folded = fold(self._normaliser.emoji_to_words(raw))
+        typed = self._normaliser.emoji_to_words(raw)
+        folded = fold(typed)
         if not folded:
             return None
+        marked = plain(typed)
+        if marked == folded:
+            marked = ""  # typed without diacritics
         for option in context.options:
-            if folded in self._names_of(option).folded:
-                return option
+            names = self._names_of(option)
+            for name, name_marked in zip(names.folded, names.plain, strict=True):
+                if name == folded and self._same_word(marked, name_marked, option, context):
+                    return option
         if len(folded) >= 4 and context.options:
             labels = {o.id: self._names_of(o).folded[0] for o in context.options}
             found = process.extractOne(
@@ -501,6 +537,21 @@ class Understanding:
                 return named[0]
         return None
 
+    def _same_word(self, marked: str, name_marked: str, option: Shown, context: Context) -> bool:
+        """Whether a typed text that folds like one of an option's words is that word.
+        ``marked``: the text with its diacritics ("" if typed without); ``name_marked``: the
+        word's ("" if it has none). Both with diacritics: they must agree ("dừng" is not
+        "đúng"). Typed without them, a word with diacritics is taken unless the folded text
+        is taught as something this option does not take ("dung" alone is taught as stop)."""
+        if not name_marked:
+            return True
+        if marked:
+            return marked == name_marked
+        label = self._folded.get(fold(name_marked))
+        if label is None:
+            return True
+        return self._choosers(context).get(self._same.get(label, label)) == option.id
+
     def _names_of(self, option: Shown) -> _Names:
         """The option's label and words, folded (typed exactly) and normalised (compared)."""
         names = self._names.get(option)
@@ -509,8 +560,13 @@ class Understanding:
                 self._names.clear()
             texts = (option.label, *option.words)
             normalised = (self._normaliser.text(t) for t in texts)
+            typed = [self._normaliser.emoji_to_words(t) for t in texts]
+            folded = tuple(fold(t) for t in typed)
             names = self._names[option] = _Names(
-                folded=tuple(fold(self._normaliser.emoji_to_words(t)) for t in texts),
+                folded=folded,
+                plain=tuple(
+                    "" if p == f else p for p, f in zip(map(plain, typed), folded, strict=True)
+                ),
                 normalised=tuple(dict.fromkeys(n for n in normalised if n)),
             )
         return names
@@ -703,14 +759,21 @@ class Understanding:
         return {k: v for k, v in table.items() if k not in clash and k}
 
     def _sounds_like_scam(self, words: Sequence[str]) -> bool:
-        return any(contains(words, phrase) for phrase in self._scam)
+        scam = self._scam
+        for i, word in enumerate(words):
+            for phrase in scam.get(word, ()):
+                if tuple(words[i : i + len(phrase)]) == phrase:
+                    return True
+        return False
 
 
 @dataclass(frozen=True, slots=True)
 class _Names:
-    """An option's label and words: ``folded`` (the label first) and ``normalised``."""
+    """An option's label and words: ``folded`` (the label first), ``plain`` (the same with
+    their diacritics, "" for a word without) and ``normalised``."""
 
     folded: tuple[str, ...]
+    plain: tuple[str, ...]
     normalised: tuple[str, ...]
 
 

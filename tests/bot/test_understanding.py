@@ -58,6 +58,10 @@ TYPICAL = [
     ("menu", "xoa het du lieu cua toi di", "nav:delete"),
     ("ready", "bat dau", "option:ok"),
     ("ready_sim", "đúng", "option:yes"),
+    # "đúng" (right) is a word of the readiness screen's "yes"; "dừng" (stop) folds alike.
+    ("ready", "đúng", "option:ok"),
+    ("ready", "dừng", "nav:stop"),
+    ("ready", "dung", "nav:stop"),
     ("remind_offer", "thoi khoi nhac nha", "option:no"),
     ("report_lives", "toi dang lam an o xa", "option:no"),
     ("choose_phone", "iphone", "option:iphone"),
@@ -293,6 +297,19 @@ def test_a_guard_bars_its_answer_whatever_the_classifier_says(
     decision = guarded.read(text, contexts.context(Case(text, "menu", ""))).decision
     assert reaction_of(decision) != "faq:cost"
     assert not isinstance(decision, Clarify) or "faq:cost" not in decision.candidates
+
+
+def test_a_message_seen_again_is_read_alike_from_memory(
+    content: Content, contexts: Contexts
+) -> None:
+    understanding = Understanding(content)
+    context = contexts.context(Case("", "ready", "oos"))
+    first = understanding.read("quay lại", context)
+    assert understanding.read("quay lại", context) is first
+    understanding.thresholds = replace(understanding.thresholds, prior=1.0)
+    again = understanding.read("quay lại", context)
+    assert again is not first
+    assert again == first
 
 
 def test_unknown_thresholds_are_refused() -> None:
