@@ -31,6 +31,7 @@ Usage::
 
     python bench/understanding.py [--quick] [--data FILE ...]
     python bench/understanding.py --calibrate   # choose thresholds on the development set
+    python bench/understanding.py --compare     # the classifiers of RECIPES side by side
 
 Default data: the blind held-out files ``tests/data/understanding_heldout_*.toml`` if present,
 else the development set ``tests/data/understanding_dev.toml``. ``--quick`` reads every third
@@ -56,6 +57,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.classifier import Recipe  # noqa: E402
 from bot.config import Config, load_config  # noqa: E402
 from bot.content import Content, load_content  # noqa: E402
 from bot.engine import Engine  # noqa: E402
@@ -342,24 +344,8 @@ GRIDS: dict[str, tuple[float, ...]] = {
 
 
 def calibrate(cases: Sequence[Case], contexts: Contexts, understanding: Understanding) -> None:
-    """Coordinate descent over :data:`GRIDS`, from the defaults of :class:`Thresholds` (not
-    from the file: the same data always gives the same thresholds)."""
-    _remember_scores(understanding)
-    best = Thresholds()
-    score = _objective(best, cases, contexts, understanding)
-    print(f"start: {score:.4f} {best}")
-    for round_no in range(1, 5):
-        changed = False
-        for name, grid in GRIDS.items():
-            for value in grid:
-                trial = replace(best, **{name: value})
-                trial_score = _objective(trial, cases, contexts, understanding)
-                if trial_score > score + 1e-9:
-                    best, score, changed = trial, trial_score, True
-        print(f"round {round_no}: {score:.4f} {best}")
-        if not changed:
-            break
-    understanding.thresholds = best
+    """Choose the thresholds on ``cases`` (:func:`search`) and write them."""
+    best = search(cases, contexts, understanding)
     lines = [
         "# Written by bench/understanding.py --calibrate from tests/data/understanding_dev.toml",
         f"# ({len(cases)} cases). Do not edit by hand: run the calibration again.",
@@ -368,6 +354,36 @@ def calibrate(cases: Sequence[Case], contexts: Contexts, understanding: Understa
     ]
     THRESHOLDS.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {THRESHOLDS.relative_to(ROOT)}")
+
+
+def search(
+    cases: Sequence[Case], contexts: Contexts, understanding: Understanding, verbose: bool = True
+) -> Thresholds:
+    """Coordinate descent over :data:`GRIDS`, from the defaults of :class:`Thresholds` (not
+    from the file: the same data always gives the same thresholds). Leaves ``understanding``
+    with the best thresholds, and its scoring as it was."""
+    label_scores, option_evidence = understanding._label_scores, understanding._option_evidence
+    _remember_scores(understanding)
+    best = Thresholds()
+    score = _objective(best, cases, contexts, understanding)
+    if verbose:
+        print(f"start: {score:.4f} {best}")
+    for round_no in range(1, 5):
+        changed = False
+        for name, grid in GRIDS.items():
+            for value in grid:
+                trial = replace(best, **{name: value})
+                trial_score = _objective(trial, cases, contexts, understanding)
+                if trial_score > score + 1e-9:
+                    best, score, changed = trial, trial_score, True
+        if verbose:
+            print(f"round {round_no}: {score:.4f} {best}")
+        if not changed:
+            break
+    understanding.thresholds = best
+    setattr(understanding, "_label_scores", label_scores)  # noqa: B010
+    setattr(understanding, "_option_evidence", option_evidence)  # noqa: B010
+    return best
 
 
 def _remember_scores(understanding: Understanding) -> None:
@@ -412,6 +428,38 @@ def _objective(
     return figures(outcomes).objective()
 
 
+# --- alternatives ---------------------------------------------------------------------------
+
+#: The classifiers compared by ``--compare`` (the first is the one in use).
+RECIPES: dict[str, Recipe] = {
+    "svm, chars 2-5 + words 1-2 (in use)": Recipe(),
+    "logistic regression (C=10), same features": Recipe(model="logreg", c=10.0),
+    "svm, sigmoid-calibrated (Platt, 5-fold)": Recipe(probabilities="sigmoid"),
+    "svm, chars 1-4 + words 1-2": Recipe(chars=(1, 4)),
+    "svm, chars 2-6 + words 1-2": Recipe(chars=(2, 6)),
+    "svm, chars 2-5 only": Recipe(words=(0, 0)),
+    "svm, words 1-2 only": Recipe(chars=(0, 0)),
+    "svm, chars 2-5 + words 1-3": Recipe(words=(1, 3)),
+}
+
+
+def compare(content: Content, config: Config, dev: Sequence[Case], test: Sequence[Case]) -> None:
+    """Each recipe trained, its thresholds chosen on ``dev``, then scored on ``test``."""
+    for name, recipe in RECIPES.items():
+        understanding = Understanding(content, recipe=recipe)
+        start = time.perf_counter()
+        understanding.warm()
+        train_s = time.perf_counter() - start
+        contexts = Contexts(content, config, understanding)
+        search(dev, contexts, understanding, verbose=False)
+
+        def read(case: Case, u: Understanding = understanding, c: Contexts = contexts) -> Decision:
+            return u.read(case.text, c.context(case)).decision
+
+        line = figures(run(test, contexts, understanding, read)).line()
+        print(f"{name:44} train_s={train_s:5.1f} {line}", flush=True)
+
+
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -420,12 +468,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="every third case")
     parser.add_argument("--data", type=Path, action="append", help="case file(s)")
     parser.add_argument("--calibrate", action="store_true", help="write thresholds.toml")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="train each classifier of RECIPES, calibrate it on the development set, score it",
+    )
     args = parser.parse_args(argv)
     paths = args.data or ([DEV] if args.calibrate or not HELDOUT else HELDOUT)
     cases = load_cases(paths)
     if args.quick:
         cases = cases[::3]
     content, config = load_content("vi"), load_config(ROOT / "config.toml")
+    if args.compare:
+        print(f"calibrated on {DEV.name}, scored on: {', '.join(p.name for p in paths)}")
+        compare(content, config, load_cases([DEV]), cases)
+        return 0
     start = time.perf_counter()
     understanding = Understanding(content)
     understanding.warm()

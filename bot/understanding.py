@@ -53,7 +53,7 @@ from bot.normalise import Normaliser
 from bot.textnorm import fold, plain
 
 if TYPE_CHECKING:
-    from bot.classifier import Classifier, Fitted
+    from bot.classifier import Classifier, Fitted, Recipe
 
 #: The label of examples no topic or intent answers.
 OOS = "oos"
@@ -329,7 +329,9 @@ class Understanding:
     process that only ever sees buttons and numbers never needs them.
     """
 
-    def __init__(self, content: Content, thresholds: Thresholds | None = None):
+    def __init__(
+        self, content: Content, thresholds: Thresholds | None = None, recipe: Recipe | None = None
+    ):
         #: Readings of messages seen lately, per context: the same few words ("2", "xong",
         #: "quay lại") come back all day, and a reading depends on nothing else.
         self._readings: dict[tuple[str, Context], Reading] = {}
@@ -337,6 +339,8 @@ class Understanding:
         self._normaliser = Normaliser(content.lexicon, content.emoji)
         self._training = training_set(content, self._normaliser)
         self._model: Classifier | None = None
+        #: How the classifier is trained (None: :class:`bot.classifier.Recipe`'s defaults).
+        self._recipe = recipe
         self._training_lock = threading.Lock()
         #: Set when a training elsewhere (:meth:`expect`) has ended, well or not.
         self._elsewhere: threading.Event | None = None
@@ -443,9 +447,9 @@ class Understanding:
         if model is None:
             with self._training_lock:
                 if self._model is None:
-                    from bot.classifier import Classifier  # costly: imported when needed
+                    from bot.classifier import Classifier, Recipe  # numpy: imported when needed
 
-                    self._model = Classifier.trained(*self._training)
+                    self._model = Classifier.trained(*self._training, self._recipe or Recipe())
                 model = self._model
         return model
 
