@@ -291,6 +291,12 @@ class Thresholds:
     similarity: float = 0.15
     #: Harmful reactions need at least this many words.
     harm_words: float = 3
+    #: Options' resemblance (``label_weight``) counts for messages of at most this many
+    #: (normalised) words.
+    evidence_words: float = 1000
+    #: A story read whole as out of scope with at least this probability is read again by
+    #: its question alone (:func:`question_of`; 1: never).
+    question_oos: float = 1.0
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, float]) -> Thresholds:
@@ -484,7 +490,10 @@ class Understanding:
         probs, found = self._label_scores(raw, scam)
         # A phrasing taught exactly says what it means: no option's resemblance may blur it.
         exact = found.how in ("example", "rule")
-        evidence = {} if exact else self._option_evidence(" ".join(words), context)
+        # An option's resemblance chooses it for a reply ("huong dan cai"), not for a story
+        # that happens to use its words ("my son installed it for me... how do I sign?").
+        near = exact or len(words) > self.thresholds.evidence_words
+        evidence = {} if near else self._option_evidence(" ".join(words), context)
         reactions = self._reactions(probs, context, evidence)
         return self._decide(raw, probs, reactions, context, found)
 
@@ -593,6 +602,15 @@ class Understanding:
         temperature = t.short_temperature if len(words) <= SHORT_WORDS else t.temperature
         scores = self._classifier.score(text, temperature)
         probs = {label: float(p) for label, p in zip(self._labels, scores.probs, strict=True)}
+        if t.question_oos < 1.0 and probs.get(OOS, 0.0) > t.question_oos:
+            # A story read whole looks like small talk about the market or the family: the
+            # question alone says what is asked ("... How long does it take in all?").
+            question = self._normaliser.text(question_of(raw))
+            if question:
+                asked = self._classifier.score(question, t.temperature)
+                asked_probs = dict(zip(self._labels, map(float, asked.probs), strict=True))
+                if asked_probs.get(OOS, 0.0) < probs[OOS]:
+                    probs = asked_probs
         for label, guard in self._guards.items():
             if probs.get(label, 0.0) > 0.0 and not guard.passes(grams):
                 probs[label] = 0.0
@@ -815,6 +833,27 @@ class _Found:
     how: str
     nearest: str
     similarity: float
+
+
+#: A sentence: up to its end mark (or the end of the message).
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+#: A sentence with fewer words is a formula ("Em ơi?", "Cho tôi hỏi.") more than a question.
+QUESTION_WORDS = 4
+
+
+def question_of(raw: str) -> str:
+    """The question of a message told as a story: its last sentence that asks (ends with
+    "?"), with the sentence before it if it is a mere formula; without a question mark, the
+    last two sentences. "" for a message of one sentence (then the whole is the question)."""
+    sentences = [s.strip() for s in _SENTENCE.findall(raw) if any(c.isalnum() for c in s)]
+    if len(sentences) < 2:
+        return ""
+    asks = [i for i, s in enumerate(sentences) if s.endswith("?")]
+    if not asks:
+        return " ".join(sentences[-2:])
+    last = asks[-1]
+    first = last - 1 if last and len(sentences[last].split()) < QUESTION_WORDS else last
+    return " ".join(sentences[first : last + 1])
 
 
 def _on_step_main(context: Context) -> bool:
