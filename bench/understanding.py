@@ -345,11 +345,17 @@ GRIDS: dict[str, tuple[float, ...]] = {
 }
 
 
-def calibrate(cases: Sequence[Case], contexts: Contexts, understanding: Understanding) -> None:
+def calibrate(
+    cases: Sequence[Case],
+    contexts: Contexts,
+    understanding: Understanding,
+    paths: Sequence[Path] = (DEV,),
+) -> None:
     """Choose the thresholds on ``cases`` (:func:`search`) and write them."""
     best = search(cases, contexts, understanding)
+    names = ", ".join(str(p.relative_to(ROOT)) for p in paths)
     lines = [
-        "# Written by bench/understanding.py --calibrate from tests/data/understanding_dev.toml",
+        f"# Written by bench/understanding.py --calibrate from {names}",
         f"# ({len(cases)} cases). Do not edit by hand: run the calibration again.",
         "[thresholds]",
         *(f"{name} = {value:g}" for name, value in best.as_dict().items()),
@@ -504,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     contexts = Contexts(content, config, understanding)
     print(f"data: {', '.join(str(p) for p in paths)} ({len(cases)} cases)")
     if args.calibrate:
-        calibrate(cases, contexts, understanding)
+        calibrate(cases, contexts, understanding, [p.resolve() for p in paths])
 
     def new(case: Case) -> Decision:
         return understanding.read(case.text, contexts.context(case)).decision

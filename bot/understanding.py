@@ -72,6 +72,9 @@ MEMO = 4096
 #: A message that needs the classifier waits at most this long (s) for a training elsewhere
 #: (a child process at start-up: 3-7 s), then trains it itself.
 ELSEWHERE_WAIT = 30.0
+#: Readings are kept only for messages this short (replies such as "2", "xong", "quay lại"
+#: come back all day; a longer message rarely does, and may tell something personal).
+MEMO_CHARS = 32
 #: An option's name (a brand) chooses it inside a message of at most this many words...
 NAME_WORDS = 6
 #: ...if the name has at least this many letters.
@@ -465,6 +468,8 @@ class Understanding:
 
     def read(self, text: str, context: Context = Context()) -> Reading:
         """What ``text``, typed in ``context``, asks for."""
+        if len(text) > MEMO_CHARS:
+            return self._read(text, context)
         key = (text, context)
         reading = self._readings.get(key)
         if reading is None:
