@@ -31,6 +31,7 @@ Usage::
 
     python bench/understanding.py [--quick] [--data FILE ...]
     python bench/understanding.py --calibrate   # choose thresholds on the development set
+    python bench/understanding.py --calibrate --rounds 2 --data A --data B  # on A and B
     python bench/understanding.py --compare     # the classifiers of RECIPES side by side
 
 Default data: the blind held-out files ``tests/data/understanding_heldout_*.toml`` if present,
@@ -350,9 +351,10 @@ def calibrate(
     contexts: Contexts,
     understanding: Understanding,
     paths: Sequence[Path] = (DEV,),
+    rounds: int = 4,
 ) -> None:
     """Choose the thresholds on ``cases`` (:func:`search`) and write them."""
-    best = search(cases, contexts, understanding)
+    best = search(cases, contexts, understanding, rounds=rounds)
     names = ", ".join(str(p.relative_to(ROOT)) for p in paths)
     lines = [
         f"# Written by bench/understanding.py --calibrate from {names}",
@@ -489,6 +491,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, action="append", help="case file(s)")
     parser.add_argument("--calibrate", action="store_true", help="write thresholds.toml")
     parser.add_argument(
+        "--rounds", type=int, default=4, help="rounds of the calibration's search (at most)"
+    )
+    parser.add_argument(
         "--compare",
         action="store_true",
         help="train each classifier of RECIPES, calibrate it on the development set, score it",
@@ -510,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     contexts = Contexts(content, config, understanding)
     print(f"data: {', '.join(str(p) for p in paths)} ({len(cases)} cases)")
     if args.calibrate:
-        calibrate(cases, contexts, understanding, [p.resolve() for p in paths])
+        calibrate(cases, contexts, understanding, [p.resolve() for p in paths], args.rounds)
 
     def new(case: Case) -> Decision:
         return understanding.read(case.text, contexts.context(case)).decision

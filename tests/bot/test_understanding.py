@@ -24,6 +24,7 @@ from bot.understanding import (
     Thresholds,
     Understanding,
     Unsure,
+    question_of,
     reaction_of,
 )
 
@@ -323,3 +324,11 @@ def test_the_thresholds_file_is_the_calibrated_one(
 ) -> None:
     assert content.thresholds, "content/vi/thresholds.toml is missing"
     assert understanding.thresholds == Thresholds.from_mapping(content.thresholds)
+
+
+def test_the_question_of_a_story() -> None:
+    story = "Tui bán hàng ngoài chợ. Tối mới rảnh. Cài cái này mất bao lâu hả em?"
+    assert question_of(story) == "Cài cái này mất bao lâu hả em?"
+    assert question_of("Cài xong rồi. Ký sao? Em ơi?") == "Ký sao? Em ơi?"
+    assert question_of("Nhà ở xa. Con đi làm. Chỉ tui cài") == "Con đi làm. Chỉ tui cài"
+    assert question_of("cai chu ky so mat bao lau") == ""
