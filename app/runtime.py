@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 from app.id_secret import load_id_secret
 from app.settings import Settings
+from app.training import Training
 from bot.config import Config, load_config
 from bot.content import Content, ContentError, load_content
 from bot.engine import Engine
@@ -84,9 +84,11 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     # First: in production, no secret means no start.
     refs = UserRefs(load_id_secret(settings.id_secret, production=settings.production))
     engine = build_engine(settings.config_path)
-    # Train the understanding of typed messages (1.5-3 s) while the channels start, not on
-    # the first citizen who types (buttons and numbers never wait for it).
-    threading.Thread(target=engine.understanding.warm, name="understanding", daemon=True).start()
+    # Train the understanding of typed messages (3-7 s with scikit-learn's import) in a child
+    # process while the channels start: not on the first citizen who types, and not in a
+    # thread here, whose hold on the interpreter's lock slowed every reply meanwhile.
+    training = Training(engine.understanding)
+    training.start()
     config = engine.config
     db = Database(settings.database_url)
     try:
@@ -118,6 +120,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             gallery=gallery,
         )
     finally:
+        training.close()
         await db.dispose()
 
 

@@ -15,9 +15,13 @@ replies. Two baselines:
 - Throughput: N updates enqueued at once; updates/s = N / (last reply - enqueue).
 - Latency: updates paced at a steady --rate (default 200/s, the same for every bot), time
   from enqueue to the reply, p50 and p99.
+- CPU per update: user+sys time of the bot's process (its children apart: the classifier's
+  training at start-up is printed on its own) over both timed phases / their updates. Less
+  sensitive to other work on the machine than the wall-clock figures.
 
 Usage: python bench/throughput.py [--quick] [--updates N] [--users M] [--rounds R]
-The last line is ``throughput_ratio=<bot/echo> shaped_ratio=<bot/shaped> p99_ms=<bot p99>``.
+The last line is ``throughput_ratio=<bot/echo> shaped_ratio=<bot/shaped> p99_ms=<bot p99>
+cpu_ms_per_update=<bot>``.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ class Result:
     updates: int
     seconds: float
     latencies_ms: list[float]
+    #: Processor time (user+sys) of the bot's own process per timed update, and of its
+    #: children (the classifier's training) in all.
+    cpu_ms: float = float("nan")
+    children_cpu_s: float = float("nan")
 
     @property
     def rate(self) -> float:
@@ -63,8 +71,19 @@ class Result:
         return data[min(len(data) - 1, int(q * len(data)))] if data else float("nan")
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user+sys of the process, user+sys of its waited-for children), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / tick
+    children = (int(fields[13]) + int(fields[14])) / tick
+    return own, children
+
+
 @contextlib.contextmanager
-def process(args: list[str], env: dict[str, str], ready: str | None = None) -> Iterator[None]:
+def process(
+    args: list[str], env: dict[str, str], ready: str | None = None
+) -> Iterator[subprocess.Popen[str]]:
     proc = subprocess.Popen(
         args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
@@ -74,7 +93,7 @@ def process(args: list[str], env: dict[str, str], ready: str | None = None) -> I
             for line in proc.stdout:
                 if ready in line:
                     break
-        yield
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -88,18 +107,22 @@ def users(m: int) -> list[int]:
     return [USER_BASE + i for i in range(m)]
 
 
-async def measure(server: StandInControl, name: str, n: int, m: int, warm_replies: int) -> Result:
-    """Open the bot for every user (untimed), then time a burst of ``n`` updates."""
+async def measure(
+    server: StandInControl, name: str, n: int, m: int, warm_replies: int, pid: int
+) -> Result:
+    """Open the bot for every user (untimed), then time a burst of ``n`` updates. The
+    result's ``cpu_ms`` holds the process's processor time (s) when the burst began."""
     await server.reset()
     await server.enqueue([make_text_update(u, "/start") for u in users(m)])
     await server.wait_replies(warm_replies * m)
     await server.reset()
     everyone = users(m)
     batch = [make_text_update(everyone[i % m], SCRIPT[(i // m) % 2]) for i in range(n)]
+    cpu = cpu_seconds(pid)[0]
     t0 = time.monotonic()
     await server.enqueue(batch)
     await server.wait_replies(n)
-    return Result(name, n, (await server.stats())["last_send_at"] - t0, [])
+    return Result(name, n, (await server.stats())["last_send_at"] - t0, [], cpu_ms=cpu)
 
 
 async def latency(server: StandInControl, result: Result, m: int, rate: float, count: int) -> None:
@@ -128,11 +151,18 @@ async def run_bot(
     label: str, cmd: list[str], env: dict[str, str], port: int, args: argparse.Namespace
 ) -> Result:
     warm = 1  # the greeting is one message, as the echo bot's reply
-    with process(cmd, env):
+    with process(cmd, env) as proc:
         async with aiohttp.ClientSession() as session:
             server = StandInControl(session, port)
-            result = await measure(server, label, args.updates, args.users, warm)
+            # The first replies are not timed: what the process does at start-up is not
+            # the cost of an update (the training in a child is reported apart).
+            result = await measure(server, label, args.updates, args.users, warm, proc.pid)
+            before = result.cpu_ms
             await latency(server, result, args.users, args.rate, args.latency_updates)
+            after, children = cpu_seconds(proc.pid)
+            updates = args.updates + args.latency_updates
+            result.cpu_ms = (after - before) * 1000 / updates
+            result.children_cpu_s = children
     return result
 
 
@@ -167,14 +197,19 @@ async def main_async(args: argparse.Namespace) -> None:
     for name, r in best.items():
         print(
             f"{name:>6}: {r.rate:8.0f} updates/s   latency p50 {r.pct(0.5):6.1f} ms   "
-            f"p99 {r.pct(0.99):6.1f} ms   (rounds: "
+            f"p99 {r.pct(0.99):6.1f} ms   CPU {r.cpu_ms:.2f} ms/update   (rounds: "
             f"{', '.join(f'{x.rate:.0f}' for x in results[name])} updates/s)"
         )
+    bot = best["bot"]
+    print(f"bot: children's CPU (the classifier's training) {bot.children_cpu_s:.1f} s")
     plain = best["bot"].rate / best["echo"].rate
     shaped = best["bot"].rate / best["shaped"].rate
     p99 = best["bot"].pct(0.99)
     print(f"ratio bot/echo: {plain:.2f}; bot/echo sending the bot's messages: {shaped:.2f}")
-    print(f"throughput_ratio={plain:.2f} shaped_ratio={shaped:.2f} p99_ms={p99:.1f}")
+    print(
+        f"throughput_ratio={plain:.2f} shaped_ratio={shaped:.2f} p99_ms={p99:.1f} "
+        f"cpu_ms_per_update={bot.cpu_ms:.2f}"
+    )
 
 
 def main() -> None:

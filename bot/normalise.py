@@ -27,13 +27,31 @@ class Normaliser:
     """Folded, expanded words of a message, with the lexicon of one locale."""
 
     def __init__(self, expand: Mapping[str, str], emoji: Mapping[str, str] | None = None):
-        self._expand = {fold(k): fold(v) for k, v in expand.items()}
+        folded = {fold(k): fold(v) for k, v in expand.items()}
+        self._expand = {k: v for k, v in folded.items() if " " not in k}
+        #: Two-word keys ("han quoc": a country, not "hạn", the validity), by first word.
+        self._pairs: dict[str, dict[str, str]] = {}
+        for key, value in folded.items():
+            if " " in key:
+                first, second = key.split(" ", 1)
+                self._pairs.setdefault(first, {})[second] = value
         self._emoji = {_strip_variation(k): fold(v) for k, v in (emoji or {}).items()}
 
     def words(self, text: str) -> list[str]:
         """The folded words of ``text``, teencode and regional words replaced by plain ones."""
         out: list[str] = []
-        for token in fold(self.emoji_to_words(text)).split():
+        tokens = fold(self.emoji_to_words(text)).split()
+        pairs = self._pairs
+        skip = False
+        for i, token in enumerate(tokens):
+            if skip:
+                skip = False
+                continue
+            pair = pairs.get(token)
+            if pair is not None and i + 1 < len(tokens) and tokens[i + 1] in pair:
+                out.extend(pair[tokens[i + 1]].split())
+                skip = True
+                continue
             if token not in self._expand:
                 token = _STRETCHED.sub(r"\1", token)  # "cccd" is a word, "okkk" is "ok"
             out.extend(self._expand.get(token, token).split())

@@ -49,11 +49,11 @@ from typing import TYPE_CHECKING, TypeAlias
 from rapidfuzz import fuzz, process
 
 from bot.content import Content, ContentError, OptionSpec
-from bot.normalise import Normaliser, contains
+from bot.normalise import Normaliser
 from bot.textnorm import fold, plain
 
 if TYPE_CHECKING:
-    from bot.classifier import Classifier
+    from bot.classifier import Classifier, Fitted, Recipe
 
 #: The label of examples no topic or intent answers.
 OOS = "oos"
@@ -69,6 +69,12 @@ KEEP = 5
 CLARIFY_MAX = 3
 #: Options whose normalised names are kept (a few hundred exist; pick lists add more).
 MEMO = 4096
+#: A message that needs the classifier waits at most this long (s) for a training elsewhere
+#: (a child process at start-up: 3-7 s), then trains it itself.
+ELSEWHERE_WAIT = 30.0
+#: Readings are kept only for messages this short (replies such as "2", "xong", "quay lại"
+#: come back all day; a longer message rarely does, and may tell something personal).
+MEMO_CHARS = 32
 #: An option's name (a brand) chooses it inside a message of at most this many words...
 NAME_WORDS = 6
 #: ...if the name has at least this many letters.
@@ -288,6 +294,12 @@ class Thresholds:
     similarity: float = 0.15
     #: Harmful reactions need at least this many words.
     harm_words: float = 3
+    #: Options' resemblance (``label_weight``) counts for messages of at most this many
+    #: (normalised) words.
+    evidence_words: float = 1000
+    #: A story read whole as out of scope with at least this probability is read again by
+    #: its question alone (:func:`question_of`; 1: never).
+    question_oos: float = 1.0
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, float]) -> Thresholds:
@@ -326,12 +338,21 @@ class Understanding:
     process that only ever sees buttons and numbers never needs them.
     """
 
-    def __init__(self, content: Content, thresholds: Thresholds | None = None):
-        self.thresholds = thresholds or Thresholds.from_mapping(content.thresholds)
+    def __init__(
+        self, content: Content, thresholds: Thresholds | None = None, recipe: Recipe | None = None
+    ):
+        #: Readings of messages seen lately, per context: the same few words ("2", "xong",
+        #: "quay lại") come back all day, and a reading depends on nothing else.
+        self._readings: dict[tuple[str, Context], Reading] = {}
+        self._thresholds = thresholds or Thresholds.from_mapping(content.thresholds)
         self._normaliser = Normaliser(content.lexicon, content.emoji)
         self._training = training_set(content, self._normaliser)
         self._model: Classifier | None = None
+        #: How the classifier is trained (None: :class:`bot.classifier.Recipe`'s defaults).
+        self._recipe = recipe
         self._training_lock = threading.Lock()
+        #: Set when a training elsewhere (:meth:`expect`) has ended, well or not.
+        self._elsewhere: threading.Event | None = None
         self._exact = self._exact_phrasings(content, plain)
         self._folded = self._exact_phrasings(content, fold)
         self._harm = {f"faq:{t.id}" for t in content.faq.values() if t.harm}
@@ -345,7 +366,12 @@ class Understanding:
             for x in (label, *others)
         }
         self._steps = content.step_topics
-        self._scam = [tuple(self._normaliser.words(t)) for t in content.scam_triggers]
+        #: Scam phrases by their first word (a message is looked through word by word).
+        self._scam: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+        for trigger in content.scam_triggers:
+            phrase = tuple(self._normaliser.words(trigger))
+            if phrase:
+                self._scam[phrase[0]].append(phrase)
         self._guards = {
             label: _Guard(
                 needs=self._phrases(guard.needs),
@@ -380,19 +406,59 @@ class Understanding:
             cls._cache[key] = cached
         return cached[1]
 
+    @property
+    def thresholds(self) -> Thresholds:
+        return self._thresholds
+
+    @thresholds.setter
+    def thresholds(self, thresholds: Thresholds) -> None:
+        self._thresholds = thresholds
+        self.forget()
+
+    def forget(self) -> None:
+        """Forget the readings kept (new thresholds; a benchmark timing fresh messages)."""
+        self._readings.clear()
+
     def warm(self) -> None:
-        """Train the classifier now (idempotent; safe from another thread)."""
+        """Train the classifier now, in this process (idempotent; safe from another thread).
+        The application trains it in a child process instead (:meth:`install`)."""
         self._classifier  # noqa: B018 (trains it)
+
+    @property
+    def training(self) -> tuple[list[str], list[str]]:
+        """What the classifier learns from: (normalised texts, labels)."""
+        return self._training
+
+    def install(self, fitted: Fitted) -> None:
+        """Use a classifier trained elsewhere (a child process, from :attr:`training`)."""
+        from bot.classifier import Classifier
+
+        with self._training_lock:
+            if self._model is None:
+                self._model = Classifier(fitted)
+
+    def expect(self, done: threading.Event) -> None:
+        """A classifier is being trained elsewhere and :meth:`install` ed before ``done`` is
+        set: a message that needs it meanwhile waits for it rather than training a second."""
+        self._elsewhere = done
+
+    @property
+    def ready(self) -> bool:
+        """Whether the classifier is trained (messages that need it would not wait)."""
+        return self._model is not None
 
     @property
     def _classifier(self) -> Classifier:
         model = self._model
+        if model is None and self._elsewhere is not None:
+            self._elsewhere.wait(ELSEWHERE_WAIT)
+            model = self._model
         if model is None:
             with self._training_lock:
                 if self._model is None:
-                    from bot.classifier import Classifier  # costly: imported when needed
+                    from bot.classifier import Classifier, Recipe  # numpy: imported when needed
 
-                    self._model = Classifier(*self._training)
+                    self._model = Classifier.trained(*self._training, self._recipe or Recipe())
                 model = self._model
         return model
 
@@ -402,6 +468,17 @@ class Understanding:
 
     def read(self, text: str, context: Context = Context()) -> Reading:
         """What ``text``, typed in ``context``, asks for."""
+        if len(text) > MEMO_CHARS:
+            return self._read(text, context)
+        key = (text, context)
+        reading = self._readings.get(key)
+        if reading is None:
+            if len(self._readings) >= MEMO:
+                self._readings.clear()
+            reading = self._readings[key] = self._read(text, context)
+        return reading
+
+    def _read(self, text: str, context: Context) -> Reading:
         raw = text.strip()
         words = self._normaliser.words(raw)
         scam = self._sounds_like_scam(words)
@@ -418,7 +495,10 @@ class Understanding:
         probs, found = self._label_scores(raw, scam)
         # A phrasing taught exactly says what it means: no option's resemblance may blur it.
         exact = found.how in ("example", "rule")
-        evidence = {} if exact else self._option_evidence(" ".join(words), context)
+        # An option's resemblance chooses it for a reply ("huong dan cai"), not for a story
+        # that happens to use its words ("my son installed it for me... how do I sign?").
+        near = exact or len(words) > self.thresholds.evidence_words
+        evidence = {} if near else self._option_evidence(" ".join(words), context)
         reactions = self._reactions(probs, context, evidence)
         return self._decide(raw, probs, reactions, context, found)
 
@@ -449,12 +529,18 @@ class Understanding:
     # --- reading --------------------------------------------------------------------------
 
     def _typed_option(self, raw: str, context: Context) -> Shown | None:
-        folded = fold(self._normaliser.emoji_to_words(raw))
+        typed = self._normaliser.emoji_to_words(raw)
+        folded = fold(typed)
         if not folded:
             return None
+        marked = plain(typed)
+        if marked == folded:
+            marked = ""  # typed without diacritics
         for option in context.options:
-            if folded in self._names_of(option).folded:
-                return option
+            names = self._names_of(option)
+            for name, name_marked in zip(names.folded, names.plain, strict=True):
+                if name == folded and self._same_word(marked, name_marked, option, context):
+                    return option
         if len(folded) >= 4 and context.options:
             labels = {o.id: self._names_of(o).folded[0] for o in context.options}
             found = process.extractOne(
@@ -469,6 +555,21 @@ class Understanding:
                 return named[0]
         return None
 
+    def _same_word(self, marked: str, name_marked: str, option: Shown, context: Context) -> bool:
+        """Whether a typed text that folds like one of an option's words is that word.
+        ``marked``: the text with its diacritics ("" if typed without); ``name_marked``: the
+        word's ("" if it has none). Both with diacritics: they must agree ("dừng" is not
+        "đúng"). Typed without them, a word with diacritics is taken unless the folded text
+        is taught as something this option does not take ("dung" alone is taught as stop)."""
+        if not name_marked:
+            return True
+        if marked:
+            return marked == name_marked
+        label = self._folded.get(fold(name_marked))
+        if label is None:
+            return True
+        return self._choosers(context).get(self._same.get(label, label)) == option.id
+
     def _names_of(self, option: Shown) -> _Names:
         """The option's label and words, folded (typed exactly) and normalised (compared)."""
         names = self._names.get(option)
@@ -477,8 +578,13 @@ class Understanding:
                 self._names.clear()
             texts = (option.label, *option.words)
             normalised = (self._normaliser.text(t) for t in texts)
+            typed = [self._normaliser.emoji_to_words(t) for t in texts]
+            folded = tuple(fold(t) for t in typed)
             names = self._names[option] = _Names(
-                folded=tuple(fold(self._normaliser.emoji_to_words(t)) for t in texts),
+                folded=folded,
+                plain=tuple(
+                    "" if p == f else p for p, f in zip(map(plain, typed), folded, strict=True)
+                ),
                 normalised=tuple(dict.fromkeys(n for n in normalised if n)),
             )
         return names
@@ -499,8 +605,17 @@ class Understanding:
         text = " ".join(words)
         t = self.thresholds
         temperature = t.short_temperature if len(words) <= SHORT_WORDS else t.temperature
-        scores = self._classifier.score([text], temperature)[0]
+        scores = self._classifier.score(text, temperature)
         probs = {label: float(p) for label, p in zip(self._labels, scores.probs, strict=True)}
+        if t.question_oos < 1.0 and probs.get(OOS, 0.0) > t.question_oos:
+            # A story read whole looks like small talk about the market or the family: the
+            # question alone says what is asked ("... How long does it take in all?").
+            question = self._normaliser.text(question_of(raw))
+            if question:
+                asked = self._classifier.score(question, t.temperature)
+                asked_probs = dict(zip(self._labels, map(float, asked.probs), strict=True))
+                if asked_probs.get(OOS, 0.0) < probs[OOS]:
+                    probs = asked_probs
         for label, guard in self._guards.items():
             if probs.get(label, 0.0) > 0.0 and not guard.passes(grams):
                 probs[label] = 0.0
@@ -671,14 +786,21 @@ class Understanding:
         return {k: v for k, v in table.items() if k not in clash and k}
 
     def _sounds_like_scam(self, words: Sequence[str]) -> bool:
-        return any(contains(words, phrase) for phrase in self._scam)
+        scam = self._scam
+        for i, word in enumerate(words):
+            for phrase in scam.get(word, ()):
+                if tuple(words[i : i + len(phrase)]) == phrase:
+                    return True
+        return False
 
 
 @dataclass(frozen=True, slots=True)
 class _Names:
-    """An option's label and words: ``folded`` (the label first) and ``normalised``."""
+    """An option's label and words: ``folded`` (the label first), ``plain`` (the same with
+    their diacritics, "" for a word without) and ``normalised``."""
 
     folded: tuple[str, ...]
+    plain: tuple[str, ...]
     normalised: tuple[str, ...]
 
 
@@ -716,6 +838,27 @@ class _Found:
     how: str
     nearest: str
     similarity: float
+
+
+#: A sentence: up to its end mark (or the end of the message).
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+#: A sentence with fewer words is a formula ("Em ơi?", "Cho tôi hỏi.") more than a question.
+QUESTION_WORDS = 4
+
+
+def question_of(raw: str) -> str:
+    """The question of a message told as a story: its last sentence that asks (ends with
+    "?"), with the sentence before it if it is a mere formula; without a question mark, the
+    last two sentences. "" for a message of one sentence (then the whole is the question)."""
+    sentences = [s.strip() for s in _SENTENCE.findall(raw) if any(c.isalnum() for c in s)]
+    if len(sentences) < 2:
+        return ""
+    asks = [i for i, s in enumerate(sentences) if s.endswith("?")]
+    if not asks:
+        return " ".join(sentences[-2:])
+    last = asks[-1]
+    first = last - 1 if last and len(sentences[last].split()) < QUESTION_WORDS else last
+    return " ".join(sentences[first : last + 1])
 
 
 def _on_step_main(context: Context) -> bool:

@@ -1,11 +1,16 @@
-"""The classifier's fast scoring path gives what scikit-learn gives, deterministically."""
+"""The classifier scores without scikit-learn exactly as scikit-learn would, deterministically,
+and its trained form travels between processes."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 from scipy.sparse import hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.svm import LinearSVC
 
-from bot.classifier import Classifier
+from bot.classifier import Classifier, Recipe, char_grams, fit, word_grams
 
 TEXTS = [
     "chu ky so la gi",
@@ -16,21 +21,42 @@ TEXTS = [
     "xin chao",
 ]
 LABELS = ["what", "cost", "cost", "face", "face", "hello"]
+QUERIES = ["chu ky so mat bao nhieu tien", "quet mat hoai ko dc", "zzz", "", "a"]
 
 
-def test_fast_vectors_and_margins_equal_scikit_learn() -> None:
-    classifier = Classifier(TEXTS, LABELS)
-    chars, words, svm = classifier._sklearn
-    queries = ["chu ky so mat bao nhieu tien", "quet mat hoai ko dc", "zzz", ""]
-    ours = classifier.vectors(queries)
-    theirs = hstack([chars.transform(queries), words.transform(queries)]).tocsr()
-    assert abs(ours - theirs).max() < 1e-12
-    assert np.allclose(classifier.margins(ours), svm.decision_function(theirs))
+def test_our_analyzers_cut_texts_as_scikit_learns() -> None:
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5)).build_analyzer()
+    words = TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"\S+").build_analyzer()
+    for text in [*TEXTS, *QUERIES, "Ai  đó\tgọi  tôi", "x y"]:
+        assert char_grams(2, 5)(text) == chars(text)
+        assert word_grams(1, 2)(text) == words(text)
+
+
+def test_vectors_margins_and_similarities_equal_scikit_learns() -> None:
+    classifier = Classifier.trained(TEXTS, LABELS)
+    vectorizers = [
+        TfidfVectorizer(analyzer=char_grams(2, 5), sublinear_tf=True),
+        TfidfVectorizer(analyzer=word_grams(1, 2), sublinear_tf=True),
+    ]
+    train = hstack([v.fit_transform(TEXTS) for v in vectorizers]).tocsr()
+    svm = LinearSVC(random_state=0).fit(train, LABELS)
+    theirs = hstack([v.transform(QUERIES) for v in vectorizers]).tocsr()
+    for i, query in enumerate(QUERIES):
+        columns, weights = classifier.vector(query)
+        row = theirs[i]
+        assert list(columns) == list(row.indices)
+        assert np.allclose(weights, row.data)
+        assert np.allclose(classifier.margins(columns, weights), svm.decision_function(row)[0])
+        sims = (row @ train.T).toarray()[0] / 2.0
+        score = classifier.score(query, temperature=0.2)
+        assert abs(score.similarity - sims.max()) < 1e-12
+        if sims.max() > 0:
+            assert score.nearest == int(sims.argmax())
 
 
 def test_scores_are_probabilities_with_the_nearest_example() -> None:
-    classifier = Classifier(TEXTS, LABELS)
-    [scores] = classifier.score(["quet mat bi loi hoai"], temperature=0.2)
+    classifier = Classifier.trained(TEXTS, LABELS)
+    scores = classifier.score("quet mat bi loi hoai", temperature=0.2)
     assert abs(float(scores.probs.sum()) - 1.0) < 1e-9
     assert classifier.labels[int(scores.probs.argmax())] == "face"
     assert classifier.examples[scores.nearest] == "quet khuon mat bi loi"
@@ -39,6 +65,16 @@ def test_scores_are_probabilities_with_the_nearest_example() -> None:
     assert classifier.similarity("quet mat", "xin chao") < 0.1
 
 
-def test_training_is_deterministic() -> None:
-    a, b = Classifier(TEXTS, LABELS), Classifier(TEXTS, LABELS)
-    assert np.array_equal(a._coef, b._coef)
+def test_other_recipes_score_too() -> None:
+    for recipe in (Recipe(model="logreg", c=10.0), Recipe(words=(0, 0)), Recipe(chars=(1, 4))):
+        classifier = Classifier.trained(TEXTS, LABELS, recipe)
+        scores = classifier.score("quet mat bi loi hoai", temperature=0.2)
+        assert classifier.labels[int(scores.probs.argmax())] == "face"
+
+
+def test_training_is_deterministic_and_travels_by_pickle() -> None:
+    a, b = fit(TEXTS, LABELS), fit(TEXTS, LABELS)
+    assert np.array_equal(a.coef, b.coef)
+    copy = Classifier(pickle.loads(pickle.dumps(a)))
+    mine = Classifier(a).score("quet mat", 0.2)
+    assert np.array_equal(copy.score("quet mat", 0.2).probs, mine.probs)

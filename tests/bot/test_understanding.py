@@ -24,6 +24,7 @@ from bot.understanding import (
     Thresholds,
     Understanding,
     Unsure,
+    question_of,
     reaction_of,
 )
 
@@ -58,6 +59,10 @@ TYPICAL = [
     ("menu", "xoa het du lieu cua toi di", "nav:delete"),
     ("ready", "bat dau", "option:ok"),
     ("ready_sim", "đúng", "option:yes"),
+    # "đúng" (right) is a word of the readiness screen's "yes"; "dừng" (stop) folds alike.
+    ("ready", "đúng", "option:ok"),
+    ("ready", "dừng", "nav:stop"),
+    ("ready", "dung", "nav:stop"),
     ("remind_offer", "thoi khoi nhac nha", "option:no"),
     ("report_lives", "toi dang lam an o xa", "option:no"),
     ("choose_phone", "iphone", "option:iphone"),
@@ -295,6 +300,19 @@ def test_a_guard_bars_its_answer_whatever_the_classifier_says(
     assert not isinstance(decision, Clarify) or "faq:cost" not in decision.candidates
 
 
+def test_a_message_seen_again_is_read_alike_from_memory(
+    content: Content, contexts: Contexts
+) -> None:
+    understanding = Understanding(content)
+    context = contexts.context(Case("", "ready", "oos"))
+    first = understanding.read("quay lại", context)
+    assert understanding.read("quay lại", context) is first
+    understanding.thresholds = replace(understanding.thresholds, prior=1.0)
+    again = understanding.read("quay lại", context)
+    assert again is not first
+    assert again == first
+
+
 def test_unknown_thresholds_are_refused() -> None:
     with pytest.raises(ContentError, match="unknown thresholds"):
         Thresholds.from_mapping({"acept": 0.5})
@@ -306,3 +324,11 @@ def test_the_thresholds_file_is_the_calibrated_one(
 ) -> None:
     assert content.thresholds, "content/vi/thresholds.toml is missing"
     assert understanding.thresholds == Thresholds.from_mapping(content.thresholds)
+
+
+def test_the_question_of_a_story() -> None:
+    story = "Tui bán hàng ngoài chợ. Tối mới rảnh. Cài cái này mất bao lâu hả em?"
+    assert question_of(story) == "Cài cái này mất bao lâu hả em?"
+    assert question_of("Cài xong rồi. Ký sao? Em ơi?") == "Ký sao? Em ơi?"
+    assert question_of("Nhà ở xa. Con đi làm. Chỉ tui cài") == "Con đi làm. Chỉ tui cài"
+    assert question_of("cai chu ky so mat bao lau") == ""
