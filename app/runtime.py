@@ -83,7 +83,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         single = config.communes[0].code if len(config.communes) == 1 else None
         repo = Repository(db, default_commune=single)
         staff = StaffRepository(db)
-        conversations = Conversations(engine, repo, refs, area_of=staff.volunteer_commune)
+        conversations = Conversations(
+            engine, repo, refs, area_of=staff.volunteer_commune, own_code=staff.own_code
+        )
         desk = StaffDesk(
             config, engine.content, db, staff, refs, utcnow, public_url=settings.web_url
         )

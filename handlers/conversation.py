@@ -57,6 +57,7 @@ class Conversations:
         refs: UserRefs,
         clock: Callable[[], datetime] = utcnow,
         area_of: Callable[[str], Awaitable[str | None]] | None = None,
+        own_code: Callable[[str, str], Awaitable[str | None]] | None = None,
     ):
         self.engine = engine
         self.repo = repo
@@ -64,6 +65,10 @@ class Conversations:
         self.clock = clock
         # Which commune a referral code belongs to (a volunteer's), if any.
         self.area_of = area_of
+        # The referral code of the user (channel, reference) if they are a volunteer: their
+        # own link never counts for them (issue 12: a volunteer who opened it and reported
+        # counted as "started via your link").
+        self.own_code = own_code
         self.limiter = RateLimiter(engine.config.messages_per_minute)
 
     async def handle(
@@ -92,6 +97,13 @@ class Conversations:
                 return Outcome(delete_input=delete, committed=False)
         if isinstance(event, Text) and (code := self.engine.typed_referral(event.text)):
             event = Start(code)  # typed where no link can carry it: the same as the link
+        if (
+            isinstance(event, Start)
+            and event.payload
+            and self.own_code is not None
+            and (await self.own_code(channel, ref) or "").upper() == event.payload.upper()
+        ):
+            event = Start(None)
         if isinstance(event, Start) and event.payload and self.area_of and event.area is None:
             event = replace(event, area=await self.area_of(event.payload))
         key = self.refs.delivery(channel, delivery_id) if delivery_id is not None else None

@@ -187,7 +187,12 @@ class Inbound:
                 return
             if self.staff is not None:
                 staff = await self.staff.handle(
-                    channel.name, incoming.user, event, files=channel.capabilities.files
+                    channel.name,
+                    incoming.user,
+                    event,
+                    files=channel.capabilities.files,
+                    delivery_id=incoming.delivery_id,
+                    chat=incoming.chat,
                 )
                 if staff is not None:
                     await self._finished(inbox_id, done)

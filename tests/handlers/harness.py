@@ -38,7 +38,11 @@ class Harness:
         refs = UserRefs(TEST_SECRET)
         staff = StaffRepository(self.db)
         conversations = Conversations(
-            self.engine, Repository(self.db), refs, area_of=staff.volunteer_commune
+            self.engine,
+            Repository(self.db),
+            refs,
+            area_of=staff.volunteer_commune,
+            own_code=staff.own_code,
         )
         desk = StaffDesk(self.engine.config, self.engine.content, self.db, staff, refs, utcnow)
         self.channel = TelegramChannel(

@@ -417,7 +417,9 @@ async def world(
     await migrate(db)
     refs = UserRefs(TEST_SECRET)
     staff = StaffRepository(db)
-    conversations = Conversations(engine, Repository(db), refs, area_of=staff.volunteer_commune)
+    conversations = Conversations(
+        engine, Repository(db), refs, area_of=staff.volunteer_commune, own_code=staff.own_code
+    )
     desk = StaffDesk(engine.config, engine.content, db, staff, refs, utcnow)
     inbound = Inbound(conversations, desk, inbox=Inbox(db))
     async with AsyncExitStack() as stack:
