@@ -11,7 +11,11 @@
   that choose each kind of option, and the FAQ topics that belong to each install step (what
   :mod:`bot.understanding` learns from, besides the FAQ examples);
 - ``thresholds.toml`` (optional): the understanding's decision thresholds, written by
-  ``bench/understanding.py --calibrate``.
+  ``bench/understanding.py --calibrate``;
+- ``helpdesk.toml``: help requests -- its screens, texts and labels join those of
+  ``flow.toml`` and ``texts.toml`` (a key defined in both is an error), its ``[templates]``
+  are texts with fields of their own, ``[relay]`` the words that end a chat with a helper;
+  its ``[guard]`` and ``[staff]`` tables are read by bot/helpguard.py and the staff desk.
 
 Loading checks every reference (gotos, FAQ ids, text keys, placeholders) so that a content edit
 that breaks the flow fails at start-up and in the tests, not in a citizen's chat.
@@ -58,11 +62,17 @@ REQUIRED_TEXTS = (
     "resume_install", "resume_other", "reminder", "step_header", "group_chat", "error",
     "erased", "commune_not_served", "pick_hint", "hotline_unknown", "delete_command",
     "consent_version", "store_unknown", "reoffer_step", "withdrawn", "scam_offer", "slow_down",
-    "link_removed",
+    "link_removed", "help_input_kept", "help_input_too_long", "help_input_not_phone",
 )  # fmt: skip
 REQUIRED_LABELS = (
     "done", "stuck", "why", "back", "more", "stuck_done", "stuck_human", "stuck_back",
-    "why_back", "human", "menu", "resume", "restart", "unknown", "scam",
+    "why_back", "human", "menu", "resume", "restart", "unknown", "scam", "help_request",
+)  # fmt: skip
+#: What an "input" screen may take (typed for a help request, sealed, never in the state).
+INPUTS = ("landmark", "phone")
+#: Help-request outcomes the citizen may be told of (texts "help_outcome_<outcome>").
+HELP_OUTCOMES = (
+    "installed", "not_yet", "visit", "could_not", "cancelled", "reported", "expired", "gone",
 )  # fmt: skip
 
 
@@ -104,6 +114,12 @@ class Screen:
     answer: str | None = None
     next: str | None = None
     unknown: bool = False
+    #: A pick of villages: the answer that names their commune.
+    commune: str = "commune"
+    #: "continue" from here leads back to where the user was before (like human help).
+    detour: bool = False
+    #: An "input" screen: what it takes (one of INPUTS).
+    input: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +206,10 @@ class Content:
     same: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     step_topics: Mapping[str, StepTopics] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict)
+    #: Texts with fields of their own (helpdesk.toml ``[templates]``).
+    templates: Mapping[str, str] = field(default_factory=dict)
+    #: Words that, typed in a chat with a helper, do this instead ("end", "report").
+    relay_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def install_steps(self, route: str) -> tuple[InstallStep, ...]:
         """The install steps of ``route`` (an :class:`InstallRoute`), in order."""
@@ -215,19 +235,23 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
     intents_raw = _read(folder / "intents.toml")
     thresholds_path = folder / "thresholds.toml"
     thresholds_raw = _read(thresholds_path) if thresholds_path.exists() else {}
+    help_raw = _read(folder / "helpdesk.toml")
 
     faq = {t.id: t for t in (_faq_topic(t) for t in faq_raw.get("topic", []))}
     content = Content(
         locale=locale,
-        texts=_str_table(texts_raw, "texts"),
-        labels=_str_table(texts_raw, "labels"),
+        texts=_joined(texts_raw, help_raw, "texts"),
+        labels=_joined(texts_raw, help_raw, "labels"),
         aliases=_words_table(texts_raw, "aliases"),
         words={
             _enum(Action, action, f"words.{action}"): words
             for action, words in _words_table(texts_raw, "words").items()
         },
         commands=tuple(_command(c) for c in texts_raw.get("commands", [])),
-        screens={sid: _screen(sid, raw) for sid, raw in flow_raw.get("screens", {}).items()},
+        screens={
+            sid: _screen(sid, raw)
+            for sid, raw in _joined_tables(flow_raw, help_raw, "screens").items()
+        },
         install=tuple(_install_step(s) for s in flow_raw.get("install", [])),
         faq=faq,
         lexicon=_str_table(lexicon_raw, "expand"),
@@ -250,9 +274,24 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
             for step, raw in intents_raw.get("steps", {}).items()
         },
         thresholds=_thresholds(thresholds_raw),
+        templates=_str_table(help_raw, "templates"),
+        relay_words=_words_table(help_raw, "relay"),
     )
     check(content)
     return content
+
+
+def _joined(first: dict[str, Any], second: dict[str, Any], key: str) -> dict[str, str]:
+    """The string table ``key`` of two files, as one (a key in both is an error)."""
+    return {str(k): str(v).strip() for k, v in _joined_tables(first, second, key).items()}
+
+
+def _joined_tables(first: dict[str, Any], second: dict[str, Any], key: str) -> dict[str, Any]:
+    one, two = first.get(key, {}), second.get(key, {})
+    both = sorted(set(one) & set(two))
+    if both:
+        raise ContentError(f"[{key}] {', '.join(both)} defined twice (helpdesk.toml and another)")
+    return {**one, **two}
 
 
 def check(content: Content) -> None:
@@ -283,6 +322,8 @@ def check(content: Content) -> None:
             problems.append(f"{where}: a pick screen needs `answer`")
         if screen.kind is ScreenKind.PICK and screen.next is None:
             problems.append(f"{where}: a pick screen needs `next`")
+        if screen.kind is ScreenKind.INPUT and (screen.input not in INPUTS or not screen.next):
+            problems.append(f"{where}: an input screen needs `next` and `input` in {INPUTS}")
         for text in screen.texts:
             problems += _check_placeholders(text, where)
     for step in content.install:
@@ -292,6 +333,14 @@ def check(content: Content) -> None:
         problems += _check_placeholders(text, f"texts.{key}")
     for topic in content.faq.values():
         problems += _check_placeholders(topic.answer, f"faq {topic.id!r}")
+    for outcome in HELP_OUTCOMES:
+        if f"help_outcome_{outcome}" not in content.texts:
+            problems.append(f"texts.help_outcome_{outcome} is missing")
+    for key, text in content.templates.items():
+        try:
+            list(string.Formatter().parse(text))
+        except ValueError as exc:
+            problems.append(f"templates.{key}: broken braces ({exc})")
     problems += _check_understanding(content)
     if problems:
         raise ContentError("content/" + content.locale + ": " + "; ".join(problems))
@@ -430,6 +479,9 @@ def _screen(sid: str, raw: dict[str, Any]) -> Screen:
         answer=raw.get("answer"),
         next=raw.get("next"),
         unknown=bool(raw.get("unknown", False)),
+        commune=str(raw.get("commune", "commune")),
+        detour=bool(raw.get("detour", False)),
+        input=raw.get("input"),
     )
 
 
@@ -509,8 +561,11 @@ def _command(raw: dict[str, Any]) -> Command:
 
 
 def load_staff_texts(locale: str = "vi", root: Path = CONTENT_ROOT) -> dict[str, str]:
-    """The officials' and volunteers' messages (``content/<locale>/staff.toml``)."""
-    texts = _str_table(_read(root / locale / "staff.toml"), "texts")
+    """The officials' and volunteers' messages (``content/<locale>/staff.toml``, and the
+    ``[staff]`` table of ``helpdesk.toml``)."""
+    staff = _read(root / locale / "staff.toml")
+    help_raw = {"texts": _read(root / locale / "helpdesk.toml").get("staff", {})}
+    texts = _joined(staff, help_raw, "texts")
     for key, text in texts.items():
         try:
             list(string.Formatter().parse(text))

@@ -18,6 +18,7 @@ from rapidfuzz import fuzz, process
 from bot import communes
 from bot.config import Config
 from bot.content import Content, OptionSpec
+from bot.engine import helping
 from bot.engine.actions import ACTIONS, GLOBAL_PREFIX, global_option, reminders_off
 from bot.engine.guards import (
     REFERRAL,
@@ -34,6 +35,7 @@ from bot.model import (
     SENSITIVE_MEDIA,
     Blocked,
     Choice,
+    HelpNews,
     Input,
     Media,
     OutMessage,
@@ -81,8 +83,14 @@ class Engine:
         if isinstance(event, Timeout):
             self._remind(turn)
             return self._finish(turn)
+        if isinstance(event, HelpNews):  # help requests: bot/engine/helping.py
+            turn.state = replace(state, last_at=now)
+            helping.news(self, turn, event)
+            return self._finish(turn)
         turn.idle = state.last_at is not None and now - state.last_at >= self.config.resume_after
         turn.state = replace(state, last_at=now, stopped=False)
+        if helping.relay(self, turn, event):  # in a chat with a helper: for the person
+            return self._finish(turn)
         if isinstance(event, Start):
             self._referral(turn, event.payload, event.area)
         if state.screen and not self.renderer.known(state.screen):
@@ -230,6 +238,8 @@ class Engine:
             turn.say(self._texts["too_long" if text else "not_understood"])
             self.nav.reoffer(turn)
             return
+        if helping.typed_input(self, turn, text):  # a help request's landmark or phone
+            return
         kind = sensitive_kind(text)
         if kind:
             # Never echoed, stored or logged: warn, and remove it from the chat if we can.
@@ -317,7 +327,7 @@ class Engine:
 
     def _match_option(self, state: State, folded: str) -> OptionSpec | None:
         options = self.renderer.options(state)
-        if folded.isdigit():
+        if folded.isdecimal():  # not isdigit: "¹" is a digit that int() refuses
             index = int(folded) - 1
             return options[index] if 0 <= index < len(options) else None
         for option in options:
