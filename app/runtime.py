@@ -1,7 +1,7 @@
 """Wiring: settings + config + content + database -> the services, and the channels on them.
 
-:func:`open_runtime` builds the services (engine, store, conversations, staff desk, the one
-inbound path); :func:`started_channels` builds every channel of the registry that the
+:func:`open_runtime` builds the services (engine, store, conversations, staff desk, help
+desk, the one inbound path); :func:`started_channels` builds every channel of the registry that the
 environment configures for the mode the process runs in, and starts them;
 :func:`run_until_signalled` runs the background jobs (retention, the outbox) until SIGINT,
 SIGTERM, or a channel asking to stop (the terminal's /quit).
@@ -29,6 +29,7 @@ from bot.identity import UserRefs
 from handlers.channel import Channel, Mode, Services
 from handlers.conversation import Conversations, utcnow
 from handlers.delivery import Deliverer
+from handlers.helpdesk import HelpDesk
 from handlers.inbound import Inbound
 from handlers.outbox import OutboxWorker
 from handlers.registry import CHANNELS
@@ -61,6 +62,7 @@ class Runtime:
     leases: Leases
     settings: Settings
     inbound: Inbound
+    helpdesk: HelpDesk
     #: Set to end the process (SIGINT/SIGTERM, or a channel's request).
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -89,6 +91,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         desk = StaffDesk(
             config, engine.content, db, staff, refs, utcnow, public_url=settings.web_url
         )
+        helpdesk = HelpDesk(conversations, db)
+        desk.helpdesk = helpdesk
         yield Runtime(
             config=config,
             content=engine.content,
@@ -99,7 +103,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             db=db,
             leases=Leases(db),
             settings=settings,
-            inbound=Inbound(conversations, desk, inbox=Inbox(db)),
+            inbound=Inbound(conversations, desk, inbox=Inbox(db), helpdesk=helpdesk),
+            helpdesk=helpdesk,
         )
     finally:
         await db.dispose()
@@ -179,6 +184,8 @@ async def started_channels(runtime: Runtime, mode: Mode) -> AsyncIterator[list[C
     )
     built = [spec.build(settings.environment, services) for spec in CHANNELS]
     channels = [channel for channel in built if channel is not None]
+    # The help desk writes to whichever channel each side of a request is on.
+    runtime.helpdesk.attach({channel.name: channel for channel in channels})
     started: list[Channel] = []
     try:
         for channel in channels:
@@ -191,8 +198,9 @@ async def started_channels(runtime: Runtime, mode: Mode) -> AsyncIterator[list[C
 
 
 async def run_until_signalled(runtime: Runtime, channels: Sequence[Channel] = ()) -> None:
-    """Run retention and -- given channels to send through -- the outbox, each in whichever
-    worker holds its lease, until SIGINT/SIGTERM or a channel's request to stop."""
+    """Run retention and -- given channels to send through -- the outbox, the inbox's and
+    the help desk's sweepers, each in whichever worker holds its lease, until SIGINT/SIGTERM
+    or a channel's request to stop."""
     stop = runtime.stop
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -203,6 +211,7 @@ async def run_until_signalled(runtime: Runtime, channels: Sequence[Channel] = ()
         everything.append(("outbox", outbox_job(runtime, deliverers)))
         by_name = {channel.name: channel for channel in channels}
         everything.append(("inbox", lambda: runtime.inbound.sweep(by_name)))
+        everything.append(("helpdesk", runtime.helpdesk.sweep))
     tasks = [asyncio.create_task(with_lease(runtime.leases, n, j)) for n, j in everything]
     try:
         await stop.wait()

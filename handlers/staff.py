@@ -1,7 +1,10 @@
 """Officials' and volunteers' commands, for any channel: /stats, /export, /chart, /moi_tnv,
 /web (a one-time link to the web dashboard), /thongbao (an announcement to the opted-in
 citizens of their scope: preview, confirm, then the outbox sends it, paced), /tiendo, /link,
-/mystats, /dagiup, and enrolment through one-time invite links.
+/mystats, /dagiup, the help desk's /hotro (open help requests), /nhan (take one), /xong (end
+it with its outcome) and /thon (a volunteer's village), and enrolment through one-time
+invite links -- which also keeps the member's chat address, sealed, to tell them of help
+requests.
 
 Every command checks the sender's role and scope first. Anyone who is not an official (or,
 for volunteer commands, a volunteer) is answered by the citizen conversation as if the
@@ -22,6 +25,7 @@ import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import segno
 from babel.numbers import format_decimal
@@ -42,6 +46,9 @@ from storage.outbox import OutboxStore
 from storage.staff import INVITE_PREFIX, Staff, StaffRepository
 from storage.stats import collect, export_rows
 from storage.web import WebAccess
+
+if TYPE_CHECKING:
+    from handlers.helpdesk import HelpDesk
 
 #: Button screen of staff buttons (kept apart from the citizen conversation's screens).
 SCREEN = "st"
@@ -100,6 +107,8 @@ class StaffDesk:
         self.texts = load_staff_texts(config.locale)
         self.outbox = OutboxStore(db)
         self.web = WebAccess(db)
+        #: The help desk (handlers/helpdesk.py), given by the composition root.
+        self.helpdesk: HelpDesk | None = None
         self.limiter = RateLimiter(ACTIONS_PER_MINUTE)
         self.heavy = RateLimiter(HEAVY_PER_MINUTE)
         self._warned: dict[str, datetime] = {}
@@ -116,12 +125,16 @@ class StaffDesk:
                 "bcx": self._official_broadcast_cancel,
                 "tiendo": self._official_broadcast_progress,
                 "web": self._official_web,
+                **self._help_handlers(),
             },
             "volunteer": {
                 "link": self._volunteer_link,
                 "mystats": self._volunteer_mystats,
                 "dagiup": self._volunteer_dagiup,
                 "as": self._volunteer_as,
+                "thon": self._help_village,
+                "hv": self._help_village,
+                **self._help_handlers(),
             },
         }
 
@@ -205,7 +218,44 @@ class StaffDesk:
         if member is None:
             return self._say(self.texts["invite_invalid"])
         key = "enrolled_official" if member.role == "official" else "enrolled_volunteer"
-        return self._say(self.texts[key].format(scope=self.scope_name(member.scope)))
+        welcome = self.texts[key].format(scope=self.scope_name(member.scope))
+        return self._say(welcome + "\n" + self.texts["enrolled_address"])
+
+    # --- help requests (handlers/helpdesk.py does the work) -------------------------------
+
+    def _help_handlers(self) -> dict[str, _Handler]:
+        return {
+            "hotro": self._help_list,
+            "nhan": self._help_claim,
+            "hn": self._help_claim,
+            "xong": self._help_close,
+            "hx": self._help_close,
+        }
+
+    async def _help_list(self, member: Staff, _argument: str) -> StaffReply:
+        if self.helpdesk is None:
+            return StaffReply()
+        return StaffReply(
+            await self.helpdesk.listing(member.channel, member.user_ref, member.scope)
+        )
+
+    async def _help_claim(self, member: Staff, argument: str) -> StaffReply:
+        if self.helpdesk is None:
+            return StaffReply()
+        found = await self.helpdesk.claim(member.channel, member.user_ref, member.scope, argument)
+        return StaffReply(found)
+
+    async def _help_close(self, member: Staff, argument: str) -> StaffReply:
+        if self.helpdesk is None:
+            return StaffReply()
+        return StaffReply(await self.helpdesk.close(member.channel, member.user_ref, argument))
+
+    async def _help_village(self, member: Staff, argument: str) -> StaffReply:
+        if self.helpdesk is None or not member.scope.codes:
+            return StaffReply()
+        commune = member.scope.codes[0]
+        found = await self.helpdesk.set_village(member.channel, member.user_ref, commune, argument)
+        return StaffReply(found)
 
     # --- officials ------------------------------------------------------------------------
 

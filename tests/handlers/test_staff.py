@@ -28,6 +28,7 @@ from bot.model import Choice, Input, OutMessage, Start, Text
 from bot.officials import Scope
 from bot.stats import Formatter
 from handlers.conversation import Conversations
+from handlers.helpdesk import HelpDesk
 from handlers.outbox import OutboxWorker
 from handlers.staff import SCREEN, StaffDesk, StaffReply
 from storage.database import Database
@@ -76,6 +77,8 @@ class World:
         self.desk = StaffDesk(
             self.config, content, db, self.staff, self.refs, clock=lambda: self.now
         )
+        self.helpdesk = HelpDesk(self.conversations, db, clock=lambda: self.now)
+        self.desk.helpdesk = self.helpdesk
 
     async def citizen(self, user: int, *inputs: Input | str) -> None:
         """A citizen's inputs ("!option" presses a button of the current screen)."""
