@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -78,6 +79,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     # First: in production, no secret means no start.
     refs = UserRefs(load_id_secret(settings.id_secret, production=settings.production))
     engine = build_engine(settings.config_path)
+    # Train the understanding of typed messages (1.5-3 s) while the channels start, not on
+    # the first citizen who types (buttons and numbers never wait for it).
+    threading.Thread(target=engine.understanding.warm, name="understanding", daemon=True).start()
     config = engine.config
     db = Database(settings.database_url)
     try:

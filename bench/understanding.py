@@ -1,16 +1,15 @@
-"""How well the bot understands what citizens type: the new component beside today's matcher.
+"""How well the bot understands what citizens type (:mod:`bot.understanding`, as the engine
+uses it).
 
 Reads labelled cases (TOML, ``[[case]]`` with ``text``, ``screen``, ``expect``, optional
-``view``, ``accept``, ``never``, ``style``), builds each case's context the way the engine
-does (the options of that screen, from content and config), and decides every case with
+``view``, ``accept``, ``never``, ``style``), builds each case's context with the engine
+(``Engine.context``: the options of that screen, from content and config), and decides every
+case. The matcher the engine used before (rapidfuzz over the FAQ examples, after a table of
+global words and option matching) was removed with its integration; its figures on the same
+data are in the README (measured at commit cabbc7e, where this script still ran it).
 
-- the new component (:mod:`bot.understanding`), and
-- today's pipeline, for comparison: the engine's global words, its option matching and the
-  FAQ matcher of :mod:`bot.faq`, in the engine's order.
-
-Both are scored with the same rules (``Understanding.meanings``: picking the menu's install
-option is also ``nav:install``; opening the ID-photo step's fixes is also
-``faq:photo_fail``):
+Scoring rules (``Understanding.meanings``: picking the menu's install option is also
+``nav:install``; opening the ID-photo step's fixes is also ``faq:photo_fail``):
 
 - ``top1``: share of in-scope cases (``expect`` is not ``oos``) decided exactly as expected or
   as an accepted alternative. Asking back (a clarify) is not a top-1.
@@ -30,7 +29,7 @@ option is also ``nav:install``; opening the ID-photo step's fixes is also
 
 Usage::
 
-    python bench/understanding.py [--quick] [--data FILE ...] [--no-old]
+    python bench/understanding.py [--quick] [--data FILE ...]
     python bench/understanding.py --calibrate   # choose thresholds on the development set
 
 Default data: the blind held-out files ``tests/data/understanding_heldout_*.toml`` if present,
@@ -61,7 +60,6 @@ from bot.config import Config, load_config  # noqa: E402
 from bot.content import Content, load_content  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.model import State  # noqa: E402
-from bot.textnorm import fold  # noqa: E402
 from bot.understanding import (  # noqa: E402
     Answer,
     Clarify,
@@ -75,14 +73,11 @@ from bot.understanding import (  # noqa: E402
     Thresholds,
     Understanding,
     Unsure,
-    shown_option,
 )
 
 DEV = ROOT / "tests/data/understanding_dev.toml"
 HELDOUT = sorted((ROOT / "tests/data").glob("understanding_heldout_*.toml"))
 THRESHOLDS = ROOT / "content/vi/thresholds.toml"
-#: Engine actions of today's global words, as intents of the new component.
-OLD_ACTIONS = {"scam": "scam_signs"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +116,11 @@ def load_cases(paths: Iterable[Path]) -> list[Case]:
 class Contexts:
     """The context of a screen as the engine shows it (options from content and config)."""
 
-    def __init__(self, content: Content, config: Config):
+    def __init__(
+        self, content: Content, config: Config, understanding: Understanding | None = None
+    ):
         self.content = content
-        self.engine = Engine(content, config)
+        self.engine = Engine(content, config, understanding)
         self._cache: dict[tuple[str, str], Context] = {}
         self.unknown: Counter[str] = Counter()
 
@@ -137,41 +134,11 @@ class Contexts:
         state = self.state(case)
         key = (state.screen, state.view)
         if key not in self._cache:
-            renderer = self.engine.renderer
-            specs = renderer.options(state) if state.screen else []
-            self._cache[key] = Context(
-                screen=state.screen,
-                install_step=self.content.install_step(state.screen) is not None,
-                view=state.view,
-                options=tuple(
-                    shown_option(o, renderer.fmt(o.label, state), self.content.aliases)
-                    for o in specs
-                ),
-            )
+            self._cache[key] = self.engine.context(state)
         return self._cache[key]
 
     def _known(self, screen: str) -> bool:
         return screen in self.content.screens or self.content.install_step(screen) is not None
-
-
-def old_decision(contexts: Contexts, case: Case) -> Decision:
-    """Today's pipeline: global words, then the screen's options, then the FAQ matcher."""
-    engine = contexts.engine
-    state = contexts.state(case)
-    folded = fold(case.text)
-    action = engine._words.get(folded)
-    if action:
-        if action == "start":
-            return Social("greet")
-        return Navigate(OLD_ACTIONS.get(action, action))
-    option = engine._match_option(state, folded) if state.screen else None
-    if option is not None:
-        on_step = contexts.content.install_step(state.screen) is not None
-        if on_step and not state.view and option.id == "stuck":
-            return Stuck()
-        return Pick(option.id)
-    topic = engine.faq.match(case.text).topic
-    return Answer(topic) if topic else Unsure()
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,23 +286,18 @@ def run(
     return outcomes
 
 
-def report(outcomes: Sequence[Outcome], old: Sequence[Outcome] | None) -> None:
+def report(outcomes: Sequence[Outcome]) -> None:
     by_expect: dict[str, list[Outcome]] = defaultdict(list)
     for o in outcomes:
         by_expect[o.case.expect].append(o)
-    old_by: dict[str, list[Outcome]] = defaultdict(list)
-    for o in old or ():
-        old_by[o.case.expect].append(o)
-    print(f"{'expected':28} {'n':>4} {'top1':>6} {'clarify':>8} {'wrong':>6} {'old top1':>9}")
+    print(f"{'expected':28} {'n':>4} {'top1':>6} {'clarify':>8} {'wrong':>6}")
     for expect in sorted(by_expect, key=lambda e: (e.split(":")[0], e)):
         group = by_expect[expect]
         n = len(group)
         right = sum(o.correct for o in group) / n
         asked = sum(o.clarified for o in group) / n
         wrong = sum(o.wrong for o in group) / n
-        was = old_by.get(expect)
-        before = f"{sum(o.correct for o in was) / len(was):9.2f}" if was else f"{'':9}"
-        print(f"{expect:28} {n:4d} {right:6.2f} {asked:8.2f} {wrong:6.2f} {before}")
+        print(f"{expect:28} {n:4d} {right:6.2f} {asked:8.2f} {wrong:6.2f}")
     confusions = Counter((o.case.expect, o.got) for o in outcomes if not o.correct)
     print("\nworst confusions (expected -> got: count):")
     for (expect, got), count in confusions.most_common(15):
@@ -360,9 +322,12 @@ def report(outcomes: Sequence[Outcome], old: Sequence[Outcome] | None) -> None:
 
 GRIDS: dict[str, tuple[float, ...]] = {
     "temperature": (0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3),
+    "short_temperature": (0.1, 0.15, 0.2, 0.3, 0.5, 0.8),
     "prior": (1.0, 1.5, 2.0, 3.0, 4.0, 6.0),
     "accept": (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8),
-    "harm_accept": (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
+    # A harmful reaction needs at least as much as any other (the code takes the larger), and
+    # never fewer than three words: these grids never go below.
+    "harm_accept": (0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
     "margin": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4),
     "clarify_floor": (0.1, 0.15, 0.2, 0.25, 0.3, 0.4),
     "clarify_min": (0.05, 0.1, 0.15, 0.2),
@@ -372,6 +337,7 @@ GRIDS: dict[str, tuple[float, ...]] = {
     "similarity": (0.0, 0.1, 0.15, 0.2, 0.25, 0.3),
     "label_weight": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0),
     "label_floor": (0.0, 0.1, 0.2, 0.3, 0.4),
+    "harm_words": (3.0, 4.0),
 }
 
 
@@ -409,10 +375,11 @@ def _remember_scores(understanding: Understanding) -> None:
     other thresholds do not change them, so each trial of the search only re-decides (about
     40 ms for 1,000 cases)."""
     score = understanding._label_scores
-    memory: dict[tuple[str, bool, float], Any] = {}
+    memory: dict[tuple[str, bool, float, float], Any] = {}
 
     def remembered(raw: str, scam: bool) -> Any:
-        key = (raw, scam, understanding.thresholds.temperature)
+        t = understanding.thresholds
+        key = (raw, scam, t.temperature, t.short_temperature)
         if key not in memory:
             memory[key] = score(raw, scam)
         return memory[key]
@@ -453,7 +420,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="every third case")
     parser.add_argument("--data", type=Path, action="append", help="case file(s)")
     parser.add_argument("--calibrate", action="store_true", help="write thresholds.toml")
-    parser.add_argument("--no-old", action="store_true", help="skip today's matcher")
     args = parser.parse_args(argv)
     paths = args.data or ([DEV] if args.calibrate or not HELDOUT else HELDOUT)
     cases = load_cases(paths)
@@ -462,8 +428,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     content, config = load_content("vi"), load_config(ROOT / "config.toml")
     start = time.perf_counter()
     understanding = Understanding(content)
+    understanding.warm()
     train_s = time.perf_counter() - start
-    contexts = Contexts(content, config)
+    contexts = Contexts(content, config, understanding)
     print(f"data: {', '.join(str(p) for p in paths)} ({len(cases)} cases)")
     if args.calibrate:
         calibrate(cases, contexts, understanding)
@@ -474,16 +441,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for case in cases[:20]:  # warm up caches before timing
         new(case)
     outcomes = run(cases, contexts, understanding, new)
-    old = None
-    if not args.no_old:
-        old = run(cases, contexts, understanding, lambda c: old_decision(contexts, c))
     if contexts.unknown:
         print(f"screens not in the content (read as a new user): {dict(contexts.unknown)}")
-    report(outcomes, old)
+    report(outcomes)
     wall = percentile99(o.wall_seconds for o in outcomes) * 1000
     print(f"\ntrain_s={train_s:.2f} cases={len(cases)} wall_p99_ms={wall:.2f}")
-    if old is not None:
-        print("today's matcher: " + figures(old).line())
     print(figures(outcomes).line())
     return 0
 

@@ -1,11 +1,11 @@
 """The conversation as data: load and check ``content/<locale>/*.toml``.
 
 - ``texts.toml``: single messages (greeting, help, errors...), option labels, alias words,
-  the global words and commands, the consent version;
+  the commands, the consent version;
 - ``flow.toml``: screens (info, pick and complete screens) and the install steps;
 - ``faq.toml``: FAQ topics with answers and example phrasings;
 - ``faq_negative.toml``: things people type that no FAQ topic answers;
-- ``lexicon.toml``: word expansions (teencode, regional words), emoji words, filler words and
+- ``lexicon.toml``: word expansions (teencode, regional words), emoji words and
   scam phrases for matching;
 - ``intents.toml``: navigation intents and short replies with example phrasings, the intents
   that choose each kind of option, and the FAQ topics that belong to each install step (what
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.model import TOKEN_RE
+from bot.normalise import Normaliser, contains
 from bot.textnorm import plain
 from bot.vocabulary import (
     CONTENT_TARGETS,
@@ -62,11 +63,14 @@ REQUIRED_TEXTS = (
     "resume_install", "resume_other", "reminder", "step_header", "group_chat", "error",
     "erased", "commune_not_served", "pick_hint", "hotline_unknown", "delete_command",
     "consent_version", "store_unknown", "reoffer_step", "withdrawn", "scam_offer", "slow_down",
-    "link_removed", "help_input_kept", "help_input_too_long", "help_input_not_phone",
+    "link_removed", "clarify", "number_range", "number_one", "stale_choice", "after_answer_step",
+    "social_thanks", "social_later", "help_input_kept", "help_input_too_long",
+    "help_input_not_phone",
 )  # fmt: skip
 REQUIRED_LABELS = (
     "done", "stuck", "why", "back", "more", "stuck_done", "stuck_human", "stuck_back",
-    "why_back", "human", "menu", "resume", "restart", "unknown", "scam", "help_request",
+    "why_back", "human", "menu", "resume", "restart", "unknown", "scam", "clarify_none",
+    "continue_step", "help_request",
 )  # fmt: skip
 #: What an "input" screen may take (typed for a help request, sealed, never in the state).
 INPUTS = ("landmark", "phone")
@@ -172,6 +176,19 @@ class StepTopics:
 
 
 @dataclass(frozen=True, slots=True)
+class Guard:
+    """Words that a reaction needs, or that bar it, whatever the classifier says: an answer
+    whose misuse harms ("you can do it from anywhere") is never given to a message without
+    its own cue words, nor to one with the cue words of another answer ("my son does it FOR
+    me"). ``first``: groups of phrases; a message with a phrase of every group gets this
+    answer before anything else (first aid: an OTP already given)."""
+
+    needs: tuple[str, ...] = ()
+    bars: tuple[str, ...] = ()
+    first: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     name: str
     action: Action
@@ -185,13 +202,11 @@ class Content:
     texts: Mapping[str, str]
     labels: Mapping[str, str]
     aliases: Mapping[str, tuple[str, ...]]
-    words: Mapping[Action, tuple[str, ...]]
     commands: tuple[Command, ...]
     screens: Mapping[str, Screen]
     install: tuple[InstallStep, ...]
     faq: Mapping[str, FaqTopic]
     lexicon: Mapping[str, str]
-    stopwords: tuple[str, ...] = ()
     faq_negative: tuple[str, ...] = ()
     scam_triggers: tuple[str, ...] = ()
     referral_words: tuple[str, ...] = ()
@@ -210,6 +225,10 @@ class Content:
     templates: Mapping[str, str] = field(default_factory=dict)
     #: Words that, typed in a chat with a helper, do this instead ("end", "report").
     relay_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: A label -> the words it needs and the words that bar it.
+    guards: Mapping[str, Guard] = field(default_factory=dict)
+    #: FAQ topics whose answer is itself the first aid after a scam: the scam card follows.
+    first_aid: tuple[str, ...] = ()
 
     def install_steps(self, route: str) -> tuple[InstallStep, ...]:
         """The install steps of ``route`` (an :class:`InstallRoute`), in order."""
@@ -243,10 +262,6 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
         texts=_joined(texts_raw, help_raw, "texts"),
         labels=_joined(texts_raw, help_raw, "labels"),
         aliases=_words_table(texts_raw, "aliases"),
-        words={
-            _enum(Action, action, f"words.{action}"): words
-            for action, words in _words_table(texts_raw, "words").items()
-        },
         commands=tuple(_command(c) for c in texts_raw.get("commands", [])),
         screens={
             sid: _screen(sid, raw)
@@ -255,7 +270,6 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
         install=tuple(_install_step(s) for s in flow_raw.get("install", [])),
         faq=faq,
         lexicon=_str_table(lexicon_raw, "expand"),
-        stopwords=tuple(str(w) for w in lexicon_raw.get("stopwords", [])),
         scam_triggers=tuple(str(w) for w in lexicon_raw.get("scam_triggers", [])),
         referral_words=tuple(str(w) for w in texts_raw.get("referral", {}).get("words", [])),
         faq_negative=tuple(str(e) for e in negative_raw.get("examples", [])),
@@ -276,6 +290,15 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
         thresholds=_thresholds(thresholds_raw),
         templates=_str_table(help_raw, "templates"),
         relay_words=_words_table(help_raw, "relay"),
+        guards={
+            str(label): Guard(
+                needs=tuple(str(w) for w in raw.get("needs", [])),
+                bars=tuple(str(w) for w in raw.get("bars", [])),
+                first=tuple(tuple(str(w) for w in group) for group in raw.get("first", [])),
+            )
+            for label, raw in intents_raw.get("guard", {}).items()
+        },
+        first_aid=tuple(str(t) for t in intents_raw.get("scam", {}).get("first_aid", [])),
     )
     check(content)
     return content
@@ -384,6 +407,10 @@ def _check_understanding(content: Content) -> list[str]:
         for label in (*topics.stuck, *topics.why):
             if label not in known:
                 problems.append(f"steps.{step}: unknown label {label!r}")
+    problems += _check_guards(content, known)
+    problems += [
+        f"scam.first_aid: unknown topic {t!r}" for t in content.first_aid if t not in content.faq
+    ]
     # Diacritics kept: the words for "stop" and "right" differ only in them (both fold to "dung").
     emoji = {k: f" {v} " for k, v in content.emoji.items()}
     seen: dict[str, str] = {}
@@ -394,6 +421,32 @@ def _check_understanding(content: Content) -> list[str]:
         key = plain("".join(emoji.get(ch, ch) for ch in example))
         if seen.setdefault(key, label) != label:
             problems.append(f"{example!r} is taught as both {seen[key]} and {label}")
+    return problems
+
+
+def _check_guards(content: Content, known: set[str]) -> list[str]:
+    """Guards name known labels, and every phrasing taught for a guarded label passes its
+    guard (else the guard would turn away what the content itself teaches)."""
+    problems: list[str] = []
+    normaliser = Normaliser(content.lexicon, content.emoji)
+    taught: dict[str, list[str]] = {}
+    for topic in content.faq.values():
+        taught.setdefault(f"faq:{topic.id}", []).extend((topic.title, *topic.examples))
+    for intent in content.intents.values():
+        taught.setdefault(intent.label, []).extend(intent.examples)
+    for label, guard in content.guards.items():
+        if label not in known:
+            problems.append(f"guard: unknown label {label!r}")
+            continue
+        needs = [normaliser.words(w) for w in guard.needs]
+        bars = [normaliser.words(w) for w in guard.bars]
+        for example in taught.get(label, ()):
+            words = normaliser.words(example)
+            if needs and not any(contains(words, n) for n in needs):
+                problems.append(f"guard {label}: {example!r} has none of its `needs`")
+            barred = [b for b, n in zip(guard.bars, bars, strict=True) if contains(words, n)]
+            if barred:
+                problems.append(f"guard {label}: {example!r} is barred by {barred}")
     return problems
 
 

@@ -217,6 +217,13 @@ class State:
     referral: str | None = None
     stopped: bool = False
     last_at: datetime | None = None
+    #: Whose options the user saw last (numbers and words typed refer to them): the key of a
+    #: screen (:attr:`here`'s key when current), a question back or a "continue" button
+    #: (the engine's own keys), "" for none; None for rows saved before it was kept (the
+    #: current screen's then).
+    shown: str | None = None
+    #: The candidates of the question back ("Ý bạn là"), while it is the last one shown.
+    asked: tuple[str, ...] = ()
 
     @property
     def here(self) -> ScreenRef:
@@ -247,6 +254,8 @@ class State:
             "referral": self.referral,
             "stopped": self.stopped,
             "last_at": self.last_at.isoformat() if self.last_at else None,
+            "shown": self.shown,
+            "asked": list(self.asked),
         }
 
     @classmethod
@@ -264,6 +273,8 @@ class State:
             referral=data.get("referral"),
             stopped=bool(data.get("stopped", False)),
             last_at=datetime.fromisoformat(last_at) if last_at else None,
+            shown=None if data.get("shown") is None else str(data["shown"]),
+            asked=tuple(str(a) for a in data.get("asked") or ()),
         )
 
 

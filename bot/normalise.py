@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from bot.textnorm import fold
 
@@ -49,6 +49,18 @@ class Normaliser:
             return text
         text = _strip_variation(unicodedata.normalize("NFC", text))
         return "".join(f" {self._emoji[ch]} " if ch in self._emoji else ch for ch in text)
+
+
+def contains(words: Sequence[str], phrase: Sequence[str]) -> bool:
+    """Whether ``phrase`` (normalised words) occurs in ``words``, its words in a row."""
+    n = len(phrase)
+    if not n:
+        return False
+    first = phrase[0]
+    return any(
+        words[i] == first and list(words[i : i + n]) == list(phrase)
+        for i in range(len(words) - n + 1)
+    )
 
 
 def _strip_variation(text: str) -> str:

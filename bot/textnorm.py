@@ -13,11 +13,27 @@ _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 
 
+class _Marks(dict[int, int | None]):
+    """``str.translate`` table dropping combining marks (category Mn), filled as characters
+    are met: a few hundred ever, looked up in C instead of a category test per character
+    (long messages are folded several times on each read)."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.category(chr(code)) == "Mn" else code
+        self[code] = kept
+        return kept
+
+
+_MARKS = _Marks()
+
+
 def strip_marks(text: str) -> str:
     """Remove diacritics: "D" with stroke -> "D", "o" with circumflex -> "o"."""
+    if text.isascii():
+        return text
     # D with stroke (U+0110/U+0111) has no decomposition: map it by hand.
     decomposed = unicodedata.normalize("NFD", text.replace("\u0111", "d").replace("\u0110", "D"))
-    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    return decomposed.translate(_MARKS)
 
 
 def fold(text: str) -> str:

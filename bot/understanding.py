@@ -40,22 +40,27 @@ Pure and deterministic: no I/O after construction, the same reading for the same
 from __future__ import annotations
 
 import re
+import threading
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from rapidfuzz import fuzz, process
 
-from bot.classifier import Classifier
 from bot.content import Content, ContentError, OptionSpec
-from bot.normalise import Normaliser
+from bot.normalise import Normaliser, contains
 from bot.textnorm import fold, plain
+
+if TYPE_CHECKING:
+    from bot.classifier import Classifier
 
 #: The label of examples no topic or intent answers.
 OOS = "oos"
 #: A bare number, as typed to choose an option ("2", "2.", "-1").
 _NUMBER = re.compile(r"[+-]?\d{1,3}[.)]?")
+#: A message of at most this many (normalised) words is short: see ``short_temperature``.
+SHORT_WORDS = 2
 #: A typed option label this similar (rapidfuzz ratio, 0..100) to a shown one chooses it.
 LABEL_SIMILARITY = 88
 #: How many candidates a reading keeps (for explanations and for asking back).
@@ -64,6 +69,10 @@ KEEP = 5
 CLARIFY_MAX = 3
 #: Options whose normalised names are kept (a few hundred exist; pick lists add more).
 MEMO = 4096
+#: An option's name (a brand) chooses it inside a message of at most this many words...
+NAME_WORDS = 6
+#: ...if the name has at least this many letters.
+NAME_LETTERS = 4
 
 
 # --- context --------------------------------------------------------------------------------
@@ -84,6 +93,9 @@ class Shown:
     label: str
     words: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
+    #: Names (a phone brand: "samsung", "oppo") that choose it even inside a short message
+    #: ("may toi la oppo"): its own words typed in Latin letters, one word of 4 or more.
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +130,12 @@ def shown_option(spec: OptionSpec, label: str, aliases: Mapping[str, Sequence[st
     words: list[str] = []
     for alias in spec.aliases:
         words.extend(aliases.get(alias[1:], ()) if alias.startswith("@") else (alias,))
-    return Shown(id=spec.id, label=label, words=tuple(words), roles=option_roles(spec))
+    names = tuple(
+        a.lower() for a in spec.aliases if a.isascii() and a.isalpha() and len(a) >= NAME_LETTERS
+    )
+    return Shown(
+        id=spec.id, label=label, words=tuple(words), roles=option_roles(spec), names=names
+    )
 
 
 # --- decisions ------------------------------------------------------------------------------
@@ -247,6 +264,9 @@ class Thresholds:
 
     #: Softmax temperature turning the classifier's margins into probabilities.
     temperature: float = 0.15
+    #: ...for a message of one or two words ("căn cước", "mã pin"): a word alone may belong
+    #: to several topics, so its probabilities are flatter (more often asked back).
+    short_temperature: float = 0.15
     #: A reaction is decided at this score or more...
     accept: float = 0.5
     #: ...or this much if its misuse harms.
@@ -299,15 +319,21 @@ def training_set(content: Content, normaliser: Normaliser) -> tuple[list[str], l
 
 
 class Understanding:
-    """Reads messages in context. Build once per process (:meth:`from_content` caches)."""
+    """Reads messages in context. Build once per process (:meth:`from_content` caches).
+
+    The classifier is trained on first use, or by :meth:`warm` (the application calls it in
+    the background at start-up): importing scikit-learn and training take 1.5-3 s, and a
+    process that only ever sees buttons and numbers never needs them.
+    """
 
     def __init__(self, content: Content, thresholds: Thresholds | None = None):
         self.thresholds = thresholds or Thresholds.from_mapping(content.thresholds)
         self._normaliser = Normaliser(content.lexicon, content.emoji)
-        texts, labels = training_set(content, self._normaliser)
-        self._classifier = Classifier(texts, labels)
-        self._labels = self._classifier.labels
-        self._exact = self._exact_phrasings(content)
+        self._training = training_set(content, self._normaliser)
+        self._model: Classifier | None = None
+        self._training_lock = threading.Lock()
+        self._exact = self._exact_phrasings(content, plain)
+        self._folded = self._exact_phrasings(content, fold)
         self._harm = {f"faq:{t.id}" for t in content.faq.values() if t.harm}
         self._harm |= {i.label for i in content.intents.values() if i.harm}
         self._harm_roles = frozenset(content.harm_roles)
@@ -320,19 +346,59 @@ class Understanding:
         }
         self._steps = content.step_topics
         self._scam = [tuple(self._normaliser.words(t)) for t in content.scam_triggers]
+        self._guards = {
+            label: _Guard(
+                needs=self._phrases(guard.needs),
+                bars=self._phrases(guard.bars),
+                first=tuple(self._phrases(group) for group in guard.first),
+            )
+            for label, guard in content.guards.items()
+        }
+        phrases = [p for g in self._guards.values() for p in (*g.needs, *g.bars)]
+        phrases += [p for g in self._guards.values() for group in g.first for p in group]
+        self._longest = max((len(p) for p in phrases), default=1)
         #: Normalised label and words of the options seen (they come back on every message).
         self._names: dict[Shown, _Names] = {}
+        self._mappings: dict[Context, dict[str, tuple[str, bool]]] = {}
 
-    _cache: dict[int, tuple[Content, Understanding]] = {}  # noqa: RUF012 (one per process)
+    #: The parts of the content a component learns from (a copy of the content that shares
+    #: them -- a test changing a text -- shares the trained component).
+    LEARNT = (
+        "faq", "intents", "faq_negative", "lexicon", "emoji", "thresholds", "roles",
+        "harm_roles", "same", "step_topics", "scam_triggers", "guards",
+    )  # fmt: skip
+    _cache: dict[tuple[int, ...], tuple[tuple[object, ...], Understanding]] = {}  # noqa: RUF012
 
     @classmethod
     def from_content(cls, content: Content) -> Understanding:
-        """The component for ``content``, trained once per process."""
-        cached = cls._cache.get(id(content))
-        if cached is None or cached[0] is not content:
-            cached = (content, cls(content))
-            cls._cache[id(content)] = cached
+        """The component for ``content``, built once per process for the same teaching."""
+        parts = tuple(getattr(content, name) for name in cls.LEARNT)
+        key = tuple(id(part) for part in parts)
+        cached = cls._cache.get(key)
+        if cached is None or any(a is not b for a, b in zip(cached[0], parts, strict=True)):
+            cached = (parts, cls(content))  # the parts are kept: their ids stay theirs
+            cls._cache[key] = cached
         return cached[1]
+
+    def warm(self) -> None:
+        """Train the classifier now (idempotent; safe from another thread)."""
+        self._classifier  # noqa: B018 (trains it)
+
+    @property
+    def _classifier(self) -> Classifier:
+        model = self._model
+        if model is None:
+            with self._training_lock:
+                if self._model is None:
+                    from bot.classifier import Classifier  # costly: imported when needed
+
+                    self._model = Classifier(*self._training)
+                model = self._model
+        return model
+
+    @property
+    def _labels(self) -> tuple[str, ...]:
+        return self._classifier.labels
 
     def read(self, text: str, context: Context = Context()) -> Reading:
         """What ``text``, typed in ``context``, asks for."""
@@ -350,7 +416,9 @@ class Understanding:
             reaction = self._option_reaction(picked, context)
             return Reading(decision_for(reaction), 1.0, scam=scam, how="option words")
         probs, found = self._label_scores(raw, scam)
-        evidence = self._option_evidence(" ".join(words), context)
+        # A phrasing taught exactly says what it means: no option's resemblance may blur it.
+        exact = found.how in ("example", "rule")
+        evidence = {} if exact else self._option_evidence(" ".join(words), context)
         reactions = self._reactions(probs, context, evidence)
         return self._decide(raw, probs, reactions, context, found)
 
@@ -394,6 +462,11 @@ class Understanding:
             )
             if found:
                 return next(o for o in context.options if o.id == found[2])
+        words = folded.split()
+        if len(words) <= NAME_WORDS:
+            named = [o for o in context.options if any(n in words for n in o.names)]
+            if len(named) == 1:
+                return named[0]
         return None
 
     def _names_of(self, option: Shown) -> _Names:
@@ -411,15 +484,31 @@ class Understanding:
         return names
 
     def _label_scores(self, raw: str, scam: bool) -> tuple[dict[str, float], _Found]:
-        """Label probabilities of ``raw``, and how they were found."""
-        exact = self._exact.get(plain(self._normaliser.emoji_to_words(raw)))
+        """Label probabilities of ``raw``, and how they were found: a first-aid rule, a
+        taught phrasing, or the classifier; then the guards (words a label needs or that
+        bar it) take their labels out."""
+        words = self._normaliser.words(raw)
+        grams = _grams(words, self._longest)
+        for label, guard in self._guards.items():
+            if guard.first and guard.passes(grams) and guard.fires_first(grams):
+                return {label: 1.0}, _Found(scam, "rule", raw, 1.0)
+        typed = self._normaliser.emoji_to_words(raw)
+        exact = self._exact.get(plain(typed)) or self._folded.get(fold(typed))
         if exact is not None:
             return {exact: 1.0}, _Found(scam, "example", raw, 1.0)
-        text = self._normaliser.text(raw)
-        scores = self._classifier.score([text], self.thresholds.temperature)[0]
+        text = " ".join(words)
+        t = self.thresholds
+        temperature = t.short_temperature if len(words) <= SHORT_WORDS else t.temperature
+        scores = self._classifier.score([text], temperature)[0]
         probs = {label: float(p) for label, p in zip(self._labels, scores.probs, strict=True)}
+        for label, guard in self._guards.items():
+            if probs.get(label, 0.0) > 0.0 and not guard.passes(grams):
+                probs[label] = 0.0
         nearest = self._classifier.examples[scores.nearest]
         return probs, _Found(scam, "classifier", nearest, scores.similarity)
+
+    def _phrases(self, texts: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+        return tuple(p for p in (tuple(self._normaliser.words(t)) for t in texts) if p)
 
     def _option_evidence(self, text: str, context: Context) -> dict[str, float]:
         """Reaction -> how much the message resembles an option's label or words (the best
@@ -441,20 +530,37 @@ class Understanding:
     ) -> dict[str, float]:
         """Label probabilities summed into reactions in this context, with the prior and the
         options' evidence."""
-        chooser = self._choosers(context)
+        mapped = self._mapping(context)
+        prior = self.thresholds.prior
         scores: dict[str, float] = defaultdict(float)
         for label, p in probs.items():
             if p <= 0.0:
                 continue
-            reaction = self._reaction(label, context, chooser)
-            local = reaction == "stuck" or reaction.startswith("option:")
-            scores[reaction] += p * (self.thresholds.prior if local else 1.0)
+            found = mapped.get(label)
+            if found is None:
+                found = mapped[label] = self._mapped(label, context)
+            reaction, local = found
+            scores[reaction] += p * (prior if local else 1.0)
         t = self.thresholds
         for reaction, similarity in (evidence or {}).items():
             # Only what rises above the floor counts: every label shares a few common words.
             scores[reaction] += t.label_weight * max(0.0, similarity - t.label_floor)
         total = sum(scores.values()) or 1.0
         return {r: s / total for r, s in scores.items()}
+
+    def _mapping(self, context: Context) -> dict[str, tuple[str, bool]]:
+        """Label -> (its reaction in ``context``, whether it is local to the screen); kept
+        per context (the same few contexts come back on every message)."""
+        mapped = self._mappings.get(context)
+        if mapped is None:
+            if len(self._mappings) >= MEMO:
+                self._mappings.clear()
+            mapped = self._mappings[context] = {}
+        return mapped
+
+    def _mapped(self, label: str, context: Context) -> tuple[str, bool]:
+        reaction = self._reaction(label, context, self._choosers(context))
+        return reaction, reaction == "stuck" or reaction.startswith("option:")
 
     def _choosers(self, context: Context) -> dict[str, str]:
         """Label -> the first option shown that it chooses."""
@@ -465,7 +571,7 @@ class Understanding:
                 continue  # a complaint is a Stuck reaction, with the step's own topics
             for role in option.roles:
                 targets = list(self._roles.get(role, ()))
-                if role.startswith("faq:"):
+                if role.startswith(("faq:", "nav:")):
                     targets.append(role)
                 if role == "alias:why" and step is not None:
                     targets += step.why
@@ -523,7 +629,7 @@ class Understanding:
         reply = sum(p for label, p in probs.items() if label.startswith("reply:"))
         short = len(fold(raw).split()) < t.harm_words or reply >= 0.5
         harmful = self._harmful(best, context)
-        need = t.harm_accept if harmful else t.accept
+        need = max(t.harm_accept, t.accept) if harmful else t.accept
         if harmful and short:
             # "ok" on the delete confirmation: neither erase nor ask back about the others.
             return reading(Unsure(), score)
@@ -549,25 +655,23 @@ class Understanding:
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _exact_phrasings(self, content: Content) -> dict[str, str]:
-        """Taught phrasings (diacritics kept) -> their label, when only one label has it."""
+    def _exact_phrasings(self, content: Content, key_of: Callable[[str], str]) -> dict[str, str]:
+        """Taught phrasings -> their label, when only one label has it: compared with the
+        diacritics (``plain``: "dừng" and "đúng" differ) or without (``fold``: "dung" is
+        taught as one thing only)."""
         table: dict[str, str] = {}
         clash: set[str] = set()
         taught = [(e, f"faq:{t.id}") for t in content.faq.values() for e in t.examples]
         taught += [(e, i.label) for i in content.intents.values() for e in i.examples]
         taught += [(e, OOS) for e in content.faq_negative]
         for example, label in taught:
-            key = plain(self._normaliser.emoji_to_words(example))
+            key = key_of(self._normaliser.emoji_to_words(example))
             if table.setdefault(key, label) != label:
                 clash.add(key)
         return {k: v for k, v in table.items() if k not in clash and k}
 
     def _sounds_like_scam(self, words: Sequence[str]) -> bool:
-        for phrase in self._scam:
-            n = len(phrase)
-            if n and any(tuple(words[i : i + n]) == phrase for i in range(len(words) - n + 1)):
-                return True
-        return False
+        return any(contains(words, phrase) for phrase in self._scam)
 
 
 @dataclass(frozen=True, slots=True)
@@ -576,6 +680,32 @@ class _Names:
 
     folded: tuple[str, ...]
     normalised: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Guard:
+    """A label's guard (``content.guards``), in normalised words."""
+
+    needs: tuple[tuple[str, ...], ...]
+    bars: tuple[tuple[str, ...], ...]
+    first: tuple[tuple[tuple[str, ...], ...], ...]
+
+    def passes(self, grams: frozenset[tuple[str, ...]]) -> bool:
+        """Whether a message (its :func:`_grams`) may get the guarded label: one of its cue
+        words, none that bar it."""
+        if self.needs and grams.isdisjoint(self.needs):
+            return False
+        return grams.isdisjoint(self.bars)
+
+    def fires_first(self, grams: frozenset[tuple[str, ...]]) -> bool:
+        return all(not grams.isdisjoint(group) for group in self.first)
+
+
+def _grams(words: Sequence[str], longest: int) -> frozenset[tuple[str, ...]]:
+    """Every run of 1 to ``longest`` words of a message (phrases are looked up in it)."""
+    return frozenset(
+        tuple(words[i : i + n]) for n in range(1, longest + 1) for i in range(len(words) - n + 1)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,7 @@ class Placeholder(StrEnum):
     CONSENT_VERSION = "consent_version"
     NAME = "name"
     RETENTION_MONTHS = "retention_months"
+    COUNT = "count"  # how many options there are to choose from
     HELP_SUMMARY = "help_summary"  # what a help request shares, one line each
     HELP_HELPER = "help_helper"  # who took it ("the volunteer helping Dong Hoa")
     HELP_WHEN = "help_when"  # when the citizen asked to be helped
@@ -180,6 +181,10 @@ class ScreenId(StrEnum):
 
 #: Screens the engine offers only if the content has them.
 REMIND_OFFER = "remind_offer"
+#: Where "I want to install" typed anywhere leads (else straight to the install: @install).
+READY = "ready"
+#: Where "I have a question" typed anywhere leads (else the menu).
+QUESTIONS = "faq_menu"
 
 
 class EventKind(StrEnum):
@@ -207,7 +212,8 @@ class EventKind(StrEnum):
     COMPLETED = "completed"  # reported completion (data: commune, village, provider...)
     MEDIA = "media"  # sent something that is not text (detail: its kind)
     SENSITIVE = "sensitive"  # typed something that looks like a code or an ID number
-    STALE = "stale"  # pressed an old button
+    STALE = "stale"  # pressed an old button (or typed the number of an old option)
+    CLARIFY = "clarify"  # was asked back "did you mean" (detail: the best candidate)
     UNKNOWN_STEP = "unknown_step"  # came back to a screen the content no longer has
     HELP_REQUESTED = "help_requested"  # asked for a person (data: what they share)
     HELP_DETAIL = "help_detail"  # typed a landmark or phone for a visit (detail: which)

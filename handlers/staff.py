@@ -21,6 +21,7 @@ completions in an hour than a person can help with are flagged to officials.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 import segno
 from babel.numbers import format_decimal
 
-from bot import officials
+from bot import officials, printing
 from bot.charts import chart_png
 from bot.config import Commune, Config
 from bot.content import Content, load_staff_texts
@@ -105,6 +106,7 @@ class StaffDesk:
         self.refs = refs
         self.clock = clock
         self.texts = load_staff_texts(config.locale)
+        self._print_texts: printing.PrintTexts | None = None
         self.outbox = OutboxStore(db)
         self.web = WebAccess(db)
         #: The help desk (handlers/helpdesk.py), given by the composition root.
@@ -420,6 +422,7 @@ class StaffDesk:
         link = deep_link(self.config.bot_username, code)
         qr = io.BytesIO()
         segno.make(link, error="m").save(qr, kind="png", scale=10, border=4)
+        poster = await self._volunteer_poster(member, link, code)
         return StaffReply(
             (
                 OutMessage(self.texts["volunteer_link"].format(link=link, code=code)),
@@ -427,8 +430,27 @@ class StaffDesk:
                     self.texts["qr_caption"],
                     attachment=Attachment("photo", f"qr-{code}.png", qr.getvalue()),
                 ),
+                *poster,
             )
         )
+
+    async def _volunteer_poster(
+        self, member: Staff, link: str, code: str
+    ) -> tuple[OutMessage, ...]:
+        """The A4 poster whose QR code is this volunteer's link (to print for the village
+        board), if their commune is served here."""
+        commune = self.config.commune(member.scope.codes[0]) if member.scope.codes else None
+        if commune is None:
+            return ()
+        if self._print_texts is None:
+            self._print_texts = printing.load_print_texts(self.content)
+        texts = self._print_texts
+        # About half a second (the fonts): off the event loop.
+        pdf = await asyncio.to_thread(
+            printing.poster_pdf, self.content, texts, self.config, commune, link, code
+        )
+        attachment = Attachment("document", f"poster-{code}.pdf", pdf)
+        return (OutMessage(self.texts["poster_caption"], attachment=attachment),)
 
     async def _volunteer_mystats(self, member: Staff, _argument: str) -> StaffReply:
         code = member.code or ""

@@ -73,7 +73,10 @@ def _help(engine: Engine, turn: Turn) -> None:
 @implements(Action.STOP)
 def _stop(engine: Engine, turn: Turn) -> None:
     state = turn.state
-    turn.state = replace(state, stopped=True, back_to=engine.nav.return_point(state))
+    # shown="": the options shown before "stop" no longer count ("1" must not choose one).
+    turn.state = replace(
+        state, stopped=True, back_to=engine.nav.return_point(state), shown="", asked=()
+    )
     turn.record(EventKind.STOPPED, step=state.screen or None)
     reminders_off(turn)
     resume = global_option(Action.RESUME, engine.content.labels["resume"])

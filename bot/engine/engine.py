@@ -1,11 +1,15 @@
 """The engine's entry point: one input, one user's state -> a reply.
 
 Every input passes the same gate, in this order: sensitive text (codes, ID or phone numbers:
-warn, never keep), commands and global words (menu, help, stop, human help, back, delete),
-the current screen's options (by button, number or words), a typed name on pick screens, an
-FAQ question, and finally an honest "I can't answer that" with the human-help option. After
-any detour the current screen is offered again, or -- after a long absence -- "continue or
-start over?".
+warn, never keep), commands, then what the understanding component (:mod:`bot.understanding`)
+reads the text as, in the context of the options the user saw last: one of them (by number,
+words or meaning), a navigation (menu, help, stop, human help, back, delete...), "stuck on
+this step", an FAQ answer, small talk, a question back ("Ý bạn là: ...") between close
+candidates, or an honest "I can't answer that" with the human-help option; on pick screens a
+typed name. Signs of a scam anywhere in a message bring the scam card first. Only the options
+shown last count: after "stop", or after a question back, the older ones are stale. After a
+detour the current screen is offered again, or -- after a long absence -- "continue or start
+over?".
 """
 
 from __future__ import annotations
@@ -30,7 +34,6 @@ from bot.engine.guards import (
 from bot.engine.navigation import Navigator
 from bot.engine.rendering import Renderer, pick
 from bot.engine.turn import Turn
-from bot.faq import FaqMatcher
 from bot.model import (
     SENSITIVE_MEDIA,
     Blocked,
@@ -38,6 +41,7 @@ from bot.model import (
     HelpNews,
     Input,
     Media,
+    Option,
     OutMessage,
     Reply,
     ScreenRef,
@@ -47,23 +51,64 @@ from bot.model import (
     Timeout,
 )
 from bot.textnorm import clean_input, fold
-from bot.vocabulary import GLOBAL_ACTIONS, Action, EventKind, PickSource, ScreenId, ScreenKind
+from bot.understanding import (
+    Answer,
+    Clarify,
+    Context,
+    Decision,
+    Navigate,
+    Number,
+    Pick,
+    Shown,
+    Social,
+    Stuck,
+    Understanding,
+    decision_for,
+    shown_option,
+)
+from bot.vocabulary import (
+    GLOBAL_ACTIONS,
+    QUESTIONS,
+    READY,
+    Action,
+    EventKind,
+    PickSource,
+    ScreenId,
+    ScreenKind,
+    Target,
+)
+
+#: The key of a question back ("Ý bạn là: ..."): its options are the candidates' reactions.
+ASK = "ask"
+#: The key, and the option id, of the "continue this step" button after an FAQ answer.
+CONTINUE = "continue"
+#: The last option of a question back: none of these, a person please.
+NONE_OF_THESE = "nav:human"
+#: Typed navigations that are not an action of the same name.
+NAVIGATIONS: dict[str, str] = {
+    "install": READY,
+    "report": Target.REPORT,
+    "questions": QUESTIONS,
+}
+#: Typed navigations run as another action: withdrawing consent is typed rarely and undone
+#: never, so the words lead to the privacy screen, whose option does it.
+NAV_ACTIONS: dict[str, Action] = {"scam_signs": Action.SCAM, "withdraw": Action.PRIVACY}
 
 
 class Engine:
     """Runs the conversation described by ``content`` for the deployment in ``config``."""
 
-    def __init__(self, content: Content, config: Config, faq: FaqMatcher | None = None):
+    def __init__(
+        self, content: Content, config: Config, understanding: Understanding | None = None
+    ):
         self.content = content
         self.config = config
-        self.faq = faq or FaqMatcher.from_content(content)
+        #: Trained once per process for the same content (its classifier on first use).
+        self.understanding = understanding or Understanding.from_content(content)
         self.renderer = Renderer(content, config)
         self.nav = Navigator(content, config, self.renderer)
         self._texts = content.texts
         self._labels = content.labels
-        self._words = {fold(w): action for action, ws in content.words.items() for w in ws}
-        self._aliases = {group: {fold(w) for w in ws} for group, ws in content.aliases.items()}
-        self._scam_triggers = tuple(fold(t) for t in content.scam_triggers)
         # Longest first, so that "ma so" wins over "ma".
         self._referral_words = sorted((fold(w) for w in content.referral_words), key=len)[::-1]
 
@@ -156,12 +201,25 @@ class Engine:
     # --- entry points ---------------------------------------------------------------------
 
     def _finish(self, turn: Turn) -> Reply:
-        """The reply, with any link the deployment does not allow hidden."""
+        """The reply, with any link the deployment does not allow hidden, and the state
+        knowing whose options the user sees last."""
         removed = self._texts["link_removed"]
         turn.messages = [
             replace(m, text=hide_foreign_links(m.text, self.config, removed))
             for m in turn.messages
         ]
+        # Options that work everywhere ("g:") are not numbered: they change nothing here.
+        last = next(
+            (
+                m
+                for m in reversed(turn.messages)
+                if any(not o.id.startswith(GLOBAL_PREFIX) for o in m.options)
+            ),
+            None,
+        )
+        if last is not None:
+            asked = turn.state.asked if last.screen == ASK else ()
+            turn.state = replace(turn.state, shown=last.screen, asked=asked)
         return turn.reply()
 
     def _referral(self, turn: Turn, payload: str | None, area: str | None = None) -> None:
@@ -199,18 +257,41 @@ class Engine:
                 self.nav.ensure_started(turn)
                 self.run(turn, Action(name))
                 return
+        if choice.screen in (ASK, CONTINUE):
+            self._choice_of_ours(turn, choice)
+            return
         option = None
         if choice.screen == turn.state.here.key:
             option = next(
                 (o for o in self.renderer.options(turn.state) if o.id == choice.option), None
             )
         if option is None:
-            turn.record(EventKind.STALE, step=turn.state.screen or None)
-            turn.say(self._texts["stale_button"])
-            self.nav.ensure_started(turn)
-            self.renderer.render(turn)
+            self._stale(turn, "stale_button")
             return
         self._apply(turn, option)
+
+    def _choice_of_ours(self, turn: Turn, choice: Choice) -> None:
+        """A button of a question back, or "continue" after an answer: valid only while it
+        is the last one shown."""
+        state = turn.state
+        if choice.screen == ASK and state.shown == ASK and choice.option in self._asked(state):
+            self._answered(turn, choice.option)
+        elif choice.screen == CONTINUE == choice.option and state.shown == CONTINUE:
+            self.renderer.render(turn)
+        else:
+            self._stale(turn, "stale_button")
+
+    def _answered(self, turn: Turn, reaction: str) -> None:
+        """The question back is answered: the screen's own options count again."""
+        turn.state = replace(turn.state, shown=turn.state.here.key, asked=())
+        self._carry_out(turn, decision_for(reaction))
+
+    def _stale(self, turn: Turn, key: str) -> None:
+        """Refuse an old choice; show the current screen (in short after a typed one)."""
+        turn.record(EventKind.STALE, step=turn.state.screen or None)
+        turn.say(self._texts[key])
+        self.nav.ensure_started(turn)
+        self.renderer.render(turn, compact=key == "stale_choice")
 
     def _media(self, turn: Turn, media: Media) -> None:
         self.nav.ensure_started(turn)
@@ -234,6 +315,7 @@ class Engine:
         new = not turn.state.screen
         if new:
             self.nav.greet(turn)
+        greeting = len(turn.messages)
         if not text or unreadable(text):
             turn.say(self._texts["too_long" if text else "not_understood"])
             self.nav.reoffer(turn)
@@ -248,36 +330,220 @@ class Engine:
             turn.say(self._texts[f"sensitive_{kind}"])
             self.nav.reoffer(turn)
             return
-        folded = fold(text)
-        action = self._words.get(folded)
-        if action:
-            if new and action in (Action.START, Action.MENU):
-                self.renderer.render(turn)  # a greeting: just greeted, show the menu once
-            else:
-                self.run(turn, action)
+        context = self.context(turn.state)
+        reading = self.understanding.read(text, context)
+        decision = reading.decision
+        card = reading.scam and not self._shows_scam_signs(decision, context)
+        # The card with the signs of a scam comes first -- unless the answer is itself the
+        # first aid for one (a leaked OTP: call the bank now): then right after it.
+        first_aid = isinstance(decision, Answer) and decision.topic in self.content.first_aid
+        if card and not first_aid:
+            self._scam_card(turn)
+        # On a pick screen a typed name (a village, "không nhớ" on another page) comes before
+        # anything but an option shown or a navigation.
+        chosen = isinstance(decision, Pick | Number | Navigate)
+        if not chosen and self._pick_by_name(turn, text):
             return
-        option = self._match_option(turn.state, folded)
-        if option:
-            self._apply(turn, option)
-            return
-        if self._pick_by_name(turn, text):
-            return
-        match = self.faq.match(text)
-        if match.topic:
-            self._answer_faq(turn, match.topic)
-        elif not new:
-            turn.record(EventKind.FAQ_MISS, step=turn.state.screen or None)
-            human = global_option(Action.HUMAN, self._labels["human"])
-            turn.say(self._texts["no_answer"], (human,), screen="global")
-        if self._sounds_like_scam(folded):
-            turn.record(EventKind.SCAM_OFFERED, step=turn.state.screen or None)
-            card = global_option(Action.SCAM, self._labels["scam"])
-            turn.say(self._texts["scam_offer"], (card,), screen="global")
-        self.nav.reoffer(turn)
+        if not (new and decision == Social("greet")):  # just greeted: the menu is enough
+            self._carry_out(turn, decision, context, new=new, card=card and first_aid)
+        if new and first_aid:
+            # First aid before the greeting: the answer (and the card) come first.
+            told = 2 if card else 1
+            messages = turn.messages
+            turn.messages = [
+                *messages[greeting : greeting + told],
+                *messages[:greeting],
+                *messages[greeting + told :],
+            ]
+        if new and not any(m.options for m in turn.messages):
+            self.renderer.render(turn)  # a new user sees the menu once
 
-    def _sounds_like_scam(self, folded: str) -> bool:
-        padded = f" {folded} "
-        return any(f" {trigger} " in padded for trigger in self._scam_triggers)
+    def context(self, state: State) -> Context:
+        """What a message typed in ``state`` is read against: where the user is, and the
+        options they saw last -- the current screen's, those of a question back or the
+        "continue" button after an answer; none after "stop" or a stale screen."""
+        options: tuple[Shown, ...] = ()
+        if state.shown == ASK:
+            options = self._asked_options(state)
+        elif state.shown == CONTINUE:
+            options = (self._continue_option(state),)
+        elif state.shown is None or state.shown == state.here.key:
+            options = tuple(
+                shown_option(o, self.renderer.fmt(o.label, state), self.content.aliases)
+                for o in self.renderer.options(state)
+            )
+        return Context(
+            screen=state.screen,
+            install_step=self.content.install_step(state.screen) is not None,
+            view=state.view,
+            options=options,
+        )
+
+    def _scam_card(self, turn: Turn) -> None:
+        turn.record(EventKind.SCAM_OFFERED, step=turn.state.screen or None)
+        card = global_option(Action.SCAM, self._labels["scam"])
+        turn.say(self._texts["scam_offer"], (card,), screen="global")
+
+    def _carry_out(
+        self,
+        turn: Turn,
+        decision: Decision,
+        context: Context | None = None,
+        new: bool = False,
+        card: bool = False,
+    ) -> None:
+        """Do what a message (or a choice of a question back) was understood as; ``card``:
+        the scam card right after an answer."""
+        state = turn.state
+        match decision:
+            case Number(n, True) if context is not None:
+                self._carry_out(turn, Pick(context.options[n - 1].id), context)
+            case Number(_, False):
+                self._out_of_range(turn, context)
+            case Pick(option_id) if state.shown == ASK:
+                self._answered(turn, option_id)
+            case Pick(option_id) if state.shown == CONTINUE:
+                self.renderer.render(turn)
+            case Pick(option_id):
+                option = next((o for o in self.renderer.options(state) if o.id == option_id), None)
+                if option is None:
+                    self._stale(turn, "stale_choice")
+                else:
+                    self._apply(turn, option)
+            case Navigate(intent):
+                self._navigate(turn, intent)
+            case Stuck() if self.content.install_step(state.screen) is not None:
+                self.nav.go(turn, Target.STUCK)
+            case Answer(topic):
+                self._answer_then_continue(turn, topic, card)
+            case Social(act):
+                self._social(turn, act)
+            case Clarify(candidates):
+                self._clarify(turn, candidates)
+            case _:
+                if new:
+                    return  # just greeted: the menu, not "can't answer"
+                turn.record(EventKind.FAQ_MISS, step=state.screen or None)
+                human = global_option(Action.HUMAN, self._labels["human"])
+                turn.say(self._texts["no_answer"], (human,), screen="global")
+                self.nav.reoffer(turn)
+
+    def _shows_scam_signs(self, decision: Decision, context: Context) -> bool:
+        if decision == Navigate("scam_signs"):
+            return True
+        if isinstance(decision, Pick):
+            roles = next((o.roles for o in context.options if o.id == decision.option), ())
+            return "action:scam" in roles
+        return False
+
+    def _navigate(self, turn: Turn, intent: str) -> None:
+        if intent == "install" and self.content.install_step(turn.state.screen) is not None:
+            self.renderer.render(turn)  # already installing: this step, not the start again
+        elif intent in NAVIGATIONS:
+            target = NAVIGATIONS[intent]
+            if target == READY and READY not in self.content.screens:
+                target = Target.INSTALL
+            elif target == QUESTIONS and QUESTIONS not in self.content.screens:
+                target = ScreenId.MENU
+            self.nav.go(turn, target)
+        elif intent in NAV_ACTIONS:
+            self.run(turn, NAV_ACTIONS[intent])
+        else:
+            self.run(turn, Action(intent))
+
+    def _social(self, turn: Turn, act: str) -> None:
+        if act == "greet":
+            self.start(turn)
+        elif act in ("thanks", "later"):
+            # The options shown before still count: nothing to show again.
+            turn.say(self._texts[f"social_{act}"])
+        else:
+            # A reply ("yes", "done"...) that no option on this screen takes.
+            turn.say(self._texts["not_understood"])
+            self.nav.reoffer(turn)
+
+    def _out_of_range(self, turn: Turn, context: Context | None) -> None:
+        """A number that chooses nothing: the options again, with their range."""
+        if context is None or not context.options:
+            self._stale(turn, "stale_choice")
+            return
+        state = turn.state
+        count = len(context.options)
+        key = "number_range" if count > 1 else "number_one"
+        text = self.renderer.fmt(self._texts[key], state, count=str(count))
+        # One message: the range and the same options (the screen's text is above already).
+        options = tuple(Option(o.id, o.label) for o in context.options)
+        shown = state.shown if state.shown in (ASK, CONTINUE) else state.here.key
+        turn.say(text, options, screen=shown)
+
+    def _clarify(self, turn: Turn, candidates: tuple[str, ...]) -> None:
+        """Ask back: "did you mean" the candidates, or none of these (a person)."""
+        state = turn.state
+        asked = tuple(c for c in candidates if c != NONE_OF_THESE)
+        turn.record(EventKind.CLARIFY, step=state.screen or None, detail=candidates[0])
+        turn.state = replace(state, asked=asked)
+        options = tuple(Option(o.id, o.label) for o in self._asked_options(turn.state))
+        turn.say(self._texts["clarify"], options, screen=ASK)
+
+    def _asked(self, state: State) -> tuple[str, ...]:
+        return (*state.asked, NONE_OF_THESE)
+
+    def _asked_options(self, state: State) -> tuple[Shown, ...]:
+        """The options of the question back: each candidate as the reaction it stands for
+        (chosen by the words that choose it), then "none of these"."""
+        screen = {
+            o.id: shown_option(o, self.renderer.fmt(o.label, state), self.content.aliases)
+            for o in self.renderer.options(state)
+        }
+        options: list[Shown] = []
+        for reaction in state.asked:
+            kind, _, name = reaction.partition(":")
+            if kind == "option" and name in screen:
+                original = screen[name]
+                options.append(replace(original, id=reaction))
+            elif kind == "faq" and name in self.content.faq:
+                options.append(Shown(reaction, self.content.faq[name].title, roles=(reaction,)))
+            elif kind == "nav" and name in self.content.intents:
+                title = self.content.intents[name].title
+                options.append(Shown(reaction, title, roles=(reaction,)))
+            elif reaction == "stuck":
+                words = self.content.aliases.get("stuck", ())
+                options.append(Shown(reaction, self._labels["stuck"], words, ("alias:stuck",)))
+        label = self._labels["clarify_none"]
+        options.append(Shown(NONE_OF_THESE, label, roles=(NONE_OF_THESE, "alias:no")))
+        return tuple(options)
+
+    def _continue_option(self, state: State) -> Shown:
+        label = self.renderer.fmt(self._labels["continue_step"], state)
+        words = (*self.content.aliases.get("done", ()), self._labels["resume"])
+        return Shown(CONTINUE, label, words, ("action:resume", "alias:done"))
+
+    def _answer_then_continue(self, turn: Turn, topic: str, card: bool = False) -> None:
+        """An FAQ answer (then the scam card if ``card``). Mid-step, one message: the
+        answer, one short line and a button back to the step (not the step again);
+        elsewhere the screen is offered again."""
+        state = turn.state
+        self._answer_faq(turn, topic)
+        if card:
+            self._scam_card(turn)
+        if self.content.install_step(state.screen) is None or turn.idle:
+            self.nav.reoffer(turn)
+            return
+        if card:
+            # The step's line after the card: the button to go on comes last.
+            turn.say(
+                self.renderer.fmt(self._texts["after_answer_step"], state),
+                self._continue(state),
+                CONTINUE,
+            )
+            return
+        answer = turn.messages.pop()
+        line = self.renderer.fmt(self._texts["after_answer_step"], state)
+        turn.say(answer.text + "\n\n" + line, self._continue(state), CONTINUE)
+
+    def _continue(self, state: State) -> tuple[Option, ...]:
+        button = self._continue_option(state)
+        return (Option(button.id, button.label),)
 
     def _command(self, turn: Turn, text: str) -> None:
         head, _, rest = text[1:].partition(" ")
@@ -323,32 +589,7 @@ class Engine:
         if option.goto:
             self.nav.go(turn, option.goto)
 
-    # --- matching free text ---------------------------------------------------------------
-
-    def _match_option(self, state: State, folded: str) -> OptionSpec | None:
-        options = self.renderer.options(state)
-        if folded.isdecimal():  # not isdigit: "¹" is a digit that int() refuses
-            index = int(folded) - 1
-            return options[index] if 0 <= index < len(options) else None
-        for option in options:
-            label = fold(self.renderer.fmt(option.label, state))
-            if folded == label or folded in self._alias_words(option):
-                return option
-        if len(folded) >= 4:
-            labels = {o.id: fold(self.renderer.fmt(o.label, state)) for o in options}
-            found = process.extractOne(folded, labels, scorer=fuzz.ratio, score_cutoff=88)
-            if found:
-                return next(o for o in options if o.id == found[2])
-        return None
-
-    def _alias_words(self, option: OptionSpec) -> set[str]:
-        words: set[str] = set()
-        for alias in option.aliases:
-            if alias.startswith("@"):
-                words |= self._aliases.get(alias[1:], set())
-            else:
-                words.add(fold(alias))
-        return words
+    # --- free text ----------------------------------------------------------------------
 
     def _pick_by_name(self, turn: Turn, text: str) -> bool:
         """On a pick screen, accept a typed name ("dong hoa", with or without accents)."""

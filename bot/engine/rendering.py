@@ -247,6 +247,7 @@ class Renderer:
             Placeholder.DELETE_COMMAND: self._texts["delete_command"],
             Placeholder.CONSENT_VERSION: self._texts["consent_version"],
             Placeholder.NAME: "",
+            Placeholder.COUNT: "",
             Placeholder.RETENTION_MONTHS: str(self.config.retention_months),
         }
         filled = {str(k): v for k, v in values.items()}

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -232,9 +233,9 @@ async def test_hundreds_of_idle_connections_under_a_low_descriptor_limit(
     url = f"http://127.0.0.1:{port}/healthz"
     timeout = aiohttp.ClientTimeout(total=3)
 
-    async def healthz() -> int:
+    async def healthz(within: aiohttp.ClientTimeout = timeout) -> int:
         async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
+            aiohttp.ClientSession(timeout=within) as session,
             session.get(url) as response,
         ):
             return response.status
@@ -250,8 +251,13 @@ async def test_hundreds_of_idle_connections_under_a_low_descriptor_limit(
     idle = []
     for _ in range(IDLE):  # more than the server has descriptors
         idle.append(await asyncio.open_connection("127.0.0.1", port))
+    # Why 15 s and not "at once": on a loaded 2-core CI machine the server may still be
+    # accepting the 600 from the kernel's queue when the probe arrives (a run measured 3 s+).
+    # What shows the cap at work is in the log: connections closed to make room, and no
+    # accept() storm -- without the cap the probe would wait for the header deadline instead.
+    patient = aiohttp.ClientTimeout(total=15)
     for _ in range(5):
-        assert await healthz() == 200  # at once: the idle ones made room
+        assert await healthz(patient) == 200
     # Past the deadline, the server holds none of them any more.
     closed = await asyncio.gather(*(closed_by_server(r, 4.0) for r, _ in idle))
     assert all(closed)
@@ -260,3 +266,6 @@ async def test_hundreds_of_idle_connections_under_a_low_descriptor_limit(
     text = log.read_text()
     assert len(text) < 10_000, text[-2000:]
     assert text.count("out of system resource") <= 1
+    made_room = [int(n) for n in re.findall(r"(\d+) closed to make room", text)]
+    assert made_room, text[-2000:]
+    assert max(made_room) > 0, text[-2000:]

@@ -13,7 +13,7 @@ import pytest
 
 from bench.understanding import DEV, Case, Contexts, Outcome, figures, load_cases, run
 from bot.config import Config
-from bot.content import Content, ContentError, Intent, StepTopics, check
+from bot.content import Content, ContentError, Guard, Intent, StepTopics, check
 from bot.textnorm import fold
 from bot.understanding import (
     Clarify,
@@ -45,7 +45,8 @@ def read(understanding: Understanding, contexts: Contexts, screen: str, text: st
 # Transcript-like: where the user is, what they typed, what the bot does. Many come from
 # issue 10 (messages that got "can't answer" or a wrong answer before).
 TYPICAL = [
-    ("", "Chữ ký số là gì?", "faq:what_is"),
+    # A first message is read at the menu (the engine greets, then reads it there).
+    ("", "Chữ ký số là gì?", "option:benefits"),
     ("menu", "cks co mat tien ko ad", "faq:cost"),
     ("menu", "răng phải quét mặt rứa", "faq:why_face"),
     ("menu", "ko nhan dc ma otp", "faq:otp_missing"),
@@ -71,6 +72,15 @@ TYPICAL = [
     ("pin", "cam on nhe", "social:thanks"),
     ("face", "thoi de mai lam", "social:later"),
     ("menu", "gia lua hom nay", "oos"),
+    # First aid first: an OTP already given, even in a story about the merger.
+    (
+        "menu",
+        "hom qua co nguoi xung can bo xa goi bao cap nhat dia chi sau sap nhap, bao doc ma so "
+        "gui ve may, toi doc roi. gio sao",
+        "faq:otp_leaked",
+    ),
+    ("face", "no bao thong tin khong khop voi can cuoc", "faq:name_mismatch"),
+    ("face", "quet mat hoai ma no bao khuon mat khong khop", "stuck"),
 ]
 
 
@@ -92,6 +102,15 @@ NEVER = [
     ("menu", "lam cks dc ko", "faq:minors"),
     ("cccd_front", "chup hoai ko dc, no bao anh bi loa", "faq:face_fail"),
     ("ready", "bat dau", "nav:restart"),
+    ("menu", "app misa dang goi video cho toi, nghe co bi lua khong", "faq:scam_call"),
+    ("menu", "con trai o han quoc dang ky ho me duoc khong", "faq:away_from_home"),
+    ("menu", "toi quen ma pin roi", "faq:otp_leaked"),
+    ("menu", "mat cong qua", "faq:lost_phone"),
+    ("menu", "toi 22 tuoi di lam roi co cai duoc khong", "faq:minors"),
+    ("menu", "app momo bao thiet bi khong an toan", "faq:device_insecure"),
+    ("delete_confirm", "khong, dung xoa ma", "option:erase"),
+    ("privacy", "thoi khong xoa du lieu dau", "option:delete"),
+    ("menu", "toi 70 tuoi roi lam duoc khong", "faq:minors"),
 ]
 
 
@@ -251,6 +270,29 @@ def test_content_checks_catch_bad_roles_and_steps(content: Content) -> None:
     steps = {**content.step_topics, "pin": StepTopics(why=("faq:nothing",))}
     assert "unknown label 'faq:nothing'" in _broken(content, step_topics=steps)
     assert "same: unknown label" in _broken(content, same={"nav:human": ("faq:nope",)})
+
+
+def test_content_checks_catch_bad_guards(content: Content) -> None:
+    guards = {**content.guards, "faq:nothing": Guard(needs=("x",))}
+    assert "guard: unknown label 'faq:nothing'" in _broken(content, guards=guards)
+    guards = {**content.guards, "faq:cost": Guard(bars=("tien",))}
+    assert "is barred by ['tien']" in _broken(content, guards=guards)
+    guards = {**content.guards, "faq:cost": Guard(needs=("hoa don",))}
+    assert "has none of its `needs`" in _broken(content, guards=guards)
+
+
+def test_a_guard_bars_its_answer_whatever_the_classifier_says(
+    content: Content, contexts: Contexts
+) -> None:
+    text = "cai chu ky so co mat tien ko"
+    free = Understanding(content)
+    assert reaction_of(free.read(text, contexts.context(Case(text, "menu", ""))).decision) == (
+        "faq:cost"
+    )
+    guarded = Understanding(replace(content, guards={"faq:cost": Guard(bars=("mat tien",))}))
+    decision = guarded.read(text, contexts.context(Case(text, "menu", ""))).decision
+    assert reaction_of(decision) != "faq:cost"
+    assert not isinstance(decision, Clarify) or "faq:cost" not in decision.candidates
 
 
 def test_unknown_thresholds_are_refused() -> None:

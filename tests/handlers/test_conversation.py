@@ -57,7 +57,7 @@ async def test_concurrent_updates_for_one_user_are_all_applied(
 ) -> None:
     """Even without ordering by the adapter, no update is lost (optimistic retries)."""
     await conversations.handle("telegram", 7, Start())
-    questions = ["chu ky so la gi", "co mat tien khong", "cai mat bao lau", "vneid khac gi"]
+    questions = ["quen ma pin thi sao", "co mat tien khong", "cai mat bao lau", "vneid khac gi"]
     outcomes = await asyncio.gather(
         *(conversations.handle("telegram", 7, Text(q), delivery_id=q) for q in questions)
     )

@@ -78,7 +78,7 @@ def fast(config: Config) -> Config:
 @pytest.fixture
 async def s(engine: Engine, db: Database) -> AsyncIterator[Setup]:
     clock = Clock(T0)
-    engine = Engine(engine.content, fast(engine.config), engine.faq)
+    engine = Engine(engine.content, fast(engine.config), engine.understanding)
     conversations = Conversations(engine, Repository(db), UserRefs(TEST_SECRET), clock=clock)
     async with FakeBotAPI() as api:
         telegram = TelegramChannel(

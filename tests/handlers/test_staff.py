@@ -36,6 +36,7 @@ from storage.outbox import OutboxStore
 from storage.repository import Repository
 from storage.staff import FAILED_INVITES_PER_HOUR, StaffRepository
 from tests.bot.test_links import FOREIGN
+from tests.bot.test_printing import page_text, qr_codes, render
 from tests.conftest import ROOT, T0, TEST_SECRET, rows
 from tests.handlers.harness import USER, Harness, buttons
 
@@ -275,9 +276,15 @@ async def test_volunteer_link_qr_and_own_figures(world: World) -> None:
     reply = await world.staff_says(2, Text("/link"))
     assert reply is not None
     code = (await world.staff.get("telegram", world.refs.ref("telegram", 2))).code  # type: ignore[union-attr]
-    assert f"https://t.me/{world.config.bot_username}?start={code}" in reply.messages[0].text
-    (qr,) = reply.attachments
+    link = f"https://t.me/{world.config.bot_username}?start={code}"
+    assert link in reply.messages[0].text
+    qr, poster = reply.attachments
     assert qr.data.startswith(b"\x89PNG")
+    # The A4 poster for the village board, its QR code the volunteer's own link.
+    assert poster.kind == "document"
+    assert poster.filename.endswith(".pdf")
+    assert qr_codes(render(poster.data)) == [link]
+    assert "Xã Nông Cống" in page_text(poster.data)
     await world.report(101, "nong cong", "dong hoa", "vnpt", via=code)
     await world.report(102, "nong cong", "dong hoa", "vnpt", via="v_someoneelse")
     mine = await world.staff_says(2, Text("/mystats"))
