@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
@@ -90,9 +90,9 @@ class Request:
             phone=row.phone,
             status=row.status,
             stage=int(row.stage),
-            created_at=row.created_at,
-            opened_at=row.opened_at,
-            claimed_at=row.claimed_at,
+            created_at=_aware(row.created_at),
+            opened_at=_aware(row.opened_at) if row.opened_at else None,
+            claimed_at=_aware(row.claimed_at) if row.claimed_at else None,
             volunteer_channel=row.volunteer_channel,
             volunteer_ref=row.volunteer_ref,
             volunteer_code=row.volunteer_code,
@@ -128,6 +128,11 @@ class InTransit:
     channel: str
     user_ref: str
     payload: str
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite gives back naive datetimes (stored in UTC): made aware again."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _insert(conn: Connection) -> Any:
