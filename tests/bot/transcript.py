@@ -13,6 +13,8 @@ user is on now). Inputs:
     >>> !wait 8h           time passes (no reply); also "30m", "2d"
     >>> !timeout           the reminder scheduler fires
     >>> !blocked           the channel reports that the user blocked the bot
+    >>> !news WHAT DETAIL  the help desk tells news of the user's help request
+                           ("claimed", "closed installed"...: bot.model.HelpNews)
 
 Lines starting with "#" before the first turn are a description. Run with UPDATE_GOLDEN=1 to
 rewrite the expected replies after a deliberate content change, then review the diff.
@@ -24,7 +26,19 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.engine import Engine, screen_key
-from bot.model import Blocked, Choice, Input, Media, MediaKind, Reply, Start, State, Text, Timeout
+from bot.model import (
+    Blocked,
+    Choice,
+    HelpNews,
+    Input,
+    Media,
+    MediaKind,
+    Reply,
+    Start,
+    State,
+    Text,
+    Timeout,
+)
 
 PROMPT = ">>> "
 INDENT = "     "
@@ -68,6 +82,9 @@ def to_input(line: str, state: State) -> Input | timedelta:
         return Timeout()
     if word == "blocked":
         return Blocked()
+    if word == "news":
+        what, _, detail = rest.strip().partition(" ")
+        return HelpNews(what, detail)
     if word in MEDIA:
         return Media(word)
     raise ValueError(f"unknown transcript input: {line!r}")
@@ -84,6 +101,12 @@ def render(reply: Reply) -> list[str]:
         out.append("(the user's message is deleted)")
     if reply.erase:
         out.append("(all the user's data is erased)")
+    if reply.help is not None:
+        ask = reply.help
+        said = " ".join(p for p in (ask.what, "from the", ask.side, ask.detail) if p)
+        out.append(f"(to the help desk: {said})")
+    if reply.private:
+        out.append(f"(sealed into the request: {', '.join(sorted(reply.private))})")
     if reply.events:
         out.append(
             "events: " + "; ".join(_event(e.kind, e.step, e.detail, e.data) for e in reply.events)
