@@ -13,8 +13,9 @@ honestly that nobody came and given the support point.
 
 from __future__ import annotations
 
+import statistics
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -199,3 +200,60 @@ class _Blank(dict[str, str]):
 
     def __missing__(self, key: str) -> str:
         return ""
+
+
+@dataclass(frozen=True, slots=True)
+class HelpFigures:
+    """What /stats says of help requests (drafts not counted: nobody was told of them)."""
+
+    count: int
+    open: int
+    claimed: int
+    #: Median seconds from opening to claim, of the claimed ones (None: none claimed).
+    median_claim_s: float | None
+    #: Closed as installed, and its share of those that ended (not cancelled by the citizen).
+    resolved: int
+    resolved_share: float | None
+    #: (helper's code, or None for an official) -> (claimed, installed), most claimed first.
+    by_helper: tuple[tuple[str | None, int, int], ...]
+
+
+def figures(rows: Sequence[Mapping[str, Any]]) -> HelpFigures:
+    """The figures of requests given as rows with status, outcome, opened_at, claimed_at and
+    volunteer_code/volunteer_ref."""
+    waits = sorted(
+        (r["claimed_at"] - r["opened_at"]).total_seconds()
+        for r in rows
+        if r["claimed_at"] is not None and r["opened_at"] is not None
+    )
+    ended = [r for r in rows if r["status"] in ("closed", "expired")]
+    resolved = sum(1 for r in ended if r["outcome"] == "installed")
+    helpers: dict[str | None, list[int]] = {}
+    for r in rows:
+        if r["volunteer_ref"] is None:
+            continue
+        counts = helpers.setdefault(r["volunteer_code"], [0, 0])
+        counts[0] += 1
+        counts[1] += r["outcome"] == "installed"
+    return HelpFigures(
+        count=len(rows),
+        open=sum(1 for r in rows if r["status"] == "open"),
+        claimed=sum(1 for r in rows if r["status"] == "claimed"),
+        median_claim_s=statistics.median(waits) if waits else None,
+        resolved=resolved,
+        resolved_share=resolved / len(ended) if ended else None,
+        by_helper=tuple(
+            (code, c[0], c[1])
+            for code, c in sorted(helpers.items(), key=lambda kv: (-kv[1][0], str(kv[0])))
+        ),
+    )
+
+
+def waited_s(row: Mapping[str, Any], now: datetime) -> int:
+    """How long a request waited for someone: until claimed, else until it ended, else
+    until now (a draft has not started waiting)."""
+    start = row["opened_at"]
+    if start is None:
+        return 0
+    end = row["claimed_at"] or row["closed_at"] or now
+    return max(0, int((end - start).total_seconds()))

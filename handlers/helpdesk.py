@@ -56,6 +56,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -444,6 +445,58 @@ class HelpDesk:
         if details:
             text += "\n\n" + "\n".join([self.texts["help_claimed_details"], *details])
         return (OutMessage(text), *self._close_ask(request.id, channel))
+
+    # --- figures: /stats and the command line ---------------------------------------------
+
+    async def stats(self, scope: Scope) -> str:
+        """The help requests' lines of /stats: how many, how fast they were taken (median),
+        the share that ended installed, and by helper."""
+        communes = [c.code for c in officials.communes_in(self.config, scope)]
+        found = helprequests.figures(await self.db.run(lambda c: store.figures(c, communes)))
+        median = (
+            self._waited(timedelta(seconds=found.median_claim_s))
+            if found.median_claim_s is not None
+            else "-"
+        )
+        share = f"{found.resolved_share:.0%}" if found.resolved_share is not None else "-"
+        lines = [
+            self.texts["help_stats"].format(
+                count=found.count,
+                open=found.open,
+                claimed=found.claimed,
+                median=median,
+                resolved=found.resolved,
+                share=share,
+            )
+        ]
+        if found.by_helper:
+            lines.append(self.texts["help_stats_by"])
+            lines += [
+                self.texts["help_stats_line"].format(
+                    who=code or self.texts["help_official"], claimed=claimed, installed=done
+                )
+                for code, claimed, done in found.by_helper
+            ]
+        return "\n".join(lines)
+
+    async def requests(self, scope: Scope) -> list[dict[str, Any]]:
+        """``python -m bot requests``: id, commune, village, kind, status, waited_s of every
+        request of ``scope`` -- nothing personal."""
+        communes = [c.code for c in officials.communes_in(self.config, scope)]
+        statuses = ("draft", "open", "claimed", "closed", "cancelled", "expired")
+        found = await self.db.run(lambda c: store.listing(c, communes, statuses))
+        now = self.clock()
+        return [
+            {
+                "id": r["id"],
+                "commune": r["commune"],
+                "village": r["village"],
+                "kind": r["kind"],
+                "status": r["status"],
+                "waited_s": helprequests.waited_s(r, now),
+            }
+            for r in found
+        ]
 
     # --- telling people: the notifications' stages ----------------------------------------
 

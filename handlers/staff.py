@@ -263,7 +263,10 @@ class StaffDesk:
 
     async def _official_stats(self, member: Staff, _argument: str) -> StaffReply:
         report = await self.report(member.scope)
-        return self._say(render(report, self.config, self.content, self.texts))
+        text = render(report, self.config, self.content, self.texts)
+        if self.helpdesk is not None:
+            text += "\n\n" + await self.helpdesk.stats(member.scope)
+        return self._say(text)
 
     async def _official_export(self, member: Staff, _argument: str) -> StaffReply:
         data = await self.export_xlsx(member.scope)

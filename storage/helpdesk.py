@@ -135,6 +135,14 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+def _plain(row: Row[Any, *tuple[Any, ...]]) -> dict[str, Any]:
+    """A row as a dict, its times aware."""
+    return {
+        key: _aware(value) if isinstance(value, datetime) else value
+        for key, value in row._mapping.items()
+    }
+
+
 def _insert(conn: Connection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
@@ -533,7 +541,7 @@ def in_doubt(conn: Connection, before: datetime) -> int:
 
 def listing(
     conn: Connection, communes: Sequence[str] | None, statuses: Sequence[str]
-) -> list[Any]:
+) -> list[dict[str, Any]]:
     """Requests of ``communes`` (None: all) in these states, oldest first: no personal data."""
     r = _requests.c
     query = select(
@@ -551,19 +559,16 @@ def listing(
     ).where(r.status.in_(list(statuses)))
     if communes is not None:
         query = query.where(r.commune.in_(list(communes)))
-    return list(conn.execute(query.order_by(r.id)))
+    return [_plain(row) for row in conn.execute(query.order_by(r.id))]
 
 
-def figures(conn: Connection, communes: Sequence[str]) -> list[Any]:
+def figures(conn: Connection, communes: Sequence[str]) -> list[dict[str, Any]]:
     """What /stats counts of the requests of ``communes`` (not drafts)."""
     r = _requests.c
-    return list(
-        conn.execute(
-            select(
-                r.status, r.outcome, r.opened_at, r.claimed_at, r.volunteer_code, r.volunteer_ref
-            ).where(r.commune.in_(list(communes)), r.status != "draft")
-        )
-    )
+    query = select(
+        r.status, r.outcome, r.opened_at, r.claimed_at, r.volunteer_code, r.volunteer_ref
+    ).where(r.commune.in_(list(communes)), r.status != "draft")
+    return [_plain(row) for row in conn.execute(query)]
 
 
 def count(conn: Connection) -> int:

@@ -216,6 +216,16 @@ async def test_a_request_is_claimed_relayed_guarded_and_closed_across_platforms(
     await desk.says(helpers_on, VOLUNTEER, "còn ai cần giúp không")
     assert not any("còn ai" in text for text in desk.heard(citizen_on, CITIZEN))
 
+    # The figures: /stats, and the command line's list (nothing personal).
+    stats = await desk.helpdesk.stats(NONG_CONG)
+    assert stats.startswith("Yêu cầu người giúp: 1 (đang chờ 0, đang giúp 0).")
+    assert "Đã giúp cài xong: 1 (100%)" in stats
+    (listed,) = await desk.helpdesk.requests(Scope("all"))
+    assert listed == {
+        "id": rid, "commune": "16279", "village": "dong-hoa", "kind": "chat",
+        "status": "closed", "waited_s": 10,
+    }  # fmt: skip
+
     # The dump after close: no relayed word, nothing sealed left of the request.
     dump = await desk.dump()
     for words in ("mãi không được", "nền tối", "gửi mã OTP", "482913"):
@@ -242,6 +252,11 @@ async def test_unclaimed_it_goes_to_the_officials_then_the_citizen_is_told(desk:
     # /hotro lists it, with its waiting time.
     await desk.says("telegram", OFFICIAL, "/hotro")
     assert f"#{rid}: Thôn Đông Hòa (mẫu)" in desk.heard("telegram", OFFICIAL)[-1]
+
+    await desk.says("telegram", OFFICIAL, "/stats")
+    assert (
+        "Yêu cầu người giúp: 1 (đang chờ 1, đang giúp 0)" in desk.heard("telegram", OFFICIAL)[-1]
+    )
 
     desk.now += timedelta(hours=24)
     await desk.helpdesk.sweep_once()
