@@ -374,3 +374,36 @@ async def test_many_helpers_on_two_workers_one_owner(
         assert told[0][0] <= 1, "the citizen is told of one claim (sent, or still pending)"
     finally:
         await second_db.dispose()
+
+
+async def test_the_citizen_reports_the_helper_or_cancels(desk: Desk) -> None:
+    await desk.open("telegram", "zalo_bot")
+    await desk.enrol("zalo_bot", VOLUNTEER, "volunteer")
+    await desk.enrol("telegram", OFFICIAL, "official")
+    await desk.ask_for_chat("telegram", CITIZEN)
+    rid = await _request_id(desk)
+    await desk.says("zalo_bot", VOLUNTEER, f"/nhan {rid}")
+    await desk.press("telegram", CITIZEN, "Báo cáo người này")
+    await desk.press("telegram", CITIZEN, "Báo cáo và dừng")
+    assert "báo cán bộ xã" in desk.heard("telegram", CITIZEN)[-1]
+    reported = desk.heard("telegram", OFFICIAL)[-1]
+    assert reported.startswith(f"⚠️ Người dân báo cáo người giúp của yêu cầu #{rid}")
+    assert desk.heard("zalo_bot", VOLUNTEER)[-1] == desk.texts["help_ended_by_report"].format(
+        id=rid
+    )
+    assert await rows(desk.db, "SELECT status, outcome, reported FROM help_requests") == [
+        ("closed", "reported", True)
+    ]
+    # Asking again, then cancelling before anyone takes it: nobody is told any more.
+    await desk.press("telegram", CITIZEN, "Nhờ người giúp lần nữa")
+    await desk.press("telegram", CITIZEN, "Nhắn tin")
+    await desk.press("telegram", CITIZEN, "Đồng ý")
+    await desk.press("telegram", CITIZEN, "Xem, hủy")
+    await desk.press("telegram", CITIZEN, "Hủy yêu cầu")
+    assert desk.heard("telegram", CITIZEN)[-1].startswith("Đã hủy yêu cầu.")
+    statuses = await rows(desk.db, "SELECT status, address FROM help_requests ORDER BY id")
+    assert statuses == [("closed", None), ("cancelled", None)]
+    told = len(desk.heard("zalo_bot", VOLUNTEER))
+    desk.now += timedelta(hours=1)
+    await desk.helpdesk.sweep_once()
+    assert len(desk.heard("zalo_bot", VOLUNTEER)) == told
