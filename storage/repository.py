@@ -331,18 +331,27 @@ class Repository:
     ) -> Reply:
         """Inside a transaction another part of the store opened (the help desk's): read
         this session locked, ``decide`` its step and write it. The session is dropped from
-        the cache (the next read is the database's)."""
-        self.forget(channel, user_ref)
-        row = conn.execute(_LOCKED_SESSION, {"channel": channel, "ref": user_ref}).first()
-        stored = (
-            StoredSession(State.from_json(json.loads(row.state)), row.version) if row else None
-        )
-        reply = decide(stored)
-        item = _Save(channel, user_ref, reply, stored.version if stored else None, now, None)
-        self._write_batch(conn, [item])
-        if item.outcome is not Saved.SAVED:
-            raise RuntimeError(f"a locked step ended in {item.outcome}")
-        return reply
+        the cache (the next read is the database's).
+
+        A session that does not exist yet cannot be locked: two transactions may both find
+        none and both create it (a new helper taking two requests at once). The second's
+        insert then waits for the first and does nothing (CONFLICT, nothing of its step
+        written); it reads again -- the row is there now, locked this time -- and decides
+        on it."""
+        for _ in range(2):
+            self.forget(channel, user_ref)
+            row = conn.execute(_LOCKED_SESSION, {"channel": channel, "ref": user_ref}).first()
+            stored = (
+                StoredSession(State.from_json(json.loads(row.state)), row.version) if row else None
+            )
+            reply = decide(stored)
+            item = _Save(channel, user_ref, reply, stored.version if stored else None, now, None)
+            self._write_batch(conn, [item])
+            if item.outcome is Saved.SAVED:
+                return reply
+            if stored is not None:
+                break  # a locked row cannot conflict: something else is wrong
+        raise RuntimeError(f"a locked step ended in {item.outcome}")
 
     def _settle(self, item: _Save) -> None:
         if item.outcome is Saved.SAVED and item.reply.persist and not item.reply.erase:

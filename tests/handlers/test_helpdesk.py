@@ -33,6 +33,7 @@ from handlers.conversation import Conversations
 from handlers.helpdesk import HelpDesk
 from handlers.inbound import Inbound
 from handlers.staff import StaffDesk
+from storage import helpdesk as store
 from storage.database import Database
 from storage.inbox import Inbox
 from storage.models import Base
@@ -407,3 +408,30 @@ async def test_the_citizen_reports_the_helper_or_cancels(desk: Desk) -> None:
     desk.now += timedelta(hours=1)
     await desk.helpdesk.sweep_once()
     assert len(desk.heard("zalo_bot", VOLUNTEER)) == told
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_new_helper_takes_two_requests_at_once(db: Database, engine: Engine) -> None:
+    """A helper with no conversation yet taking two requests at the same moment: both
+    transactions find no session to lock and both create one; the second must decide again
+    on the first's, not fail (it raised "a locked step ended in CONFLICT")."""
+    world = Desk(db, engine)
+    code = await world.staff.create_invite("volunteer", NONG_CONG, created_by="cli", now=world.now)
+    assert await world.desk.handle("telegram", 7000, Start(code)) is not None
+    refs = world.refs
+
+    def seed(conn: Any) -> None:
+        for user in (1, 2):
+            ref = refs.ref("telegram", user)
+            data = {"kind": "chat", "commune": "16279", "village": "dong-hoa"}
+            sealed = refs.seal("telegram", ref, str(user))
+            store.create(conn, "telegram", ref, data, sealed, {}, world.now)
+
+    await db.run(seed)
+    ids = [int(r[0]) for r in await rows(db, "SELECT id FROM help_requests ORDER BY id")]
+    helper = refs.ref("telegram", 7000)
+    answers = await asyncio.gather(
+        *(world.helpdesk.claim("telegram", helper, NONG_CONG, str(rid)) for rid in ids)
+    )
+    assert all(a[0].text.startswith("✅ Bạn đã nhận yêu cầu") for a in answers)
+    assert await rows(db, "SELECT status FROM help_requests") == [("claimed",), ("claimed",)]
