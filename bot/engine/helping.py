@@ -17,6 +17,7 @@ which inputs go to a person instead of the engine, and the typed answers of the 
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from bot.engine.actions import HELP_FORM
@@ -70,7 +71,7 @@ def relay(engine: Engine, turn: Turn, event: Input) -> bool:
         return False  # a command, or what the engine answers as always (never passed on)
     folded = fold(text)
     for word, screen in (("end", "help_end"), ("report", "help_report")):
-        if folded in {fold(w) for w in engine.content.relay_words.get(word, ())}:
+        if folded in _folded(tuple(engine.content.relay_words.get(word, ()))):
             engine.nav.go(turn, screen)
             return True
     options = engine.renderer.options(turn.state)
@@ -78,6 +79,12 @@ def relay(engine: Engine, turn: Turn, event: Input) -> bool:
         return False  # an option of the chat screen, by its number
     turn.help = HelpAsk("relay", "citizen")
     return True
+
+
+@functools.lru_cache(maxsize=16)
+def _folded(words: tuple[str, ...]) -> frozenset[str]:
+    """Content's words, folded once (folding costs about 0.1 ms a word)."""
+    return frozenset(fold(w) for w in words)
 
 
 def typed_input(engine: Engine, turn: Turn, text: str) -> bool:
