@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import sys
@@ -247,12 +248,9 @@ def main() -> None:
     if not url:
         sys.exit("set TEST_POSTGRES_URL (e.g. $(/work/main/.ci/postgres.sh) or .ci/postgres.sh)")
     sizes = (100, 20, 1_000) if args.quick else (1_000, 200, 10_000)
-    fresh = _fresh_postgres_schema(url)
-    database = next(fresh)
-    try:
+    # A throw-away database on the server, dropped afterwards (the tests' own helper).
+    with contextlib.contextmanager(_fresh_postgres_schema)(url) as database:
         result = asyncio.run(run(*sizes, database))
-    finally:
-        fresh.close()
     print(
         f"{result['claims']} claims of {result['requests']} requests by "
         f"{result['volunteers']} helpers over {WORKERS} workers in {result['claim_s']:.1f} s "
