@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, cast, func, literal, or_, select, union_all
+from sqlalchemy import String, and_, cast, func, literal, or_, select, union_all
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -111,7 +111,17 @@ def _statement(
     """Each figure is a grouped SELECT tagged with what it counts; all joined by UNION ALL.
     Every part is served by an index on (commune, ...)."""
     done = _completions.c.commune.in_(communes)
-    helped = _assisted.c.commune.in_(communes)
+    # An install a helper helped with through a help request is linked to the citizen: if
+    # they also reported it themselves, it counts once, as their own report.
+    reported_too = (
+        select(literal(1))
+        .where(
+            _completions.c.channel == _assisted.c.channel,
+            _completions.c.user_ref == _assisted.c.user_ref,
+        )
+        .exists()
+    )
+    helped = and_(_assisted.c.commune.in_(communes), ~reported_too)
     seen: ColumnElement[bool] = _events.c.commune.in_(communes)
     reached: ColumnElement[bool] = _reached.c.commune.in_(communes)
     if everyone:

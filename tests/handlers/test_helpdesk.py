@@ -121,6 +121,17 @@ class Desk:
         return str(await self.db.run(read))
 
 
+async def self_report(desk: Desk, platform: str, user: str) -> None:
+    """The citizen reports their install themselves: Dong Hoa, lives here, VNPT."""
+    await desk.says(platform, user, "/menu")
+    await desk.press(platform, user, "Tôi đã cài xong")
+    await desk.press(platform, user, "Đồng ý")
+    await desk.press(platform, user, "Nông Cống")
+    await desk.press(platform, user, "Đông Hòa")
+    await desk.press(platform, user, "Có, đang sống")
+    await desk.press(platform, user, "VNPT")
+
+
 def shown(driver: Driver, user: str) -> list[str]:
     """The labels of the options last shown to ``user``: a Telegram keyboard, or the
     numbered lines of a platform without buttons."""
@@ -212,6 +223,13 @@ async def test_a_request_is_claimed_relayed_guarded_and_closed_across_platforms(
     await desk.press(citizen_on, CITIZEN, "Đồng ý")
     assisted = await rows(desk.db, "SELECT request_id, village FROM assisted")
     assert assisted == [(rid, "dong-hoa")]
+
+    # Counted once: as helped -- and, once the citizen also reports it, as their own only.
+    report = (await desk.desk.report(NONG_CONG)).to_json()
+    assert (report["completed_self"], report["completed_assisted"]) == (0, 1)
+    await self_report(desk, citizen_on, CITIZEN)
+    report = (await desk.desk.report(NONG_CONG)).to_json()
+    assert (report["completed_self"], report["completed_assisted"]) == (1, 0)
 
     # After close: what the helper types is theirs again (a staff command, not relayed).
     await desk.says(helpers_on, VOLUNTEER, "còn ai cần giúp không")
