@@ -312,6 +312,19 @@ async def _staff_command(settings: Settings, args: argparse.Namespace) -> int:
                 print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
             else:
                 print(render(report, runtime.config, runtime.content, desk.texts))
+        elif args.command == "requests":
+            found = await runtime.helpdesk.requests(scope)
+            if args.json:
+                print(json.dumps(found, ensure_ascii=False, indent=2))
+            else:
+                print("id\tcommune\tvillage\tkind\tstatus\twaited_s")
+                for r in found:
+                    print(
+                        "\t".join(
+                            str(r[k])
+                            for k in ("id", "commune", "village", "kind", "status", "waited_s")
+                        )
+                    )
         elif args.command == "export":
             if args.xlsx:
                 await _write(Path(args.xlsx), await desk.export_xlsx(scope))
@@ -504,6 +517,9 @@ def parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="coverage, targets, funnel (default: everything)")
     scoped(stats)
     stats.add_argument("--json", action="store_true")
+    requests = sub.add_parser("requests", help="help requests: id, commune, village, kind...")
+    scoped(requests)
+    requests.add_argument("--json", action="store_true")
     export = sub.add_parser("export", help="coverage by village, completions by day (CSV, XLSX)")
     scoped(export)
     target = export.add_mutually_exclusive_group(required=True)
@@ -552,6 +568,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "web-link": _cmd_staff,
     "stats": _cmd_staff,
     "export": _cmd_staff,
+    "requests": _cmd_staff,
     "chart": _cmd_staff,
     "population": _cmd_population,
     "poster": _cmd_poster,

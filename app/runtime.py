@@ -1,7 +1,7 @@
 """Wiring: settings + config + content + database -> the services, and the channels on them.
 
-:func:`open_runtime` builds the services (engine, store, conversations, staff desk, the one
-inbound path); :func:`started_channels` builds every channel of the registry that the
+:func:`open_runtime` builds the services (engine, store, conversations, staff desk, help
+desk, the one inbound path); :func:`started_channels` builds every channel of the registry that the
 environment configures for the mode the process runs in, and starts them;
 :func:`run_until_signalled` runs the background jobs (retention, the outbox) until SIGINT,
 SIGTERM, or a channel asking to stop (the terminal's /quit).
@@ -32,6 +32,7 @@ from bot.pictures import load_pictures
 from handlers.channel import Channel, Mode, Services
 from handlers.conversation import Conversations, utcnow
 from handlers.delivery import Deliverer
+from handlers.helpdesk import HelpDesk
 from handlers.inbound import Inbound
 from handlers.outbox import OutboxWorker
 from handlers.pictures import Gallery
@@ -69,6 +70,7 @@ class Runtime:
     inbound: Inbound
     #: The install-step pictures (rendered when channels start: started_channels).
     gallery: Gallery
+    helpdesk: HelpDesk
     #: Set to end the process (SIGINT/SIGTERM, or a channel's request).
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -96,7 +98,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         single = config.communes[0].code if len(config.communes) == 1 else None
         repo = Repository(db, default_commune=single)
         staff = StaffRepository(db)
-        conversations = Conversations(engine, repo, refs, area_of=staff.volunteer_commune)
+        conversations = Conversations(
+            engine, repo, refs, area_of=staff.volunteer_commune, own_code=staff.own_code
+        )
         desk = StaffDesk(
             config, engine.content, db, staff, refs, utcnow, public_url=settings.web_url
         )
@@ -106,6 +110,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             lambda: load_pictures(content.locale, shown=shown, cache=PICTURE_CACHE),
             public_url=settings.public_url,
         )
+        helpdesk = HelpDesk(conversations, db)
+        desk.helpdesk = helpdesk
         yield Runtime(
             config=config,
             content=engine.content,
@@ -116,8 +122,9 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             db=db,
             leases=Leases(db),
             settings=settings,
-            inbound=Inbound(conversations, desk, inbox=Inbox(db)),
+            inbound=Inbound(conversations, desk, inbox=Inbox(db), helpdesk=helpdesk),
             gallery=gallery,
+            helpdesk=helpdesk,
         )
     finally:
         training.close()
@@ -214,6 +221,8 @@ async def started_channels(runtime: Runtime, mode: Mode) -> AsyncIterator[list[C
         runtime.gallery.start()
     built = [spec.build(settings.environment, services) for spec in CHANNELS]
     channels = [channel for channel in built if channel is not None]
+    # The help desk writes to whichever channel each side of a request is on.
+    runtime.helpdesk.attach({channel.name: channel for channel in channels})
     started: list[Channel] = []
     try:
         for channel in channels:
@@ -226,8 +235,9 @@ async def started_channels(runtime: Runtime, mode: Mode) -> AsyncIterator[list[C
 
 
 async def run_until_signalled(runtime: Runtime, channels: Sequence[Channel] = ()) -> None:
-    """Run retention and -- given channels to send through -- the outbox, each in whichever
-    worker holds its lease, until SIGINT/SIGTERM or a channel's request to stop."""
+    """Run retention and -- given channels to send through -- the outbox, the inbox's and
+    the help desk's sweepers, each in whichever worker holds its lease, until SIGINT/SIGTERM
+    or a channel's request to stop."""
     stop = runtime.stop
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -239,6 +249,7 @@ async def run_until_signalled(runtime: Runtime, channels: Sequence[Channel] = ()
         everything.append(("outbox", outbox_job(runtime, deliverers, mediums)))
         by_name = {channel.name: channel for channel in channels}
         everything.append(("inbox", lambda: runtime.inbound.sweep(by_name)))
+        everything.append(("helpdesk", runtime.helpdesk.sweep))
     tasks = [asyncio.create_task(with_lease(runtime.leases, n, j)) for n, j in everything]
     try:
         await stop.wait()

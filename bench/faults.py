@@ -231,7 +231,7 @@ def _shown(channel: str, message: OutMessage) -> list[str]:
 def walk(engine: Engine, script: str, channel: str, now: datetime) -> list[Step]:
     """The script through the bot's engine: each message, what it answers, what it records."""
     answers = SCRIPTS[script]
-    can_delete = (TELEGRAM_CAPABILITIES if channel == TELEGRAM else ZALO_CAPABILITIES).can_delete
+    medium = (TELEGRAM_CAPABILITIES if channel == TELEGRAM else ZALO_CAPABILITIES).medium(channel)
     state, steps = State(), list[Step]()
     while state.screen != "complete":
         screen = str(state.screen)
@@ -240,7 +240,7 @@ def walk(engine: Engine, script: str, channel: str, now: datetime) -> list[Step]
             text = answers.get("*install")
         if text is None or len(steps) > 60:
             raise BenchError(f"script {script} has no answer for screen {screen!r}")
-        reply = engine.advance(state, _input(text), now, can_delete=can_delete)
+        reply = engine.advance(state, _input(text), now, medium=medium)
         if not reply.persist or not reply.messages:
             raise BenchError(f"script {script}: {text!r} at {screen} is not a step with a reply")
         shown = tuple(piece for m in reply.messages for piece in _shown(channel, m))

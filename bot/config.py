@@ -95,6 +95,22 @@ class Outbox:
 
 
 @dataclass(frozen=True, slots=True)
+class Helpdesk:
+    """Who hears of a citizen's help request, and when (handlers/helpdesk.py)."""
+
+    #: The volunteers of the citizen's village hear first; the commune's others this later.
+    village_first: timedelta = timedelta(minutes=5)
+    #: Unclaimed for this long *in working hours*, it goes to the commune's officials.
+    escalate_after: timedelta = timedelta(minutes=30)
+    #: Working hours, deployment time, on working days (Monday is 1).
+    work_from: time = time(7, 30)
+    work_until: time = time(17, 0)
+    work_days: tuple[int, ...] = (1, 2, 3, 4, 5)
+    #: Unclaimed for this long, the citizen is told honestly and given the support point.
+    give_up_after: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     name: str
     locale: str
@@ -114,6 +130,7 @@ class Config:
     #: Channel name -> how people reach the bot there (a link, or what to search for), told
     #: to citizens to share with their family. Telegram's defaults to the bot's t.me link.
     ways_in: Mapping[str, str] = field(default_factory=dict)
+    helpdesk: Helpdesk = Helpdesk()
 
     def provider(self, provider_id: str) -> Provider | None:
         return next((p for p in self.providers if p.id == provider_id), None)
@@ -202,6 +219,7 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
         messages_per_minute=per_minute,
         reminders=_reminders(raw.get("reminders", {}), f"{source}: reminders"),
         outbox=_outbox(raw.get("outbox", {}), f"{source}: outbox"),
+        helpdesk=_helpdesk(raw.get("helpdesk", {}), f"{source}: helpdesk"),
     )
     config = replace(config, ways_in=_ways_in(raw.get("ways_in", {}), config, source))
     for provider in providers:
@@ -253,6 +271,47 @@ def _ways_in(raw: Any, config: Config, source: str) -> dict[str, str]:
             raise ConfigError(f"{where}.{channel}: {', '.join(bad)} is not in [links] allowed")
         ways[str(channel)] = text.strip()
     return ways
+
+
+def _helpdesk(raw: Any, where: str) -> Helpdesk:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+
+    def minutes(key: str, default: float, most: float) -> timedelta:
+        value = raw.get(key, default)
+        if not isinstance(value, int | float) or not 0 <= value <= most:
+            raise ConfigError(f"{where}: {key} must be a number of minutes from 0 to {most:g}")
+        return timedelta(minutes=value)
+
+    hours = raw.get("working_hours", ["07:30", "17:00"])
+    try:
+        start, end = (time.fromisoformat(str(t)) for t in hours)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f'{where}: working_hours must be two times, e.g. ["07:30", "17:00"]'
+        ) from exc
+    days = raw.get("working_days", [1, 2, 3, 4, 5])
+    if (
+        start >= end
+        or not isinstance(days, list)
+        or not days
+        or not all(isinstance(d, int) and 1 <= d <= 7 for d in days)
+    ):
+        raise ConfigError(
+            f"{where}: working hours must start before they end, on working_days 1 (Monday) "
+            "to 7 (Sunday)"
+        )
+    give_up = raw.get("give_up_hours", 24)
+    if not isinstance(give_up, int | float) or not 1 <= give_up <= 24 * 7:
+        raise ConfigError(f"{where}: give_up_hours must be 1 to 168")
+    return Helpdesk(
+        village_first=minutes("village_first_minutes", 5, 24 * 60),
+        escalate_after=minutes("escalate_minutes", 30, 24 * 60),
+        work_from=start,
+        work_until=end,
+        work_days=tuple(sorted(set(days))),
+        give_up_after=timedelta(hours=give_up),
+    )
 
 
 def _reminders(raw: Any, where: str) -> Reminders:

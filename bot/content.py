@@ -16,7 +16,11 @@
   that choose each kind of option, and the FAQ topics that belong to each install step (what
   :mod:`bot.understanding` learns from, besides the FAQ examples);
 - ``thresholds.toml`` (optional): the understanding's decision thresholds, written by
-  ``bench/understanding.py --calibrate``.
+  ``bench/understanding.py --calibrate``;
+- ``helpdesk.toml``: help requests -- its screens, texts and labels join those of
+  ``flow.toml`` and ``texts.toml`` (a key defined in both is an error), its ``[templates]``
+  are texts with fields of their own, ``[relay]`` the words that end a chat with a helper;
+  its ``[guard]`` and ``[staff]`` tables are read by bot/helpguard.py and the staff desk.
 
 Loading checks every reference (gotos, FAQ ids, text keys, placeholders) so that a content edit
 that breaks the flow fails at start-up and in the tests, not in a citizen's chat.
@@ -68,6 +72,7 @@ REQUIRED_TEXTS = (
     "link_removed", "way_in_unknown", "sensitive_kept", "reoffer_screen", "code_known",
     "code_unknown", "code_kept", "clarify", "number_range", "number_one", "stale_choice",
     "after_answer_step", "social_thanks", "social_later",
+    "help_input_kept", "help_input_too_long", "help_input_not_phone",
 )  # fmt: skip
 #: Texts that fill placeholders (``values`` in bot/engine/rendering.py): the same on every
 #: medium, so they may have no variant.
@@ -80,7 +85,13 @@ MAX_WORDS = 120
 REQUIRED_LABELS = (
     "done", "stuck", "why", "back", "more", "stuck_done", "stuck_human", "stuck_back",
     "why_back", "human", "menu", "resume", "restart", "unknown", "scam", "clarify_none",
-    "continue_step",
+    "continue_step", "help_request",
+)  # fmt: skip
+#: What an "input" screen may take (typed for a help request, sealed, never in the state).
+INPUTS = ("landmark", "phone")
+#: Help-request outcomes the citizen may be told of (texts "help_outcome_<outcome>").
+HELP_OUTCOMES = (
+    "installed", "not_yet", "visit", "could_not", "cancelled", "reported", "expired", "gone",
 )  # fmt: skip
 
 
@@ -127,6 +138,12 @@ class Screen:
     #: Not asked when its answer is already known (the provider just installed), except
     #: when an earlier report is being corrected.
     skip_if_known: bool = False
+    #: A pick of villages: the answer that names their commune.
+    commune: str = "commune"
+    #: "continue" from here leads back to where the user was before (like human help).
+    detour: bool = False
+    #: An "input" screen: what it takes (one of INPUTS).
+    input: str | None = None
 
     def texts_for(self, variants: tuple[str, ...]) -> tuple[str, ...]:
         """Its texts as worded for a medium with these variants."""
@@ -233,6 +250,10 @@ class Content:
     same: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     step_topics: Mapping[str, StepTopics] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict)
+    #: Texts with fields of their own (helpdesk.toml ``[templates]``).
+    templates: Mapping[str, str] = field(default_factory=dict)
+    #: Words that, typed in a chat with a helper, do this instead ("end", "report").
+    relay_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: A label -> the words it needs and the words that bar it.
     guards: Mapping[str, Guard] = field(default_factory=dict)
     #: FAQ topics whose answer is itself the first aid after a scam: the scam card follows.
@@ -282,17 +303,21 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
     thresholds_raw = _read(thresholds_path) if thresholds_path.exists() else {}
     images_path = folder / "images.toml"
     images_raw = _read(images_path) if images_path.exists() else {}
+    help_raw = _read(folder / "helpdesk.toml")
 
     faq = {t.id: t for t in (_faq_topic(t) for t in faq_raw.get("topic", []))}
-    texts, text_variants = _variants(_str_table(texts_raw, "texts"))
+    texts, text_variants = _variants(_joined(texts_raw, help_raw, "texts"))
     content = Content(
         locale=locale,
         texts=texts,
         text_variants=text_variants,
-        labels=_str_table(texts_raw, "labels"),
+        labels=_joined(texts_raw, help_raw, "labels"),
         aliases=_words_table(texts_raw, "aliases"),
         commands=tuple(_command(c) for c in texts_raw.get("commands", [])),
-        screens={sid: _screen(sid, raw) for sid, raw in flow_raw.get("screens", {}).items()},
+        screens={
+            sid: _screen(sid, raw)
+            for sid, raw in _joined_tables(flow_raw, help_raw, "screens").items()
+        },
         install=tuple(_install_step(s) for s in flow_raw.get("install", [])),
         faq=faq,
         lexicon=_str_table(lexicon_raw, "expand"),
@@ -315,6 +340,8 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
         },
         thresholds=_thresholds(thresholds_raw),
         picture_ids=frozenset(str(p.get("id", "")) for p in images_raw.get("picture", [])),
+        templates=_str_table(help_raw, "templates"),
+        relay_words=_words_table(help_raw, "relay"),
         guards={
             str(label): Guard(
                 needs=tuple(str(w) for w in raw.get("needs", [])),
@@ -327,6 +354,19 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
     )
     check(content)
     return content
+
+
+def _joined(first: dict[str, Any], second: dict[str, Any], key: str) -> dict[str, str]:
+    """The string table ``key`` of two files, as one (a key in both is an error)."""
+    return {str(k): str(v).strip() for k, v in _joined_tables(first, second, key).items()}
+
+
+def _joined_tables(first: dict[str, Any], second: dict[str, Any], key: str) -> dict[str, Any]:
+    one, two = first.get(key, {}), second.get(key, {})
+    both = sorted(set(one) & set(two))
+    if both:
+        raise ContentError(f"[{key}] {', '.join(both)} defined twice (helpdesk.toml and another)")
+    return {**one, **two}
 
 
 def check(content: Content) -> None:
@@ -358,6 +398,8 @@ def check(content: Content) -> None:
             problems.append(f"{where}: a pick screen needs `answer`")
         if screen.kind is ScreenKind.PICK and screen.next is None:
             problems.append(f"{where}: a pick screen needs `next`")
+        if screen.kind is ScreenKind.INPUT and (screen.input not in INPUTS or not screen.next):
+            problems.append(f"{where}: an input screen needs `next` and `input` in {INPUTS}")
         for text in (*screen.texts, *(t for ts in screen.variants.values() for t in ts)):
             problems += _check_placeholders(text, where)
     for step in content.install:
@@ -372,6 +414,14 @@ def check(content: Content) -> None:
             problems += _check_placeholders(text, f"texts.{key}@{variant}")
     for topic in content.faq.values():
         problems += _check_placeholders(topic.answer, f"faq {topic.id!r}")
+    for outcome in HELP_OUTCOMES:
+        if f"help_outcome_{outcome}" not in content.texts:
+            problems.append(f"texts.help_outcome_{outcome} is missing")
+    for key, text in content.templates.items():
+        try:
+            list(string.Formatter().parse(text))
+        except ValueError as exc:
+            problems.append(f"templates.{key}: broken braces ({exc})")
     problems += _check_understanding(content)
     if problems:
         raise ContentError("content/" + content.locale + ": " + "; ".join(problems))
@@ -584,6 +634,9 @@ def _screen(sid: str, raw: dict[str, Any]) -> Screen:
         next=raw.get("next"),
         unknown=bool(raw.get("unknown", False)),
         skip_if_known=bool(raw.get("skip_if_known", False)),
+        commune=str(raw.get("commune", "commune")),
+        detour=bool(raw.get("detour", False)),
+        input=raw.get("input"),
     )
 
 
@@ -665,8 +718,11 @@ def _command(raw: dict[str, Any]) -> Command:
 
 
 def load_staff_texts(locale: str = "vi", root: Path = CONTENT_ROOT) -> dict[str, str]:
-    """The officials' and volunteers' messages (``content/<locale>/staff.toml``)."""
-    texts = _str_table(_read(root / locale / "staff.toml"), "texts")
+    """The officials' and volunteers' messages (``content/<locale>/staff.toml``, and the
+    ``[staff]`` table of ``helpdesk.toml``)."""
+    staff = _read(root / locale / "staff.toml")
+    help_raw = {"texts": _read(root / locale / "helpdesk.toml").get("staff", {})}
+    texts = _joined(staff, help_raw, "texts")
     for key, text in texts.items():
         try:
             list(string.Formatter().parse(text))

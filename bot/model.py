@@ -119,7 +119,20 @@ class Blocked:
     """The channel told us the user blocked the bot: stop sending them anything."""
 
 
-Input: TypeAlias = Start | Text | Choice | Media | VolunteerCode | Timeout | Blocked
+@dataclass(frozen=True, slots=True)
+class HelpNews:
+    """Something happened to a help request that changes this user's conversation, told by
+    the help desk (handlers/helpdesk.py) -- never typed by anyone.
+
+    ``what``: "claimed" (a volunteer took the citizen's request), "closed" (it ended:
+    ``detail`` is the outcome), "helping" / "released" (a volunteer now has a request
+    whose chat they are in / no longer has any). ``detail``: the outcome, or who helps."""
+
+    what: str
+    detail: str = ""
+
+
+Input: TypeAlias = Start | Text | Choice | Media | VolunteerCode | Timeout | Blocked | HelpNews
 
 
 def input_to_json(event: Input) -> dict[str, Any]:
@@ -134,6 +147,8 @@ def input_to_json(event: Input) -> dict[str, Any]:
         return {"media": event.kind}
     if isinstance(event, VolunteerCode):
         return {"code": event.code, "area": event.area}
+    if isinstance(event, HelpNews):
+        return {"news": event.what, "detail": event.detail}
     return {"timeout": True} if isinstance(event, Timeout) else {"blocked": True}
 
 
@@ -149,6 +164,8 @@ def input_from_json(data: Mapping[str, Any]) -> Input:
         return Media(data["media"])
     if "code" in data:
         return VolunteerCode(str(data["code"]), data.get("area"))
+    if "news" in data:
+        return HelpNews(str(data["news"]), str(data.get("detail", "")))
     return Timeout() if data.get("timeout") else Blocked()
 
 
@@ -316,6 +333,19 @@ class State:
 
 
 @dataclass(frozen=True, slots=True)
+class HelpAsk:
+    """What the engine hands to the help desk instead of deciding a step itself: this input
+    is for a person ("relay": a message in a claimed request's chat, ``side`` "citizen" or
+    "volunteer"), or asks to end the citizen's request ("cancel", "close" with the outcome
+    they gave, "report"). The help desk does it -- the other side's conversation and
+    messages included -- in one transaction; nothing of this step is written before."""
+
+    what: str
+    side: str = "citizen"
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """What the engine decided: the new state, what to send, what to record.
 
@@ -324,6 +354,10 @@ class Reply:
     for them, in the same transaction, instead of saving ``state``.
     ``persist``: False for replies that must not create or touch a session (a reminder for
     someone whose data was deleted meanwhile).
+    ``help``: the input goes to the help desk instead (nothing else in the reply counts).
+    ``private``: what a citizen typed for their help request (a landmark, a phone number):
+    never in ``state`` or an event -- the host seals it into the request, in the same
+    transaction.
     """
 
     state: State
@@ -332,3 +366,5 @@ class Reply:
     delete_input: bool = False
     erase: bool = False
     persist: bool = True
+    help: HelpAsk | None = None
+    private: Mapping[str, str] = field(default_factory=dict)

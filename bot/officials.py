@@ -25,6 +25,13 @@ BROADCASTS_PER_DAY = 3
 #: A web login link works once, within this time: long enough to open it on a computer,
 #: short enough that a forwarded or photographed link is soon worthless.
 WEB_LINK_TTL = timedelta(minutes=10)
+#: Assisted completions one volunteer can plausibly record in any hour. An install takes about
+#: 15 minutes with a helper beside the citizen (domain.md), so four an hour is already brisk,
+#: and six leaves room for a group session at the commune hall; more is flagged for officials
+#: to check (issue 12: one volunteer's button replayed 30 times counted 31).
+ASSISTED_PER_HOUR = 6
+#: Bursts are looked for over this many recent days (older ones have been seen already).
+BURST_DAYS = 30
 #: Where the dashboard lives on the bot's web server, and its login page.
 DASHBOARD_PATH = "/dashboard"
 LOGIN_PATH = DASHBOARD_PATH + "/login"

@@ -11,9 +11,9 @@ person may be in both, and the report says so.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -22,6 +22,7 @@ from babel.numbers import format_decimal, format_percent
 
 from bot.config import Commune, Config
 from bot.content import Content
+from bot.officials import ASSISTED_PER_HOUR
 
 PACE_DAYS = 7
 #: A projection of the date the target is reached is shown only when the pace behind it
@@ -64,6 +65,8 @@ class RawStats:
     started_via: dict[str, int] = field(default_factory=dict)
     finished_via: dict[str, int] = field(default_factory=dict)
     helped_by: dict[str, int] = field(default_factory=dict)
+    # volunteer code -> when they recorded assisted completions (the last BURST_DAYS)
+    assisted_at: dict[str, list[datetime]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,9 @@ class Report:
     shared_steps: frozenset[str] = frozenset()
     #: Where citizens asked to talk to a person (screen -> times; "" outside any screen).
     help_requests: Mapping[str, int] = field(default_factory=dict)
+    #: Volunteers who recorded more assisted completions in one hour than a person can do
+    #: (bot.officials.ASSISTED_PER_HOUR), with the most they recorded in any hour.
+    bursts: tuple[tuple[str, int], ...] = ()
 
     @property
     def completed(self) -> int:
@@ -203,6 +209,9 @@ class Report:
             "most_stop_after": self.worst_step[0] if self.worst_step else None,
             "stuck": dict(self.stuck),
             "help_requests": dict(self.help_requests),
+            "assisted_bursts": [
+                {"volunteer": code, "most_in_an_hour": n} for code, n in self.bursts
+            ],
         }
 
 
@@ -314,7 +323,30 @@ def build_report(
         routes=routes,
         shared_steps=shared,
         help_requests=dict(sorted(raw.help_requests.items())),
+        bursts=bursts(raw.assisted_at),
     )
+
+
+def most_in_an_hour(times: Sequence[datetime]) -> int:
+    """The most of ``times`` that fall within any one hour (a sliding window)."""
+    ordered = sorted(times)
+    most = start = 0
+    for end, moment in enumerate(ordered):
+        while moment - ordered[start] >= timedelta(hours=1):
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def bursts(assisted_at: Mapping[str, Sequence[datetime]]) -> tuple[tuple[str, int], ...]:
+    """Volunteers who recorded more assisted completions in an hour than a person can help
+    with, and the most they recorded in one hour; the most first."""
+    peaks = [
+        (code, peak)
+        for code, times in assisted_at.items()
+        if (peak := most_in_an_hour(times)) > ASSISTED_PER_HOUR
+    ]
+    return tuple(sorted(peaks, key=lambda p: (-p[1], p[0])))
 
 
 def worst_step(stages: tuple[tuple[str, int], ...], content: Content) -> tuple[str, int] | None:
@@ -455,6 +487,10 @@ def render(report: Report, config: Config, content: Content, texts: Mapping[str,
                     code=code, started=f.n(started), finished=f.n(finished), helped=f.n(helped)
                 )
             )
+    for code, count in report.bursts:
+        lines.append(
+            texts["burst_line"].format(code=code, count=f.n(count), limit=f.n(ASSISTED_PER_HOUR))
+        )
     titles = stage_titles(content, texts)
     lines += ["", texts["funnel"], *funnel_lines(report, titles, f)]
     worst = report.worst_step

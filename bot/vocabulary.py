@@ -34,6 +34,12 @@ class Action(StrEnum):
     REMIND_OFF = "remind_off"
     ANNOUNCE_ON = "announce_on"  # agree to the commune's announcements (asked on its own)
     ANNOUNCE_OFF = "announce_off"
+    HELP_REQUEST = "help_request"  # "a person, please": the request's state, or the form
+    HELP_SEND = "help_send"  # consent given: the request is made
+    HELP_CANCEL = "help_cancel"  # the citizen cancels their request (the help desk does it)
+    HELP_CLOSE = "help_close"  # the citizen ends the chat (outcome in answers.help_outcome)
+    HELP_REPORT = "help_report"  # the citizen reports their helper to the officials
+    HELP_COUNT = "help_count"  # consent to count a helped install for the village
 
 
 #: Actions an option may run from any screen ("g:" options, such as "human help"): nothing
@@ -49,6 +55,7 @@ GLOBAL_ACTIONS = frozenset(
         Action.STOP,
         Action.PRIVACY,
         Action.SCAM,
+        Action.HELP_REQUEST,
     }
 )
 
@@ -65,10 +72,22 @@ class Target(StrEnum):
     STUCK = "@stuck"  # its "I am stuck" view
     WHY = "@why"  # its "why is this needed" view
     MORE = "@more"  # the next page of a pick list
+    HELP_PLACE = "@help_place"  # a help request's commune and village (asked if not known)
+    HELP_WHEN = "@help_when"  # when (a visit or the support point) or straight to consent
+    HELP_READY = "@help_ready"  # a home visit's details are typed: the request opens
 
 
 #: Targets the content may name in `goto`, `back`, `next` (the others are the engine's own).
-CONTENT_TARGETS = frozenset({Target.INSTALL, Target.REPORT, Target.RESUME})
+CONTENT_TARGETS = frozenset(
+    {
+        Target.INSTALL,
+        Target.REPORT,
+        Target.RESUME,
+        Target.HELP_PLACE,
+        Target.HELP_WHEN,
+        Target.HELP_READY,
+    }
+)
 
 
 class OptionCondition(StrEnum):
@@ -79,6 +98,7 @@ class OptionCondition(StrEnum):
     NOT_COMPLETED = "not_completed"
     CONSENTED = "consented"  # the user agreed to the report being kept
     REMINDERS_ON = "reminders_on"
+    HELP_CLAIMED = "help_claimed"  # the user's help request was taken by someone
 
 
 class Placeholder(StrEnum):
@@ -110,6 +130,11 @@ class Placeholder(StrEnum):
     CODE = "code"  # a volunteer's code: the user's own, or the one just typed
     RETENTION_MONTHS = "retention_months"
     COUNT = "count"  # how many options there are to choose from
+    HELP_SUMMARY = "help_summary"  # what a help request shares, one line each
+    HELP_HELPER = "help_helper"  # who took it ("the volunteer helping Dong Hoa")
+    HELP_WHEN = "help_when"  # when the citizen asked to be helped
+    HELP_NOTE = "help_note"  # the screen's note for the request's kind (chat, visit...)
+    HELP_OUTCOME = "help_outcome"  # how the request ended, for the citizen
 
 
 class Variant(StrEnum):
@@ -128,6 +153,7 @@ class ScreenKind(StrEnum):
     INFO = "info"  # texts and options
     PICK = "pick"  # a list from the config (providers, communes, villages), paged
     COMPLETE = "complete"  # entering it records the completion
+    INPUT = "input"  # takes one typed answer for a help request (sealed, never in state)
 
 
 class PickSource(StrEnum):
@@ -156,6 +182,17 @@ class ScreenId(StrEnum):
     REPORT_AGAIN = "report_again"
     PRIVACY = "privacy"
     SCAM_SIGNS = "scam_signs"
+    HELP_HOW = "help_how"  # the help request form's first screen
+    HELP_COMMUNE = "help_commune"
+    HELP_VILLAGE = "help_village"
+    HELP_DAY = "help_day"
+    HELP_CONSENT = "help_consent"  # what will be shared: agree or not
+    HELP_LANDMARK = "help_landmark"  # a home visit: a landmark, then a phone (both optional)
+    HELP_SENT = "help_sent"
+    HELP_WAITING = "help_waiting"  # the request waits for someone
+    HELP_CHAT = "help_chat"  # someone took it: what the citizen types goes to them
+    HELP_COUNT = "help_count"  # helped to install: may it be counted?
+    HELP_CLOSED = "help_closed"  # how it ended
 
 
 #: Screens the engine offers only if the content has them: the offer of reminders before the
@@ -200,3 +237,9 @@ class EventKind(StrEnum):
     STALE = "stale"  # pressed an old button (or typed the number of an old option)
     CLARIFY = "clarify"  # was asked back "did you mean" (detail: the best candidate)
     UNKNOWN_STEP = "unknown_step"  # came back to a screen the content no longer has
+    HELP_REQUESTED = "help_requested"  # asked for a person (data: what they share)
+    HELP_DETAIL = "help_detail"  # typed a landmark or phone for a visit (detail: which)
+    HELP_READY = "help_ready"  # a visit's optional details are done: the request opens
+    HELP_CLAIMED = "help_claimed"  # their request was taken
+    HELP_CLOSED = "help_closed"  # their request ended (detail: the outcome)
+    HELP_COUNTED = "help_counted"  # agreed to count the helped install (the store does)

@@ -341,6 +341,12 @@ class Dashboard:
                     count=f.n(sum(report.help_requests.values()))
                 ),
                 "help_requests": requests,
+                "bursts": [
+                    self.desk.texts["burst_line"].format(
+                        code=code, count=f.n(count), limit=f.n(officials.ASSISTED_PER_HOUR)
+                    )
+                    for code, count in report.bursts
+                ],
             },
         )
 

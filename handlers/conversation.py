@@ -18,6 +18,8 @@ from bot.engine import Engine
 from bot.identity import UserRefs
 from bot.model import (
     Blocked,
+    HelpAsk,
+    HelpNews,
     Input,
     Medium,
     OutMessage,
@@ -44,6 +46,22 @@ def _opts_in(reply: Reply) -> bool:
     return any(e.kind in kinds and e.detail == "on" for e in reply.events)
 
 
+#: Events after which the help desk has a request to tell volunteers of.
+HELP_OPENED = frozenset({EventKind.HELP_REQUESTED, EventKind.HELP_READY})
+
+
+def _asks_for_help(reply: Reply) -> bool:
+    return any(e.kind is EventKind.HELP_REQUESTED for e in reply.events)
+
+
+class _ForTheHelpDesk(Exception):
+    """Deciding again under the lock, the step turned out to be the help desk's."""
+
+    def __init__(self, ask: HelpAsk):
+        super().__init__(ask.what)
+        self.ask = ask
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What the adapter should do: send ``messages``; delete the user's message if asked.
@@ -51,13 +69,17 @@ class Outcome:
     ``receipt``: the delivery the replies are kept with until they are marked sent
     (Repository.mark_sent); ``duplicate``: the delivery was applied before (its ``messages``
     are what that step left unsent, if anything); ``committed``: a step was written (not so
-    for a message over the flood limit, which is not read)."""
+    for a message over the flood limit, which is not read); ``help``: nothing was written --
+    the help desk must do this (a relayed message, a request ended); ``help_opened``: the
+    step made (or opened) a help request: volunteers can be told now."""
 
     messages: tuple[OutMessage, ...] = ()
     delete_input: bool = False
     duplicate: bool = False
     receipt: tuple[str, str] | None = None
     committed: bool = True
+    help: HelpAsk | None = None
+    help_opened: bool = False
 
 
 class Conversations:
@@ -70,6 +92,7 @@ class Conversations:
         refs: UserRefs,
         clock: Callable[[], datetime] = utcnow,
         area_of: Callable[[str], Awaitable[str | None]] | None = None,
+        own_code: Callable[[str, str], Awaitable[str | None]] | None = None,
     ):
         self.engine = engine
         self.repo = repo
@@ -77,6 +100,10 @@ class Conversations:
         self.clock = clock
         # Which commune a referral code belongs to (a volunteer's), if any.
         self.area_of = area_of
+        # The referral code of the user (channel, reference) if they are a volunteer: their
+        # own link never counts for them (issue 12: a volunteer who opened it and reported
+        # counted as "started via your link").
+        self.own_code = own_code
         self.limiter = RateLimiter(engine.config.messages_per_minute)
 
     async def handle(
@@ -98,7 +125,7 @@ class Conversations:
         deleted with the step."""
         ref = self.refs.ref(channel, user_id)
         medium = medium or Medium(channel)
-        if not isinstance(event, Blocked | Timeout):
+        if not isinstance(event, Blocked | Timeout | HelpNews):
             verdict = self.limiter.check(ref, self.clock())
             if verdict is not Verdict.OK:
                 # Not read -- but a photo or a typed code still leaves the chat.
@@ -108,6 +135,13 @@ class Conversations:
                     return Outcome((notice,), delete, committed=False)
                 return Outcome(delete_input=delete, committed=False)
         event = await self._checked_code(event)
+        if (
+            isinstance(event, Start)
+            and event.payload
+            and self.own_code is not None
+            and (await self.own_code(channel, ref) or "").upper() == event.payload.upper()
+        ):
+            event = Start(None)  # a volunteer's own link counts nothing for them
         key = self.refs.delivery(channel, delivery_id) if delivery_id is not None else None
 
         def keeps(reply: Reply) -> bool:
@@ -119,13 +153,21 @@ class Conversations:
             kept = json.dumps({"to": reply_to, "messages": dump_messages(reply.messages)})
             return self.refs.seal(channel, ref, kept)
 
+        def private(reply: Reply) -> dict[str, str]:
+            return {k: self.refs.seal(channel, ref, v) for k, v in reply.private.items()}
+
         stored = await self.repo.load(channel, ref)
         now = self.clock()
         state = stored.state if stored else State()
         reply = self.engine.advance(state, event, now, medium=medium)
+        if reply.help is not None:  # for the help desk: nothing of it is written here
+            return Outcome(committed=False, help=reply.help)
         version = stored.version if stored else None
-        # The chat address is kept (sealed) only when the user says yes to messages.
+        # The chat address is kept (sealed) only when the user says yes to messages, or
+        # asks for a person (in their help request, until it ends).
         address = self.refs.seal(channel, ref, user_id) if _opts_in(reply) else None
+        chat = reply_to if reply_to is not None else user_id
+        help_address = self.refs.seal(channel, ref, chat) if _asks_for_help(reply) else None
         item = await self.repo.save_item(
             channel,
             ref,
@@ -136,25 +178,35 @@ class Conversations:
             address=address,
             inbox_id=inbox_id,
             outgoing=outgoing(reply),
+            help_address=help_address,
+            private=private(reply),
         )
         if item.outcome is Saved.CONFLICT:
             # Another worker moved this session on meanwhile: decide again on what it wrote,
             # this time with the session locked, so that this step cannot lose a second time.
             def decide(current: StoredSession | None) -> Reply:
                 state = current.state if current else State()
-                return self.engine.advance(state, event, now, medium=medium)
+                decided = self.engine.advance(state, event, now, medium=medium)
+                if decided.help is not None:
+                    raise _ForTheHelpDesk(decided.help)  # rolls back: nothing written
+                return decided
 
             address = self.refs.seal(channel, ref, user_id)  # used only if it opts in
-            item, reply = await self.repo.save_exclusively(
-                channel,
-                ref,
-                decide,
-                now=now,
-                delivery_id=key,
-                address=address,
-                inbox_id=inbox_id,
-                outgoing=outgoing,
-            )
+            try:
+                item, reply = await self.repo.save_exclusively(
+                    channel,
+                    ref,
+                    decide,
+                    now=now,
+                    delivery_id=key,
+                    address=address,
+                    inbox_id=inbox_id,
+                    outgoing=outgoing,
+                    help_address=self.refs.seal(channel, ref, chat),  # used only if it asks
+                    private=private,
+                )
+            except _ForTheHelpDesk as diverted:
+                return Outcome(committed=False, help=diverted.ask)
         receipt = (channel, key) if key is not None else None
         if item.outcome is Saved.DUPLICATE:
             unsent = self.unseal_replies(channel, ref, item.unsent) if item.unsent else None
@@ -164,7 +216,8 @@ class Conversations:
         if item.outcome is not Saved.SAVED:
             raise RuntimeError(f"a locked step ended in {item.outcome}")
         kept = receipt if keeps(reply) and not reply.erase else None
-        return Outcome(reply.messages, reply.delete_input, receipt=kept)
+        opened = any(e.kind in HELP_OPENED for e in reply.events)
+        return Outcome(reply.messages, reply.delete_input, receipt=kept, help_opened=opened)
 
     async def _checked_code(self, event: Input) -> Input:
         """A volunteer's code, checked against the enrolled volunteers: typed ("mã VK7M2QX",

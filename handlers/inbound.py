@@ -12,7 +12,10 @@ treated alike:
 3. a group chat gets a notice, and nothing is stored;
 4. staff first: an official's or volunteer's command goes to the staff desk; anything else,
    and anyone else, goes to the citizen conversation, whose step is committed together with
-   the deletion of its inbox row and the replies it owes (sealed);
+   the deletion of its inbox row and the replies it owes (sealed) -- unless the engine says
+   it is the help desk's (handlers/helpdesk.py): a message in a chat between a citizen and
+   their helper goes to the other side (cross-channel: the help desk has every running
+   channel by name), a request ended; that is committed, in the same way, by the help desk;
 5. then the user's sensitive message is deleted where the channel can, and the replies are
    sent and marked sent: a flood-control answer is waited out for that chat alone, and a
    user who blocked the bot is marked stopped.
@@ -45,8 +48,9 @@ from bot.model import (
     input_to_json,
 )
 from handlers.channel import Channel, Incoming
-from handlers.conversation import Conversations, utcnow
+from handlers.conversation import Conversations, Outcome, utcnow
 from handlers.delivery import RetryLater, Unreachable
+from handlers.helpdesk import HelpDesk
 from handlers.ordering import KeyedRunner
 from handlers.staff import StaffDesk
 from storage.database import TROUBLE
@@ -86,12 +90,14 @@ class Inbound:
         staff: StaffDesk | None = None,
         *,
         inbox: Inbox | None = None,
+        helpdesk: HelpDesk | None = None,
         concurrency: int = 8,
         clock: Callable[[], datetime] = utcnow,
     ):
         self.conversations = conversations
         self.staff = staff
         self.inbox = inbox
+        self.helpdesk = helpdesk
         self.clock = clock
         self.runner = KeyedRunner(concurrency)
         self._recent: OrderedDict[tuple[str, str], datetime] = OrderedDict()
@@ -199,6 +205,8 @@ class Inbound:
     async def drain(self) -> None:
         """Wait until every queued delivery has been processed and answered."""
         await self.runner.drain()
+        if self.helpdesk is not None:
+            await self.helpdesk.drain()
 
     async def settled(self, channel: Channel, user: str) -> None:
         """Wait until every delivery queued so far for this one user has been processed and
@@ -284,21 +292,26 @@ class Inbound:
                 return
             if self.staff is not None:
                 staff = await self.staff.handle(
-                    channel.name, incoming.user, event, files=channel.capabilities.files
+                    channel.name,
+                    incoming.user,
+                    event,
+                    files=channel.capabilities.files,
+                    delivery_id=incoming.delivery_id,
+                    chat=incoming.chat,
                 )
                 if staff is not None:
                     await self._finished(inbox_id, done)
                     await self.send(channel, incoming, staff.messages)
                     return
-            outcome = await self.conversations.handle(
-                channel.name,
-                incoming.user,
-                event,
-                delivery_id=incoming.delivery_id,
-                medium=_medium(channel),
-                reply_to=incoming.chat,
-                inbox_id=inbox_id,
-            )
+            outcome = await self._conversation_step(channel, incoming, event, inbox_id)
+            if outcome.help is not None and self.helpdesk is not None:
+                if await self.helpdesk.act(channel, incoming, event, outcome.help, inbox_id):
+                    _settle(done)  # committed by the help desk, with its inbox row
+                    return
+                # The conversation was behind (the request ended meanwhile): a step after all.
+                outcome = await self._conversation_step(channel, incoming, event, inbox_id)
+            if outcome.help_opened and self.helpdesk is not None:
+                self.helpdesk.kick()  # its first volunteers are told now
             if outcome.committed:
                 _settle(done)  # the step is committed: the delivery may be confirmed now
             else:
@@ -323,6 +336,19 @@ class Inbound:
             with contextlib.suppress(Exception):
                 notice = self.conversations.notice("error", _medium(channel))
                 await channel.deliver(incoming.chat, (notice,))
+
+    async def _conversation_step(
+        self, channel: Channel, incoming: Incoming, event: Input, inbox_id: int | None
+    ) -> Outcome:
+        return await self.conversations.handle(
+            channel.name,
+            incoming.user,
+            event,
+            delivery_id=incoming.delivery_id,
+            medium=_medium(channel),
+            reply_to=incoming.chat,
+            inbox_id=inbox_id,
+        )
 
     async def _finished(self, inbox_id: int | None, done: asyncio.Future[None]) -> None:
         """No step to commit (a notice, a staff command, a message not read): the inbox row

@@ -1,11 +1,22 @@
 """Officials' and volunteers' commands, for any channel: /stats, /export, /chart, /moi_tnv,
 /web (a one-time link to the web dashboard), /thongbao (an announcement to the opted-in
 citizens of their scope: preview, confirm, then the outbox sends it, paced), /tiendo, /link,
-/mystats, /dagiup, and enrolment through one-time invite links.
+/mystats, /dagiup, the help desk's /hotro (open help requests), /nhan (take one), /xong (end
+it with its outcome) and /thon (a volunteer's village), and enrolment through one-time
+invite links -- which also keeps the member's chat address, sealed, to tell them of help
+requests.
 
 Every command checks the sender's role and scope first. Anyone who is not an official (or,
 for volunteer commands, a volunteer) is answered by the citizen conversation as if the
 command did not exist -- they never see a figure. Every staff action is audited.
+
+Figures cannot be inflated by repeating things (issue 12): a staff action is applied once
+per delivery -- its delivery id is recorded with its audit row, in one transaction, so a
+platform's redelivery is recognised (only staff actions' ids are recorded there, never a
+citizen's); a confirmation button works once (its token is spent with the row it writes);
+each member has a sliding-minute limit, a tighter one for the heavy commands (figures,
+spreadsheets, charts); a volunteer's own link never counts for them; and more assisted
+completions in an hour than a person can help with are flagged to officials.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import segno
 from babel.numbers import format_decimal
@@ -29,14 +41,24 @@ from bot.model import Attachment, Choice, Input, Option, OutMessage, Start, Text
 from bot.officials import Refusal, Scope, deep_link
 from bot.schedule import next_allowed
 from bot.stats import Report, build_report, population, render
+from handlers.limits import WINDOW, RateLimiter, Verdict
 from storage.database import Database
 from storage.outbox import OutboxStore
 from storage.staff import INVITE_PREFIX, Staff, StaffRepository
 from storage.stats import collect, export_rows
 from storage.web import WebAccess
 
+if TYPE_CHECKING:
+    from handlers.helpdesk import HelpDesk
+
 #: Button screen of staff buttons (kept apart from the citizen conversation's screens).
 SCREEN = "st"
+#: Staff actions per member in any minute (a person reads what each one answers), and of
+#: those the heavy ones -- each reads a scope's figures or draws a chart (40 concurrent
+#: /chart from one official drew 40 charts).
+ACTIONS_PER_MINUTE = 12
+HEAVY_PER_MINUTE = 3
+HEAVY = frozenset({"stats", "export", "chart", "web", "hotro"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +109,11 @@ class StaffDesk:
         self._print_texts: printing.PrintTexts | None = None
         self.outbox = OutboxStore(db)
         self.web = WebAccess(db)
+        #: The help desk (handlers/helpdesk.py), given by the composition root.
+        self.helpdesk: HelpDesk | None = None
+        self.limiter = RateLimiter(ACTIONS_PER_MINUTE)
+        self.heavy = RateLimiter(HEAVY_PER_MINUTE)
+        self._warned: dict[str, datetime] = {}
         # Commands (and the button flows they start) each role may use.
         self._handlers: dict[str, dict[str, _Handler]] = {
             "official": {
@@ -100,32 +127,53 @@ class StaffDesk:
                 "bcx": self._official_broadcast_cancel,
                 "tiendo": self._official_broadcast_progress,
                 "web": self._official_web,
+                **self._help_handlers(),
             },
             "volunteer": {
                 "link": self._volunteer_link,
                 "mystats": self._volunteer_mystats,
                 "dagiup": self._volunteer_dagiup,
                 "as": self._volunteer_as,
+                "thon": self._help_village,
+                "hv": self._help_village,
+                **self._help_handlers(),
             },
         }
 
     async def handle(
-        self, channel: str, user_id: str | int, event: Input, *, files: bool = True
+        self,
+        channel: str,
+        user_id: str | int,
+        event: Input,
+        *,
+        files: bool = True,
+        delivery_id: str | None = None,
+        chat: str | None = None,
     ) -> StaffReply | None:
         """The reply to a staff command or an invite, or None for anything else (or anyone
         else). ``files``: the channel can send files; where it cannot, a file is replaced by
-        a note saying where to get it."""
-        reply = await self._handle(channel, user_id, event)
+        a note saying where to get it. ``delivery_id``: the platform's id of the delivery
+        (a redelivery is not applied again); ``chat``: where the member is written to
+        (kept sealed, for telling them of help requests)."""
+        reply = await self._handle(channel, user_id, event, delivery_id, chat)
         if reply is None or files or not reply.attachments:
             return reply
         elsewhere = OutMessage(self.texts["files_elsewhere"])
         kept = tuple(m for m in reply.messages if m.attachment is None)
         return StaffReply((*kept, elsewhere))
 
-    async def _handle(self, channel: str, user_id: str | int, event: Input) -> StaffReply | None:
+    async def _handle(
+        self,
+        channel: str,
+        user_id: str | int,
+        event: Input,
+        delivery_id: str | None,
+        chat: str | None,
+    ) -> StaffReply | None:
         ref = self.refs.ref(channel, user_id)
+        address = self.refs.seal(channel, ref, chat if chat is not None else user_id)
         if isinstance(event, Start) and event.payload and event.payload.startswith(INVITE_PREFIX):
-            return await self._enrol(channel, ref, event.payload)
+            return await self._enrol(channel, ref, event.payload, address)
         command, argument = _command(event)
         if command is None:
             return None
@@ -135,23 +183,90 @@ class StaffDesk:
         handler = self._handlers[member.role].get(command)
         if handler is None:
             return None
-        await self.staff.audit(channel, ref, command, argument or None, self.clock())
+        verdict = self._admit(ref, command)
+        if verdict is Verdict.WARN:
+            return self._say(self.texts["staff_slow_down"])
+        if verdict is Verdict.DROP:
+            return StaffReply()
+        delivery = self.refs.delivery(channel, delivery_id) if delivery_id is not None else None
+        now = self.clock()
+        if not await self.staff.begin(
+            channel, ref, command, argument or None, now, delivery=delivery
+        ):
+            return StaffReply()  # this delivery was applied before
+        if member.address is None:  # enrolled before chat addresses were kept
+            await self.staff.set_address(channel, ref, address)
         return await handler(member, argument)
+
+    def _admit(self, ref: str, command: str) -> Verdict:
+        """The member's rate limits: one "slow down" a minute at most, then silence."""
+        now = self.clock()
+        verdict = self.limiter.check(ref, now)
+        if verdict is Verdict.OK and command in HEAVY:
+            verdict = self.heavy.check(ref, now)
+        if verdict is Verdict.WARN:
+            warned = self._warned.get(ref)
+            if warned is not None and now - warned < WINDOW:
+                return Verdict.DROP
+            self._warned[ref] = now
+            if len(self._warned) > 10_000:
+                self._warned = {k: t for k, t in self._warned.items() if now - t < WINDOW}
+        return verdict
 
     # --- enrolment ------------------------------------------------------------------------
 
-    async def _enrol(self, channel: str, ref: str, code: str) -> StaffReply:
-        member = await self.staff.redeem(channel, ref, code, self.clock())
+    async def _enrol(self, channel: str, ref: str, code: str, address: str) -> StaffReply:
+        member = await self.staff.redeem(channel, ref, code, self.clock(), address=address)
         if member is None:
             return self._say(self.texts["invite_invalid"])
         key = "enrolled_official" if member.role == "official" else "enrolled_volunteer"
-        return self._say(self.texts[key].format(scope=self.scope_name(member.scope)))
+        welcome = self.texts[key].format(scope=self.scope_name(member.scope))
+        return self._say(welcome + "\n" + self.texts["enrolled_address"])
+
+    # --- help requests (handlers/helpdesk.py does the work) -------------------------------
+
+    def _help_handlers(self) -> dict[str, _Handler]:
+        return {
+            "hotro": self._help_list,
+            "nhan": self._help_claim,
+            "hn": self._help_claim,
+            "xong": self._help_close,
+            "hx": self._help_close,
+        }
+
+    async def _help_list(self, member: Staff, _argument: str) -> StaffReply:
+        if self.helpdesk is None:
+            return StaffReply()
+        return StaffReply(
+            await self.helpdesk.listing(member.channel, member.user_ref, member.scope)
+        )
+
+    async def _help_claim(self, member: Staff, argument: str) -> StaffReply:
+        if self.helpdesk is None:
+            return StaffReply()
+        found = await self.helpdesk.claim(member.channel, member.user_ref, member.scope, argument)
+        return StaffReply(found)
+
+    async def _help_close(self, member: Staff, argument: str) -> StaffReply:
+        if self.helpdesk is None:
+            return StaffReply()
+        return StaffReply(await self.helpdesk.close(member.channel, member.user_ref, argument))
+
+    async def _help_village(self, member: Staff, argument: str) -> StaffReply:
+        if self.helpdesk is None or not member.scope.codes:
+            return StaffReply()
+        commune = member.scope.codes[0]
+        found = await self.helpdesk.set_village(member.channel, member.user_ref, commune, argument)
+        return StaffReply(found)
 
     # --- officials ------------------------------------------------------------------------
 
     async def _official_stats(self, member: Staff, _argument: str) -> StaffReply:
         report = await self.report(member.scope)
-        return self._say(render(report, self.config, self.content, self.texts))
+        text = render(report, self.config, self.content, self.texts)
+        if self.helpdesk is not None:
+            text += "\n\n" + await self.helpdesk.stats(member.scope)
+        return self._say(text)
 
     async def _official_export(self, member: Staff, _argument: str) -> StaffReply:
         data = await self.export_xlsx(member.scope)
@@ -366,27 +481,43 @@ class StaffDesk:
         )
 
     async def _volunteer_dagiup(self, member: Staff, _argument: str) -> StaffReply:
+        """/dagiup: the village, then the provider; the provider's button records it. The
+        buttons carry a token given to this member for this one record: pressed again (or
+        made up) they count nothing."""
         commune = self.config.commune(member.scope.codes[0]) if member.scope.codes else None
         if commune is None:
             return StaffReply()
-        options = [Option(f"as:{v.id}", v.name) for v in commune.villages]
-        options.append(Option("as:unknown", self.content.labels["unknown"]))
+        token = await self.staff.issue_button(
+            member.channel, member.user_ref, "assisted", self.clock()
+        )
+        options = [Option(f"as:{token}:{v.id}", v.name) for v in commune.villages]
+        options.append(Option(f"as:{token}:unknown", self.content.labels["unknown"]))
         return StaffReply((OutMessage(self.texts["assist_village"], tuple(options), SCREEN),))
 
     async def _volunteer_as(self, member: Staff, argument: str) -> StaffReply:
         commune = self.config.commune(member.scope.codes[0]) if member.scope.codes else None
-        village, _, provider = argument.partition(":")
+        token, _, rest = argument.partition(":")
+        village, _, provider = rest.partition(":")
         if commune is None or (village != "unknown" and commune.village(village) is None):
             return StaffReply()
         if not provider:
-            options = [Option(f"as:{village}:{p.id}", p.name) for p in self.config.providers]
-            options.append(Option(f"as:{village}:unknown", self.content.labels["unknown"]))
+            options = [
+                Option(f"as:{token}:{village}:{p.id}", p.name) for p in self.config.providers
+            ]
+            options.append(Option(f"as:{token}:{village}:unknown", self.content.labels["unknown"]))
             return StaffReply((OutMessage(self.texts["assist_provider"], tuple(options), SCREEN),))
         if provider != "unknown" and self.config.provider(provider) is None:
             return StaffReply()
-        await self.staff.record_assisted(
-            member.code or "", commune.code, village, provider, self.clock()
+        recorded = await self.staff.record_assisted(
+            member.code or "",
+            commune.code,
+            village,
+            provider,
+            self.clock(),
+            button=(member.channel, member.user_ref, token),
         )
+        if not recorded:
+            return self._say(self.texts["assist_spent"])
         found = commune.village(village)
         name = found.name if found else self.content.labels["unknown"]
         return self._say(self.texts["assist_done"].format(village=name))
@@ -405,7 +536,9 @@ class StaffDesk:
         communes = self.communes(scope)
         codes = [c.code for c in communes]
         everyone = scope.kind == "all"
-        raw = await collect(self.db, codes, self.config.timezone, everyone=everyone, parts=parts)
+        since = self.clock() - timedelta(days=officials.BURST_DAYS) if parts is None else None
+        tz = self.config.timezone
+        raw = await collect(self.db, codes, tz, everyone=everyone, parts=parts, bursts_since=since)
         return build_report(
             raw,
             scope_name=self.scope_name(scope),

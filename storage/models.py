@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -165,6 +166,11 @@ class StaffRow(Base):
     code: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True)
     commune: Mapped[str | None] = mapped_column(String(16), nullable=True)  # a volunteer's
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Where the bot tells them of help requests: their chat, sealed (AES-GCM, as a
+    #: citizen's reminder address), kept from enrolment until they delete their data.
+    address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: A volunteer's own village (they hear first of requests from it), if they said.
+    village: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class InviteRow(Base):
@@ -182,10 +188,18 @@ class InviteRow(Base):
 
 
 class AssistedRow(Base):
-    """A completion a volunteer helped with, counted apart from self-reports."""
+    """A completion a volunteer helped with, counted apart from self-reports.
+
+    Recorded by the volunteer (/dagiup: linked to nobody), or -- with the citizen's consent --
+    when a help request closes as installed: then linked to the citizen (``channel``,
+    ``user_ref``, ``request_id``), so that it is never counted twice with their own report."""
 
     __tablename__ = "assisted"
-    __table_args__ = (Index(None, "commune", "at"),)
+    __table_args__ = (
+        Index(None, "commune", "at"),
+        Index(None, "volunteer", "at"),
+        Index(None, "channel", "user_ref"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     volunteer: Mapped[str] = mapped_column(String(32))  # the volunteer's referral code
@@ -193,6 +207,25 @@ class AssistedRow(Base):
     village: Mapped[str] = mapped_column(String(64))
     provider: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    user_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, unique=True)
+
+
+class StaffButtonRow(Base):
+    """A confirmation button given to a staff member (/dagiup's last step): it works once,
+    for them only, and only if the bot issued it -- a replayed or made-up press counts
+    nothing."""
+
+    __tablename__ = "staff_buttons"
+    __table_args__ = (Index(None, "created_at"),)
+
+    token: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_ref: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    spent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class AuditRow(Base):
@@ -352,3 +385,85 @@ class WebSessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class HelpRequestRow(Base):
+    """A citizen's request for a person (handlers/helpdesk.py): what they agreed to share,
+    who took it, how it ended -- never their name, and their chat address, landmark and
+    phone number only sealed (AES-GCM, bound to the citizen's reference) and only while it
+    is open: all three are emptied when it closes, and the landmark and phone number after
+    14 days whatever happens.
+
+    ``status``: draft (a home visit whose optional details are being typed) -> open ->
+    claimed -> closed | cancelled | expired. ``stage``: how far the notifications have
+    gone (1 the village's volunteers, 2 the commune's, 3 its officials, 4 the citizen told
+    nobody came); ``next_at``: when the next one is due."""
+
+    __tablename__ = "help_requests"
+    __table_args__ = (
+        Index(None, "status", "next_at"),
+        Index(None, "channel", "user_ref"),
+        Index(None, "volunteer_channel", "volunteer_ref", "status"),
+        Index(None, "commune", "created_at"),
+        # One live request per citizen.
+        Index(
+            "uq_help_requests_live",
+            "channel",
+            "user_ref",
+            unique=True,
+            sqlite_where=text("status IN ('draft', 'open', 'claimed')"),
+            postgresql_where=text("status IN ('draft', 'open', 'claimed')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_ref: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(Text, nullable=True)  # sealed
+    commune: Mapped[str] = mapped_column(String(16))
+    village: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # chat | visit | point
+    day: Mapped[str | None] = mapped_column(String(10), nullable=True)  # YYYY-MM-DD
+    part: Mapped[str | None] = mapped_column(String(12), nullable=True)  # of the day
+    step: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    provider: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    phone_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    problem: Mapped[str] = mapped_column(String(16))
+    landmark: Mapped[str | None] = mapped_column(Text, nullable=True)  # sealed
+    phone: Mapped[str | None] = mapped_column(Text, nullable=True)  # sealed
+    status: Mapped[str] = mapped_column(String(12))
+    stage: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    volunteer_channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    volunteer_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    volunteer_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: The volunteer's request their typed messages go to: the one they touched last.
+    focus_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reported: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class HelpMessageRow(Base):
+    """A message of a help request on its way (a relayed message, a notification, a
+    notice): sealed for its recipient, deleted as soon as it is sent -- or found in doubt
+    after a crash, or its request closed -- so that relayed words exist only in transit.
+
+    ``pending`` -> ``sending`` (claimed just before its request leaves) -> deleted. A row
+    found ``sending`` long after its claim was cut off by a crash: it is never sent again
+    (it almost always arrived), as the outbox does with reminders."""
+
+    __tablename__ = "help_messages"
+    __table_args__ = (Index(None, "status", "created_at"), Index(None, "request_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(BigInteger)
+    channel: Mapped[str] = mapped_column(String(16))  # the recipient's
+    user_ref: Mapped[str] = mapped_column(String(64))  # the recipient's
+    payload: Mapped[str] = mapped_column(Text)  # sealed {"to": chat, "messages": [...]}
+    status: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -22,7 +22,7 @@ import functools
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from bot.model import Event, Reply, State
 from bot.vocabulary import EventKind
+from storage import helpdesk
 from storage.database import Database
 from storage.models import Base
 from storage.outbox import PURPOSE_KINDS, cancel_pending, forget_contact
@@ -118,6 +119,10 @@ class _Save:
     new_version: int = 0
     #: For a DUPLICATE: the replies of the step applied before, if never marked sent.
     unsent: str | None = None
+    #: The citizen's chat address, sealed, given when the step makes a help request.
+    help_address: str | None = None
+    #: What they typed for their help request (a landmark, a phone number), sealed.
+    private: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> _Key:
@@ -184,11 +189,14 @@ class Repository:
         address: str | None = None,
         inbox_id: int | None = None,
         outgoing: str | None = None,
+        help_address: str | None = None,
+        private: Mapping[str, str] | None = None,
     ) -> Saved:
         """Write ``reply`` for a session read at ``version`` (None: there was no session).
         ``address``: the sealed chat address, kept if the reply opts in to messages;
         ``inbox_id``: the inbox row to delete with the step; ``outgoing``: the sealed replies
-        to keep with the delivery until :meth:`mark_sent`."""
+        to keep with the delivery until :meth:`mark_sent`; ``help_address``, ``private``:
+        the sealed chat address and typed details of a help request the step makes."""
         return (
             await self.save_item(
                 channel,
@@ -200,6 +208,8 @@ class Repository:
                 address=address,
                 inbox_id=inbox_id,
                 outgoing=outgoing,
+                help_address=help_address,
+                private=private,
             )
         ).outcome
 
@@ -215,6 +225,8 @@ class Repository:
         address: str | None = None,
         inbox_id: int | None = None,
         outgoing: str | None = None,
+        help_address: str | None = None,
+        private: Mapping[str, str] | None = None,
     ) -> _Save:
         """:meth:`save`, telling also what a DUPLICATE left unsent."""
         loop = asyncio.get_running_loop()
@@ -230,6 +242,8 @@ class Repository:
             address=address,
             inbox_id=inbox_id,
             outgoing=outgoing,
+            help_address=help_address,
+            private=private or {},
         )
         self._queue.append(item)
         if self._writer is None or self._writer.done():
@@ -265,6 +279,8 @@ class Repository:
         also: Callable[[Connection, Reply], None] | None = None,
         inbox_id: int | None = None,
         outgoing: Callable[[Reply], str | None] | None = None,
+        help_address: str | None = None,
+        private: Callable[[Reply], Mapping[str, str]] | None = None,
     ) -> tuple[_Save, Reply]:
         """Read the session *locked*, ``decide`` the step and write it, in one transaction:
         nobody can change the session in between, so this never ends in ``CONFLICT``. For a
@@ -289,6 +305,8 @@ class Repository:
                 address=address,
                 inbox_id=inbox_id,
                 outgoing=outgoing(reply) if outgoing is not None else None,
+                help_address=help_address,
+                private=private(reply) if private is not None else {},
             )
             if reply.erase:
                 self._write_erase(conn, [item])
@@ -302,6 +320,38 @@ class Repository:
         item, reply = await self.db.run(work)
         self._settle(item)
         return item, reply
+
+    def step_locked(
+        self,
+        conn: Connection,
+        channel: str,
+        user_ref: str,
+        decide: Callable[[StoredSession | None], Reply],
+        now: datetime,
+    ) -> Reply:
+        """Inside a transaction another part of the store opened (the help desk's): read
+        this session locked, ``decide`` its step and write it. The session is dropped from
+        the cache (the next read is the database's).
+
+        A session that does not exist yet cannot be locked: two transactions may both find
+        none and both create it (a new helper taking two requests at once). The second's
+        insert then waits for the first and does nothing (CONFLICT, nothing of its step
+        written); it reads again -- the row is there now, locked this time -- and decides
+        on it."""
+        for _ in range(2):
+            self.forget(channel, user_ref)
+            row = conn.execute(_LOCKED_SESSION, {"channel": channel, "ref": user_ref}).first()
+            stored = (
+                StoredSession(State.from_json(json.loads(row.state)), row.version) if row else None
+            )
+            reply = decide(stored)
+            item = _Save(channel, user_ref, reply, stored.version if stored else None, now, None)
+            self._write_batch(conn, [item])
+            if item.outcome is Saved.SAVED:
+                return reply
+            if stored is not None:
+                break  # a locked row cannot conflict: something else is wrong
+        raise RuntimeError(f"a locked step ended in {item.outcome}")
 
     def _settle(self, item: _Save) -> None:
         if item.outcome is Saved.SAVED and item.reply.persist and not item.reply.erase:
@@ -326,6 +376,7 @@ class Repository:
                     table.c.channel == item.channel, table.c.user_ref == item.user_ref
                 )
             )
+        helpdesk.erase(conn, item.channel, item.user_ref, item.now, ERASED_REF)
         mine = (_staff.c.channel == item.channel) & (_staff.c.user_ref == item.user_ref)
         conn.execute(delete(_staff).where(mine))
         conn.execute(
@@ -503,6 +554,8 @@ class Repository:
             self._writes.complete(conn, list(completions.values()))
             # The report says which commune this user counts for: earlier steps too.
             self._writes.attribute(conn, list(completions.values()))
+        for what, item, event in effects.help:
+            _HELP_WRITES[what](conn, item, event)
         for item in items:
             if item.key in effects.contacts:
                 self._write_contact(conn, item, effects.contacts[item.key])
@@ -607,6 +660,8 @@ class _Effects:
     #: Each user's last yes (True) or no to each purpose of messages they answered
     #: ("reminders", "announcements").
     contacts: dict[_Key, dict[str, bool]] = field(default_factory=dict)
+    #: Help requests made, filled in, opened, counted: in their order.
+    help: list[tuple[EventKind, _Save, Event]] = field(default_factory=list)
 
 
 def _reported(effects: _Effects, item: _Save, event: Event) -> None:
@@ -629,6 +684,43 @@ def _messages_answered(effects: _Effects, item: _Save, event: Event) -> None:
     effects.contacts.setdefault(item.key, {})[purpose] = event.detail == "on"
 
 
+def _help(effects: _Effects, item: _Save, event: Event) -> None:
+    # Help requests (storage/helpdesk.py): written after the step's other effects.
+    effects.help.append((event.kind, item, event))
+
+
+def _help_requested(conn: Connection, item: _Save, event: Event) -> None:
+    helpdesk.create(
+        conn,
+        item.channel,
+        item.user_ref,
+        event.data or {},
+        item.help_address,
+        item.private,
+        item.now,
+    )
+
+
+def _help_detail(conn: Connection, item: _Save, _event: Event) -> None:
+    helpdesk.add_detail(conn, item.channel, item.user_ref, item.private)
+
+
+def _help_ready(conn: Connection, item: _Save, _event: Event) -> None:
+    helpdesk.ready(conn, item.channel, item.user_ref, item.now)
+
+
+def _help_counted(conn: Connection, item: _Save, _event: Event) -> None:
+    helpdesk.count_assisted(conn, item.channel, item.user_ref, item.now)
+
+
+#: What help-request events write (storage/helpdesk.py), in the step's transaction.
+_HELP_WRITES: dict[EventKind, Callable[[Connection, _Save, Event], None]] = {
+    EventKind.HELP_REQUESTED: _help_requested,
+    EventKind.HELP_DETAIL: _help_detail,
+    EventKind.HELP_READY: _help_ready,
+    EventKind.HELP_COUNTED: _help_counted,
+}
+
 #: The store's side effects of events, one entry per kind that has any (every event is also
 #: recorded, and some mark a funnel stage: ``funnel_stage``).
 EFFECTS: dict[EventKind, Callable[[_Effects, _Save, Event], None]] = {
@@ -636,6 +728,7 @@ EFFECTS: dict[EventKind, Callable[[_Effects, _Save, Event], None]] = {
     EventKind.CONSENT_WITHDRAWN: _withdrawn,
     EventKind.REMINDERS: _messages_answered,
     EventKind.ANNOUNCEMENTS: _messages_answered,
+    **dict.fromkeys(_HELP_WRITES, _help),
 }
 
 

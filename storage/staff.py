@@ -15,19 +15,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from bot.officials import ROLES, SCOPE_KINDS, Scope
 from storage.database import Database
 from storage.models import Base
+from storage.writes import writes_for
 
 _staff = Base.metadata.tables["staff"]
 _invites = Base.metadata.tables["invites"]
 _assisted = Base.metadata.tables["assisted"]
 _audit = Base.metadata.tables["audit"]
 _population = Base.metadata.tables["population"]
+_buttons = Base.metadata.tables["staff_buttons"]
 
 INVITE_PREFIX = "inv_"
 #: Volunteer codes: "V" and six letters or digits that cannot be mistaken for one another,
@@ -37,6 +39,10 @@ VOLUNTEER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 INVITE_TTL = timedelta(days=3)
 #: Failed enrolment attempts allowed per user per hour before they are ignored.
 FAILED_INVITES_PER_HOUR = 5
+#: A confirmation button works for this long after it was given (then /dagiup again).
+BUTTON_TTL = timedelta(days=1)
+#: Letters of a button's token: 8 of 32 (40 bits), bound to the member it was given to.
+BUTTON_LENGTH = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,9 @@ class Staff:
     code: str | None  # a volunteer's referral code (their personal link)
     user_ref: str = ""
     channel: str = ""
+    #: Their chat, sealed (None: enrolled before addresses were kept; kept at next command).
+    address: str | None = None
+    village: str | None = None
 
 
 def _hash(code: str) -> str:
@@ -83,8 +92,11 @@ class StaffRepository:
         await self.db.run(lambda conn: conn.execute(insert(_invites), row))
         return code
 
-    async def redeem(self, channel: str, user_ref: str, code: str, now: datetime) -> Staff | None:
-        """Enrol the user with this invite, if it is valid, unused and not expired."""
+    async def redeem(
+        self, channel: str, user_ref: str, code: str, now: datetime, *, address: str | None = None
+    ) -> Staff | None:
+        """Enrol the user with this invite, if it is valid, unused and not expired.
+        ``address``: their chat, sealed, for telling them of help requests."""
 
         def work(conn: Connection) -> Staff | None:
             failed = conn.execute(
@@ -124,6 +136,7 @@ class StaffRepository:
                 "code": code_,
                 "commune": scope.codes[0] if code_ and scope.codes else None,
                 "created_at": now,
+                "address": address,
             }
             conn.execute(
                 self._insert(_staff)
@@ -136,13 +149,83 @@ class StaffRepository:
         return await self.db.run(work)
 
     async def get(self, channel: str, user_ref: str) -> Staff | None:
-        query = select(_staff.c.role, _staff.c.scope, _staff.c.code).where(
-            _staff.c.channel == channel, _staff.c.user_ref == user_ref
+        s = _staff.c
+        query = select(s.role, s.scope, s.code, s.address, s.village).where(
+            s.channel == channel, s.user_ref == user_ref
         )
         row = await self.db.run(lambda conn: conn.execute(query).first())
         if row is None:
             return None
-        return Staff(row.role, Scope.from_json(row.scope), row.code, user_ref, channel)
+        scope = Scope.from_json(row.scope)
+        return Staff(row.role, scope, row.code, user_ref, channel, row.address, row.village)
+
+    async def begin(
+        self,
+        channel: str,
+        user_ref: str,
+        action: str,
+        detail: str | None,
+        now: datetime,
+        *,
+        delivery: str | None = None,
+    ) -> bool:
+        """Start a staff action: audit it, and -- given the (keyed) id of the delivery that
+        carries it -- record that delivery, in one transaction. False if that delivery was
+        seen before (a platform's redelivery: the action is not applied again). Only staff
+        actions are recorded here, so a citizen's delivery id is never taken."""
+        writes = writes_for(self.db.dialect)
+
+        def work(conn: Connection) -> bool:
+            if delivery is not None:
+                row = {
+                    "channel": channel,
+                    "delivery_id": delivery,
+                    "at": now,
+                    "user_ref": user_ref,
+                    "outgoing": None,
+                }
+                if not writes.claim(conn, [row]):
+                    return False
+            _log(conn, channel, user_ref, action, detail, now)
+            return True
+
+        return await self.db.run(work)
+
+    async def set_address(self, channel: str, user_ref: str, address: str) -> None:
+        """Keep (or renew) a member's sealed chat address."""
+        stmt = (
+            update(_staff)
+            .where(_staff.c.channel == channel, _staff.c.user_ref == user_ref)
+            .values(address=address)
+        )
+        await self.db.run(lambda conn: conn.execute(stmt))
+
+    async def own_code(self, channel: str, user_ref: str) -> str | None:
+        """The referral code of this user, if they are a volunteer (their own link must not
+        count for them)."""
+        query = select(_staff.c.code).where(
+            _staff.c.channel == channel, _staff.c.user_ref == user_ref
+        )
+        code: str | None = await self.db.run(lambda conn: conn.execute(query).scalar())
+        return code
+
+    async def issue_button(self, channel: str, user_ref: str, kind: str, now: datetime) -> str:
+        """A confirmation button's token: it works once, for this member only."""
+        token = "".join(secrets.choice(VOLUNTEER_ALPHABET) for _ in range(BUTTON_LENGTH))
+        row = {
+            "token": token,
+            "channel": channel,
+            "user_ref": user_ref,
+            "kind": kind,
+            "created_at": now,
+        }
+
+        def work(conn: Connection) -> None:
+            conn.execute(delete(_buttons).where(_buttons.c.created_at < now - BUTTON_TTL))
+            conn.execute(insert(_buttons), row)
+
+        await self.db.run(work)
+        return token
 
     async def volunteer_commune(self, code: str) -> str | None:
         """The commune of the volunteer whose referral code this is."""
@@ -161,8 +244,18 @@ class StaffRepository:
         return {row.code: row.commune for row in rows if row.code}
 
     async def record_assisted(
-        self, volunteer: str, commune: str, village: str, provider: str, now: datetime
-    ) -> None:
+        self,
+        volunteer: str,
+        commune: str,
+        village: str,
+        provider: str,
+        now: datetime,
+        *,
+        button: tuple[str, str, str] | None = None,
+    ) -> bool:
+        """Record one assisted completion. ``button``: (channel, user_ref, token) of the
+        confirmation button pressed -- spent in the same transaction; False (nothing
+        recorded) if it was spent before, expired, or never given to this member."""
         row = {
             "volunteer": volunteer,
             "commune": commune,
@@ -170,7 +263,27 @@ class StaffRepository:
             "provider": provider,
             "at": now,
         }
-        await self.db.run(lambda conn: conn.execute(insert(_assisted), row))
+
+        def work(conn: Connection) -> bool:
+            if button is not None:
+                channel, user_ref, token = button
+                spent = conn.execute(
+                    update(_buttons)
+                    .where(
+                        _buttons.c.token == token,
+                        _buttons.c.channel == channel,
+                        _buttons.c.user_ref == user_ref,
+                        _buttons.c.spent_at.is_(None),
+                        _buttons.c.created_at > now - BUTTON_TTL,
+                    )
+                    .values(spent_at=now)
+                )
+                if spent.rowcount != 1:
+                    return False
+            conn.execute(insert(_assisted), row)
+            return True
+
+        return await self.db.run(work)
 
     async def audit(
         self, channel: str, user_ref: str, action: str, detail: str | None, now: datetime

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, cast, func, literal, or_, select, union_all
+from sqlalchemy import String, and_, cast, func, literal, or_, select, union_all
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -43,19 +44,36 @@ async def collect(
     *,
     everyone: bool = False,
     parts: frozenset[str] | None = None,
+    bursts_since: datetime | None = None,
 ) -> RawStats:
     """Everything /stats needs about ``communes``: one statement, one round trip.
 
     ``everyone``: also count people not (yet) attributed to any commune in the funnel (for
     the whole deployment). ``parts``: only these figures (tags of :func:`_statement`, e.g.
-    AREA_PARTS); the others stay empty."""
+    AREA_PARTS); the others stay empty. ``bursts_since``: also when each volunteer recorded
+    assisted completions since then (a second, small statement), to flag bursts."""
     raw = RawStats()
     if not communes:
         return raw
     query = _statement(communes, tz, writes_for(db.dialect).local_day, everyone, parts)
+    times = (
+        select(_assisted.c.volunteer, _assisted.c.at)
+        .where(_assisted.c.commune.in_(communes), _assisted.c.at >= bursts_since)
+        .order_by(_assisted.c.volunteer, _assisted.c.at)
+        if bursts_since is not None
+        else None
+    )
+
+    def work(conn: Connection) -> tuple[list[Any], list[Any]]:
+        found = list(conn.execute(query).all())
+        return found, list(conn.execute(times).all()) if times is not None else []
+
+    found, assisted = await db.run(work)
+    for volunteer, at in assisted:
+        raw.assisted_at.setdefault(volunteer, []).append(at)
     stuck: dict[str, int] = defaultdict(int)
     human: dict[str, int] = defaultdict(int)
-    for tag, a, b, n in await db.run(lambda conn: conn.execute(query).all()):
+    for tag, a, b, n in found:
         count = int(n)
         if tag in ("village", "avillage"):
             raw.by_village[(a, b, "self" if tag == "village" else "volunteer")] = count
@@ -93,7 +111,17 @@ def _statement(
     """Each figure is a grouped SELECT tagged with what it counts; all joined by UNION ALL.
     Every part is served by an index on (commune, ...)."""
     done = _completions.c.commune.in_(communes)
-    helped = _assisted.c.commune.in_(communes)
+    # An install a helper helped with through a help request is linked to the citizen: if
+    # they also reported it themselves, it counts once, as their own report.
+    reported_too = (
+        select(literal(1))
+        .where(
+            _completions.c.channel == _assisted.c.channel,
+            _completions.c.user_ref == _assisted.c.user_ref,
+        )
+        .exists()
+    )
+    helped = and_(_assisted.c.commune.in_(communes), ~reported_too)
     seen: ColumnElement[bool] = _events.c.commune.in_(communes)
     reached: ColumnElement[bool] = _reached.c.commune.in_(communes)
     if everyone:

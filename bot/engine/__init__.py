@@ -8,6 +8,7 @@ flow itself is data (:mod:`bot.content`); the engine is split by concern:
 - :mod:`bot.engine.navigation`: moving between screens, detours, resuming, the report;
 - :mod:`bot.engine.rendering`: showing a screen, its options and placeholders;
 - :mod:`bot.engine.actions`: one implementation per action of the vocabulary;
+- :mod:`bot.engine.helping`: help requests' news, what goes to a person, typed answers;
 - :mod:`bot.engine.turn`: the reply being built.
 
 The analytics event kinds are :class:`bot.vocabulary.EventKind`.

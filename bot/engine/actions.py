@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from bot.model import Option, State
+from bot import helprequests
+from bot.model import HelpAsk, Option, State
 from bot.vocabulary import Action, EventKind, ScreenId, Target
 
 if TYPE_CHECKING:
@@ -23,10 +24,16 @@ if TYPE_CHECKING:
 GLOBAL_PREFIX = "g:"
 #: Answers that exist only with consent (withdrawing consent removes them).
 CONSENTED_ANSWERS = ("consent", "consent_at", "commune", "village", "lives_here", "completed_at")
-#: Answers kept when a user starts over.
+#: Answers kept when a user starts over (a live help request's among them).
 KEPT_ON_RESTART = (
-    "consent", "consent_at", "completed_at", "area", "reminders", "announcements",
+    "consent", "consent_at", "completed_at", "area", "reminders", "announcements", "help",
+    "help_kind", "help_commune", "help_village", "help_day", "help_time", "helping",
 )  # fmt: skip
+#: The answers of the help request form, cleared when the request ends (but the village,
+#: asked again next time only if the citizen changes it).
+HELP_FORM = ("help_kind", "help_day", "help_time", "help_step", "help_problem")
+#: A help request that is live, as the citizen's answers know it.
+LIVE_HELP = ("waiting", "draft", "claimed")
 
 Implementation = Callable[["Engine", "Turn"], None]
 ACTIONS: dict[Action, Implementation] = {}
@@ -172,6 +179,69 @@ def _announce_on(engine: Engine, turn: Turn) -> None:
 def _announce_off(engine: Engine, turn: Turn) -> None:
     turn.state = turn.state.with_answers(announcements="off")
     turn.record(EventKind.ANNOUNCEMENTS, detail="off")
+
+
+@implements(Action.HELP_REQUEST)
+def _help_request(engine: Engine, turn: Turn) -> None:
+    """ "A person, please": the request the citizen already has, or a new one's form --
+    remembering where they asked from (the step they are stuck on, the no-smartphone
+    screen), which the request shares."""
+    state = turn.state
+    status = state.answers.get("help")
+    if status == "claimed":
+        engine.nav.detour(turn, ScreenId.HELP_CHAT)
+        return
+    if status in LIVE_HELP:
+        engine.nav.detour(turn, ScreenId.HELP_WAITING)
+        return
+    origin = state.here if not engine.nav.is_detour(state.screen) else state.back_to
+    step = engine.content.install_step(origin.screen) if origin else None
+    if origin is not None and origin.view == "stuck" and step is not None:
+        problem = "stuck"
+    elif origin is not None and origin.screen == "no_smartphone":
+        problem = "no_smartphone"
+    else:
+        problem = "other"
+    turn.state = state.with_answers(
+        help_step=step.id if step else None, help_problem=problem, help_outcome=None
+    )
+    engine.nav.detour(turn, ScreenId.HELP_HOW)
+
+
+@implements(Action.HELP_SEND)
+def _help_send(engine: Engine, turn: Turn) -> None:
+    """Consent given: the request is made (the store creates it with this step, its chat
+    address sealed). A home visit first asks for its optional details, and opens after."""
+    state = turn.state
+    if state.answers.get("help") in LIVE_HELP:
+        engine.nav.go(turn, ScreenId.HELP_WAITING)
+        return
+    fields = helprequests.fields_from_state(state, engine.config, turn.now)
+    visit = fields.kind == "visit"
+    turn.state = state.with_answers(help="draft" if visit else "waiting")
+    turn.record(EventKind.HELP_REQUESTED, detail=fields.kind, data=fields.to_data())
+    engine.nav.go(turn, ScreenId.HELP_LANDMARK if visit else ScreenId.HELP_SENT)
+
+
+@implements(Action.HELP_CANCEL)
+def _help_cancel(engine: Engine, turn: Turn) -> None:
+    turn.help = HelpAsk("cancel")
+
+
+@implements(Action.HELP_CLOSE)
+def _help_close(engine: Engine, turn: Turn) -> None:
+    turn.help = HelpAsk("close", detail=turn.state.answers.get("help_outcome", "not_yet"))
+
+
+@implements(Action.HELP_REPORT)
+def _help_report(engine: Engine, turn: Turn) -> None:
+    turn.help = HelpAsk("report")
+
+
+@implements(Action.HELP_COUNT)
+def _help_count(engine: Engine, turn: Turn) -> None:
+    # The store records the assisted completion of the citizen's last request on this event.
+    turn.record(EventKind.HELP_COUNTED)
 
 
 def reminders_off(turn: Turn) -> None:

@@ -22,6 +22,7 @@ from rapidfuzz import fuzz, process
 from bot import communes
 from bot.config import Config
 from bot.content import Content, OptionSpec
+from bot.engine import helping
 from bot.engine.actions import ACTIONS, GLOBAL_PREFIX, global_option, reminders_off
 from bot.engine.bubbles import joined
 from bot.engine.guards import (
@@ -39,6 +40,7 @@ from bot.model import (
     SENSITIVE_MEDIA,
     Blocked,
     Choice,
+    HelpNews,
     Input,
     Media,
     Medium,
@@ -130,8 +132,14 @@ class Engine:
         if isinstance(event, Timeout):
             self._remind(turn)
             return self._finish(turn)
+        if isinstance(event, HelpNews):  # help requests: bot/engine/helping.py
+            turn.state = replace(state, last_at=now)
+            helping.news(self, turn, event)
+            return self._finish(turn)
         turn.idle = state.last_at is not None and now - state.last_at >= self.config.resume_after
         turn.state = replace(state, last_at=now, stopped=False)
+        if helping.relay(self, turn, event):  # in a chat with a helper: for the person
+            return self._finish(turn)
         if isinstance(event, Start):
             self._referral(turn, event.payload, event.area)
         if state.screen and not self.renderer.known(state.screen):
@@ -348,6 +356,8 @@ class Engine:
         if not text or unreadable(text):
             turn.say(turn.texts["too_long" if text else "not_understood"])
             self.nav.reoffer(turn)
+            return
+        if helping.typed_input(self, turn, text):  # a help request's landmark or phone
             return
         kind = sensitive_kind(text)
         if kind:

@@ -1,5 +1,6 @@
 """Moving between screens: going to a screen or step, resolving "@" targets, going back,
-detours and the way back from them, resuming after an absence, recording a completion."""
+detours and the way back from them, resuming after an absence, recording a completion, and
+the help request form's own targets (where the citizen is, when, and its opening)."""
 
 from __future__ import annotations
 
@@ -99,13 +100,49 @@ class Navigator:
         elif target is Target.MORE:
             turn.state = replace(state, page=(state.page + 1) % self.renderer.pages(state))
             self.renderer.render(turn)
+        elif target is Target.HELP_PLACE:
+            self._help_place(turn)
+        elif target is Target.HELP_WHEN:
+            kind = state.answers.get("help_kind")
+            self.go(turn, ScreenId.HELP_CONSENT if kind == "chat" else ScreenId.HELP_DAY)
+        elif target is Target.HELP_READY:
+            # A home visit's optional details are done (typed or skipped): it opens now.
+            if state.answers.get("help") == "draft":
+                turn.state = state.with_answers(help="waiting")
+                turn.record(EventKind.HELP_READY)
+            self.go(turn, ScreenId.HELP_SENT)
+
+    def _help_place(self, turn: Turn) -> None:
+        """The commune and village of a help request: from earlier answers (the report, a
+        volunteer's link, a one-commune deployment), else asked."""
+        answers = turn.state.answers
+        single = self.config.communes[0].code if len(self.config.communes) == 1 else None
+        commune = (
+            answers.get("help_commune") or answers.get("commune") or answers.get("area") or single
+        )
+        if commune is None or self.config.commune(commune) is None:
+            self.go(turn, ScreenId.HELP_COMMUNE)
+            return
+        village = answers.get("help_village")
+        if village is None and answers.get("commune") == commune:
+            village = answers.get("village")
+        turn.state = turn.state.with_answers(help_commune=commune, help_village=village)
+        if village is None:
+            self.go(turn, ScreenId.HELP_VILLAGE)
+        else:
+            self.go(turn, Target.HELP_WHEN)
+
+    def is_detour(self, screen: str) -> bool:
+        """Whether ``screen`` is a detour ("continue" leads back to before it)."""
+        found = self.content.screens.get(screen)
+        return screen in DETOURS or (found is not None and found.detour)
 
     def _way_back(self, state: State) -> ScreenRef:
         """Where "continue" leads: where the user was before the detour; with nothing to go
         back to, where they are (or the menu, from a detour)."""
         if state.back_to is not None:
             place = state.back_to
-        elif state.screen in DETOURS or not state.screen:
+        elif self.is_detour(state.screen) or not state.screen:
             place = ScreenRef(ScreenId.MENU)
         else:
             place = state.here
@@ -163,7 +200,11 @@ class Navigator:
 
     def return_point(self, state: State) -> ScreenRef | None:
         """Where "continue" should lead: the current screen, unless it is itself a detour."""
-        if state.screen in DETOURS or not state.screen or not self.renderer.known(state.screen):
+        if (
+            self.is_detour(state.screen)
+            or not state.screen
+            or not self.renderer.known(state.screen)
+        ):
             return state.back_to
         return None if state.screen == ScreenId.MENU else state.here
 
@@ -197,7 +238,7 @@ class Navigator:
         """The step where a user stopped mid-way -- also behind a detour such as the
         "continue?" screen (where a reminder leaves them) -- if any."""
         screen = state.screen
-        if screen in DETOURS and state.back_to is not None:
+        if self.is_detour(screen) and state.back_to is not None:
             screen = state.back_to.screen
         if not self.renderer.known(screen) or not self.mid_flow(state.at(ScreenRef(screen))):
             return None

@@ -8,10 +8,11 @@ config, three at a time), complete -- and the install steps with their sub-views
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from babel.dates import format_date
 
+from bot import helprequests
 from bot.config import Commune, Config
 from bot.content import Content, InstallStep, OptionSpec, Screen
 from bot.engine.bubbles import PROMPT_WORDS, words
@@ -30,6 +31,14 @@ from bot.vocabulary import (
 
 #: Pick lists show this many items per page, plus one "more" or "back" option.
 PAGE_SIZE = 3
+#: A help request's placeholders: empty for a user who never asked for one.
+_HELP_PLACEHOLDERS = (
+    Placeholder.HELP_SUMMARY,
+    Placeholder.HELP_HELPER,
+    Placeholder.HELP_WHEN,
+    Placeholder.HELP_NOTE,
+    Placeholder.HELP_OUTCOME,
+)
 
 #: When an option is shown: one predicate per condition of the vocabulary.
 CONDITIONS: dict[OptionCondition, Callable[[State], bool]] = {
@@ -38,6 +47,7 @@ CONDITIONS: dict[OptionCondition, Callable[[State], bool]] = {
     OptionCondition.NOT_COMPLETED: lambda state: "completed_at" not in state.answers,
     OptionCondition.CONSENTED: lambda state: "consent" in state.answers,
     OptionCondition.REMINDERS_ON: lambda state: state.answers.get("reminders") == "on",
+    OptionCondition.HELP_CLAIMED: lambda state: state.answers.get("help") == "claimed",
 }
 
 #: The options of an install step's views: (label key, goto, action).
@@ -50,6 +60,7 @@ _STEP_OPTIONS: dict[str, list[tuple[str, Target | None, Action | None]]] = {
     ],
     "stuck": [
         ("stuck_done", Target.NEXT, None),
+        ("help_request", None, Action.HELP_REQUEST),
         ("stuck_human", None, Action.HUMAN),
         ("stuck_back", Target.MAIN, None),
     ],
@@ -189,7 +200,7 @@ class Renderer:
                 for c in self.config.communes
             ]
         else:
-            commune = self.config.commune(state.answers.get("commune", ""))
+            commune = self.config.commune(state.answers.get(screen.commune, ""))
             items = [(v.id, v.name) for v in commune.villages] if commune else []
         if screen.unknown:
             items.append(("unknown", self._labels["unknown"]))
@@ -273,7 +284,33 @@ class Renderer:
         filled = {str(k): v for k, v in values.items()}
         if step is not None:
             filled[Placeholder.TITLE] = step.title.format_map(filled)
+        filled.update(self._help_values(state, filled))
         return filled
+
+    def _help_values(self, state: State, filled: dict[str, str]) -> dict[str, str]:
+        """The help request's placeholders (what it shares, who took it, when, how it
+        ended), from the citizen's answers."""
+        answers = state.answers
+        if not any(key.startswith("help_") for key in answers):
+            return dict.fromkeys(_HELP_PLACEHOLDERS, "")
+        now = state.last_at or datetime.min.replace(tzinfo=UTC)
+        fields = helprequests.fields_from_state(state, self.config, now)
+        today = now.astimezone(self.config.timezone).date()
+        t = self.content.templates
+        village = helprequests.village_name(fields, self.content, self.config)
+        values = {
+            Placeholder.HELP_SUMMARY: helprequests.summary(
+                fields, self.content, self.config, today
+            ),
+            Placeholder.HELP_HELPER: t["help_helper"].format(village=village),
+            Placeholder.HELP_WHEN: helprequests.when(fields, self.content, self.config, today),
+        }
+        done = {**filled, **{str(k): v for k, v in values.items()}}
+        note = self._texts.get(f"{state.screen}_{fields.kind}", "")
+        outcome = self._texts.get(f"help_outcome_{answers.get('help_outcome', '')}", "")
+        values[Placeholder.HELP_NOTE] = note.format_map(done) if note else ""
+        values[Placeholder.HELP_OUTCOME] = outcome.format_map(done) if outcome else ""
+        return {str(k): v for k, v in values.items()}
 
     def commune(self, state: State) -> Commune:
         return self.config.commune(state.answers.get("commune", "")) or self.config.communes[0]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.model import Event, Medium, Option, OutMessage, Reply, State
+from bot.model import Event, HelpAsk, Medium, Option, OutMessage, Reply, State
 from bot.vocabulary import EventKind
 
 
@@ -27,6 +27,10 @@ class Turn:
     events: list[Event] = field(default_factory=list)
     delete_input: bool = False
     erase: bool = False
+    #: The input goes to the help desk instead (bot.model.HelpAsk).
+    help: HelpAsk | None = None
+    #: Typed for a help request: sealed into it by the host, never kept in the state.
+    private: dict[str, str] = field(default_factory=dict)
 
     def say(self, text: str, options: tuple[Option, ...] = (), screen: str = "") -> None:
         self.messages.append(OutMessage(text=text, options=options, screen=screen))
@@ -51,4 +55,6 @@ class Turn:
             events=tuple(self.events),
             delete_input=self.delete_input,
             erase=self.erase,
+            help=self.help,
+            private=dict(self.private),
         )

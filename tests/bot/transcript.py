@@ -13,6 +13,8 @@ user is on now). Inputs:
     >>> !wait 8h           time passes (no reply); also "30m", "2d"
     >>> !timeout           the reminder scheduler fires
     >>> !blocked           the channel reports that the user blocked the bot
+    >>> !news WHAT DETAIL  the help desk tells news of the user's help request
+                           ("claimed", "closed installed"...: bot.model.HelpNews)
 
 Lines starting with "#" before the first turn are a description; one of them may name the
 channel the conversation happens on ("# channel: zalo_bot"; Telegram by default): the engine
@@ -33,6 +35,7 @@ from bot.model import (
     DEFAULT_MEDIUM,
     Blocked,
     Choice,
+    HelpNews,
     Input,
     Media,
     MediaKind,
@@ -126,6 +129,9 @@ def to_input(line: str, state: State) -> Input | timedelta:
         return Timeout()
     if word == "blocked":
         return Blocked()
+    if word == "news":
+        what, _, detail = rest.strip().partition(" ")
+        return HelpNews(what, detail)
     if word in MEDIA:
         return Media(word)
     raise ValueError(f"unknown transcript input: {line!r}")
@@ -147,6 +153,12 @@ def render(reply: Reply, medium: Medium = DEFAULT_MEDIUM) -> list[str]:
         out.append("(the user's message is deleted)")
     if reply.erase:
         out.append("(all the user's data is erased)")
+    if reply.help is not None:
+        ask = reply.help
+        said = " ".join(p for p in (ask.what, "from the", ask.side, ask.detail) if p)
+        out.append(f"(to the help desk: {said})")
+    if reply.private:
+        out.append(f"(sealed into the request: {', '.join(sorted(reply.private))})")
     if reply.events:
         out.append(
             "events: " + "; ".join(_event(e.kind, e.step, e.detail, e.data) for e in reply.events)

@@ -30,7 +30,7 @@ import pytest
 
 from bot.config import load_config
 from bot.content import load_content
-from bot.model import Choice
+from bot.model import Choice, Text
 from bot.officials import Scope, web_login_url
 from handlers.conversation import utcnow
 from handlers.staff import SCREEN
@@ -185,8 +185,14 @@ async def fill(database_url: str) -> str:
         await world.report(103, "nong cong", "dong hoa", "vneid")
         await world.report(104, "hac thanh", "khu a", "misa")
         await opted_in_and_reported(world, 105, "nong cong", "tay son")
-        await world.staff_says(900, Choice("as:kp-1", SCREEN))  # the volunteer helped one
-        await world.staff_says(900, Choice("as:kp-1:misa", SCREEN))
+        # The volunteer helped one, through /dagiup's buttons (a made-up press counts nothing).
+        dagiup = await world.staff_says(900, Text("/dagiup"))
+        assert dagiup is not None
+        (village,) = [o.id for o in dagiup.messages[-1].options if o.id.endswith(":kp-1")]
+        providers = await world.staff_says(900, Choice(village, SCREEN))
+        assert providers is not None
+        (misa,) = [o.id for o in providers.messages[-1].options if o.id.endswith(":misa")]
+        await world.staff_says(900, Choice(misa, SCREEN))
         await world.citizen(106, "/start", "!install")  # started, not finished
         return member.code
     finally:

@@ -288,3 +288,25 @@ async def test_every_page_renders_for_a_province(site: Site) -> None:
         status, html = await site.get(client, "/dashboard/villages?sort=name")
     names = re.findall(r'<th scope="row"><a href="[^"]+">([^<]+)</a>', html)
     assert names == ["Phường Hạc Thành", "Xã Nông Cống"]
+
+
+async def test_the_volunteers_page_flags_an_unusual_burst(site: Site) -> None:
+    """Issue 12: more assisted completions in an hour than a person can do are flagged."""
+    from bot.officials import ASSISTED_PER_HOUR
+    from tests.handlers.test_staff_guard import VOLUNTEER, _assist
+
+    world = site.world
+    await world.enrol(VOLUNTEER, "volunteer", Scope("communes", ("16279",)))
+    member = await world.staff.get("telegram", world.refs.ref("telegram", VOLUNTEER))
+    assert member is not None
+    token = await site.link(Scope("communes", ("16279",)))
+    async with site.client() as client:
+        assert await site.login(client, token) == 200
+        _, calm = await site.get(client, "/dashboard/volunteers")
+        for _ in range(ASSISTED_PER_HOUR + 1):
+            await _assist(world)
+            world.now += timedelta(minutes=4)
+        _, flagged = await site.get(client, "/dashboard/volunteers")
+    assert 'role="alert"' not in calm
+    assert 'class="error" role="alert"' in flagged
+    assert f"{member.code} ghi nhận {ASSISTED_PER_HOUR + 1} người" in flagged

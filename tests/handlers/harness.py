@@ -12,6 +12,7 @@ import pytest
 from bot.engine import Engine
 from bot.identity import UserRefs
 from handlers.conversation import Conversations, utcnow
+from handlers.helpdesk import HelpDesk
 from handlers.inbound import Inbound
 from handlers.pictures import Gallery
 from handlers.staff import StaffDesk
@@ -42,17 +43,23 @@ class Harness:
         refs = UserRefs(TEST_SECRET)
         staff = StaffRepository(self.db)
         conversations = Conversations(
-            self.engine, Repository(self.db), refs, area_of=staff.volunteer_commune
+            self.engine,
+            Repository(self.db),
+            refs,
+            area_of=staff.volunteer_commune,
+            own_code=staff.own_code,
         )
         desk = StaffDesk(self.engine.config, self.engine.content, self.db, staff, refs, utcnow)
+        desk.helpdesk = HelpDesk(conversations, self.db)
         self.channel = TelegramChannel(
-            Inbound(conversations, desk),
+            Inbound(conversations, desk, helpdesk=desk.helpdesk),
             self.engine.content,
             self.api.token,
             base_url=self.api.base_url,
             poll_timeout=1,
             gallery=self.gallery,
         )
+        desk.helpdesk.attach({self.channel.name: self.channel})
         await self.channel.start()
 
     async def stop_bot(self) -> None:

@@ -38,6 +38,7 @@ from bot.identity import UserRefs
 from bot.officials import Scope
 from handlers.channel import Capabilities, Channel, Incoming
 from handlers.conversation import Conversations, utcnow
+from handlers.helpdesk import HelpDesk
 from handlers.inbound import Inbound
 from handlers.staff import StaffDesk
 from handlers.telegram import TelegramChannel
@@ -579,12 +580,16 @@ async def world(
     await migrate(db)
     refs = UserRefs(TEST_SECRET)
     staff = StaffRepository(db)
-    conversations = Conversations(engine, Repository(db), refs, area_of=staff.volunteer_commune)
+    conversations = Conversations(
+        engine, Repository(db), refs, area_of=staff.volunteer_commune, own_code=staff.own_code
+    )
     desk = StaffDesk(engine.config, engine.content, db, staff, refs, utcnow)
-    inbound = Inbound(conversations, desk, inbox=Inbox(db))
+    desk.helpdesk = HelpDesk(conversations, db)
+    inbound = Inbound(conversations, desk, inbox=Inbox(db), helpdesk=desk.helpdesk)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(db.dispose)
         driver = await _driver(request.param, stack, inbound, engine)
+        desk.helpdesk.attach({driver.channel.name: driver.channel})
         yield World(driver, db, desk)
         await inbound.drain()
 

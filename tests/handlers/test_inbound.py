@@ -338,3 +338,42 @@ def _buttons(message: dict[str, Any]) -> list[str]:
     if isinstance(markup, str):
         markup = json.loads(markup)
     return [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+async def test_a_staff_update_redelivered_later_is_applied_once(served: Served) -> None:
+    """Issue 12: one Telegram update delivered three times with the same update_id wrote
+    three rows -- citizens' steps were applied once, staff actions were not. Redelivered
+    after the in-memory window (or to another worker), it is recognised in the store."""
+    from bot.officials import Scope
+
+    desk = served.inbound.staff
+    assert desk is not None
+    code = await desk.staff.create_invite(
+        "volunteer", Scope("communes", ("16279",)), created_by="cli", now=T0
+    )
+    await served.post(make_text_update(USER, f"/start {code}"))
+    await served.post(make_text_update(USER, "/dagiup"))
+    await served.inbound.drain()
+    village = _buttons(served.api.sent(USER)[-1])[0]
+    await served.post(_press(village))
+    await served.inbound.drain()
+    provider = _buttons(served.api.sent(USER)[-1])[0]
+    update = {"update_id": 9001, **_press(provider)}
+    for _ in range(3):
+        assert await served.post(update) == 200
+        await served.inbound.drain()
+        served.clock.now += CUT_OFF + timedelta(seconds=1)
+    assert await served.count("assisted") == 1
+    assert await served.count("audit WHERE action = 'as'") == 2, "village, then provider"
+
+
+def _press(data: str) -> dict[str, Any]:
+    return {
+        "callback_query": {
+            "id": f"cb-{data}",
+            "from": {"id": USER, "is_bot": False, "first_name": "U"},
+            "chat_instance": "i",
+            "data": data,
+            "message": {"message_id": 1, "date": 0, "chat": {"id": USER, "type": "private"}},
+        }
+    }

@@ -29,6 +29,7 @@ from bot.officials import Scope
 from bot.stats import Formatter
 from handlers import zalo_bot
 from handlers.conversation import Conversations
+from handlers.helpdesk import HelpDesk
 from handlers.outbox import OutboxWorker
 from handlers.staff import SCREEN, StaffDesk, StaffReply
 from storage.database import Database
@@ -73,11 +74,13 @@ class World:
         self.repo = Repository(db)
         self.conversations = Conversations(
             self.engine, self.repo, self.refs, clock=lambda: self.now,
-            area_of=self.staff.volunteer_commune,
+            area_of=self.staff.volunteer_commune, own_code=self.staff.own_code,
         )  # fmt: skip
         self.desk = StaffDesk(
             self.config, content, db, self.staff, self.refs, clock=lambda: self.now
         )
+        self.helpdesk = HelpDesk(self.conversations, db, clock=lambda: self.now)
+        self.desk.helpdesk = self.helpdesk
 
     async def citizen(self, user: int, *inputs: Input | str) -> None:
         """A citizen's inputs ("!option" presses a button of the current screen)."""
@@ -169,8 +172,13 @@ async def test_figures_match_what_happened(world: World) -> None:
     await world.report(102, "nong cong", "dong hoa", "viettel", via=volunteer.code, at=NOW)
     await world.report(103, "nong cong", "tay son", "vnpt", at=NOW)
     await world.citizen(104, Start(volunteer.code), "!install")  # came via link, not finished
-    await world.staff_says(2, Choice("as:kp-1", SCREEN))
-    done = await world.staff_says(2, Choice("as:kp-1:misa", SCREEN))
+    dagiup = await world.staff_says(2, Text("/dagiup"))
+    assert dagiup is not None
+    (village,) = [o.id for o in dagiup.messages[-1].options if o.id.endswith(":kp-1")]
+    providers = await world.staff_says(2, Choice(village, SCREEN))
+    assert providers is not None
+    (misa,) = [o.id for o in providers.messages[-1].options if o.id.endswith(":misa")]
+    done = await world.staff_says(2, Choice(misa, SCREEN))
     assert done is not None
     assert "Khu phố 1" in done.messages[0].text
     # Hac Thanh: 1 self-report; Hoan Kiem (Ha Noi, out of scope): 1.

@@ -6,7 +6,7 @@ may send announcements": they keep their reminders, and get announcements only o
 say yes to them on their own (``announcements`` false).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-26
 """
 
@@ -16,8 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-# 0008 is added on another branch; the lead re-chains on merge.
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
