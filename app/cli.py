@@ -343,7 +343,7 @@ async def _staff_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _scope_label(config: Config, scope: Scope) -> str:
-    """The scope for an operator: names and codes ("Xã Nông Cống (16279)")."""
+    """The scope for an operator: names and codes ("Xa Nong Cong (16279)")."""
     if scope.kind == "all":
         return f"the whole deployment ({len(config.communes)} communes)"
     communes = officials.communes_in(config, scope)

@@ -7,14 +7,14 @@ and the helper is told why (handlers/helpdesk.py).
 
 What counts is read from content (``helpdesk.toml`` ``[guard]``), one sentence at a time,
 folded (no accents or case) and with the lexicon's expansions (``otp`` -> "ma xac nhan",
-``cccd`` -> "can cuoc", ``mk`` -> "mat khau"), so that "gui ma OTP cho a", "Gửi mã xác nhận
-cho anh" and "gửi mk cho e" read alike. A sentence is held back when it names a secret and
+``cccd`` -> "can cuoc", ``mk`` -> "mat khau"), so that "gui ma OTP cho a", "Gui ma xac nhan
+cho anh" and "gui mk cho e" read alike. A sentence is held back when it names a secret and
 
-- asks for its value ("mã OTP là bao nhiêu"), or
-- has a word that passes something on ("gửi", "đọc", "xin", "cho em"...) that is not
-  negated just before it ("đừng gửi", "không ai được hỏi") -- unless the sentence points
-  the secret only into the app ("gõ mã vào ứng dụng", "ứng dụng gửi mã về máy") and not to
-  the helper ("... cho em", "... qua đây").
+- asks for its value ("ma OTP la bao nhieu"), or
+- has a word that passes something on ("gui", "doc", "xin", "cho em"...) that is not
+  negated just before it ("dung gui", "khong ai duoc hoi") -- unless the sentence points
+  the secret only into the app ("go ma vao ung dung", "ung dung gui ma ve may") and not to
+  the helper ("... cho em", "... qua day").
 
 Holding back a harmless sentence costs a helper one rephrasing; letting a real request
 through may cost a citizen their signature -- so in doubt it is held back. Pure: text in,
@@ -33,13 +33,13 @@ from bot.normalise import Normaliser
 
 #: The secrets a helper must never ask for, in the order they are looked for.
 SECRETS = ("otp", "pin", "card", "face")
-#: How many words before a "pass on" word a negation still negates it ("không ai được hỏi").
+#: How many words before a "pass on" word a negation still negates it ("khong ai duoc hoi").
 NEGATION_REACH = 4
-#: Sentences end at these. Not a comma ("gửi giúp em, mã OTP ấy") nor a question mark:
-#: "mật khẩu bác nhớ không? đọc em nghe" asks in the words after it.
+#: Sentences end at these. Not a comma ("gui giup em, ma OTP ay") nor a question mark:
+#: "mat khau bac nho khong? doc em nghe" asks in the words after it.
 _SENTENCE = re.compile(r"[.!;\n]+")
-#: ... but a negation does not reach across these ("nhớ không? đọc em nghe" is no "không
-#: đọc"; "không sao, gửi em mã" neither).
+#: ... but a negation does not reach across these ("nho khong? doc em nghe" is no "khong
+#: doc"; "khong sao, gui em ma" neither).
 _CLAUSE = re.compile(r"[?,:]+")
 
 Phrase = tuple[str, ...]

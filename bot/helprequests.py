@@ -35,7 +35,7 @@ PROBLEMS = ("stuck", "no_smartphone", "other")
 DRAFT_WAIT = timedelta(minutes=10)
 #: A landmark or phone number is kept at most this long, whatever happens (issue 11).
 DETAILS_KEPT = timedelta(days=14)
-#: The longest landmark kept (one short phrase: "gần nhà văn hóa thôn").
+#: The longest landmark kept (one short phrase: "gan nha van hoa thon").
 LANDMARK_LIMIT = 100
 #: What a request stores of a typed phone number: its digits only.
 PHONE_DIGITS = frozenset("0123456789")
@@ -141,7 +141,7 @@ def summary(fields: HelpFields, content: Content, config: Config, today: date) -
 
 
 def when(fields: HelpFields, content: Content, config: Config, today: date) -> str:
-    """When a visit (or the trip to the support point) is wanted: "buổi chiều ngày mai
+    """When a visit (or the trip to the support point) is wanted: "buoi chieu ngay mai
     (25/11/2026)"; empty for a chat."""
     if fields.day is None:
         return ""

@@ -26,11 +26,11 @@ class Medium:
 
     #: The channel's name: finds the way in people share (config.toml ``[ways_in]``).
     channel: str = ""
-    #: Options are buttons; else numbered lines people answer by typing ("gõ số 1").
+    #: Options are buttons; else numbered lines people answer by typing ("go so 1").
     buttons: bool = True
     #: The bot can remove a user's message from the chat (a photo of an ID card...).
     can_delete: bool = True
-    #: A link can carry a volunteer's code; else people type it ("mã VK7M2QX").
+    #: A link can carry a volunteer's code; else people type it ("ma VK7M2QX").
     deep_links: bool = True
     #: The bot can write first (reminders, announcements); a web page cannot.
     push: bool = True
@@ -101,7 +101,7 @@ class Media:
 
 @dataclass(frozen=True, slots=True)
 class VolunteerCode:
-    """The user typed a volunteer's code ("mã VK7M2QX", or the code alone) where no link can
+    """The user typed a volunteer's code ("ma VK7M2QX", or the code alone) where no link can
     carry it. ``area``: the volunteer's commune, resolved by the host -- None when no enrolled
     volunteer has this code (a typo: the code is not kept, the user is asked to check it)."""
 
@@ -276,7 +276,7 @@ class State:
     #: (the engine's own keys), "" for none; None for rows saved before it was kept (the
     #: current screen's then).
     shown: str | None = None
-    #: The candidates of the question back ("Ý bạn là"), while it is the last one shown.
+    #: The candidates of the question back ("Y ban la"), while it is the last one shown.
     asked: tuple[str, ...] = ()
 
     @property

@@ -29,7 +29,7 @@ class Normaliser:
     def __init__(self, expand: Mapping[str, str], emoji: Mapping[str, str] | None = None):
         folded = {fold(k): fold(v) for k, v in expand.items()}
         self._expand = {k: v for k, v in folded.items() if " " not in k}
-        #: Two-word keys ("han quoc": a country, not "hạn", the validity), by first word.
+        #: Two-word keys ("han quoc": a country, not "han" alone, the validity), by first word.
         self._pairs: dict[str, dict[str, str]] = {}
         for key, value in folded.items():
             if " " in key:

@@ -72,7 +72,7 @@ MEMO = 4096
 #: A message that needs the classifier waits at most this long (s) for a training elsewhere
 #: (a child process at start-up: 3-7 s), then trains it itself.
 ELSEWHERE_WAIT = 30.0
-#: Readings are kept only for messages this short (replies such as "2", "xong", "quay lại"
+#: Readings are kept only for messages this short (replies such as "2", "xong", "quay lai"
 #: come back all day; a longer message rarely does, and may tell something personal).
 MEMO_CHARS = 32
 #: An option's name (a brand) chooses it inside a message of at most this many words...
@@ -270,7 +270,7 @@ class Thresholds:
 
     #: Softmax temperature turning the classifier's margins into probabilities.
     temperature: float = 0.15
-    #: ...for a message of one or two words ("căn cước", "mã pin"): a word alone may belong
+    #: ...for a message of one or two words ("can cuoc", "ma pin"): a word alone may belong
     #: to several topics, so its probabilities are flatter (more often asked back).
     short_temperature: float = 0.15
     #: A reaction is decided at this score or more...
@@ -342,7 +342,7 @@ class Understanding:
         self, content: Content, thresholds: Thresholds | None = None, recipe: Recipe | None = None
     ):
         #: Readings of messages seen lately, per context: the same few words ("2", "xong",
-        #: "quay lại") come back all day, and a reading depends on nothing else.
+        #: "quay lai") come back all day, and a reading depends on nothing else.
         self._readings: dict[tuple[str, Context], Reading] = {}
         self._thresholds = thresholds or Thresholds.from_mapping(content.thresholds)
         self._normaliser = Normaliser(content.lexicon, content.emoji)
@@ -558,9 +558,10 @@ class Understanding:
     def _same_word(self, marked: str, name_marked: str, option: Shown, context: Context) -> bool:
         """Whether a typed text that folds like one of an option's words is that word.
         ``marked``: the text with its diacritics ("" if typed without); ``name_marked``: the
-        word's ("" if it has none). Both with diacritics: they must agree ("dừng" is not
-        "đúng"). Typed without them, a word with diacritics is taken unless the folded text
-        is taught as something this option does not take ("dung" alone is taught as stop)."""
+        word's ("" if it has none). Both with diacritics: they must agree ("stop" typed with
+        its marks is not "right", though both fold to "dung"). Typed without them, a word with
+        diacritics is taken unless the folded text is taught as something this option does
+        not take ("dung" alone is taught as stop)."""
         if not name_marked:
             return True
         if marked:
@@ -772,7 +773,7 @@ class Understanding:
 
     def _exact_phrasings(self, content: Content, key_of: Callable[[str], str]) -> dict[str, str]:
         """Taught phrasings -> their label, when only one label has it: compared with the
-        diacritics (``plain``: "dừng" and "đúng" differ) or without (``fold``: "dung" is
+        diacritics (``plain``: "stop" and "right" differ) or without (``fold``: "dung" is
         taught as one thing only)."""
         table: dict[str, str] = {}
         clash: set[str] = set()
@@ -842,7 +843,7 @@ class _Found:
 
 #: A sentence: up to its end mark (or the end of the message).
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
-#: A sentence with fewer words is a formula ("Em ơi?", "Cho tôi hỏi.") more than a question.
+#: A sentence with fewer words is a formula ("Em oi?", "Cho toi hoi.") more than a question.
 QUESTION_WORDS = 4
 
 

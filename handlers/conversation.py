@@ -220,7 +220,7 @@ class Conversations:
         return Outcome(reply.messages, reply.delete_input, receipt=kept, help_opened=opened)
 
     async def _checked_code(self, event: Input) -> Input:
-        """A volunteer's code, checked against the enrolled volunteers: typed ("mã VK7M2QX",
+        """A volunteer's code, checked against the enrolled volunteers: typed ("ma VK7M2QX",
         or a known code alone) it becomes a VolunteerCode the engine confirms (or, unknown,
         asks to check); in a link (/start CODE) an unknown one is dropped, never kept (a
         later right one must still count: the first code kept wins)."""

@@ -1,6 +1,6 @@
 """The help desk: a person behind the bot (issue 11).
 
-A citizen asks for a person ("🙋 Nhờ người giúp": the form is the engine's, bot/engine/
+A citizen asks for a person ("🙋 Nho nguoi giup": the form is the engine's, bot/engine/
 helping.py; the request is made in their step's own transaction, storage/helpdesk.py). From
 then on this module moves the request along -- every transition one transaction, in the lock
 order storage/helpdesk.py gives (the request, then the citizen's conversation, then the
@@ -10,7 +10,7 @@ helper's) -- and carries the messages:
   volunteers a few minutes later, its officials once it has waited half an hour of working
   time, and after a day the citizen is told nobody came and given the support point
   (bot/helprequests.py; config ``[helpdesk]``). A notice holds what the citizen agreed to
-  share and nothing else, with "Nhận giúp" (or ``/nhan 12`` where there are no buttons).
+  share and nothing else, with "Nhan giup" (or ``/nhan 12`` where there are no buttons).
 - **Claims.** The first claim wins: one conditional update of the request's row (open ->
   claimed) in a transaction that also tells the citizen's conversation (a chat begins) and
   the helper's (what they type now goes to the citizen); two helpers on two workers -- the
@@ -306,7 +306,7 @@ class HelpDesk:
     async def claim(
         self, channel: str, ref: str, scope: Scope, argument: str
     ) -> tuple[OutMessage, ...]:
-        """/nhan ID or "Nhận giúp": take a request (the first claim wins)."""
+        """/nhan ID or "Nhan giup": take a request (the first claim wins)."""
         if not argument.strip().lstrip("#").isdecimal():
             return (OutMessage(self.texts["hotro_claim_typed"]),)
         request_id = int(argument.strip().lstrip("#"))

@@ -232,7 +232,7 @@ class OutboxWorker:
             self.conversations.refs.unseal(row.channel, row.user_ref, sealed) if sealed else None
         )
         if address is None:
-            # They said "dừng", blocked the bot or deleted their data (or the secret changed).
+            # They said "dung", blocked the bot or deleted their data (or the secret changed).
             await self.store.finish_unclaimed(row.id, "cancelled", self.clock())
             return
         await self.pacer.wait(f"{row.channel}:{address}")

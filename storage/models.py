@@ -297,7 +297,7 @@ class ContactRow(Base):
     """A citizen who agreed to receive messages (reminders, announcements): the only place a
     chat address is kept, sealed (AES-GCM) with a key derived from BOT_ID_SECRET. Each
     purpose has its own yes (``reminders``, ``announcements``); the row is deleted when both
-    are off -- they say "dừng", block the bot, or delete their data."""
+    are off -- they say "dung", block the bot, or delete their data."""
 
     __tablename__ = "contacts"
     __table_args__ = (Index(None, "commune"),)
@@ -348,7 +348,7 @@ class OutboxRow(Base):
     # The messages, as decided when the row was claimed (JSON): a retry sends these again.
     payload: Mapped[str | None] = mapped_column(Text, nullable=True)
     # pending -> sending -> sent | unknown (in doubt after a crash: never sent again) |
-    # failed (blocked, gone) | skipped (nothing to say any more) | cancelled ("dừng")
+    # failed (blocked, gone) | skipped (nothing to say any more) | cancelled ("dung")
     status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)

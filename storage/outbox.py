@@ -3,7 +3,7 @@
 A row's life: ``pending`` (due at ``due_at``) -> ``sending`` (claimed by the one worker that
 holds the outbox lease, with the messages decided at that moment in ``payload``) -> ``sent``.
 Also: ``skipped`` (nothing to say any more: the citizen moved on), ``cancelled`` (they said
-"dừng" or deleted their data), ``failed`` (they blocked the bot), and ``unknown``: a row
+"dung" or deleted their data), ``failed`` (they blocked the bot), and ``unknown``: a row
 found ``sending`` after its worker died. It may or may not have reached the citizen, and it
 is never sent again -- a repeat would be worse than a lost nudge, and nothing in the Bot API
 can tell which it was. The claim commits just before the request leaves, so such a row was

@@ -245,7 +245,7 @@ def _help_count(engine: Engine, turn: Turn) -> None:
 
 
 def reminders_off(turn: Turn) -> None:
-    """After "dừng" or a block: no reminder or announcement any more (the host deletes the
+    """After "dung" or a block: no reminder or announcement any more (the host deletes the
     address once both are off)."""
     for answer, kind in (
         ("reminders", EventKind.REMINDERS),

@@ -4,7 +4,7 @@ Every input passes the same gate, in this order: sensitive text (codes, ID or ph
 warn, never keep), commands, then what the understanding component (:mod:`bot.understanding`)
 reads the text as, in the context of the options the user saw last: one of them (by number,
 words or meaning), a navigation (menu, help, stop, human help, back, delete...), "stuck on
-this step", an FAQ answer, small talk, a question back ("Ý bạn là: ...") between close
+this step", an FAQ answer, small talk, a question back ("Y ban la: ...") between close
 candidates, or an honest "I can't answer that" with the human-help option; on pick screens a
 typed name. Signs of a scam anywhere in a message bring the scam card first. Only the options
 shown last count: after "stop", or after a question back, the older ones are stale. After a
@@ -82,7 +82,7 @@ from bot.vocabulary import (
     Target,
 )
 
-#: The key of a question back ("Ý bạn là: ..."): its options are the candidates' reactions.
+#: The key of a question back ("Y ban la: ..."): its options are the candidates' reactions.
 ASK = "ask"
 #: The key, and the option id, of the "continue this step" button after an FAQ answer.
 CONTINUE = "continue"
@@ -379,7 +379,7 @@ class Engine:
         first_aid = isinstance(decision, Answer) and decision.topic in self.content.first_aid
         if card and not first_aid:
             self._scam_card(turn)
-        # On a pick screen a typed name (a village, "không nhớ" on another page) comes before
+        # On a pick screen a typed name (a village, "khong nho" on another page) comes before
         # anything but an option shown or a navigation.
         chosen = isinstance(decision, Pick | Number | Navigate)
         if not chosen and self._pick_by_name(turn, text):
