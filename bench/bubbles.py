@@ -67,7 +67,7 @@ PATHS: dict[str, tuple[tuple[str, ...], str]] = {
         "complete",
     ),
     "no smartphone": (
-        ("xin chào", "2", "3", "2", "1", "2", "3"),  # share, a visit, back, the commune
+        ("xin chào", "2", "3", "2", "1", "3", "3"),  # share, a visit, back, the commune
         "human",
     ),
     "what the bot keeps, scam signs": (

@@ -135,13 +135,14 @@ class Conversations:
                     return Outcome((notice,), delete, committed=False)
                 return Outcome(delete_input=delete, committed=False)
         event = await self._checked_code(event)
+        code = event.payload if isinstance(event, Start) else None
+        code = event.code if isinstance(event, VolunteerCode) else code
         if (
-            isinstance(event, Start)
-            and event.payload
+            code
             and self.own_code is not None
-            and (await self.own_code(channel, ref) or "").upper() == event.payload.upper()
+            and (await self.own_code(channel, ref) or "").upper() == code.upper()
         ):
-            event = Start(None)  # a volunteer's own link counts nothing for them
+            event = Start(None)  # a volunteer's own link or code counts nothing for them
         key = self.refs.delivery(channel, delivery_id) if delivery_id is not None else None
 
         def keeps(reply: Reply) -> bool:

@@ -126,10 +126,11 @@ async def self_report(desk: Desk, platform: str, user: str) -> None:
     await desk.says(platform, user, "/menu")
     await desk.press(platform, user, "Tôi đã cài xong")
     await desk.press(platform, user, "Đồng ý")
-    await desk.press(platform, user, "Nông Cống")
-    await desk.press(platform, user, "Đông Hòa")
-    await desk.press(platform, user, "Có, đang sống")
-    await desk.press(platform, user, "VNPT")
+    # A picker whose answer is already known (the provider just installed) or that has one
+    # choice is not shown: each is pressed only where it is asked.
+    for label in ("Nông Cống", "Đông Hòa", "Có, đang sống", "VNPT"):
+        if any(label in shown_label for shown_label in shown(desk.drivers[platform], user)):
+            await desk.press(platform, user, label)
 
 
 def shown(driver: Driver, user: str) -> list[str]:
