@@ -571,6 +571,19 @@ def _check_placeholders(text: str, where: str) -> list[str]:
     return [f"{where}: unknown placeholder(s) {sorted(unknown)}"] if unknown else []
 
 
+def read_texts(path: Path) -> dict[str, str]:
+    """The ``[texts]`` table of a page's own TOML file (the dashboard's, the web chat's):
+    strings only; a missing or broken file is a :class:`ContentError`."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ContentError(f"{path}: {exc}") from exc
+    texts = raw.get("texts")
+    if not isinstance(texts, dict) or not all(isinstance(v, str) for v in texts.values()):
+        raise ContentError(f"{path}: [texts] must hold only strings")
+    return texts
+
+
 def _read(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import string
-import tomllib
 from pathlib import Path
 
-from bot.content import CONTENT_ROOT, ContentError
+from bot.content import CONTENT_ROOT, ContentError, read_texts
 
 
 def load_dashboard_texts(locale: str = "vi", root: Path = CONTENT_ROOT) -> dict[str, str]:
     """Every text of the dashboard (a missing file or broken braces is a ContentError)."""
     path = root / locale / "dashboard.toml"
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ContentError(f"{path}: {exc}") from exc
-    texts = raw.get("texts")
-    if not isinstance(texts, dict) or not all(isinstance(v, str) for v in texts.values()):
-        raise ContentError(f"{path}: [texts] must hold only strings")
+    texts = read_texts(path)
     for key, text in texts.items():
         try:
             list(string.Formatter().parse(text))

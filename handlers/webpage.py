@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from bot.content import CONTENT_ROOT, ContentError
+from bot.content import CONTENT_ROOT, ContentError, read_texts
 from bot.links import LinkPolicy, find_links
 from bot.model import Option, OutMessage
 from bot.pictures import Picture
@@ -48,13 +47,7 @@ REQUIRED = (
 def load_webchat_texts(locale: str = "vi", root: Path = CONTENT_ROOT) -> dict[str, str]:
     """Every word of the page around the chat (a missing one is a ContentError)."""
     path = root / locale / "webchat.toml"
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ContentError(f"{path}: {exc}") from exc
-    texts = raw.get("texts")
-    if not isinstance(texts, dict) or not all(isinstance(v, str) for v in texts.values()):
-        raise ContentError(f"{path}: [texts] must hold only strings")
+    texts = read_texts(path)
     missing = [key for key in REQUIRED if key not in texts]
     if missing:
         raise ContentError(f"{path}: missing {missing}")
