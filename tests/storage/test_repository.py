@@ -6,8 +6,11 @@ import asyncio
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.model import Event, Reply, State
 from bot.vocabulary import EventKind
+from storage import repository
 from storage.database import Database
 from storage.repository import Repository, Saved
 from tests.conftest import T0, rows
@@ -247,3 +250,37 @@ async def test_retention_folds_old_events_into_daily_totals(db: Database) -> Non
     assert await count(db, "completions") == 3, "completions are kept (with consent)"
     again = await repo.retention(T0, 12, ZoneInfo("Asia/Ho_Chi_Minh"))
     assert again["events"] == 0
+
+
+async def test_replies_marked_sent_ride_with_the_next_steps(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No transaction of their own while steps are being written (bench/throughput.py):
+    # the timer's flush is put out of reach, so only the next step can have written them.
+    monkeypatch.setattr(repository, "SENT_FLUSH", 3600.0)
+    repo = Repository(db)
+    reply = Reply(State(screen="menu"))
+    await repo.save("telegram", "u1", reply, version=None, now=T0, delivery_id="d1", outgoing="x")
+    kept = "SELECT count(*) FROM deliveries WHERE outgoing IS NOT NULL"
+    assert (await rows(db, kept))[0][0] == 1
+    repo.mark_sent("telegram", "d1")
+    await repo.save("telegram", "u2", reply, version=None, now=T0, delivery_id="d2", outgoing="y")
+    assert (await rows(db, kept))[0][0] == 1  # d2's replies are kept, d1's forgotten
+    assert (await rows(db, "SELECT delivery_id FROM deliveries WHERE outgoing IS NULL")) == [
+        ("d1",)
+    ]
+
+
+async def test_replies_marked_sent_with_no_step_after_are_written_alone(db: Database) -> None:
+    repo = Repository(db)
+    reply = Reply(State(screen="menu"))
+    await repo.save("telegram", "u1", reply, version=None, now=T0, delivery_id="d1", outgoing="x")
+    repo.mark_sent("telegram", "d1")
+    for _ in range(100):
+        await asyncio.sleep(repository.SENT_FLUSH)
+        if not (await rows(db, "SELECT count(*) FROM deliveries WHERE outgoing IS NOT NULL"))[0][
+            0
+        ]:
+            break
+    else:
+        raise AssertionError("never marked sent")
