@@ -12,7 +12,10 @@ that have become due, then sends due rows, oldest first:
   rows in flight in doubt (``unknown``, never sent again) and repeats nothing;
 - a 429 pauses everything for its ``retry_after`` and puts the row back; a blocked user's
   address is forgotten and their session marked stopped; a request that certainly did not
-  leave (no connection) is tried again later.
+  leave (no connection) is tried again later;
+- while the store refuses writes (locked, read-only, full) nothing is claimed: the worker
+  waits :data:`TROUBLE_PAUSE` between tries and logs one warning per :data:`TROUBLE_LOG_EVERY`
+  (bench/faults.py saw an ERROR with a traceback for every row, every round).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from bot.model import Blocked, Medium, OutMessage, Reply
 from bot.schedule import in_quiet_hours, next_allowed
 from handlers.conversation import Conversations, utcnow
 from handlers.delivery import Deliverer, InDoubt, NotSent, Rejected, RetryLater, Unreachable
+from storage.database import TROUBLE
 from storage.outbox import Due, LostClaim, OutboxStore, claim, load_messages
 
 #: How often reminders are planned.
@@ -40,8 +44,40 @@ BATCH = 200
 #: A request that certainly did not leave is tried again after this (doubling), this often.
 RETRY_AFTER = timedelta(seconds=30)
 MAX_ATTEMPTS = 8
+#: While the store is in trouble: due rows are tried again this long after a failure...
+TROUBLE_PAUSE = 5.0
+#: ... and it is said once this often, with how many tries failed meanwhile.
+TROUBLE_LOG_EVERY = 60.0
 
 log = logging.getLogger(__name__)
+
+
+class _Trouble:
+    """The store refusing writes, logged once per :data:`TROUBLE_LOG_EVERY`, not per try."""
+
+    def __init__(self) -> None:
+        self._said_at: float | None = None
+        self._unsaid = 0
+        self.until = 0.0
+
+    def __call__(self, doing: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        self.until = now + TROUBLE_PAUSE
+        if self._said_at is not None and now - self._said_at < TROUBLE_LOG_EVERY:
+            self._unsaid += 1
+            return
+        more = f"; {self._unsaid} more failures since the last warning" if self._unsaid else ""
+        log.warning(
+            "outbox: the store refuses writes (%s) while %s; trying again%s",
+            type(exc).__name__,
+            doing,
+            more,
+        )
+        self._said_at, self._unsaid = now, 0
+
+    @property
+    def pausing(self) -> bool:
+        return time.monotonic() < self.until
 
 
 class Pacer:
@@ -136,12 +172,19 @@ class OutboxWorker:
         self._in_flight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats = OutboxStats()
+        self._trouble = _Trouble()
 
     # --- the loop -------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Plan and send until cancelled."""
-        swept = await self.store.sweep_in_doubt(self.holder, self.clock())
+        while True:
+            try:
+                swept = await self.store.sweep_in_doubt(self.holder, self.clock())
+                break
+            except TROUBLE as exc:
+                self._trouble("sweeping the rows a dead worker left", exc)
+                await asyncio.sleep(TROUBLE_PAUSE)
         if swept:
             log.warning("outbox: %d messages were in flight when a worker died: not resent", swept)
         next_plan = 0.0
@@ -150,7 +193,12 @@ class OutboxWorker:
                 if time.monotonic() >= next_plan:
                     await self._plan_quietly()
                     next_plan = time.monotonic() + self.plan_every
-                if not await self.send_due():
+                try:
+                    started = await self.send_due()
+                except TROUBLE as exc:
+                    self._trouble("fetching due rows", exc)
+                    started = 0
+                if not started:
                     await asyncio.sleep(self._pause())
         finally:
             for task in self._tasks:
@@ -162,10 +210,14 @@ class OutboxWorker:
             added = await self.plan()
             if added:
                 log.info("outbox: %d reminders planned", added)
+        except TROUBLE as exc:
+            self._trouble("planning reminders", exc)
         except Exception:
             log.exception("outbox: planning reminders failed; will try again")
 
     def _pause(self) -> float:
+        if self._trouble.pausing:
+            return max(self.idle_wait, self._trouble.until - time.monotonic())
         now = self.clock()
         quiet = self._quiet_until(now)
         if quiet is not None:
@@ -194,11 +246,11 @@ class OutboxWorker:
     async def send_due(self) -> int:
         """Start sending the rows due now (paced); returns how many were started."""
         now = self.clock()
-        if self._quiet_until(now) is not None:
+        if self._quiet_until(now) is not None or self._trouble.pausing:
             return 0
         rows = await self.store.due(now, BATCH, exclude=tuple(self._in_flight))
         for row in rows:
-            if self._quiet_until(self.clock()) is not None:
+            if self._quiet_until(self.clock()) is not None or self._trouble.pausing:
                 break
             await self._slots.acquire()
             self._in_flight.add(row.id)
@@ -217,6 +269,8 @@ class OutboxWorker:
     async def _one(self, row: Due) -> None:
         try:
             await self._send(row)
+        except TROUBLE as exc:
+            self._trouble("sending due rows", exc)  # not claimed: it stays due
         except Exception:
             log.exception("outbox: row %d failed", row.id)
         finally:

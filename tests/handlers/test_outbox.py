@@ -6,7 +6,10 @@ Time is a clock the test moves; T0 is 08:00 in Vietnam.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -17,6 +20,7 @@ from bot.config import Config
 from bot.engine import Engine
 from bot.identity import UserRefs
 from bot.model import Start, Text
+from handlers import outbox
 from handlers.conversation import Conversations
 from handlers.inbound import Inbound
 from handlers.outbox import OutboxWorker, Pacer
@@ -286,3 +290,49 @@ async def test_pacer_pause_holds_back_those_already_waiting() -> None:
     out = await asyncio.gather(*(pacer.wait(f"c{i}") for i in range(4)))
     assert out[0] == 0.0  # it had left before the 429
     assert min(out[1:]) >= 3.0
+
+
+async def test_a_store_refusing_writes_is_one_warning_and_the_reminder_goes_later(
+    s: Setup, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds SQLite's write lock: every claim fails. bench/faults.py saw an
+    ERROR with a traceback per row and round; now one warning, then the reminder once the
+    store takes writes again."""
+    if s.db.dialect != "sqlite":
+        pytest.skip("the write lock of another process is SQLite's")
+    await two_citizens_mid_way(s)
+    s.clock.move(days=1, minutes=1)
+    assert await s.worker.plan() == 1
+    monkeypatch.setattr(outbox, "TROUBLE_PAUSE", 0.1)
+    path = s.db.url.removeprefix("sqlite:///")
+    db = Database(s.db.url, lock_wait=0.05)  # the store as the bot sees it, waiting briefly
+    conversations = Conversations(
+        s.conversations.engine, Repository(db), UserRefs(TEST_SECRET), clock=s.clock
+    )
+    worker = OutboxWorker(
+        OutboxStore(db), conversations, {"telegram": s.telegram}, "h", clock=s.clock,
+        idle_wait=0.02,
+    )  # fmt: skip
+    holder = sqlite3.connect(path, timeout=0)
+    holder.execute("BEGIN IMMEDIATE")
+    caplog.set_level(logging.INFO, logger="handlers.outbox")
+    running = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(1.5)  # 15 tries or more at a pause of 0.1 s
+        assert s.reminders(ALICE) == []
+        holder.rollback()
+        for _ in range(200):
+            if s.reminders(ALICE):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        holder.close()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await db.dispose()
+    assert len(s.reminders(ALICE)) == 1
+    said = [r for r in caplog.records if r.name == "handlers.outbox"]
+    assert [r.levelname for r in said] == ["WARNING"], [r.getMessage() for r in said]
+    assert said[0].exc_info is None
+    assert "refuses writes" in said[0].getMessage()
