@@ -54,19 +54,30 @@ class Training:
         self._thread.start()
 
     def _receive(self, receive: Connection) -> None:
+        # Taking the result in opens no file: what unpickling and install() use (numpy,
+        # scipy, bot.classifier) was imported with this module, before the server accepts.
+        # A flood of connections in the first seconds can take every descriptor left
+        # (bench/faults.py: "Too many open files" when the training ran in a thread here).
+        # Whatever fails, the messages that wait for the classifier are let go.
         try:
-            fitted = receive.recv()
-        except (EOFError, OSError):
-            fitted = None
+            try:
+                fitted = receive.recv()
+            finally:
+                receive.close()
+            if self._process is not None:
+                self._process.join(timeout=5)  # reaped: no zombie, and its CPU time counted
+            if isinstance(fitted, Fitted):
+                self._understanding.install(fitted)
+            elif not self._closing:
+                log.warning("training in a child process failed; the first message trains it")
+        except Exception as exc:
+            if not self._closing:
+                log.warning(
+                    "training in a child process failed (%s); the first message trains it",
+                    type(exc).__name__,
+                )
         finally:
-            receive.close()
-        if self._process is not None:
-            self._process.join(timeout=5)  # reaped: no zombie, and its CPU time counted
-        if isinstance(fitted, Fitted):
-            self._understanding.install(fitted)
-        elif not self._closing:
-            log.warning("training in a child process failed; the first message trains it")
-        self.done.set()
+            self.done.set()
 
     def close(self) -> None:
         self._closing = True
