@@ -122,6 +122,7 @@ SCRIPTS: dict[str, dict[str, str]] = {
         "choose_provider": "vnpt",
         "choose_phone": "android",
         "remind_offer": "có",
+        "announce_offer": "không",
         "*install": "xong",
         "report_consent": "đồng ý",
         "report_commune": "1",
