@@ -38,7 +38,7 @@ from handlers.outbox import OutboxWorker
 from handlers.pictures import Gallery
 from handlers.registry import CHANNELS
 from handlers.staff import StaffDesk
-from storage.database import Database, migrate
+from storage.database import TROUBLE, Database, migrate
 from storage.inbox import Inbox
 from storage.leases import Leases
 from storage.outbox import OutboxStore
@@ -161,10 +161,18 @@ async def with_lease(leases: Leases, name: str, job: Job, ttl: timedelta = LEASE
     ``name``: among several workers exactly one runs it, and another takes over within
     ``ttl`` if that one dies."""
     task: asyncio.Task[None] | None = None
+    troubled = False  # said once per spell of store trouble, not every third of ``ttl``
     try:
         while True:
             try:
                 held = await leases.acquire(name, utcnow(), ttl)
+                if troubled:
+                    log.info("lease %s: the store takes writes again", name)
+                troubled = False
+            except TROUBLE as exc:
+                if not troubled:
+                    log.warning("lease %s: could not renew (%s)", name, type(exc).__name__)
+                troubled, held = True, False
             except Exception:
                 log.exception("lease %s: could not renew", name)
                 held = False

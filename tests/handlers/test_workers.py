@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -196,3 +199,31 @@ async def test_leased_work_runs_in_one_worker_and_moves_when_it_stops(
     second.cancel()
     await asyncio.gather(second, return_exceptions=True)
     assert running == []
+
+
+async def test_a_lease_that_cannot_be_renewed_is_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process holds SQLite's write lock: the lease is renewed every third of its
+    life and fails each time; that is one warning (it was a traceback each time)."""
+    db = Database(f"sqlite:///{tmp_path / 'leases.db'}", lock_wait=0.02)
+    await migrate(db)
+    holder = sqlite3.connect(tmp_path / "leases.db", timeout=0)
+    holder.execute("BEGIN IMMEDIATE")
+
+    async def job() -> None:
+        await asyncio.Event().wait()
+
+    caplog.set_level(logging.INFO, logger="app.runtime")
+    running = asyncio.create_task(with_lease(Leases(db), "outbox", job, timedelta(seconds=0.3)))
+    try:
+        await asyncio.sleep(1.2)  # ten tries or more
+        holder.rollback()
+        await asyncio.sleep(0.4)
+    finally:
+        holder.close()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await db.dispose()
+    said = [(r.levelname, r.exc_info is None) for r in caplog.records if r.name == "app.runtime"]
+    assert said == [("WARNING", True), ("INFO", True)], caplog.text
