@@ -3,8 +3,11 @@ never imports scikit-learn for it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from app.training import Training
 from bot.content import load_content
@@ -85,3 +88,46 @@ def test_a_flood_of_descriptors_does_not_stop_the_training() -> None:
     done, ready, held = found.stdout.split()
     assert (done, ready) == ("True", "True"), found.stderr[-2000:]
     assert int(held) > 100
+
+
+KILLED = """
+import time
+from app.training import Training
+from bot.content import load_content
+from bot.understanding import Understanding
+
+if __name__ == "__main__":
+    training = Training(Understanding(load_content("vi")))
+    training.start()
+    print(training._process.pid, flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_bot_killed_takes_its_training_with_it() -> None:
+    # bench/faults.py SIGKILLs the bot: the training went on for seconds of CPU, for nobody.
+    parent = subprocess.Popen(
+        [sys.executable, "-c", KILLED], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        time.sleep(0.5)  # the child is at work (its import of scikit-learn takes seconds)
+        parent.kill()
+        parent.wait()
+        gone = time.monotonic() + 1.5  # at once; the training alone takes 3-7 s
+        while time.monotonic() < gone and _alive(child):
+            time.sleep(0.05)
+        assert not _alive(child)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return stat[0] != "Z"  # a zombie is dead, waiting for its reaper
