@@ -7,7 +7,9 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -209,3 +211,48 @@ async def test_a_second_server_on_a_live_ones_port_refuses_in_one_line(cluster: 
     assert "\n" not in message
     assert "Traceback" not in message
     assert len(children(cluster.proc.pid)) == 2, "the live one goes on"
+
+
+STARTING = """
+import sys, time
+from app.settings import Settings
+from app.workers import Supervisor, _Worker
+
+if __name__ == "__main__":
+    # A worker still starting: it has not yet reached die_with_supervisor() (its imports
+    # take 10-20 s on a loaded machine); this one never will.
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    supervisor = Supervisor(Settings.from_env({}), 1, sleeper)
+    worker = _Worker(0)
+    supervisor._start(worker)
+    print(worker.proc.pid, flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_worker_still_starting_dies_with_a_killed_supervisor() -> None:
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", STARTING], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert supervisor.stdout is not None
+        worker = int(supervisor.stdout.readline())
+        supervisor.kill()
+        supervisor.wait()
+        gone = time.monotonic() + 2.0  # at once: bench/faults.py saw 20 s
+        while time.monotonic() < gone and _running(worker):
+            time.sleep(0.05)
+        assert not _running(worker)
+    finally:
+        supervisor.kill()
+        supervisor.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
