@@ -91,12 +91,13 @@ the reminders, how many rows ended ``unknown`` and how many of those had in fact
 resend would have doubled them) or not (they are lost).
 
 ``--quick`` runs the five scenarios side by side: a smoke run, whose latencies include the
-other scenarios' load. The goal was under a minute; on the shared 2-core machine (load
-average 8-12 from other test suites) it took about 3 minutes: a bot takes 10-20 s to start
-there, and replies a kill cut off wait 30-40 s for the sweeper. The full run (``python
+other scenarios' load. The goal is under a minute; on the shared 2-core machine it took about
+3 minutes at load average 8-12 with 100, 30 and 20 citizens, and 111 s at load 6.5-9 with the
+smaller quick sizes below (scenario 2: 96 s, 5: 82 s, 1: 65 s). What sets the floor is not
+the number of citizens: a bot takes 10-20 s to start on that machine (twice in each kill
+scenario), and replies a kill cut off wait 30-40 s for the sweeper. The full run (``python
 bench/faults.py``) runs them one after the other: scenario 1 alone took 6-7 minutes there,
 and scenario 2 had not finished after 12.
-
 Usage: python bench/faults.py [--quick] [--scenarios 1,2,3,4,5] [--seed S] [--keep]
 The last line is ``acked_lost=0 doubled=0 silent_steps=0 healthz_max_ms=...
 idle_conns_survived=...``.
