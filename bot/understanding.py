@@ -345,7 +345,7 @@ class Understanding:
         #: "quay lai") come back all day, and a reading depends on nothing else.
         self._readings: dict[tuple[str, Context], Reading] = {}
         self._thresholds = thresholds or Thresholds.from_mapping(content.thresholds)
-        self._normaliser = Normaliser(content.lexicon, content.emoji)
+        self._normaliser = Normaliser(content.lexicon, content.emoji, content.units)
         self._training = training_set(content, self._normaliser)
         self._model: Classifier | None = None
         #: How the classifier is trained (None: :class:`bot.classifier.Recipe`'s defaults).
@@ -390,7 +390,7 @@ class Understanding:
     #: The parts of the content a component learns from (a copy of the content that shares
     #: them -- a test changing a text -- shares the trained component).
     LEARNT = (
-        "faq", "intents", "faq_negative", "lexicon", "emoji", "thresholds", "roles",
+        "faq", "intents", "faq_negative", "lexicon", "emoji", "units", "thresholds", "roles",
         "harm_roles", "same", "step_topics", "scam_triggers", "guards",
     )  # fmt: skip
     _cache: dict[tuple[int, ...], tuple[tuple[object, ...], Understanding]] = {}  # noqa: RUF012
