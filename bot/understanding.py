@@ -63,6 +63,8 @@ _NUMBER = re.compile(r"[+-]?\d{1,3}[.)]?")
 SHORT_WORDS = 2
 #: A typed option label this similar (rapidfuzz ratio, 0..100) to a shown one chooses it.
 LABEL_SIMILARITY = 88
+#: Typed words that stand, in a row, in one option's label choose it if there are this many.
+PART_WORDS = 2
 #: How many candidates a reading keeps (for explanations and for asking back).
 KEEP = 5
 #: Ask back with at most this many candidates.
@@ -549,6 +551,25 @@ class Understanding:
             if found:
                 return next(o for o in context.options if o.id == found[2])
         words = folded.split()
+        taught = plain(typed) in self._exact or folded in self._folded
+        if len(words) >= PART_WORDS and not taught:
+            # Words of a label typed as they stand in it ("chi phi" for "Chi phi, thoi han,
+            # cach dung"): that option, if only one has them and choosing it harms nothing
+            # (a phrasing taught exactly keeps its meaning: "lua dao" is the scam card).
+            marked_words = marked.split()
+            parts = [
+                o
+                for o in context.options
+                if self._harm_roles.isdisjoint(o.roles)
+                and _within(words, self._names_of(o).folded[0].split())
+                and (
+                    not marked_words
+                    or not self._names_of(o).plain[0]
+                    or _within(marked_words, self._names_of(o).plain[0].split())
+                )
+            ]
+            if len(parts) == 1:
+                return parts[0]
         if len(words) <= NAME_WORDS:
             named = [o for o in context.options if any(n in words for n in o.names)]
             if len(named) == 1:
@@ -860,6 +881,12 @@ def question_of(raw: str) -> str:
     last = asks[-1]
     first = last - 1 if last and len(sentences[last].split()) < QUESTION_WORDS else last
     return " ".join(sentences[first : last + 1])
+
+
+def _within(words: Sequence[str], label: Sequence[str]) -> bool:
+    """Whether ``words`` stand in ``label`` in a row."""
+    n = len(words)
+    return any(list(label[i : i + n]) == list(words) for i in range(len(label) - n + 1))
 
 
 def _on_step_main(context: Context) -> bool:
