@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 
-from bot.textnorm import fold
+from bot.textnorm import fold, plain
 
 #: A letter typed three or more times in a row is one letter ("okkkk"): no Vietnamese word
 #: has a tripled letter.
@@ -34,7 +34,10 @@ class Normaliser:
         emoji: Mapping[str, str] | None = None,
         units: Mapping[str, str] | None = None,
     ):
-        folded = {fold(k): fold(v) for k, v in expand.items()}
+        #: Words written with their diacritics match only as typed with them ("no" with a hook
+        #: above is Central for "not"; "no" with an acute, "it", folds the same).
+        self._marked = {plain(k): fold(v) for k, v in expand.items() if plain(k) != fold(k)}
+        folded = {fold(k): fold(v) for k, v in expand.items() if plain(k) == fold(k)}
         self._expand = {k: v for k, v in folded.items() if " " not in k}
         #: Keys of several words ("han quoc": a country, not "han" alone, the validity; "ve ne
         #: ai di": voice typing's spelling of VNeID), by first word, the longest first.
@@ -50,7 +53,13 @@ class Normaliser:
     def words(self, text: str) -> list[str]:
         """The folded words of ``text``, teencode and regional words replaced by plain ones."""
         out: list[str] = []
-        tokens = fold(self.emoji_to_words(text)).split()
+        text = self.emoji_to_words(text)
+        if self._marked and not text.isascii():
+            tokens = []
+            for typed in plain(text).split():
+                tokens += (self._marked.get(typed) or fold(typed)).split()
+        else:
+            tokens = fold(text).split()
         phrases = self._phrases
         i, count = 0, len(tokens)
         while i < count:
