@@ -202,6 +202,9 @@ class StepTopics:
 
     stuck: tuple[str, ...] = ()
     why: tuple[str, ...] = ()
+    #: Words of the step's own subject ("mat khau" on the VNeID log-in): a message that has
+    #: one and would otherwise be out of scope is a complaint about this step.
+    words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +341,7 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
             str(step): StepTopics(
                 stuck=tuple(str(t) for t in raw.get("stuck", [])),
                 why=tuple(str(t) for t in raw.get("why", [])),
+                words=tuple(str(w) for w in raw.get("words", [])),
             )
             for step, raw in intents_raw.get("steps", {}).items()
         },

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from rapidfuzz import fuzz, process
 
 from bot.content import Content, ContentError, OptionSpec
-from bot.normalise import Normaliser
+from bot.normalise import Normaliser, contains
 from bot.textnorm import fold, plain
 
 if TYPE_CHECKING:
@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 
 #: The label of examples no topic or intent answers.
 OOS = "oos"
+#: The label of a complaint about the current step.
+STUCK = "reply:stuck"
 #: A bare number, as typed to choose an option ("2", "2.", "-1").
 _NUMBER = re.compile(r"[+-]?\d{1,3}[.)]?")
 #: A message of at most this many (normalised) words is short: see ``short_temperature``.
@@ -368,6 +370,10 @@ class Understanding:
             for x in (label, *others)
         }
         self._steps = content.step_topics
+        #: Each step's own words, normalised (see :meth:`_on_subject`).
+        self._step_words = {
+            step: self._phrases_of(topics.words) for step, topics in content.step_topics.items()
+        }
         #: Scam phrases by their first word (a message is looked through word by word).
         self._scam: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         for trigger in content.scam_triggers:
@@ -495,6 +501,11 @@ class Understanding:
             reaction = self._option_reaction(picked, context)
             return Reading(decision_for(reaction), 1.0, scam=scam, how="option words")
         probs, found = self._label_scores(raw, scam)
+        if probs.get(OOS, 0.0) > 0.0 and self._on_subject(words, context):
+            # "Forgot my VNeID password" is out of scope at the menu, but on the VNeID log-in
+            # step it is a complaint about the step: what was read as out of scope is "stuck".
+            probs = dict(probs)
+            probs[STUCK] = probs.get(STUCK, 0.0) + probs.pop(OOS)
         # A phrasing taught exactly says what it means: no option's resemblance may blur it.
         exact = found.how in ("example", "rule")
         # An option's resemblance chooses it for a reply ("huong dan cai"), not for a story
@@ -643,6 +654,15 @@ class Understanding:
                 probs[label] = 0.0
         nearest = self._classifier.examples[scores.nearest]
         return probs, _Found(scam, "classifier", nearest, scores.similarity)
+
+    def _phrases_of(self, texts: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+        return tuple(p for p in (tuple(self._normaliser.words(t)) for t in texts) if p)
+
+    def _on_subject(self, words: Sequence[str], context: Context) -> bool:
+        """Whether a message typed on an install step speaks of that step's own subject."""
+        if not _on_step_main(context):
+            return False
+        return any(contains(words, p) for p in self._step_words.get(context.screen, ()))
 
     def _phrases(self, texts: Sequence[str]) -> tuple[tuple[str, ...], ...]:
         return tuple(p for p in (tuple(self._normaliser.words(t)) for t in texts) if p)
