@@ -51,6 +51,7 @@ from app.runtime import (
     run_retention,
     run_until_signalled,
     started_channels,
+    warm_model_cache,
     warm_picture_cache,
 )
 from app.server import serve
@@ -146,7 +147,7 @@ async def _serve(settings: Settings) -> None:
 
 
 async def _retention(settings: Settings) -> None:
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings, citizens=False) as runtime:
         print(json.dumps(await run_retention(runtime)))
 
 
@@ -228,6 +229,7 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             # Rendered once here into the cache the workers read: otherwise each worker renders
             # every picture at its start (about 1.2 s each, holding the interpreter), at once.
             warm_picture_cache()
+            warm_model_cache(settings.config_path)
             return Supervisor(settings, args.workers).run()
         asyncio.run(_serve(settings))
     return 0
@@ -276,7 +278,7 @@ async def _write(path: Path, data: bytes) -> None:
 
 
 async def _staff_command(settings: Settings, args: argparse.Namespace) -> int:
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings, citizens=False) as runtime:
         desk = runtime.staff
         scope = _scope(args, runtime.config)
         if args.command == "invite":
@@ -353,7 +355,7 @@ def _scope_label(config: Config, scope: Scope) -> str:
 
 
 async def _population_import(settings: Settings, path: Path) -> int:
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings, citizens=False) as runtime:
         rows = []
         with path.open(encoding="utf-8-sig", newline="") as handle:
             for number, line in enumerate(csv.DictReader(handle), start=2):
