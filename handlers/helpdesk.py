@@ -20,8 +20,9 @@ helper's) -- and carries the messages:
   when an input is for the other side (``Reply.help``); the citizen's codes, ID and phone
   numbers and photos never get that far (the engine's usual guard), and a helper's message
   that asks for an OTP, a PIN, a photo of the card or of the face is held back and the helper
-  told why (bot/helpguard.py). Links to sites the deployment does not allow are hidden both
-  ways.
+  told why (bot/helpguard.py). A helper's picture (a screenshot of the right screen) is
+  passed on by where their platform keeps it, its caption checked the same way -- never a
+  citizen's. Links to sites the deployment does not allow are hidden both ways.
 - **Ending.** The helper records the outcome (installed / not yet / needs a home visit /
   could not help); the citizen can end the chat (saying whether they installed), cancel, or
   report the helper (the officials are told). "Installed" is counted as an assisted
@@ -66,7 +67,18 @@ from bot.content import Content, load_staff_texts
 from bot.engine import Engine
 from bot.engine.guards import hide_foreign_links
 from bot.helpguard import Guard
-from bot.model import HelpAsk, HelpNews, Input, Option, OutMessage, Reply, State, Text
+from bot.model import (
+    HelpAsk,
+    HelpNews,
+    Input,
+    Media,
+    Option,
+    OutMessage,
+    Reply,
+    State,
+    Text,
+    photo_reaches,
+)
 from bot.officials import Scope
 from handlers.channel import Channel, Incoming
 from handlers.conversation import Conversations, utcnow
@@ -178,7 +190,8 @@ class HelpDesk:
             if ask.what != "relay":
                 done = self._citizen_ends(conn, name, ref, incoming.chat, ask, now)
             elif ask.side == "volunteer":
-                done = self._relay_from_helper(conn, name, ref, text, ask.detail, now)
+                photo = event if isinstance(event, Media) else None
+                done = self._relay_from_helper(conn, name, ref, text, photo, now)
             else:
                 done = self._relay_from_citizen(conn, name, ref, text, now)
             if done.rerun:  # the delivery is left for the conversation's step
@@ -212,7 +225,13 @@ class HelpDesk:
         return Done(self._queue(conn, request.id, [(helper, (OutMessage(message),))], now))
 
     def _relay_from_helper(
-        self, conn: Connection, channel: str, ref: str, text: str, detail: str, now: datetime
+        self,
+        conn: Connection,
+        channel: str,
+        ref: str,
+        text: str,
+        photo: Media | None,
+        now: datetime,
     ) -> Done:
         request = store.helping(conn, channel, ref)
         me = store.member(conn, channel, ref)
@@ -224,9 +243,14 @@ class HelpDesk:
                 return Done(rerun=True)
             gone = OutMessage(self.texts["relay_no_request"])
             return Done(self._queue(conn, 0, [(me, (gone,))], now))
-        if detail == "photo":
-            note = OutMessage(self.texts["relay_no_picture"])
-            return Done(self._queue(conn, request.id, [(me, (note,))], now))
+        if photo is not None:
+            # A screenshot of the right screen: passed on by where the helper's platform
+            # keeps it (nothing of it is stored), if the citizen's platform can show it; its
+            # caption is checked like any message.
+            if not photo_reaches(photo.ref, request.channel):
+                note = OutMessage(self.texts["relay_no_picture"])
+                return Done(self._queue(conn, request.id, [(me, (note,))], now))
+            text = photo.caption
         held = self.guard.held_back(text)
         if held is not None:
             what = self.texts[f"relay_what_{held}"]
@@ -240,7 +264,8 @@ class HelpDesk:
         village = helprequests.village_name(request.fields, self.content, self.config)
         helper = t["help_helper"].format(village=village)
         words = self._scrubbed(text[:RELAY_LIMIT])
-        message = OutMessage(t["relay_from_helper"].format(helper=helper, text=words))
+        said = t["relay_from_helper"].format(helper=helper, text=words).strip()
+        message = OutMessage(said, photo=photo.ref if photo is not None else "")
         return Done(self._queue(conn, request.id, [(citizen, (message,))], now))
 
     def _citizen_ends(

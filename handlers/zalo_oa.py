@@ -228,7 +228,20 @@ def translate(body: object) -> Incoming | None:
     if name == "user_send_text":
         text = webhook.string(message.get("text"), "message.text")
         return Incoming(user, user, Text(text), delivery_id=delivery)
-    return Incoming(user, user, Media(MEDIA[name]), delivery_id=delivery)
+    return Incoming(user, user, _media(name, message), delivery_id=delivery)
+
+
+def _media(name: str, message: dict[str, Any]) -> Media:
+    """A photo with Zalo's address of it (a volunteer's may be passed on in a help chat)."""
+    attachments = message.get("attachments")
+    if name == "user_send_image" and isinstance(attachments, list) and attachments:
+        first = attachments[0]
+        payload = first.get("payload") if isinstance(first, dict) else None
+        url = payload.get("url") if isinstance(payload, dict) else None
+        if isinstance(url, str):
+            text = message.get("text")
+            return Media("photo", url, text if isinstance(text, str) else "")
+    return Media(MEDIA[name])
 
 
 def payloads(message: OutMessage) -> list[dict[str, Any]]:
@@ -342,6 +355,13 @@ class ZaloOAChannel:
 
     async def _send_message(self, user: str, message: OutMessage) -> None:
         """One engine message: a picture, or text pieces with the options as buttons."""
+        if message.photo:  # a volunteer's picture, passed on by its address
+            if message.text:
+                await self._send_cs(user, {"text": message.text[: CAPABILITIES.max_text]})
+            media = {"media_type": "image", "url": message.photo}
+            payload = {"template_type": "media", "elements": [media]}
+            await self._send_cs(user, {"attachment": {"type": "template", "payload": payload}})
+            return
         if message.picture:
             await self._send_picture(user, message.picture)
             return

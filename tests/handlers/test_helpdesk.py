@@ -40,7 +40,8 @@ from storage.models import Base
 from storage.repository import Repository
 from storage.staff import StaffRepository
 from tests.conftest import T0, TEST_SECRET, rows
-from tests.handlers.test_channel_contract import Driver, TelegramDriver, _driver
+from tests.fakes.zalo_api import image_event
+from tests.handlers.test_channel_contract import Driver, TelegramDriver, ZaloBotDriver, _driver
 
 #: A Tuesday, 8:00 in Thanh Hoa: working hours.
 MORNING = T0
@@ -454,3 +455,62 @@ async def test_a_new_helper_takes_two_requests_at_once(db: Database, engine: Eng
     )
     assert all(a[0].text.startswith("✅ Bạn đã nhận yêu cầu") for a in answers)
     assert await rows(db, "SELECT status FROM help_requests") == [("claimed",), ("claimed",)]
+
+
+async def test_a_volunteer_sends_a_picture_a_citizen_never_does(desk: Desk) -> None:
+    """A volunteer on Zalo Bot sends a screenshot (with a caption) to a citizen on Telegram:
+    passed on by Zalo's address of it, the caption checked like any message; nothing of it
+    stays in the store. The citizen's photo goes nowhere (the usual warning), and a helper's
+    picture that asks for the card through its caption is held back."""
+    await desk.open("telegram", "zalo_bot")
+    await desk.enrol("zalo_bot", VOLUNTEER, "volunteer")
+    await desk.ask_for_chat("telegram", CITIZEN)
+    rid = await _request_id(desk)
+    await desk.says("zalo_bot", VOLUNTEER, f"/nhan {rid}")
+    zalo = desk.drivers["zalo_bot"]
+    assert isinstance(zalo, ZaloBotDriver)
+    telegram = desk.drivers["telegram"]
+    assert isinstance(telegram, TelegramDriver)
+
+    screenshot = "https://photo-stal.zadn.vn/test/man-hinh-dung.jpg"
+    event = image_event(VOLUNTEER, photo_url=screenshot, caption="Bác bấm nút xanh này nhé")
+    assert await zalo._event(event) == 200
+    await desk.inbound.drain()
+    (sent,) = [c for c in telegram.api.calls_of("sendPhoto") if c.ok]
+    assert sent.params["photo"] == screenshot
+    assert str(sent.params["chat_id"]) == CITIZEN
+    caption = str(sent.params["caption"])
+    assert caption.startswith("🙋 Tình nguyện viên hỗ trợ Thôn Đông Hòa (mẫu):")
+    assert "nút xanh" in caption
+    assert screenshot not in await desk.dump(), "sent and gone: no trace of it is kept"
+    assert await rows(desk.db, "SELECT count(*) FROM help_messages") == [(0,)]
+
+    # A caption asking for the card: the picture is held back like such a message.
+    event = image_event(VOLUNTEER, caption="bác chụp mặt trước căn cước gửi cháu")
+    assert await zalo._event(event) == 200
+    await desk.inbound.drain()
+    assert len([c for c in telegram.api.calls_of("sendPhoto") if c.ok]) == 1
+    assert "KHÔNG được chuyển" in desk.heard("zalo_bot", VOLUNTEER)[-1]
+
+    # The citizen's photo: deleted, warned about, never passed on.
+    told = len(desk.heard("zalo_bot", VOLUNTEER))
+    assert await telegram.photo(CITIZEN) == 200
+    await desk.inbound.drain()
+    assert len(desk.heard("zalo_bot", VOLUNTEER)) == told
+    assert not any(c.params.get("photo") for c in zalo.api.calls_of("sendPhoto"))
+    assert telegram.deleted(CITIZEN)
+
+
+async def test_a_telegram_picture_cannot_reach_a_citizen_on_zalo(desk: Desk) -> None:
+    """Telegram's file addresses hold the bot's token: a helper's Telegram picture is never
+    handed to Zalo; the helper is told to say it in words."""
+    await desk.open("zalo_bot", "telegram")
+    await desk.enrol("telegram", VOLUNTEER, "volunteer")
+    await desk.ask_for_chat("zalo_bot", CITIZEN)
+    rid = await _request_id(desk)
+    await desk.says("telegram", VOLUNTEER, f"/nhan {rid}")
+    heard = len(desk.heard("zalo_bot", CITIZEN))
+    assert await desk.drivers["telegram"].photo(VOLUNTEER) == 200
+    await desk.inbound.drain()
+    assert len(desk.heard("zalo_bot", CITIZEN)) == heard
+    assert desk.heard("telegram", VOLUNTEER)[-1] == desk.texts["relay_no_picture"]
