@@ -534,6 +534,7 @@ class HelpDesk:
     async def _advance_quietly(self) -> None:
         try:
             await self.advance()
+            await self.send(await self.db.run(lambda conn: store.notices(conn, BATCH)))
         except TROUBLE as exc:
             log.warning("help desk: could not advance requests (%s)", type(exc).__name__)
 
@@ -680,6 +681,9 @@ class HelpDesk:
         row = await self.db.run(lambda conn: store.take(conn, message_id, self.clock()))
         if row is None:
             return  # sent by someone else, or its request ended
+        if row.payload == store.ERASED_NOTICE:
+            await self._erased(row)
+            return
         channel = self.channels.get(row.channel)
         opened = self.refs.unseal(row.channel, row.user_ref, row.payload)
         if channel is None or opened is None:
@@ -709,6 +713,23 @@ class HelpDesk:
                 log.warning("help desk: a message ended %s; not sent again", type(exc).__name__)
             break
         await self.db.run(lambda conn: store.done(conn, [message_id]))
+
+    async def _erased(self, row: store.InTransit) -> None:
+        """A citizen deleted their data during a chat (their step could not word or seal
+        this): their helper is released and told, in one line."""
+        now = self.clock()
+
+        def work(conn: Connection) -> Done:
+            store.done(conn, [row.id])
+            helper = store.member(conn, row.channel, row.user_ref)
+            if helper is None:
+                return Done()
+            self._release(conn, helper, now)
+            note = OutMessage(self.texts["help_erased_by_citizen"].format(id=row.request_id))
+            return Done(self._queue(conn, row.request_id, [(helper, (note,))], now))
+
+        done = await self._transact(work)
+        await self.send(done.ids)
 
     async def _unreachable(self, request_id: int, channel: str, user_ref: str) -> None:
         """A side blocked the bot (or Zalo OA's 7-day window closed): the request ends."""

@@ -39,6 +39,9 @@ _inbox = Base.metadata.tables["inbox"]
 _audit = Base.metadata.tables["audit"]
 
 LIVE = ("draft", "open", "claimed")
+#: The payload of a message to a helper whose citizen deleted their data during the chat:
+#: nothing sealed (their request number only); the help desk words it when it sends it.
+ERASED_NOTICE = "erased"
 #: Where the partial unique index allows one live request per citizen.
 _LIVE_WHERE = text("status IN ('draft', 'open', 'claimed')")
 #: A request's stages of notification (``stage`` column): nobody told yet, the village's
@@ -250,6 +253,14 @@ def erase(conn: Connection, channel: str, user_ref: str, now: datetime, erased: 
     ids = [row.id for row in conn.execute(select(r.id).where(_mine(channel, user_ref)))]
     if ids:
         conn.execute(delete(_messages).where(_messages.c.request_id.in_(ids)))
+    helped = conn.execute(
+        select(r.id, r.volunteer_channel, r.volunteer_ref).where(
+            _mine(channel, user_ref), r.status == "claimed", r.volunteer_ref.is_not(None)
+        )
+    ).all()
+    for row in helped:  # their helper is told at once (not only at their next message)
+        notice = Outgoing(row.id, row.volunteer_channel, row.volunteer_ref, ERASED_NOTICE)
+        queue(conn, [notice], now)
     conn.execute(
         update(_requests)
         .where(_mine(channel, user_ref), r.status.in_(LIVE))
@@ -513,6 +524,18 @@ def put_back(conn: Connection, message_id: int) -> None:
         .where(_messages.c.id == message_id)
         .values(status="pending", claimed_at=None)
     )
+
+
+def notices(conn: Connection, limit: int) -> list[int]:
+    """Pending notices to helpers (:data:`ERASED_NOTICE`), oldest first."""
+    m = _messages.c
+    rows = conn.execute(
+        select(m.id)
+        .where(m.status == "pending", m.payload == ERASED_NOTICE)
+        .order_by(m.id)
+        .limit(limit)
+    )
+    return [int(row.id) for row in rows]
 
 
 def left_behind(conn: Connection, before: datetime, limit: int) -> list[int]:

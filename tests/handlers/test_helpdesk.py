@@ -350,10 +350,32 @@ async def test_deleting_my_data_closes_and_empties_my_request(desk: Desk) -> Non
     found = await rows(desk.db, "SELECT status, outcome, address, user_ref FROM help_requests")
     assert found == [("closed", "erased", None, found[0][3])]
     assert found[0][3] != desk.refs.ref("telegram", int(CITIZEN)), "linked to nobody"
+    # The helper is told at once, in one line -- not only at their next message.
+    await desk.helpdesk.drain()
+    assert desk.heard("zalo_bot", VOLUNTEER)[-1] == desk.texts["help_erased_by_citizen"].format(
+        id=rid
+    )
     assert await rows(desk.db, "SELECT count(*) FROM help_messages") == [(0,)]
-    # The helper's next words reach nobody, and they are told.
+    # What they type next is theirs again: a staff command, relayed to nobody.
+    told = len(desk.heard("telegram", CITIZEN))
     await desk.says("zalo_bot", VOLUNTEER, "bác còn đó không ạ")
-    assert "không còn đang giúp" in desk.heard("zalo_bot", VOLUNTEER)[-1]
+    assert len(desk.heard("telegram", CITIZEN)) == told
+    assert "bác còn đó" not in await desk.dump()
+
+
+async def test_the_citizen_ending_the_chat_tells_the_helper_at_once(desk: Desk) -> None:
+    await desk.open("telegram", "zalo_bot")
+    await desk.enrol("zalo_bot", VOLUNTEER, "volunteer")
+    await desk.ask_for_chat("telegram", CITIZEN)
+    rid = await _request_id(desk)
+    await desk.says("zalo_bot", VOLUNTEER, f"/nhan {rid}")
+    await desk.says("telegram", CITIZEN, "kết thúc")
+    await desk.press("telegram", CITIZEN, "Chưa xong")
+    ended = desk.heard("zalo_bot", VOLUNTEER)[-1]
+    assert ended.startswith(f"Người dân đã kết thúc trò chuyện (yêu cầu #{rid})")
+    assert await rows(desk.db, "SELECT status, outcome FROM help_requests") == [
+        ("closed", "not_yet")
+    ]
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
