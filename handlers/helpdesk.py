@@ -476,13 +476,8 @@ class HelpDesk:
     async def stats(self, scope: Scope) -> str:
         """The help requests' lines of /stats: how many, how fast they were taken (median),
         the share that ended installed, and by helper."""
-        communes = [c.code for c in officials.communes_in(self.config, scope)]
-        found = helprequests.figures(await self.db.run(lambda c: store.figures(c, communes)))
-        median = (
-            self._waited(timedelta(seconds=found.median_claim_s))
-            if found.median_claim_s is not None
-            else "-"
-        )
+        found = await figures(self.db, self.config, scope)
+        median = waited(found.median_claim_s, self.texts)
         share = f"{found.resolved_share:.0%}" if found.resolved_share is not None else "-"
         lines = [
             self.texts["help_stats"].format(
@@ -825,18 +820,32 @@ class HelpDesk:
         return self.texts[key].format(id=request.id, village=village, kind=kind, waited=waited)
 
     def _waited(self, span: timedelta) -> str:
-        minutes = max(0, int(span.total_seconds() // 60))
-        if minutes < 60:
-            return self.texts["waited_minutes"].format(n=minutes)
-        if minutes < 48 * 60:
-            return self.texts["waited_hours"].format(n=minutes // 60)
-        return self.texts["waited_days"].format(n=minutes // (24 * 60))
+        return waited(span.total_seconds(), self.texts)
 
     async def drain(self) -> None:
         """Wait for what a kick started (tests, clean shutdown)."""
         if self._kicked is not None:
             with contextlib.suppress(Exception):
                 await self._kicked
+
+
+async def figures(db: Database, config: Config, scope: Scope) -> helprequests.HelpFigures:
+    """The help requests' figures of ``scope``: what /stats says, ``stats --json`` prints
+    and the dashboard's volunteers page shows -- one computation for the three."""
+    communes = [c.code for c in officials.communes_in(config, scope)]
+    return helprequests.figures(await db.run(lambda c: store.figures(c, communes)))
+
+
+def waited(seconds: float | None, texts: Mapping[str, str]) -> str:
+    """A wait in minutes, hours or days ("-": none)."""
+    if seconds is None:
+        return "-"
+    minutes = max(0, int(seconds // 60))
+    if minutes < 60:
+        return texts["waited_minutes"].format(n=minutes)
+    if minutes < 48 * 60:
+        return texts["waited_hours"].format(n=minutes // 60)
+    return texts["waited_days"].format(n=minutes // (24 * 60))
 
 
 def _at(request: Request, stage: int) -> Request:
