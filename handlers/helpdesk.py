@@ -82,7 +82,7 @@ from bot.model import (
 from bot.officials import Scope
 from handlers.channel import Channel, Incoming
 from handlers.conversation import Conversations, utcnow
-from handlers.delivery import InDoubt, NotSent, Rejected, RetryLater, Unreachable
+from handlers.delivery import InDoubt, NotSent, OutsideWindow, Rejected, RetryLater, Unreachable
 from storage import helpdesk as store
 from storage.database import TROUBLE, Database
 from storage.helpdesk import Member, Outgoing, Request
@@ -199,6 +199,8 @@ class HelpDesk:
                     self._writes.release(conn, [{"channel": name, "delivery_id": key}])
             else:
                 _inbox_done(conn, inbox_id)
+                # They wrote: what waited for them (Zalo OA's window) can go now, first.
+                done.ids[:0] = store.unhold(conn, name, ref)
             return done
 
         done = await self._transact(work)
@@ -700,6 +702,9 @@ class HelpDesk:
             except NotSent:
                 await self.db.run(lambda conn: store.put_back(conn, message_id))
                 return
+            except OutsideWindow:
+                await self._held(row)
+                return
             except Unreachable:
                 await self.db.run(lambda conn: store.done(conn, [message_id]))
                 await self._unreachable(row.request_id, row.channel, row.user_ref)
@@ -722,6 +727,31 @@ class HelpDesk:
             self._release(conn, helper, now)
             note = OutMessage(self.texts["help_erased_by_citizen"].format(id=row.request_id))
             return Done(self._queue(conn, row.request_id, [(helper, (note,))], now))
+
+        done = await self._transact(work)
+        await self.send(done.ids)
+
+    async def _held(self, row: store.InTransit) -> None:
+        """Zalo OA takes nothing for this side until they write again (7 days without a
+        word): the message waits for that, and the other side is told so once -- honestly,
+        that it has not arrived and when it will."""
+        now = self.clock()
+
+        def work(conn: Connection) -> Done:
+            request = store.lock(conn, row.request_id)
+            if store.hold(conn, row.id) != 1 or request is None or request.status != "claimed":
+                return Done()
+            if (request.channel, request.user_ref) == (row.channel, row.user_ref):
+                helper = self._helper(conn, request)
+                if helper is None:
+                    return Done()
+                note = OutMessage(self.texts["relay_held_citizen"].format(id=request.id))
+                return Done(self._queue(conn, request.id, [(helper, (note,))], now))
+            citizen = self._citizen(request)
+            if citizen is None:
+                return Done()
+            note = OutMessage(self.content.templates["relay_held_helper"])
+            return Done(self._queue(conn, request.id, [(citizen, (note,))], now))
 
         done = await self._transact(work)
         await self.send(done.ids)

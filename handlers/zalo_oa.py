@@ -39,7 +39,7 @@ from bot.model import Blocked, Input, Media, MediaKind, OutMessage, Start, Text
 from handlers import webhook
 from handlers.channel import Capabilities, ChannelSpec, Incoming, Route, Services
 from handlers.conversation import utcnow
-from handlers.delivery import InDoubt, NotSent, Rejected, Unreachable
+from handlers.delivery import InDoubt, NotSent, OutsideWindow, Rejected, Unreachable
 from handlers.inbound import Inbound, split_text
 from handlers.pictures import Gallery
 from handlers.render import numbered
@@ -82,6 +82,8 @@ MAX_AHEAD = timedelta(minutes=10)
 URL_CHECK_MAX = 1024
 TOKEN_ERRORS = (-216, -220)
 GIVE_UP = (-230, -213, -204, -205, -219, -212)
+#: The user has not written to the OA for 7 days (zalo.md 2.5): nothing goes until they do.
+OUTSIDE_WINDOW = -230
 MEDIA: dict[str, MediaKind] = {
     "user_send_image": "photo",
     "user_send_gif": "sticker",
@@ -347,6 +349,8 @@ class ZaloOAChannel:
                 await self._send_message(chat, message)
         except ZaloOAError as exc:
             # GIVE_UP: the user blocked the OA, left, or is outside the window it may write in.
+            if exc.code == OUTSIDE_WINDOW:
+                raise OutsideWindow(str(exc)) from exc
             raise (Unreachable if exc.code in GIVE_UP else Rejected)(str(exc)) from exc
         except aiohttp.ClientConnectorError as exc:
             raise NotSent(type(exc).__name__) from exc

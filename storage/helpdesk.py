@@ -373,7 +373,7 @@ def end(
     )
     conn.execute(
         delete(_messages).where(
-            _messages.c.request_id == request_id, _messages.c.status == "pending"
+            _messages.c.request_id == request_id, _messages.c.status.in_(("pending", "held"))
         )
     )
 
@@ -536,6 +536,36 @@ def notices(conn: Connection, limit: int) -> list[int]:
         .limit(limit)
     )
     return [int(row.id) for row in rows]
+
+
+def hold(conn: Connection, message_id: int) -> int:
+    """The platform takes nothing for this message's recipient until they write again: the
+    message waits, "held". Returns how many of theirs are held now (1: the first)."""
+    m = _messages.c
+    row = conn.execute(
+        update(_messages)
+        .where(m.id == message_id)
+        .values(status="held", claimed_at=None)
+        .returning(m.channel, m.user_ref)
+    ).first()
+    if row is None:
+        return 0
+    held = select(func.count()).where(
+        m.channel == row.channel, m.user_ref == row.user_ref, m.status == "held"
+    )
+    return int(conn.execute(held).scalar_one())
+
+
+def unhold(conn: Connection, channel: str, user_ref: str) -> list[int]:
+    """The recipient wrote again: what was held for them is pending again, oldest first."""
+    m = _messages.c
+    rows = conn.execute(
+        update(_messages)
+        .where(m.channel == channel, m.user_ref == user_ref, m.status == "held")
+        .values(status="pending")
+        .returning(m.id)
+    )
+    return sorted(int(row.id) for row in rows)
 
 
 def left_behind(conn: Connection, before: datetime, limit: int) -> list[int]:

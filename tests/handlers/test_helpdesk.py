@@ -41,7 +41,13 @@ from storage.repository import Repository
 from storage.staff import StaffRepository
 from tests.conftest import T0, TEST_SECRET, rows
 from tests.fakes.zalo_api import image_event
-from tests.handlers.test_channel_contract import Driver, TelegramDriver, ZaloBotDriver, _driver
+from tests.handlers.test_channel_contract import (
+    Driver,
+    TelegramDriver,
+    ZaloBotDriver,
+    ZaloOADriver,
+    _driver,
+)
 
 #: A Tuesday, 8:00 in Thanh Hoa: working hours.
 MORNING = T0
@@ -92,6 +98,9 @@ class Desk:
         on every platform)."""
         labels = shown(self.drivers[platform], user)
         number = next(n for n, shown_label in enumerate(labels, 1) if label in shown_label)
+        if platform == "zalo_oa":  # a tap on the OA's button comes back as its label
+            await self.says(platform, user, labels[number - 1])
+            return
         await self.says(platform, user, str(number))
 
     def heard(self, platform: str, user: str) -> list[str]:
@@ -149,6 +158,12 @@ def shown(driver: Driver, user: str) -> list[str]:
         markup = calls[-1].params["reply_markup"]
         markup = json.loads(markup) if isinstance(markup, str) else markup
         return [row[0]["text"] for row in markup["inline_keyboard"]]
+    if isinstance(driver, ZaloOADriver):
+        for body in reversed(driver.oa.sent(user)):
+            payload = body["message"].get("attachment", {}).get("payload", {})
+            if payload.get("buttons"):
+                return [button["title"] for button in payload["buttons"]]
+        return []
     for text in reversed(driver.sent(user)):
         found = re.findall(r"^\d+\. (.+)$", text, re.M)
         if found:
@@ -536,3 +551,52 @@ async def test_a_telegram_picture_cannot_reach_a_citizen_on_zalo(desk: Desk) -> 
     await desk.inbound.drain()
     assert len(desk.heard("zalo_bot", CITIZEN)) == heard
     assert desk.heard("telegram", VOLUNTEER)[-1] == desk.texts["relay_no_picture"]
+
+
+@pytest.mark.parametrize(
+    ("citizen_on", "helper_on"), [("zalo_oa", "zalo_bot"), ("telegram", "zalo_oa")]
+)
+async def test_outside_zalo_oas_window_messages_wait_and_the_other_side_is_told(
+    desk: Desk, citizen_on: str, helper_on: str
+) -> None:
+    """Zalo OA takes nothing for someone who has not written for 7 days (-230): the chat
+    goes on, what is said to them waits, the other side is told once what happens -- and it
+    all arrives, in order, when they write again."""
+    await desk.open(citizen_on, helper_on)
+    await desk.enrol(helper_on, VOLUNTEER, "volunteer")
+    await desk.ask_for_chat(citizen_on, CITIZEN)
+    rid = await _request_id(desk)
+    await desk.says(helper_on, VOLUNTEER, f"/nhan {rid}")
+    oa = desk.drivers["zalo_oa"]
+    assert isinstance(oa, ZaloOADriver)
+    quiet, speaker, speaker_on = (
+        (CITIZEN, VOLUNTEER, helper_on)
+        if citizen_on == "zalo_oa"
+        else (VOLUNTEER, CITIZEN, citizen_on)
+    )
+    oa.oa.outside_window(quiet)
+    before = len(desk.heard(speaker_on, speaker))
+    await desk.says(speaker_on, speaker, "Bác mở ứng dụng ra nhé")
+    await desk.says(speaker_on, speaker, "Rồi bấm nút Đăng nhập")
+    told = desk.heard(speaker_on, speaker)[before:]
+    expected = (
+        desk.texts["relay_held_citizen"].format(id=rid)
+        if quiet == CITIZEN
+        else desk.engine.content.templates["relay_held_helper"]
+    )
+    assert told == [expected], "told once, honestly"
+    assert await rows(desk.db, "SELECT status FROM help_requests") == [("claimed",)]
+    assert await rows(desk.db, "SELECT status, count(*) FROM help_messages GROUP BY status") == [
+        ("held", 2)
+    ]
+    assert "Đăng nhập" not in await desk.dump(), "held sealed"
+
+    oa.oa.inside_window(quiet)
+    heard = len(desk.heard("zalo_oa", quiet))
+    await desk.says("zalo_oa", quiet, "tôi đây")
+    arrived = desk.heard("zalo_oa", quiet)[heard:]
+    assert len(arrived) == 2
+    assert "ứng dụng ra" in arrived[0], "in order"
+    assert "Đăng nhập" in arrived[1]
+    assert "tôi đây" in desk.heard(speaker_on, speaker)[-1]
+    assert await rows(desk.db, "SELECT count(*) FROM help_messages") == [(0,)]
