@@ -356,8 +356,9 @@ def focus(conn: Connection, request_id: int, now: datetime) -> None:
 def end(
     conn: Connection, request_id: int, status: str, outcome: str | None, now: datetime
 ) -> None:
-    """The request ends: what was sealed is emptied and its messages not yet on their way
-    are deleted (one being sent is deleted by its sender, a moment later)."""
+    """The request ends: what was sealed is emptied and its messages in transit deleted --
+    those being sent too (their sender's own deletion then finds nothing; one a kill -9
+    left "sending" would otherwise outlive the request until the sweeper's IN_DOUBT)."""
     conn.execute(
         update(_requests)
         .where(_requests.c.id == request_id)
@@ -371,11 +372,7 @@ def end(
             phone=None,
         )
     )
-    conn.execute(
-        delete(_messages).where(
-            _messages.c.request_id == request_id, _messages.c.status.in_(("pending", "held"))
-        )
-    )
+    conn.execute(delete(_messages).where(_messages.c.request_id == request_id))
 
 
 def reported(conn: Connection, request_id: int) -> None:
