@@ -358,6 +358,13 @@ def test_a_photo_comes_with_zalos_address_of_it() -> None:
     incoming = zalo_bot.translate(image_event(CHAT, photo_url=url, caption="nut xanh"))
     assert incoming is not None
     assert incoming.event == Media("photo", url, "nut xanh")
+    for key in ("photo", "url"):  # the field's name is unsettled (zalo.md 1.3)
+        event = image_event(CHAT)
+        event["message"][key] = event["message"].pop("photo_url").replace("photo.jpg", key)
+        incoming = zalo_bot.translate(event)
+        assert incoming is not None
+        assert isinstance(incoming.event, Media)
+        assert incoming.event.ref.endswith(f"/{key}")
     incoming = zalo_oa.translate(oa_image_event(USER, app_id="app", url=url))
     assert incoming is not None
     assert incoming.event == Media("photo", url, "")
