@@ -66,6 +66,7 @@ from bot.logs import configure
 from bot.officials import Scope, deep_link
 from bot.pictures import load_pictures
 from bot.stats import render
+from handlers import helpdesk
 from handlers.channel import Mode
 from handlers.conversation import utcnow
 from storage.database import Database, DatabaseUnavailable, migrate
@@ -309,7 +310,9 @@ async def _staff_command(settings: Settings, args: argparse.Namespace) -> int:
         elif args.command == "stats":
             report = await desk.report(scope)
             if args.json:
-                print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+                helped = await helpdesk.figures(runtime.db, runtime.config, scope)
+                printed = {**report.to_json(), "help_desk": helped.to_json()}
+                print(json.dumps(printed, ensure_ascii=False, indent=2))
             else:
                 print(render(report, runtime.config, runtime.content, desk.texts))
         elif args.command == "requests":
