@@ -27,6 +27,9 @@ _inbox = Base.metadata.tables["inbox"]
 BATCH_LIMIT = 500
 #: Rows of this process remembered as the only one of their user when they were written.
 ALONE_KEPT = 10_000
+#: One row, returning its id (built once: building it per row was a fifth of a web chat
+#: message's CPU in SQLAlchemy's expression code).
+_INSERT = insert(_inbox).returning(_inbox.c.id)
 #: Whether a user has a row in the inbox (built once: it runs for every delivery).
 _ANY_OF_USER = (
     select(_inbox.c.id)
@@ -143,16 +146,13 @@ def _insert(conn: Connection, batch: list[_Put]) -> list[tuple[int, bool]]:
         found = conn.execute(_ANY_OF_USER, {"channel": item.channel, "user_ref": item.user_ref})
         alone = found.first() is None
         # One statement per row: the ids come back in order on SQLite and PostgreSQL alike.
-        result = conn.execute(
-            insert(_inbox)
-            .values(
-                channel=item.channel,
-                user_ref=item.user_ref,
-                payload=item.payload,
-                received_at=item.at,
-                attempts=0,
-            )
-            .returning(_inbox.c.id)
-        )
+        row = {
+            "channel": item.channel,
+            "user_ref": item.user_ref,
+            "payload": item.payload,
+            "received_at": item.at,
+            "attempts": 0,
+        }
+        result = conn.execute(_INSERT, row)
         ids.append((int(result.scalar_one()), alone))
     return ids
