@@ -146,7 +146,7 @@ async def _serve(settings: Settings) -> None:
 
 
 async def _retention(settings: Settings) -> None:
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings, citizens=False) as runtime:
         print(json.dumps(await run_retention(runtime)))
 
 
@@ -276,7 +276,7 @@ async def _write(path: Path, data: bytes) -> None:
 
 
 async def _staff_command(settings: Settings, args: argparse.Namespace) -> int:
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings, citizens=False) as runtime:
         desk = runtime.staff
         scope = _scope(args, runtime.config)
         if args.command == "invite":
@@ -353,7 +353,7 @@ def _scope_label(config: Config, scope: Scope) -> str:
 
 
 async def _population_import(settings: Settings, path: Path) -> int:
-    async with open_runtime(settings) as runtime:
+    async with open_runtime(settings, citizens=False) as runtime:
         rows = []
         with path.open(encoding="utf-8-sig", newline="") as handle:
             for number, line in enumerate(csv.DictReader(handle), start=2):

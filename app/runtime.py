@@ -81,16 +81,21 @@ def build_engine(config_path: Path) -> Engine:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """Load config and content, migrate the database, and yield the wired services."""
+async def open_runtime(settings: Settings, *, citizens: bool = True) -> AsyncIterator[Runtime]:
+    """Load config and content, migrate the database, and yield the wired services.
+
+    ``citizens=False`` for a command that reads no citizen's message (stats, export,
+    invite...): the understanding of typed text is then not trained ahead."""
     # First: in production, no secret means no start.
     refs = UserRefs(load_id_secret(settings.id_secret, production=settings.production))
     engine = build_engine(settings.config_path)
     # Train the understanding of typed messages (3-7 s with scikit-learn's import) in a child
     # process while the channels start: not on the first citizen who types, and not in a
-    # thread here, whose hold on the interpreter's lock slowed every reply meanwhile.
+    # thread here, whose hold on the interpreter's lock slowed every reply meanwhile. A
+    # command for officials skips it: spawning the child alone kept `stats` waiting ~3 s.
     training = Training(engine.understanding)
-    training.start()
+    if citizens:
+        training.start()
     config = engine.config
     db = Database(settings.database_url)
     try:
