@@ -28,6 +28,7 @@ from pathlib import Path
 from zxcvbn import zxcvbn
 
 from bot.config import ConfigError
+from bot.folders import private_folder
 
 LOCAL_SECRET_FILE = Path("var") / "id_secret"
 MIN_LENGTH = 16
@@ -99,9 +100,7 @@ def _read_local(path: Path) -> bytes:
 def _create_local(path: Path) -> bytes:
     secret = secrets.token_hex(32).encode()
     try:
-        if not path.parent.exists():
-            path.parent.mkdir(parents=True, mode=0o700)
-            path.parent.chmod(0o700)  # whatever the umask
+        private_folder(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(secret)

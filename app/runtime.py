@@ -22,8 +22,8 @@ from typing import Any
 
 from app.id_secret import load_id_secret
 from app.settings import Settings
-from app.training import Training
-from bot.config import Config, load_config
+from app.training import ModelCache, Training
+from bot.config import Config, ConfigError, load_config
 from bot.content import Content, ContentError, load_content
 from bot.engine import Engine
 from bot.identity import UserRefs
@@ -48,6 +48,11 @@ from storage.staff import StaffRepository
 RETENTION_EVERY = timedelta(days=1)
 #: Where rendered pictures are kept between starts (beside the local database and secret).
 PICTURE_CACHE = Path("var") / "pictures"
+#: Trained classifiers of the understanding (app/training.py: ModelCache).
+MODEL_CACHE = Path("var") / "models"
+#: A supervisor waits at most this long for the training before starting its workers
+#: (about 5 s on an idle core; the workers train themselves if it takes longer).
+TRAINING_WAIT = timedelta(seconds=60)
 #: A lease lasts this long unless renewed (renewed every third of it).
 LEASE_TTL = timedelta(seconds=30)
 
@@ -93,7 +98,7 @@ async def open_runtime(settings: Settings, *, citizens: bool = True) -> AsyncIte
     # process while the channels start: not on the first citizen who types, and not in a
     # thread here, whose hold on the interpreter's lock slowed every reply meanwhile. A
     # command for officials skips it: spawning the child alone kept `stats` waiting ~3 s.
-    training = Training(engine.understanding)
+    training = Training(engine.understanding, ModelCache(MODEL_CACHE))
     if citizens:
         training.start()
     config = engine.config
@@ -142,6 +147,22 @@ def warm_picture_cache(locale: str = "vi") -> None:
     # A worker checks the content at its start and says what is wrong.
     with contextlib.suppress(ContentError):
         load_pictures(locale, cache=PICTURE_CACHE)
+
+
+def warm_model_cache(config_path: Path) -> None:
+    """Train the understanding's classifier into :data:`MODEL_CACHE` now, if it is not
+    there (a supervisor, before its workers start: one training instead of one per worker,
+    all at once on the same cores); content the worker would refuse is left to it to report."""
+    try:
+        engine = build_engine(config_path)
+    except (ContentError, ConfigError):
+        return
+    training = Training(engine.understanding, ModelCache(MODEL_CACHE))
+    try:
+        training.start()
+        training.done.wait(TRAINING_WAIT.total_seconds())
+    finally:
+        training.close()
 
 
 async def run_retention(runtime: Runtime) -> dict[str, int]:

@@ -35,6 +35,7 @@ from types import FrameType
 
 from app.settings import SUPERVISOR_PID, WORKER_COUNT, WORKER_INDEX, Settings
 from bot.config import ConfigError
+from bot.folders import private_folder
 from storage.database import Database, migrate
 
 #: A worker that dies sooner than this after starting is crash-looping: wait before restarting.
@@ -142,7 +143,7 @@ def die_with_supervisor(supervisor: int) -> None:
 def only_server_on(port: int, folder: Path = LOCK_FOLDER) -> Iterator[None]:
     """Hold ``folder/serve-PORT.lock`` for the life of the block; raise ConfigError (one
     line) if a live server holds it. The lock dies with its holder, however it dies."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_folder(folder)
     path = folder / f"serve-{port}.lock"
     handle = path.open("a+")
     try:

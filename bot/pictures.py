@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.content import CONTENT_ROOT, ContentError
+from bot.folders import private_folder
 
 #: Pixel width of every PNG: sharp on a 1080 px wide phone screen, and a 360 px wide screen
 #: scales it by 1/3, which is what the SVGs' text sizes (60 and 40 units) are drawn for.
@@ -302,7 +303,7 @@ def render_cached(svg: bytes, width: int, cache: Path) -> tuple[bytes, int, int]
         pass  # not there yet, or not a picture: rendered again
     png, w, h = render_png(svg, width)
     try:
-        cache.mkdir(parents=True, exist_ok=True)
+        private_folder(cache)
         partial = path.with_suffix(f".{os.getpid()}.tmp")
         partial.write_bytes(png)
         partial.replace(path)  # whole or not at all, whichever worker writes last

@@ -41,6 +41,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bot.folders import private_folder
+
 DEFAULT_URL = "sqlite:///var/bot.db"
 #: How often the SQLite write-ahead log is folded back into the database file -- or sooner,
 #: after this many transactions (about 25 KB of log each), so the log stays small under load.
@@ -178,9 +180,7 @@ def _private_sqlite_file(path: Path, url: str) -> None:
     creates beside it the database file's mode. A database file left readable by others
     (by an earlier version) is made private."""
     try:
-        if not path.parent.exists():
-            path.parent.mkdir(parents=True, mode=0o700)
-            path.parent.chmod(0o700)
+        private_folder(path.parent)
         with contextlib.suppress(FileExistsError):
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
