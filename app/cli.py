@@ -51,7 +51,6 @@ from app.runtime import (
     run_retention,
     run_until_signalled,
     started_channels,
-    warm_model_cache,
     warm_picture_cache,
 )
 from app.server import serve
@@ -229,7 +228,6 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             # Rendered once here into the cache the workers read: otherwise each worker renders
             # every picture at its start (about 1.2 s each, holding the interpreter), at once.
             warm_picture_cache()
-            warm_model_cache(settings.config_path)
             return Supervisor(settings, args.workers).run()
         asyncio.run(_serve(settings))
     return 0
