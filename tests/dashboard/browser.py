@@ -22,7 +22,7 @@ import time
 import urllib.request
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -187,12 +187,19 @@ def help_requests(conn: Any, world: World, code: str) -> None:
             store.end(conn, request.id, "closed", outcome, world.now)
 
 
-def config_file(folder: Path) -> Path:
+def config_file(folder: Path, web_url: str = "") -> Path:
+    """The World's deployment; ``web_url``: its public web address (the web chat's QR codes
+    and shared link point there)."""
     path = folder / "config.toml"
-    path.write_text(
-        (ROOT / "config.toml").read_text(encoding="utf-8") + MORE_COMMUNES, encoding="utf-8"
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    if web_url:
+        text = text.replace("[deployment]\n", f'[deployment]\nweb_url = "{web_url}"\n', 1)
+    path.write_text(text + MORE_COMMUNES, encoding="utf-8")
+    config = load_config(path)
+    assert config.web_url == web_url
+    assert replace(config, web_url="") == three_communes(), (
+        "the server's deployment is the World's"
     )
-    assert load_config(path) == three_communes(), "the server's deployment is the World's"
     return path
 
 
@@ -233,7 +240,8 @@ def serve(folder: Path) -> Iterator[Served]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_"))},
         "DATABASE_URL": f"sqlite:///{folder / 'bot.db'}",
-        "BOT_CONFIG": str(config_file(folder)),
+        # A public address as a name ("localhost"): the bot links to no bare IP address.
+        "BOT_CONFIG": str(config_file(folder, f"http://localhost:{port}")),
         "BOT_ID_SECRET": SECRET,
         "PORT": str(port),
         "HOST": "127.0.0.1",
