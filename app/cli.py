@@ -51,7 +51,6 @@ from app.runtime import (
     run_retention,
     run_until_signalled,
     started_channels,
-    warm_model_cache,
     warm_picture_cache,
 )
 from app.server import serve
@@ -67,6 +66,7 @@ from bot.logs import configure
 from bot.officials import Scope, deep_link
 from bot.pictures import load_pictures
 from bot.stats import render
+from handlers import helpdesk
 from handlers.channel import Mode
 from handlers.conversation import utcnow
 from storage.database import Database, DatabaseUnavailable, migrate
@@ -229,7 +229,6 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             # Rendered once here into the cache the workers read: otherwise each worker renders
             # every picture at its start (about 1.2 s each, holding the interpreter), at once.
             warm_picture_cache()
-            warm_model_cache(settings.config_path)
             return Supervisor(settings, args.workers).run()
         asyncio.run(_serve(settings))
     return 0
@@ -311,7 +310,9 @@ async def _staff_command(settings: Settings, args: argparse.Namespace) -> int:
         elif args.command == "stats":
             report = await desk.report(scope)
             if args.json:
-                print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+                helped = await helpdesk.figures(runtime.db, runtime.config, scope)
+                printed = {**report.to_json(), "help_desk": helped.to_json()}
+                print(json.dumps(printed, ensure_ascii=False, indent=2))
             else:
                 print(render(report, runtime.config, runtime.content, desk.texts))
         elif args.command == "requests":

@@ -23,7 +23,7 @@ from typing import Any
 from app.id_secret import load_id_secret
 from app.settings import Settings
 from app.training import ModelCache, Training
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, load_config
 from bot.content import Content, ContentError, load_content
 from bot.engine import Engine
 from bot.identity import UserRefs
@@ -50,9 +50,6 @@ RETENTION_EVERY = timedelta(days=1)
 PICTURE_CACHE = Path("var") / "pictures"
 #: Trained classifiers of the understanding (app/training.py: ModelCache).
 MODEL_CACHE = Path("var") / "models"
-#: A supervisor waits at most this long for the training before starting its workers
-#: (about 5 s on an idle core; the workers train themselves if it takes longer).
-TRAINING_WAIT = timedelta(seconds=60)
 #: A lease lasts this long unless renewed (renewed every third of it).
 LEASE_TTL = timedelta(seconds=30)
 
@@ -147,22 +144,6 @@ def warm_picture_cache(locale: str = "vi") -> None:
     # A worker checks the content at its start and says what is wrong.
     with contextlib.suppress(ContentError):
         load_pictures(locale, cache=PICTURE_CACHE)
-
-
-def warm_model_cache(config_path: Path) -> None:
-    """Train the understanding's classifier into :data:`MODEL_CACHE` now, if it is not
-    there (a supervisor, before its workers start: one training instead of one per worker,
-    all at once on the same cores); content the worker would refuse is left to it to report."""
-    try:
-        engine = build_engine(config_path)
-    except (ContentError, ConfigError):
-        return
-    training = Training(engine.understanding, ModelCache(MODEL_CACHE))
-    try:
-        training.start()
-        training.done.wait(TRAINING_WAIT.total_seconds())
-    finally:
-        training.close()
 
 
 async def run_retention(runtime: Runtime) -> dict[str, int]:

@@ -10,9 +10,9 @@ classifier trains it in-process as before (:meth:`Understanding.warm`), so nothi
 the child fails.
 
 A trained classifier is kept on disk (:class:`ModelCache`, ``var/cache``) under a key of
-everything it depends on: the next start of the same content and code (a restart, each of
-``serve --workers N``'s workers, a test's server) loads it in ~50 ms instead of spending
-3-7 s of a core on the child. Plain arrays and JSON: nothing is unpickled from disk.
+everything it depends on: the next start of the same content and code (a restart, a worker
+started again, a test's server) loads it in milliseconds instead of spending 3-7 s of a core
+on the child. Plain arrays and JSON: nothing is unpickled from disk.
 """
 
 from __future__ import annotations

@@ -183,13 +183,17 @@ async def run(requests: int, volunteers: int, messages: int, url: str) -> dict[s
                 if pending is not None:
                     await pending
 
-        started = time.monotonic()
+        xacts = await w0.db.run(_transactions)
+        started, cpu = time.monotonic(), time.process_time()
         # In rounds, so that one citizen's messages go one after another.
         for round_ in range(per):
             await asyncio.gather(*(relay(round_ * requests + i) for i in range(requests)))
         for worker in workers:
             await worker.inbound.drain()
         relay_s = time.monotonic() - started
+        relay_cpu = time.process_time() - cpu
+        await asyncio.sleep(1.0)  # PostgreSQL publishes its counters within a second
+        xacts = await w0.db.run(_transactions) - xacts
         arrived: dict[str, float] = {}
         for call in api.calls_of("sendMessage"):
             text = str(call.params.get("text", ""))
@@ -213,6 +217,10 @@ async def run(requests: int, volunteers: int, messages: int, url: str) -> dict[s
             "p50": statistics.median(latencies) if latencies else float("nan"),
             "p99": latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan"),
             "rows": left,
+            # The bot's CPU (this process: the four workers and the stand-in) per message,
+            # and the database's transactions per message (all of them: claims are over).
+            "cpu_ms": relay_cpu * 1000 / len(handed),
+            "xacts": xacts / len(handed),
         }
 
 
@@ -224,6 +232,16 @@ def _marker(n: int) -> str:
         n, r = divmod(n, 26)
         letters = "abcdefghijklmnopqrstuvwxyz"[r] + letters
     return "m" + letters
+
+
+def _transactions(conn: Any) -> int:
+    from sqlalchemy import text
+
+    query = (
+        "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+        " WHERE datname = current_database()"
+    )
+    return int(conn.execute(text(query)).scalar_one())
 
 
 def _ids(conn: Any) -> list[Any]:
@@ -256,11 +274,14 @@ def main() -> None:
         f"{result['volunteers']} helpers over {WORKERS} workers in {result['claim_s']:.1f} s "
         f"({result['unclaimed']} unclaimed); {result['messages']} relayed in "
         f"{result['relay_s']:.1f} s ({result['messages'] / result['relay_s']:.0f}/s), "
-        f"p50 {result['p50']:.1f} ms"
+        f"p50 {result['p50']:.1f} ms; per message {result['cpu_ms']:.1f} ms of CPU (this "
+        f"process, the stand-in included) and {result['xacts']:.2f} transactions; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     print(
         f"requests={result['requests']} double_claims={result['double_claims']} "
-        f"lost={result['lost']} relay_p99_ms={result['p99']:.0f}"
+        f"lost={result['lost']} relay_p99_ms={result['p99']:.0f} "
+        f"cpu_ms_per_message={result['cpu_ms']:.1f}"
     )
 
 

@@ -454,6 +454,7 @@ RECIPES: dict[str, Recipe] = {
     "svm, chars 1-4 + words 1-2": Recipe(chars=(1, 4)),
     "svm, chars 2-5 only": Recipe(words=(0, 0)),
     "svm, chars 2-5 + words 1-3": Recipe(words=(1, 3)),
+    "svm, classes weighted (balanced)": Recipe(class_weight="balanced"),
 }
 
 

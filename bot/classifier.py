@@ -54,6 +54,8 @@ class Recipe:
     #: "softmax" (of the margins, with the calibrated temperature) or "sigmoid" (Platt
     #: scaling per class, fitted by 5-fold cross-validation, then normalised).
     probabilities: str = "softmax"
+    #: Classes weighted by the inverse of their number of examples ("balanced"), or not ("").
+    class_weight: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,10 +177,12 @@ def _model(recipe: Recipe) -> Any:  # a scikit-learn estimator
     if recipe.model == "logreg":
         from sklearn.linear_model import LogisticRegression
 
-        return LogisticRegression(C=recipe.c, max_iter=3000, random_state=0)
+        return LogisticRegression(
+            C=recipe.c, max_iter=3000, random_state=0, class_weight=recipe.class_weight or None
+        )
     from sklearn.svm import LinearSVC
 
-    return LinearSVC(C=recipe.c, random_state=0)
+    return LinearSVC(C=recipe.c, random_state=0, class_weight=recipe.class_weight or None)
 
 
 def _platt(

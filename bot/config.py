@@ -131,6 +131,10 @@ class Config:
     #: to citizens to share with their family. Telegram's defaults to the bot's t.me link.
     ways_in: Mapping[str, str] = field(default_factory=dict)
     helpdesk: Helpdesk = Helpdesk()
+    #: Where browsers reach this deployment's server (``https://...``, no trailing slash), if
+    #: it is public: then the printed QR codes and a volunteer's link open the web chat
+    #: (``/chat``, ``/chat?ref=CODE``), which works in Zalo's own browser; "" keeps Telegram's.
+    web_url: str = ""
 
     def provider(self, provider_id: str) -> Provider | None:
         return next((p for p in self.providers if p.id == provider_id), None)
@@ -142,11 +146,17 @@ class Config:
     def share_url(self) -> str:
         return f"https://t.me/{self.bot_username}" if self.bot_username else ""
 
+    @property
+    def chat_url(self) -> str:
+        """The web chat's public link ("" if the deployment has no public web address)."""
+        return f"{self.web_url}/chat" if self.web_url else ""
+
     def way_in(self, channel: str) -> str:
         """How people reach the bot on ``channel`` ("" if the config does not say; a chat
         with no channel name is Telegram's)."""
         channel = channel or "telegram"
-        default = self.share_url if channel == "telegram" else ""
+        defaults = {"telegram": self.share_url, "web": self.chat_url}
+        default = defaults.get(channel, "")
         return self.ways_in.get(channel, default)
 
     @property
@@ -154,7 +164,9 @@ class Config:
         """Where messages may link to: the allowed domains, the bot itself and the listed
         Telegram channels (bot.links)."""
         names = (self.bot_username, *self.telegram_links)
-        return LinkPolicy(self.allowed_links, frozenset(n.lower() for n in names if n))
+        own = urlsplit(self.web_url).hostname if self.web_url else None
+        allowed = (*self.allowed_links, own) if own else self.allowed_links
+        return LinkPolicy(allowed, frozenset(n.lower() for n in names if n))
 
     def link_allowed(self, host: str) -> bool:
         """Whether the bot may send a link to ``host`` (an allowed domain or a subdomain)."""
@@ -220,6 +232,7 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
         reminders=_reminders(raw.get("reminders", {}), f"{source}: reminders"),
         outbox=_outbox(raw.get("outbox", {}), f"{source}: outbox"),
         helpdesk=_helpdesk(raw.get("helpdesk", {}), f"{source}: helpdesk"),
+        web_url=_web_url(deployment.get("web_url", ""), source),
     )
     config = replace(config, ways_in=_ways_in(raw.get("ways_in", {}), config, source))
     for provider in providers:
@@ -231,6 +244,24 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
     if username and not TELEGRAM_NAME.match(username):
         raise ConfigError(f"{source}: deployment.bot_username {username!r} is not a username")
     return config
+
+
+def _web_url(raw: Any, source: str) -> str:
+    """The deployment's public web address: https (http only on this machine, for trying it
+    out), a host, no query; kept without its trailing slash."""
+    where = f"{source}: deployment.web_url"
+    if not isinstance(raw, str):
+        raise ConfigError(f'{where} must be a text such as "https://chukyso.example.vn"')
+    url = raw.strip().rstrip("/")
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+        raise ConfigError(f"{where}: {url!r} must start with https://")
+    if not parts.hostname or parts.query or parts.fragment or parts.username:
+        raise ConfigError(f"{where}: {url!r} is not a plain web address (https://host)")
+    return url
 
 
 def _links(raw: dict[str, Any], where: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -202,6 +202,9 @@ class StepTopics:
 
     stuck: tuple[str, ...] = ()
     why: tuple[str, ...] = ()
+    #: Words of the step's own subject ("mat khau" on the VNeID log-in): a message that has
+    #: one and would otherwise be out of scope is a complaint about this step.
+    words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +245,8 @@ class Content:
     install_back: str = "choose_provider"
     install_done: str = "@report"
     emoji: Mapping[str, str] = field(default_factory=dict)
+    #: Units typed right after a number ("17t", "5p"): unit -> its words (lexicon.toml).
+    units: Mapping[str, str] = field(default_factory=dict)
     intents: Mapping[str, Intent] = field(default_factory=dict)
     #: Option role ("goto:ready", "alias:yes"...) -> the labels that choose it.
     roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -327,6 +332,7 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
         install_back=str(flow_raw.get("install_back", "choose_provider")),
         install_done=str(flow_raw.get("install_done", "@report")),
         emoji=_str_table(lexicon_raw, "emoji"),
+        units=_str_table(lexicon_raw, "units"),
         intents={i.id: i for i in (_intent(raw) for raw in intents_raw.get("intent", []))},
         roles=_words_table(intents_raw, "roles"),
         harm_roles=tuple(str(r) for r in intents_raw.get("harm", {}).get("roles", [])),
@@ -335,6 +341,7 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
             str(step): StepTopics(
                 stuck=tuple(str(t) for t in raw.get("stuck", [])),
                 why=tuple(str(t) for t in raw.get("why", [])),
+                words=tuple(str(w) for w in raw.get("words", [])),
             )
             for step, raw in intents_raw.get("steps", {}).items()
         },
@@ -524,7 +531,7 @@ def _check_guards(content: Content, known: set[str]) -> list[str]:
     """Guards name known labels, and every phrasing taught for a guarded label passes its
     guard (else the guard would turn away what the content itself teaches)."""
     problems: list[str] = []
-    normaliser = Normaliser(content.lexicon, content.emoji)
+    normaliser = Normaliser(content.lexicon, content.emoji, content.units)
     taught: dict[str, list[str]] = {}
     for topic in content.faq.values():
         taught.setdefault(f"faq:{topic.id}", []).extend((topic.title, *topic.examples))

@@ -216,6 +216,26 @@ class HelpFigures:
     resolved_share: float | None
     #: (helper's code, or None for an official) -> (claimed, installed), most claimed first.
     by_helper: tuple[tuple[str | None, int, int], ...]
+    #: Taken by someone (whatever became of them since), and ended (closed or expired).
+    taken: int = 0
+    ended: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The same figures for ``stats --json`` and the dashboard's volunteers page."""
+        return {
+            "requests": self.count,
+            "open": self.open,
+            "claimed": self.claimed,
+            "taken": self.taken,
+            "ended": self.ended,
+            "installed": self.resolved,
+            "installed_share": self.resolved_share,
+            "median_claim_s": self.median_claim_s,
+            "by_helper": [
+                {"volunteer": code, "taken": taken, "installed": installed}
+                for code, taken, installed in self.by_helper
+            ],
+        }
 
 
 def figures(rows: Sequence[Mapping[str, Any]]) -> HelpFigures:
@@ -246,6 +266,8 @@ def figures(rows: Sequence[Mapping[str, Any]]) -> HelpFigures:
             (code, c[0], c[1])
             for code, c in sorted(helpers.items(), key=lambda kv: (-kv[1][0], str(kv[0])))
         ),
+        taken=sum(1 for r in rows if r["volunteer_ref"] is not None),
+        ended=len(ended),
     )
 
 

@@ -94,9 +94,16 @@ SENSITIVE_MEDIA: frozenset[str] = frozenset({"photo", "document", "video", "cont
 
 @dataclass(frozen=True, slots=True)
 class Media:
-    """Something that is not text: a photo, a file, a sticker, an edited message..."""
+    """Something that is not text: a photo, a file, a sticker, an edited message...
+
+    ``ref``: where the platform keeps a photo ("tg:" and Telegram's file id, or the address
+    Zalo gives), and ``caption`` the words sent with it -- read only to pass a volunteer's
+    picture on in a help chat (a citizen's photo is never passed on); neither is kept
+    beyond the delivery's own inbox row."""
 
     kind: MediaKind
+    ref: str = ""
+    caption: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +151,8 @@ def input_to_json(event: Input) -> dict[str, Any]:
     if isinstance(event, Choice):
         return {"choice": event.option, "screen": event.screen}
     if isinstance(event, Media):
-        return {"media": event.kind}
+        extra = {"ref": event.ref, "caption": event.caption} if event.ref else {}
+        return {"media": event.kind, **extra}
     if isinstance(event, VolunteerCode):
         return {"code": event.code, "area": event.area}
     if isinstance(event, HelpNews):
@@ -161,7 +169,7 @@ def input_from_json(data: Mapping[str, Any]) -> Input:
     if "choice" in data:
         return Choice(str(data["choice"]), str(data.get("screen", "")))
     if "media" in data:
-        return Media(data["media"])
+        return Media(data["media"], str(data.get("ref", "")), str(data.get("caption", "")))
     if "code" in data:
         return VolunteerCode(str(data["code"]), data.get("area"))
     if "news" in data:
@@ -197,13 +205,31 @@ class OutMessage:
     """One message to send. ``screen`` identifies the screen its options belong to. With an
     ``attachment``, the file is sent and ``text`` is its caption. A message with a
     ``picture`` (an id of the content's ``images.toml``) has no text: each channel shows the
-    picture as it can -- a photo, an image, or what it shows in words (its alt text)."""
+    picture as it can -- a photo, an image, or what it shows in words (its alt text).
+    A message with a ``photo`` passes on a picture a volunteer sent in a help chat, by where
+    their platform keeps it (:attr:`Media.ref`; ``text`` is its caption): nothing of the
+    picture itself is ever held here (:func:`photo_reaches` says which channels can show
+    it)."""
 
     text: str
     options: tuple[Option, ...] = ()
     screen: str = ""
     attachment: Attachment | None = None
     picture: str = ""
+    photo: str = ""
+
+
+#: A photo reference of Telegram's (its file id): only Telegram can send it again.
+TELEGRAM_PHOTO = "tg:"
+
+
+def photo_reaches(ref: str, channel: str) -> bool:
+    """Whether a picture kept at ``ref`` can be shown on ``channel``: an address (Zalo's)
+    anywhere that fetches pictures by address; Telegram's file id on Telegram only (its file
+    addresses hold the bot's token: never handed to another platform)."""
+    if ref.startswith(TELEGRAM_PHOTO):
+        return channel == "telegram"
+    return ref.startswith("https://") and channel in ("telegram", "zalo_bot", "zalo_oa")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,13 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 
-from bot.textnorm import fold
+from bot.textnorm import fold, plain
 
 #: A letter typed three or more times in a row is one letter ("okkkk"): no Vietnamese word
 #: has a tripled letter.
 _STRETCHED = re.compile(r"(\w)\1{2,}")
+#: A number with a unit run together ("17t": seventeen years old, "5p": five minutes).
+_UNIT = re.compile(r"(\d{1,4})([a-z]{1,3})")
 #: Variation selectors, joiners and skin tones are dropped so that every thumbs-up is one.
 _VARIATION = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff]")
 
@@ -26,34 +28,61 @@ _VARIATION = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff]")
 class Normaliser:
     """Folded, expanded words of a message, with the lexicon of one locale."""
 
-    def __init__(self, expand: Mapping[str, str], emoji: Mapping[str, str] | None = None):
-        folded = {fold(k): fold(v) for k, v in expand.items()}
+    def __init__(
+        self,
+        expand: Mapping[str, str],
+        emoji: Mapping[str, str] | None = None,
+        units: Mapping[str, str] | None = None,
+    ):
+        #: Words written with their diacritics match only as typed with them ("no" with a hook
+        #: above is Central for "not"; "no" with an acute, "it", folds the same).
+        self._marked = {plain(k): fold(v) for k, v in expand.items() if plain(k) != fold(k)}
+        folded = {fold(k): fold(v) for k, v in expand.items() if plain(k) == fold(k)}
         self._expand = {k: v for k, v in folded.items() if " " not in k}
-        #: Two-word keys ("han quoc": a country, not "han" alone, the validity), by first word.
-        self._pairs: dict[str, dict[str, str]] = {}
-        for key, value in folded.items():
+        #: Keys of several words ("han quoc": a country, not "han" alone, the validity; "ve ne
+        #: ai di": voice typing's spelling of VNeID), by first word, the longest first.
+        self._phrases: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for key, value in sorted(folded.items(), key=lambda kv: -len(kv[0].split())):
             if " " in key:
-                first, second = key.split(" ", 1)
-                self._pairs.setdefault(first, {})[second] = value
+                first, *rest = key.split()
+                self._phrases.setdefault(first, []).append((tuple(rest), value))
         self._emoji = {_strip_variation(k): fold(v) for k, v in (emoji or {}).items()}
+        #: Units typed after a number ("t" after an age), folded.
+        self._units = {fold(k): fold(v) for k, v in (units or {}).items()}
 
     def words(self, text: str) -> list[str]:
         """The folded words of ``text``, teencode and regional words replaced by plain ones."""
         out: list[str] = []
-        tokens = fold(self.emoji_to_words(text)).split()
-        pairs = self._pairs
-        skip = False
-        for i, token in enumerate(tokens):
-            if skip:
-                skip = False
-                continue
-            pair = pairs.get(token)
-            if pair is not None and i + 1 < len(tokens) and tokens[i + 1] in pair:
-                out.extend(pair[tokens[i + 1]].split())
-                skip = True
+        text = self.emoji_to_words(text)
+        if self._marked and not text.isascii():
+            tokens = []
+            for typed in plain(text).split():
+                tokens += (self._marked.get(typed) or fold(typed)).split()
+        else:
+            tokens = fold(text).split()
+        phrases = self._phrases
+        i, count = 0, len(tokens)
+        while i < count:
+            token = tokens[i]
+            i += 1
+            found = next(
+                (
+                    (rest, value)
+                    for rest, value in phrases.get(token, ())
+                    if tuple(tokens[i : i + len(rest)]) == rest
+                ),
+                None,
+            )
+            if found is not None:
+                out.extend(found[1].split())
+                i += len(found[0])
                 continue
             if token not in self._expand:
                 token = _STRETCHED.sub(r"\1", token)  # "cccd" is a word, "okkk" is "ok"
+                unit = _UNIT.fullmatch(token) if self._units else None
+                if unit is not None and unit.group(2) in self._units:
+                    out += [unit.group(1), *self._units[unit.group(2)].split()]
+                    continue
             out.extend(self._expand.get(token, token).split())
         return out
 

@@ -43,8 +43,8 @@ FAMILY = "DejaVuSans"
 PRINT_PLACEHOLDERS = PLACEHOLDERS | frozenset({"link", "code"})
 POSTER_TEXTS = (
     "document_title", "place", "headline", "subline", "why_title", "need_title", "qr_title",
-    "qr_app", "zalo_volunteer", "zalo", "privacy_title", "privacy", "scam_title",
-    "support_title", "support", "visit",
+    "qr_app", "zalo_volunteer", "zalo", "qr_web", "zalo_web", "privacy_title", "privacy",
+    "scam_title", "support_title", "support", "visit",
 )  # fmt: skip
 POSTER_LISTS = ("why", "need", "scam")
 STEPCARD_TEXTS = (
@@ -159,15 +159,23 @@ def _check_placeholders(text: str, where: str, allowed: frozenset[str]) -> list[
 
 
 def commune_link(config: Config) -> str:
-    """The link to the bot that a commune prints (no volunteer's code in it)."""
+    """The link to the bot that a commune prints (no volunteer's code in it): the web chat
+    where the deployment has a public web address (it opens in Zalo's own browser, nothing
+    to install), else the Telegram bot."""
+    if config.chat_url:
+        return config.chat_url
     if not config.bot_username:
-        raise PrintError("config.toml has no deployment.bot_username: no link to print")
+        raise PrintError(
+            "config.toml has neither deployment.web_url nor deployment.bot_username: "
+            "no link to print"
+        )
     return config.share_url
 
 
 def volunteer_link(config: Config, code: str) -> str:
     """A volunteer's personal link: whoever opens it is counted as brought by them."""
-    return f"{commune_link(config)}?start={code}"
+    parameter = "ref" if config.chat_url else "start"
+    return f"{commune_link(config)}?{parameter}={code}"
 
 
 def display_link(link: str) -> str:
@@ -429,7 +437,8 @@ class Sheet:
 
 
 def _link_lines(sheet: Sheet, link: str, w: float, size: float) -> str:
-    """The printed link, broken before its "?start=" part when one line is too wide."""
+    """The printed link, broken before its "?start=" (or "?ref=") part when one line is too
+    wide."""
     shown = display_link(link)
     if sheet.text_width(shown, size, bold=True) <= w or "?" not in shown:
         return shown
@@ -509,11 +518,17 @@ def poster_pdf(
         qx = x + w - qr_w
         qy = sheet.write(f(p["qr_title"]), qx, top, qr_w, 19, bold=True, align="C")
         sheet.qr(qx, qy + mm(1), qr_w, link)
-        qy = sheet.write(f(p["qr_app"]), qx, qy + qr_w + mm(2), qr_w, 13, align="C")
+        # The web chat's link opens in Zalo's own browser: nothing for Zalo users to type.
+        web = link.startswith(config.chat_url) if config.chat_url else False
+        how = f(p["qr_web"]) if web else f(p["qr_app"])
+        qy = sheet.write(how, qx, qy + qr_w + mm(2), qr_w, 13, align="C")
         qy = sheet.write(_link_lines(sheet, link, qr_w, 15), qx, qy, qr_w, 15, bold=True,
                          align="C", wrap=WrapMode.CHAR)  # fmt: skip
-        zalo = f(p["zalo_volunteer"]) if volunteer else f(p["zalo"])
-        qy = sheet.write(zalo, qx, qy + mm(3), qr_w, 14, bold=bool(volunteer), align="C")
+        if web:
+            zalo, bold = f(p["zalo_web"]), False
+        else:
+            zalo, bold = f(p["zalo_volunteer"]) if volunteer else f(p["zalo"]), bool(volunteer)
+        qy = sheet.write(zalo, qx, qy + mm(3), qr_w, 14, bold=bold, align="C")
         # Left: what to prepare, why, and the privacy promise in a thick frame.
         left_w = w - qr_w - mm(6)
         ly = sheet.write(f(p["need_title"]), x, top, left_w, 22, bold=True)

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from rapidfuzz import fuzz, process
 
 from bot.content import Content, ContentError, OptionSpec
-from bot.normalise import Normaliser
+from bot.normalise import Normaliser, contains
 from bot.textnorm import fold, plain
 
 if TYPE_CHECKING:
@@ -57,12 +57,16 @@ if TYPE_CHECKING:
 
 #: The label of examples no topic or intent answers.
 OOS = "oos"
+#: The label of a complaint about the current step.
+STUCK = "reply:stuck"
 #: A bare number, as typed to choose an option ("2", "2.", "-1").
 _NUMBER = re.compile(r"[+-]?\d{1,3}[.)]?")
 #: A message of at most this many (normalised) words is short: see ``short_temperature``.
 SHORT_WORDS = 2
 #: A typed option label this similar (rapidfuzz ratio, 0..100) to a shown one chooses it.
 LABEL_SIMILARITY = 88
+#: Typed words that stand, in a row, in one option's label choose it if there are this many.
+PART_WORDS = 2
 #: How many candidates a reading keeps (for explanations and for asking back).
 KEEP = 5
 #: Ask back with at most this many candidates.
@@ -345,7 +349,7 @@ class Understanding:
         #: "quay lai") come back all day, and a reading depends on nothing else.
         self._readings: dict[tuple[str, Context], Reading] = {}
         self._thresholds = thresholds or Thresholds.from_mapping(content.thresholds)
-        self._normaliser = Normaliser(content.lexicon, content.emoji)
+        self._normaliser = Normaliser(content.lexicon, content.emoji, content.units)
         self._training = training_set(content, self._normaliser)
         self._model: Classifier | None = None
         #: How the classifier is trained (None: :class:`bot.classifier.Recipe`'s defaults).
@@ -366,6 +370,10 @@ class Understanding:
             for x in (label, *others)
         }
         self._steps = content.step_topics
+        #: Each step's own words, normalised (see :meth:`_on_subject`).
+        self._step_words = {
+            step: self._phrases_of(topics.words) for step, topics in content.step_topics.items()
+        }
         #: Scam phrases by their first word (a message is looked through word by word).
         self._scam: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         for trigger in content.scam_triggers:
@@ -390,7 +398,7 @@ class Understanding:
     #: The parts of the content a component learns from (a copy of the content that shares
     #: them -- a test changing a text -- shares the trained component).
     LEARNT = (
-        "faq", "intents", "faq_negative", "lexicon", "emoji", "thresholds", "roles",
+        "faq", "intents", "faq_negative", "lexicon", "emoji", "units", "thresholds", "roles",
         "harm_roles", "same", "step_topics", "scam_triggers", "guards",
     )  # fmt: skip
     _cache: dict[tuple[int, ...], tuple[tuple[object, ...], Understanding]] = {}  # noqa: RUF012
@@ -493,6 +501,11 @@ class Understanding:
             reaction = self._option_reaction(picked, context)
             return Reading(decision_for(reaction), 1.0, scam=scam, how="option words")
         probs, found = self._label_scores(raw, scam)
+        if probs.get(OOS, 0.0) > 0.0 and self._on_subject(words, context):
+            # "Forgot my VNeID password" is out of scope at the menu, but on the VNeID log-in
+            # step it is a complaint about the step: what was read as out of scope is "stuck".
+            probs = dict(probs)
+            probs[STUCK] = probs.get(STUCK, 0.0) + probs.pop(OOS)
         # A phrasing taught exactly says what it means: no option's resemblance may blur it.
         exact = found.how in ("example", "rule")
         # An option's resemblance chooses it for a reply ("huong dan cai"), not for a story
@@ -549,6 +562,25 @@ class Understanding:
             if found:
                 return next(o for o in context.options if o.id == found[2])
         words = folded.split()
+        taught = plain(typed) in self._exact or folded in self._folded
+        if len(words) >= PART_WORDS and not taught:
+            # Words of a label typed as they stand in it ("chi phi" for "Chi phi, thoi han,
+            # cach dung"): that option, if only one has them and choosing it harms nothing
+            # (a phrasing taught exactly keeps its meaning: "lua dao" is the scam card).
+            marked_words = marked.split()
+            parts = [
+                o
+                for o in context.options
+                if self._harm_roles.isdisjoint(o.roles)
+                and _within(words, self._names_of(o).folded[0].split())
+                and (
+                    not marked_words
+                    or not self._names_of(o).plain[0]
+                    or _within(marked_words, self._names_of(o).plain[0].split())
+                )
+            ]
+            if len(parts) == 1:
+                return parts[0]
         if len(words) <= NAME_WORDS:
             named = [o for o in context.options if any(n in words for n in o.names)]
             if len(named) == 1:
@@ -622,6 +654,15 @@ class Understanding:
                 probs[label] = 0.0
         nearest = self._classifier.examples[scores.nearest]
         return probs, _Found(scam, "classifier", nearest, scores.similarity)
+
+    def _phrases_of(self, texts: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+        return tuple(p for p in (tuple(self._normaliser.words(t)) for t in texts) if p)
+
+    def _on_subject(self, words: Sequence[str], context: Context) -> bool:
+        """Whether a message typed on an install step speaks of that step's own subject."""
+        if not _on_step_main(context):
+            return False
+        return any(contains(words, p) for p in self._step_words.get(context.screen, ()))
 
     def _phrases(self, texts: Sequence[str]) -> tuple[tuple[str, ...], ...]:
         return tuple(p for p in (tuple(self._normaliser.words(t)) for t in texts) if p)
@@ -860,6 +901,12 @@ def question_of(raw: str) -> str:
     last = asks[-1]
     first = last - 1 if last and len(sentences[last].split()) < QUESTION_WORDS else last
     return " ".join(sentences[first : last + 1])
+
+
+def _within(words: Sequence[str], label: Sequence[str]) -> bool:
+    """Whether ``words`` stand in ``label`` in a row."""
+    n = len(words)
+    return any(list(label[i : i + n]) == list(words) for i in range(len(label) - n + 1))
 
 
 def _on_step_main(context: Context) -> bool:

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from bot.config import Config
 from bot.content import Content
+from bot.helprequests import HelpFigures
 from bot.stats import PACE_DAYS, Area, Formatter, Report, stage_titles
 
 #: Columns the village table can be sorted by, and the default: lowest coverage first.
@@ -216,3 +217,18 @@ def top_volunteers(
     """The volunteers who helped most (recorded help, then finished through their link)."""
     ranked = sorted(report.volunteers, key=lambda v: (-v[3], -v[2], -v[1], v[0]))
     return [v for v in ranked if v[1] or v[2] or v[3]][:limit]
+
+
+def help_desk(found: HelpFigures, texts: Mapping[str, str], median: str, f: Formatter) -> str:
+    """The help requests' line of the volunteers page: the figures /stats gives."""
+    share = f.pct(found.resolved_share) if found.resolved_share is not None else "-"
+    return texts["help_desk_text"].format(
+        requests=f.n(found.count),
+        open=f.n(found.open),
+        claimed=f.n(found.claimed),
+        taken=f.n(found.taken),
+        ended=f.n(found.ended),
+        installed=f.n(found.resolved),
+        share=share,
+        median=median,
+    )

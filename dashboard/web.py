@@ -34,6 +34,7 @@ from bot.officials import DASHBOARD_PATH, LOGIN_PATH, Refusal, Scope
 from bot.stats import Formatter, Report, pace_text, stage_titles
 from dashboard import pages
 from dashboard.texts import load_dashboard_texts
+from handlers import helpdesk
 from handlers.channel import Route
 from handlers.staff import StaffDesk
 from storage.staff import Staff
@@ -323,9 +324,10 @@ class Dashboard:
 
     async def _volunteers(self, _request: web.Request, viewer: Viewer) -> web.StreamResponse:
         report = await self.desk.report(viewer.scope)
+        helped = await helpdesk.figures(self.desk.db, self.config, viewer.scope)
         f = self._formatter()
         titles = stage_titles(self.content, self.desk.texts)
-        requests = [
+        presses = [
             (titles.get(step, step) if step else self.texts["where_none"], f.n(n))
             for step, n in sorted(report.help_requests.items(), key=lambda kv: -kv[1])
         ]
@@ -337,10 +339,19 @@ class Dashboard:
                 "volunteers": [
                     (code, f.n(s), f.n(d), f.n(h)) for code, s, d, h in report.volunteers
                 ],
-                "help_total": self.texts["help_requests_text"].format(
+                "help_desk": pages.help_desk(
+                    helped, self.texts, helpdesk.waited(helped.median_claim_s, self.desk.texts), f
+                )
+                if helped.count
+                else self.texts["no_help_requests"],
+                "helpers": [
+                    (code or self.texts["helper_official"], f.n(taken), f.n(installed))
+                    for code, taken, installed in helped.by_helper
+                ],
+                "presses_total": self.texts["help_presses_text"].format(
                     count=f.n(sum(report.help_requests.values()))
                 ),
-                "help_requests": requests,
+                "presses": presses,
                 "bursts": [
                     self.desk.texts["burst_line"].format(
                         code=code, count=f.n(count), limit=f.n(officials.ASSISTED_PER_HOUR)

@@ -71,7 +71,8 @@ class Outcome:
     are what that step left unsent, if anything); ``committed``: a step was written (not so
     for a message over the flood limit, which is not read); ``help``: nothing was written --
     the help desk must do this (a relayed message, a request ended); ``help_opened``: the
-    step made (or opened) a help request: volunteers can be told now."""
+    step made (or opened) a help request: volunteers can be told now; ``help_erased``: the
+    user deleted their data -- a helper in a chat with them is told now."""
 
     messages: tuple[OutMessage, ...] = ()
     delete_input: bool = False
@@ -80,6 +81,7 @@ class Outcome:
     committed: bool = True
     help: HelpAsk | None = None
     help_opened: bool = False
+    help_erased: bool = False
 
 
 class Conversations:
@@ -218,7 +220,13 @@ class Conversations:
             raise RuntimeError(f"a locked step ended in {item.outcome}")
         kept = receipt if keeps(reply) and not reply.erase else None
         opened = any(e.kind in HELP_OPENED for e in reply.events)
-        return Outcome(reply.messages, reply.delete_input, receipt=kept, help_opened=opened)
+        return Outcome(
+            reply.messages,
+            reply.delete_input,
+            receipt=kept,
+            help_opened=opened,
+            help_erased=reply.erase,
+        )
 
     async def _checked_code(self, event: Input) -> Input:
         """A volunteer's code, checked against the enrolled volunteers: typed ("ma VK7M2QX",

@@ -17,6 +17,12 @@ class Unreachable(Exception):
     """The user blocked the bot, or can no longer be written to: forget their address."""
 
 
+class OutsideWindow(Unreachable):
+    """The platform takes no message for this user until they write again (Zalo OA: no
+    interaction for 7 days). Where nothing can wait, the same as :class:`Unreachable`; a
+    help chat holds its messages until then."""
+
+
 class Rejected(Exception):
     """The platform refused this message (not the user): it is not tried again."""
 

@@ -20,8 +20,9 @@ helper's) -- and carries the messages:
   when an input is for the other side (``Reply.help``); the citizen's codes, ID and phone
   numbers and photos never get that far (the engine's usual guard), and a helper's message
   that asks for an OTP, a PIN, a photo of the card or of the face is held back and the helper
-  told why (bot/helpguard.py). Links to sites the deployment does not allow are hidden both
-  ways.
+  told why (bot/helpguard.py). A helper's picture (a screenshot of the right screen) is
+  passed on by where their platform keeps it, its caption checked the same way -- never a
+  citizen's. Links to sites the deployment does not allow are hidden both ways.
 - **Ending.** The helper records the outcome (installed / not yet / needs a home visit /
   could not help); the citizen can end the chat (saying whether they installed), cancel, or
   report the helper (the officials are told). "Installed" is counted as an assisted
@@ -66,11 +67,22 @@ from bot.content import Content, load_staff_texts
 from bot.engine import Engine
 from bot.engine.guards import hide_foreign_links
 from bot.helpguard import Guard
-from bot.model import HelpAsk, HelpNews, Input, Option, OutMessage, Reply, State, Text
+from bot.model import (
+    HelpAsk,
+    HelpNews,
+    Input,
+    Media,
+    Option,
+    OutMessage,
+    Reply,
+    State,
+    Text,
+    photo_reaches,
+)
 from bot.officials import Scope
 from handlers.channel import Channel, Incoming
 from handlers.conversation import Conversations, utcnow
-from handlers.delivery import InDoubt, NotSent, Rejected, RetryLater, Unreachable
+from handlers.delivery import InDoubt, NotSent, OutsideWindow, Rejected, RetryLater, Unreachable
 from storage import helpdesk as store
 from storage.database import TROUBLE, Database
 from storage.helpdesk import Member, Outgoing, Request
@@ -178,7 +190,8 @@ class HelpDesk:
             if ask.what != "relay":
                 done = self._citizen_ends(conn, name, ref, incoming.chat, ask, now)
             elif ask.side == "volunteer":
-                done = self._relay_from_helper(conn, name, ref, text, ask.detail, now)
+                photo = event if isinstance(event, Media) else None
+                done = self._relay_from_helper(conn, name, ref, text, photo, now)
             else:
                 done = self._relay_from_citizen(conn, name, ref, text, now)
             if done.rerun:  # the delivery is left for the conversation's step
@@ -186,6 +199,8 @@ class HelpDesk:
                     self._writes.release(conn, [{"channel": name, "delivery_id": key}])
             else:
                 _inbox_done(conn, inbox_id)
+                # They wrote: what waited for them (Zalo OA's window) can go now, first.
+                done.ids[:0] = store.unhold(conn, name, ref)
             return done
 
         done = await self._transact(work)
@@ -212,7 +227,13 @@ class HelpDesk:
         return Done(self._queue(conn, request.id, [(helper, (OutMessage(message),))], now))
 
     def _relay_from_helper(
-        self, conn: Connection, channel: str, ref: str, text: str, detail: str, now: datetime
+        self,
+        conn: Connection,
+        channel: str,
+        ref: str,
+        text: str,
+        photo: Media | None,
+        now: datetime,
     ) -> Done:
         request = store.helping(conn, channel, ref)
         me = store.member(conn, channel, ref)
@@ -224,9 +245,14 @@ class HelpDesk:
                 return Done(rerun=True)
             gone = OutMessage(self.texts["relay_no_request"])
             return Done(self._queue(conn, 0, [(me, (gone,))], now))
-        if detail == "photo":
-            note = OutMessage(self.texts["relay_no_picture"])
-            return Done(self._queue(conn, request.id, [(me, (note,))], now))
+        if photo is not None:
+            # A screenshot of the right screen: passed on by where the helper's platform
+            # keeps it (nothing of it is stored), if the citizen's platform can show it; its
+            # caption is checked like any message.
+            if not photo_reaches(photo.ref, request.channel):
+                note = OutMessage(self.texts["relay_no_picture"])
+                return Done(self._queue(conn, request.id, [(me, (note,))], now))
+            text = photo.caption
         held = self.guard.held_back(text)
         if held is not None:
             what = self.texts[f"relay_what_{held}"]
@@ -240,7 +266,8 @@ class HelpDesk:
         village = helprequests.village_name(request.fields, self.content, self.config)
         helper = t["help_helper"].format(village=village)
         words = self._scrubbed(text[:RELAY_LIMIT])
-        message = OutMessage(t["relay_from_helper"].format(helper=helper, text=words))
+        said = t["relay_from_helper"].format(helper=helper, text=words).strip()
+        message = OutMessage(said, photo=photo.ref if photo is not None else "")
         return Done(self._queue(conn, request.id, [(citizen, (message,))], now))
 
     def _citizen_ends(
@@ -451,13 +478,8 @@ class HelpDesk:
     async def stats(self, scope: Scope) -> str:
         """The help requests' lines of /stats: how many, how fast they were taken (median),
         the share that ended installed, and by helper."""
-        communes = [c.code for c in officials.communes_in(self.config, scope)]
-        found = helprequests.figures(await self.db.run(lambda c: store.figures(c, communes)))
-        median = (
-            self._waited(timedelta(seconds=found.median_claim_s))
-            if found.median_claim_s is not None
-            else "-"
-        )
+        found = await figures(self.db, self.config, scope)
+        median = waited(found.median_claim_s, self.texts)
         share = f"{found.resolved_share:.0%}" if found.resolved_share is not None else "-"
         lines = [
             self.texts["help_stats"].format(
@@ -509,6 +531,7 @@ class HelpDesk:
     async def _advance_quietly(self) -> None:
         try:
             await self.advance()
+            await self.send(await self.db.run(lambda conn: store.notices(conn, BATCH)))
         except TROUBLE as exc:
             log.warning("help desk: could not advance requests (%s)", type(exc).__name__)
 
@@ -655,6 +678,9 @@ class HelpDesk:
         row = await self.db.run(lambda conn: store.take(conn, message_id, self.clock()))
         if row is None:
             return  # sent by someone else, or its request ended
+        if row.payload == store.ERASED_NOTICE:
+            await self._erased(row)
+            return
         channel = self.channels.get(row.channel)
         opened = self.refs.unseal(row.channel, row.user_ref, row.payload)
         if channel is None or opened is None:
@@ -676,6 +702,9 @@ class HelpDesk:
             except NotSent:
                 await self.db.run(lambda conn: store.put_back(conn, message_id))
                 return
+            except OutsideWindow:
+                await self._held(row)
+                return
             except Unreachable:
                 await self.db.run(lambda conn: store.done(conn, [message_id]))
                 await self._unreachable(row.request_id, row.channel, row.user_ref)
@@ -684,6 +713,48 @@ class HelpDesk:
                 log.warning("help desk: a message ended %s; not sent again", type(exc).__name__)
             break
         await self.db.run(lambda conn: store.done(conn, [message_id]))
+
+    async def _erased(self, row: store.InTransit) -> None:
+        """A citizen deleted their data during a chat (their step could not word or seal
+        this): their helper is released and told, in one line."""
+        now = self.clock()
+
+        def work(conn: Connection) -> Done:
+            store.done(conn, [row.id])
+            helper = store.member(conn, row.channel, row.user_ref)
+            if helper is None:
+                return Done()
+            self._release(conn, helper, now)
+            note = OutMessage(self.texts["help_erased_by_citizen"].format(id=row.request_id))
+            return Done(self._queue(conn, row.request_id, [(helper, (note,))], now))
+
+        done = await self._transact(work)
+        await self.send(done.ids)
+
+    async def _held(self, row: store.InTransit) -> None:
+        """Zalo OA takes nothing for this side until they write again (7 days without a
+        word): the message waits for that, and the other side is told so once -- honestly,
+        that it has not arrived and when it will."""
+        now = self.clock()
+
+        def work(conn: Connection) -> Done:
+            request = store.lock(conn, row.request_id)
+            if store.hold(conn, row.id) != 1 or request is None or request.status != "claimed":
+                return Done()
+            if (request.channel, request.user_ref) == (row.channel, row.user_ref):
+                helper = self._helper(conn, request)
+                if helper is None:
+                    return Done()
+                note = OutMessage(self.texts["relay_held_citizen"].format(id=request.id))
+                return Done(self._queue(conn, request.id, [(helper, (note,))], now))
+            citizen = self._citizen(request)
+            if citizen is None:
+                return Done()
+            note = OutMessage(self.content.templates["relay_held_helper"])
+            return Done(self._queue(conn, request.id, [(citizen, (note,))], now))
+
+        done = await self._transact(work)
+        await self.send(done.ids)
 
     async def _unreachable(self, request_id: int, channel: str, user_ref: str) -> None:
         """A side blocked the bot (or Zalo OA's 7-day window closed): the request ends."""
@@ -779,18 +850,32 @@ class HelpDesk:
         return self.texts[key].format(id=request.id, village=village, kind=kind, waited=waited)
 
     def _waited(self, span: timedelta) -> str:
-        minutes = max(0, int(span.total_seconds() // 60))
-        if minutes < 60:
-            return self.texts["waited_minutes"].format(n=minutes)
-        if minutes < 48 * 60:
-            return self.texts["waited_hours"].format(n=minutes // 60)
-        return self.texts["waited_days"].format(n=minutes // (24 * 60))
+        return waited(span.total_seconds(), self.texts)
 
     async def drain(self) -> None:
         """Wait for what a kick started (tests, clean shutdown)."""
         if self._kicked is not None:
             with contextlib.suppress(Exception):
                 await self._kicked
+
+
+async def figures(db: Database, config: Config, scope: Scope) -> helprequests.HelpFigures:
+    """The help requests' figures of ``scope``: what /stats says, ``stats --json`` prints
+    and the dashboard's volunteers page shows -- one computation for the three."""
+    communes = [c.code for c in officials.communes_in(config, scope)]
+    return helprequests.figures(await db.run(lambda c: store.figures(c, communes)))
+
+
+def waited(seconds: float | None, texts: Mapping[str, str]) -> str:
+    """A wait in minutes, hours or days ("-": none)."""
+    if seconds is None:
+        return "-"
+    minutes = max(0, int(seconds // 60))
+    if minutes < 60:
+        return texts["waited_minutes"].format(n=minutes)
+    if minutes < 48 * 60:
+        return texts["waited_hours"].format(n=minutes // 60)
+    return texts["waited_days"].format(n=minutes // (24 * 60))
 
 
 def _at(request: Request, stage: int) -> Request:

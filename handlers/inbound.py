@@ -310,8 +310,8 @@ class Inbound:
                     return
                 # The conversation was behind (the request ended meanwhile): a step after all.
                 outcome = await self._conversation_step(channel, incoming, event, inbox_id)
-            if outcome.help_opened and self.helpdesk is not None:
-                self.helpdesk.kick()  # its first volunteers are told now
+            if (outcome.help_opened or outcome.help_erased) and self.helpdesk is not None:
+                self.helpdesk.kick()  # its first volunteers (or the erased chat's helper) told now
             if outcome.committed:
                 _settle(done)  # the step is committed: the delivery may be confirmed now
             else:

@@ -422,7 +422,12 @@ class StaffDesk:
 
     async def _volunteer_link(self, member: Staff, _argument: str) -> StaffReply:
         code = member.code or ""
-        link = deep_link(self.config.bot_username, code)
+        # The web chat where the deployment has a public address (it opens in Zalo's own
+        # browser: a citizen with only Zalo scans and is in), else the Telegram bot.
+        if self.config.chat_url:
+            link = printing.volunteer_link(self.config, code)
+        else:
+            link = deep_link(self.config.bot_username, code)
         qr = io.BytesIO()
         segno.make(link, error="m").save(qr, kind="png", scale=10, border=4)
         poster = await self._volunteer_poster(member, link, code)
@@ -440,9 +445,10 @@ class StaffDesk:
     def _volunteer_link_text(self, link: str, code: str) -> str:
         """The link, the code, and what citizens type where no link carries it (Zalo), with
         the ways in the config names for the other channels."""
+        zalo = "volunteer_web" if self.config.chat_url else "volunteer_zalo"
         parts = [
             self.texts["volunteer_link"].format(link=link, code=code),
-            self.texts["volunteer_zalo"].format(code=code),
+            self.texts[zalo].format(code=code),
         ]
         ways = [way for channel, way in self.config.ways_in.items() if channel != "telegram"]
         if ways:

@@ -46,7 +46,18 @@ from telegram.ext import AIORateLimiter, Application, ContextTypes, Job
 
 from bot.config import ConfigError
 from bot.content import Content
-from bot.model import Blocked, Choice, Input, Media, MediaKind, Option, OutMessage, Start, Text
+from bot.model import (
+    TELEGRAM_PHOTO,
+    Blocked,
+    Choice,
+    Input,
+    Media,
+    MediaKind,
+    Option,
+    OutMessage,
+    Start,
+    Text,
+)
 from handlers import webhook
 from handlers.channel import Capabilities, ChannelSpec, Incoming, Route, Services
 from handlers.delivery import InDoubt, NotSent, Rejected, RetryLater, Unreachable
@@ -189,6 +200,9 @@ def translate(update: Update) -> Incoming | None:
             return _incoming(user_id, chat_id, None, delivery)
         return None
     event: Input = Media(_media_kind(message))
+    if message.photo:  # its largest size, by Telegram's id (a volunteer's may be passed on)
+        caption = message.caption or ""
+        event = Media("photo", TELEGRAM_PHOTO + message.photo[-1].file_id, caption)
     if text is not None:
         head, _, payload = text.partition(" ")
         event = Start(payload.strip() or None) if head.split("@")[0] == "/start" else Text(text)
@@ -404,6 +418,10 @@ class TelegramChannel:
 
     async def _send(self, chat: int, message: OutMessage) -> None:
         bot = self.app.bot
+        if message.photo:  # a volunteer's picture, passed on (by its address or file id)
+            photo = message.photo.removeprefix(TELEGRAM_PHOTO)
+            await bot.send_photo(chat, photo, caption=message.text[:1024] or None)
+            return
         if message.picture:
             await self._send_picture(chat, message.picture)
             return

@@ -14,6 +14,7 @@ served under a name with its digest, so that a phone keeps it until it changes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import string
@@ -145,10 +146,18 @@ class WebPage:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            # The templates are part of the code: not looked at on disk again at every page
+            # (a stat of each template per render otherwise).
+            auto_reload=False,
         )
         self.env.globals["nonce"] = nonce  # each form gets its own, wherever it is drawn
         self._page = self.env.get_template("page.html")
         self._turn = self.env.get_template("turn.html")
+        # The bot's messages are mostly the same few hundred texts of content: each is turned
+        # into HTML once (finding links in it is the costly part), not at every reply.
+        self._paragraphs = functools.lru_cache(maxsize=1024)(
+            functools.partial(paragraphs, policy=policy)
+        )
         self.files: dict[str, tuple[bytes, str]] = {}
         #: "chat.css" -> "chat.<digest>.css": the name the page links to.
         self.names: dict[str, str] = {}
@@ -167,7 +176,7 @@ class WebPage:
             shown = Shown(src, picture.alt, picture.width, picture.height)
             return Bubble(html=Markup(""), picture=shown)
         return Bubble(
-            html=paragraphs(message.text, self.policy),
+            html=self._paragraphs(message.text),
             options=message.options,
             screen=message.screen or "global",
         )

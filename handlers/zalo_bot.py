@@ -127,9 +127,23 @@ def _message(name: str, value: object) -> Incoming:
         event = None
     elif name == "message.text.received":
         event = Text(webhook.string(message.get("text"), "message.text"))
+    elif name == "message.image.received" and _photo_url(message):
+        # Zalo's address of the picture (a volunteer's may be passed on in a help chat).
+        caption = message.get("caption")
+        event = Media("photo", _photo_url(message), caption if isinstance(caption, str) else "")
     else:
         event = Media(EVENTS.get(name, "other"))
     return Incoming(user=chat_id, chat=chat_id, event=event, delivery_id=delivery)
+
+
+def _photo_url(message: dict[str, Any]) -> str:
+    """The picture's address: its field's name is unsettled (zalo.md 1.3: ``photo_url`` in
+    the libraries, ``photo`` in the docs, ``url`` elsewhere) -- the first that is one."""
+    for key in ("photo_url", "photo", "url"):
+        value = message.get(key)
+        if isinstance(value, str) and value.startswith("https://"):
+            return value
+    return ""
 
 
 def pieces(message: OutMessage) -> list[str]:
@@ -225,6 +239,12 @@ class ZaloBotChannel:
         """Send to a chat, telling how a failure ended (handlers/delivery.py)."""
         try:
             for message in messages:
+                if message.photo:  # a volunteer's picture, passed on by its address
+                    params = {"chat_id": chat, "photo": message.photo}
+                    if message.text:
+                        params["caption"] = message.text[: CAPABILITIES.max_text]
+                    await self.call("sendPhoto", params)
+                    continue
                 if message.picture:
                     await self._send_picture(chat, message.picture)
                     continue

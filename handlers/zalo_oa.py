@@ -39,7 +39,7 @@ from bot.model import Blocked, Input, Media, MediaKind, OutMessage, Start, Text
 from handlers import webhook
 from handlers.channel import Capabilities, ChannelSpec, Incoming, Route, Services
 from handlers.conversation import utcnow
-from handlers.delivery import InDoubt, NotSent, Rejected, Unreachable
+from handlers.delivery import InDoubt, NotSent, OutsideWindow, Rejected, Unreachable
 from handlers.inbound import Inbound, split_text
 from handlers.pictures import Gallery
 from handlers.render import numbered
@@ -82,6 +82,8 @@ MAX_AHEAD = timedelta(minutes=10)
 URL_CHECK_MAX = 1024
 TOKEN_ERRORS = (-216, -220)
 GIVE_UP = (-230, -213, -204, -205, -219, -212)
+#: The user has not written to the OA for 7 days (zalo.md 2.5): nothing goes until they do.
+OUTSIDE_WINDOW = -230
 MEDIA: dict[str, MediaKind] = {
     "user_send_image": "photo",
     "user_send_gif": "sticker",
@@ -228,7 +230,20 @@ def translate(body: object) -> Incoming | None:
     if name == "user_send_text":
         text = webhook.string(message.get("text"), "message.text")
         return Incoming(user, user, Text(text), delivery_id=delivery)
-    return Incoming(user, user, Media(MEDIA[name]), delivery_id=delivery)
+    return Incoming(user, user, _media(name, message), delivery_id=delivery)
+
+
+def _media(name: str, message: dict[str, Any]) -> Media:
+    """A photo with Zalo's address of it (a volunteer's may be passed on in a help chat)."""
+    attachments = message.get("attachments")
+    if name == "user_send_image" and isinstance(attachments, list) and attachments:
+        first = attachments[0]
+        payload = first.get("payload") if isinstance(first, dict) else None
+        url = payload.get("url") if isinstance(payload, dict) else None
+        if isinstance(url, str):
+            text = message.get("text")
+            return Media("photo", url, text if isinstance(text, str) else "")
+    return Media(MEDIA[name])
 
 
 def payloads(message: OutMessage) -> list[dict[str, Any]]:
@@ -334,6 +349,8 @@ class ZaloOAChannel:
                 await self._send_message(chat, message)
         except ZaloOAError as exc:
             # GIVE_UP: the user blocked the OA, left, or is outside the window it may write in.
+            if exc.code == OUTSIDE_WINDOW:
+                raise OutsideWindow(str(exc)) from exc
             raise (Unreachable if exc.code in GIVE_UP else Rejected)(str(exc)) from exc
         except aiohttp.ClientConnectorError as exc:
             raise NotSent(type(exc).__name__) from exc
@@ -342,6 +359,13 @@ class ZaloOAChannel:
 
     async def _send_message(self, user: str, message: OutMessage) -> None:
         """One engine message: a picture, or text pieces with the options as buttons."""
+        if message.photo:  # a volunteer's picture, passed on by its address
+            if message.text:
+                await self._send_cs(user, {"text": message.text[: CAPABILITIES.max_text]})
+            media = {"media_type": "image", "url": message.photo}
+            payload = {"template_type": "media", "elements": [media]}
+            await self._send_cs(user, {"attachment": {"type": "template", "payload": payload}})
+            return
         if message.picture:
             await self._send_picture(user, message.picture)
             return

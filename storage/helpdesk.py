@@ -39,6 +39,9 @@ _inbox = Base.metadata.tables["inbox"]
 _audit = Base.metadata.tables["audit"]
 
 LIVE = ("draft", "open", "claimed")
+#: The payload of a message to a helper whose citizen deleted their data during the chat:
+#: nothing sealed (their request number only); the help desk words it when it sends it.
+ERASED_NOTICE = "erased"
 #: Where the partial unique index allows one live request per citizen.
 _LIVE_WHERE = text("status IN ('draft', 'open', 'claimed')")
 #: A request's stages of notification (``stage`` column): nobody told yet, the village's
@@ -250,6 +253,14 @@ def erase(conn: Connection, channel: str, user_ref: str, now: datetime, erased: 
     ids = [row.id for row in conn.execute(select(r.id).where(_mine(channel, user_ref)))]
     if ids:
         conn.execute(delete(_messages).where(_messages.c.request_id.in_(ids)))
+    helped = conn.execute(
+        select(r.id, r.volunteer_channel, r.volunteer_ref).where(
+            _mine(channel, user_ref), r.status == "claimed", r.volunteer_ref.is_not(None)
+        )
+    ).all()
+    for row in helped:  # their helper is told at once (not only at their next message)
+        notice = Outgoing(row.id, row.volunteer_channel, row.volunteer_ref, ERASED_NOTICE)
+        queue(conn, [notice], now)
     conn.execute(
         update(_requests)
         .where(_mine(channel, user_ref), r.status.in_(LIVE))
@@ -345,8 +356,9 @@ def focus(conn: Connection, request_id: int, now: datetime) -> None:
 def end(
     conn: Connection, request_id: int, status: str, outcome: str | None, now: datetime
 ) -> None:
-    """The request ends: what was sealed is emptied and its messages not yet on their way
-    are deleted (one being sent is deleted by its sender, a moment later)."""
+    """The request ends: what was sealed is emptied and its messages in transit deleted --
+    those being sent too (their sender's own deletion then finds nothing; one a kill -9
+    left "sending" would otherwise outlive the request until the sweeper's IN_DOUBT)."""
     conn.execute(
         update(_requests)
         .where(_requests.c.id == request_id)
@@ -360,11 +372,7 @@ def end(
             phone=None,
         )
     )
-    conn.execute(
-        delete(_messages).where(
-            _messages.c.request_id == request_id, _messages.c.status == "pending"
-        )
-    )
+    conn.execute(delete(_messages).where(_messages.c.request_id == request_id))
 
 
 def reported(conn: Connection, request_id: int) -> None:
@@ -513,6 +521,48 @@ def put_back(conn: Connection, message_id: int) -> None:
         .where(_messages.c.id == message_id)
         .values(status="pending", claimed_at=None)
     )
+
+
+def notices(conn: Connection, limit: int) -> list[int]:
+    """Pending notices to helpers (:data:`ERASED_NOTICE`), oldest first."""
+    m = _messages.c
+    rows = conn.execute(
+        select(m.id)
+        .where(m.status == "pending", m.payload == ERASED_NOTICE)
+        .order_by(m.id)
+        .limit(limit)
+    )
+    return [int(row.id) for row in rows]
+
+
+def hold(conn: Connection, message_id: int) -> int:
+    """The platform takes nothing for this message's recipient until they write again: the
+    message waits, "held". Returns how many of theirs are held now (1: the first)."""
+    m = _messages.c
+    row = conn.execute(
+        update(_messages)
+        .where(m.id == message_id)
+        .values(status="held", claimed_at=None)
+        .returning(m.channel, m.user_ref)
+    ).first()
+    if row is None:
+        return 0
+    held = select(func.count()).where(
+        m.channel == row.channel, m.user_ref == row.user_ref, m.status == "held"
+    )
+    return int(conn.execute(held).scalar_one())
+
+
+def unhold(conn: Connection, channel: str, user_ref: str) -> list[int]:
+    """The recipient wrote again: what was held for them is pending again, oldest first."""
+    m = _messages.c
+    rows = conn.execute(
+        update(_messages)
+        .where(m.channel == channel, m.user_ref == user_ref, m.status == "held")
+        .values(status="pending")
+        .returning(m.id)
+    )
+    return sorted(int(row.id) for row in rows)
 
 
 def left_behind(conn: Connection, before: datetime, limit: int) -> list[int]:

@@ -78,6 +78,7 @@ def dump_messages(messages: Sequence[OutMessage]) -> str:
                 "screen": m.screen,
                 "options": [[o.id, o.label] for o in m.options],
                 **({"picture": m.picture} if m.picture else {}),
+                **({"photo": m.photo} if m.photo else {}),
             }
             for m in messages
         ],
@@ -92,6 +93,7 @@ def load_messages(payload: str) -> tuple[OutMessage, ...]:
             screen=str(m.get("screen", "")),
             options=tuple(Option(str(i), str(label)) for i, label in m.get("options", [])),
             picture=str(m.get("picture", "")),
+            photo=str(m.get("photo", "")),
         )
         for m in json.loads(payload)
     )

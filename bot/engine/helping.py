@@ -8,7 +8,8 @@ which inputs go to a person instead of the engine, and the typed answers of the 
   commands, the words that end the chat or report the helper, an option's number, and
   anything the sensitive-data guard stops (a code, an ID or phone number: warned about, never
   passed on); photos are never passed on (deleted and warned about, as always). What a
-  volunteer in a chat types goes to the citizen (the help desk's guard then checks it).
+  volunteer in a chat types -- or a picture they send -- goes to the citizen (the help
+  desk's guard then checks it, a picture's caption too).
   The engine only says so (``Reply.help``): the help desk does it.
 - **Typed answers** of a home visit's "input" screens: a landmark and a phone number, both
   optional, handed to the host in ``Reply.private`` (sealed into the request, never kept in

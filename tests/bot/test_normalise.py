@@ -32,3 +32,32 @@ def test_a_pair_needs_both_its_words() -> None:
     assert normaliser.words("a b c") == ["ab", "d"]
     assert normaliser.words("a c b") == ["a", "d", "b"]
     assert normaliser.words("x a") == ["x", "a"]
+
+
+def test_a_key_of_several_words_the_longest_first() -> None:
+    normaliser = Normaliser({"a b c": "abc", "a b": "ab"})
+    assert normaliser.words("x a b c y") == ["x", "abc", "y"]
+    assert normaliser.words("a b x") == ["ab", "x"]
+    assert normaliser.words("a x b c") == ["a", "x", "b", "c"]
+
+
+def test_voice_typing_spells_names_in_vietnamese_syllables(content: Content) -> None:
+    normaliser = Normaliser(content.lexicon, content.emoji, content.units)
+    assert normaliser.words("mở vê nê ai đi") == normaliser.words("mở vneid")
+    assert normaliser.words("căn cướp") == normaliser.words("căn cước")
+
+
+def test_a_unit_run_into_its_number(content: Content) -> None:
+    normaliser = Normaliser(content.lexicon, content.emoji, content.units)
+    assert normaliser.words("con 15t") == normaliser.words("con 15 tuổi")
+    assert normaliser.words("mất 10p") == normaliser.words("mất 10 phút")
+    assert normaliser.words("cccd") == ["can", "cuoc"]  # letters alone are no unit
+    assert Normaliser({}).words("15t") == ["15t"]  # no units known: left as typed
+
+
+def test_a_word_with_diacritics_matches_only_as_typed_with_them() -> None:
+    normaliser = Normaliser({"nỏ": "khong", "ko": "khong"})
+    assert normaliser.words("nỏ được") == ["khong", "duoc"]
+    assert normaliser.words("nó được") == ["no", "duoc"]  # "it": the same letters folded
+    assert normaliser.words("no duoc") == ["no", "duoc"]  # typed without: not known
+    assert normaliser.words("ko được") == ["khong", "duoc"]

@@ -12,6 +12,7 @@ import os
 import shutil
 import tomllib
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import zxingcpp
 from PIL import Image
 
 from bot import printing
-from bot.config import Config, parse_config
+from bot.config import Config, ConfigError, parse_config
 from bot.content import CONTENT_ROOT, Content, ContentError
 from tests.conftest import ROOT
 
@@ -116,6 +117,42 @@ def test_the_commune_poster_points_to_the_bot(
     # Read from a coarse picture (75 dpi), as from a cheap phone a step away.
     image = render(pdf, dpi=75)
     assert qr_codes(image) == ["https://t.me/TroLyChuKySoDemoBot"]
+
+
+def test_with_a_public_web_address_the_posters_open_the_web_chat(
+    content: Content, texts: printing.PrintTexts, config: Config
+) -> None:
+    """deployment.web_url in config.toml: the QR codes open the web chat, which a phone with
+    only Zalo opens in Zalo's own browser; a volunteer's code rides in the link."""
+    web = replace(config, web_url="https://chukyso.example.vn")
+    link = printing.volunteer_link(web, CODE)
+    assert link == f"https://chukyso.example.vn/chat?ref={CODE}"
+    pdf = printing.poster_pdf(content, texts, web, web.communes[0], link, CODE)
+    assert qr_codes(render(pdf)) == [link]
+    text = page_text(pdf)
+    assert "chukyso.example.vn/chat?ref=VK7M2QX" in text.replace(" ?ref=", "?ref=")
+    assert texts.poster["zalo_web"] in text
+    assert "t.me" not in text
+    commune = printing.poster_pdf(content, texts, web, web.communes[0], printing.commune_link(web))
+    assert qr_codes(render(commune, dpi=75)) == ["https://chukyso.example.vn/chat"]
+    card = printing.step_card_pdf(content, texts, web, web.providers[0], web.communes[0])
+    assert qr_codes(render(card)) == ["https://chukyso.example.vn/chat"]
+    # A Telegram bot is not needed then.
+    assert printing.commune_link(replace(web, bot_username="")) == web.chat_url
+    save_screenshot("poster-web.png", pdf)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://chukyso.example.vn", "chukyso.example.vn", "https://x.vn/?a=1", "ftp://x.vn"],
+)
+def test_a_web_address_that_is_not_one_is_refused(url: str) -> None:
+    raw = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
+    raw["deployment"]["web_url"] = url
+    with pytest.raises(ConfigError, match="web_url"):
+        parse_config(raw)
+    raw["deployment"]["web_url"] = "https://chukyso.example.vn/"
+    assert parse_config(raw).chat_url == "https://chukyso.example.vn/chat"
 
 
 def test_the_qr_code_survives_damage(

@@ -86,6 +86,14 @@ TYPICAL = [
     ),
     ("face", "no bao thong tin khong khop voi can cuoc", "faq:name_mismatch"),
     ("face", "quet mat hoai ma no bao khuon mat khong khop", "stuck"),
+    # Words standing in a row in one option's label choose it.
+    ("faq_menu", "thời hạn", "option:use"),
+    # Out of scope at the menu, a complaint about the step on the VNeID log-in.
+    ("vneid_login", "lấy lại mật khẩu vneid kiểu gì", "stuck"),
+    ("menu", "lấy lại mật khẩu vneid kiểu gì", "oos"),
+    # Central words with their diacritics: "nỏ" is "not" ("nó" is "it").
+    ("pin", "làm mãi nỏ được", "stuck"),
+    ("ready_cccd", "nỏ có chip", "option:no"),
 ]
 
 
@@ -116,6 +124,20 @@ NEVER = [
     ("delete_confirm", "khong, dung xoa ma", "option:erase"),
     ("privacy", "thoi khong xoa du lieu dau", "option:delete"),
     ("menu", "toi 70 tuoi roi lam duoc khong", "faq:minors"),
+    # Another procedure's fee, papers, an e-wallet: not our "cost", "requirements", "safety".
+    ("menu", "lam so do het bao nhieu tien", "faq:cost"),
+    ("menu", "chia dat cho con can giay to gi", "faq:requirements"),
+    ("menu", "vi momo co an toan khong", "faq:safety"),
+    # Someone else's account and PIN, asking where to report: never "from anywhere".
+    (
+        "menu",
+        "toi lam o nuoc ngoai, dung tai khoan cua bo de ky giay to duoc khong",
+        "faq:away_from_home",
+    ),
+    ("menu", "lam xong tren thanh pho roi thi bao lai cho thon the nao", "faq:away_from_home"),
+    ("menu", "toi muon khieu nai can bo dia chinh", "nav:human"),
+    ("complete", "mat thoi gian qua", "faq:time_needed"),
+    ("menu", "xa nhap roi ma giay to con ghi ten cu", "faq:otp_leaked"),
 ]
 
 

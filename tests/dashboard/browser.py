@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import os
 import socket
@@ -21,7 +22,7 @@ import time
 import urllib.request
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +35,9 @@ from bot.model import Choice, Text
 from bot.officials import Scope, web_login_url
 from handlers.conversation import utcnow
 from handlers.staff import SCREEN
+from storage import helpdesk as store
 from storage.database import Database, migrate
+from storage.helpdesk import Member
 from storage.web import WebAccess
 from tests.conftest import ROOT
 from tests.handlers.test_staff import World, opted_in_and_reported, three_communes
@@ -159,12 +162,44 @@ class Served:
         return out.getvalue()
 
 
-def config_file(folder: Path) -> Path:
+def help_requests(conn: Any, world: World, code: str) -> None:
+    """Help requests of Nong Cong: the volunteer took three (one installed, one not yet,
+    one still in its chat), an official one, and one waits."""
+    volunteer = Member("telegram", world.refs.ref("telegram", 900), "-", "volunteer", code)
+    official = Member("telegram", world.refs.ref("telegram", 901), "-", "official", None)
+    plan = [
+        (107, volunteer, 10, "installed"),
+        (108, volunteer, 20, "not_yet"),
+        (109, volunteer, 4, None),
+        (110, official, 30, "installed"),
+        (111, None, 0, None),
+    ]
+    for user, helper, minutes, outcome in plan:
+        ref = world.refs.ref("telegram", user)
+        opened = world.now - timedelta(minutes=40)
+        data = {"kind": "chat", "commune": "16279", "village": "dong-hoa"}
+        store.create(conn, "telegram", ref, data, None, {}, opened)
+        request = store.live_of(conn, "telegram", ref)
+        assert request is not None
+        if helper is not None:
+            assert store.claim(conn, request.id, helper, opened + timedelta(minutes=minutes))
+        if outcome is not None:
+            store.end(conn, request.id, "closed", outcome, world.now)
+
+
+def config_file(folder: Path, web_url: str = "") -> Path:
+    """The World's deployment; ``web_url``: its public web address (the web chat's QR codes
+    and shared link point there)."""
     path = folder / "config.toml"
-    path.write_text(
-        (ROOT / "config.toml").read_text(encoding="utf-8") + MORE_COMMUNES, encoding="utf-8"
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    if web_url:
+        text = text.replace("[deployment]\n", f'[deployment]\nweb_url = "{web_url}"\n', 1)
+    path.write_text(text + MORE_COMMUNES, encoding="utf-8")
+    config = load_config(path)
+    assert config.web_url == web_url
+    assert replace(config, web_url="") == three_communes(), (
+        "the server's deployment is the World's"
     )
-    assert load_config(path) == three_communes(), "the server's deployment is the World's"
     return path
 
 
@@ -194,6 +229,7 @@ async def fill(database_url: str) -> str:
         (misa,) = [o.id for o in providers.messages[-1].options if o.id.endswith(":misa")]
         await world.staff_says(900, Choice(misa, SCREEN))
         await world.citizen(106, "/start", "!install")  # started, not finished
+        await db.run(functools.partial(help_requests, world=world, code=member.code))
         return member.code
     finally:
         await db.dispose()
@@ -204,7 +240,8 @@ def serve(folder: Path) -> Iterator[Served]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_"))},
         "DATABASE_URL": f"sqlite:///{folder / 'bot.db'}",
-        "BOT_CONFIG": str(config_file(folder)),
+        # A public address as a name ("localhost"): the bot links to no bare IP address.
+        "BOT_CONFIG": str(config_file(folder, f"http://localhost:{port}")),
         "BOT_ID_SECRET": SECRET,
         "PORT": str(port),
         "HOST": "127.0.0.1",

@@ -67,6 +67,34 @@ def test_the_login_link_shows_the_figures_of_stats_json(
     context.close()
 
 
+def test_the_volunteers_page_shows_the_help_requests_of_stats_json(
+    browser: Any, served: Served
+) -> None:
+    """Help requests as /stats counts them (not presses of "Gặp cán bộ"): taken, ended,
+    installed, the median wait for someone to take one, and by helper."""
+    page = signed_in(browser, served)
+    page.goto(served.base + "/dashboard/volunteers")
+    found = json.loads(served.cli("stats", "--json", "--commune", "16279"))["help_desk"]
+    assert found == {
+        "requests": 5, "open": 1, "claimed": 1, "taken": 4, "ended": 3, "installed": 2,
+        "installed_share": 2 / 3, "median_claim_s": 15 * 60.0,
+        "by_helper": [{"volunteer": served.volunteer, "taken": 3, "installed": 1},
+                      {"volunteer": None, "taken": 1, "installed": 1}],
+    }  # fmt: skip
+    f = Formatter("vi", load_staff_texts("vi"))
+    line = page.locator("#help-desk").inner_text()
+    assert line.startswith(f"Người dân nhờ người giúp: {found['requests']} yêu cầu (đang chờ 1,")
+    assert f"Đã có người nhận: {found['taken']}." in line
+    assert f"Đã xong: 3, trong đó cài xong 2 ({f.pct(found['installed_share'])})" in line
+    assert line.endswith("(trung vị): 15 phút.")
+    cells = page.locator("#helpers tbody tr").all_inner_texts()
+    assert [c.split("\t") for c in cells] == [
+        [served.volunteer, "3", "1"],
+        ["Cán bộ xã", "1", "1"],
+    ]
+    page.context.close()
+
+
 def test_without_a_session_one_is_asked_to_get_a_link_in_the_bot(
     browser: Any, served: Served
 ) -> None:
@@ -184,5 +212,6 @@ def test_downloads_open_with_vietnamese_intact_and_the_poster_opens_the_bot(
     with page.expect_download() as poster:
         page.get_by_role("link", name="Áp phích A4 dán bảng tin: Xã Nông Cống").click()
     codes = qr_codes(render(Path(poster.value.path()).read_bytes()))
-    assert codes == ["https://t.me/TroLyChuKySoDemoBot"]
+    # The deployment has a public web address: the commune's code opens the web chat.
+    assert codes == [served.base.replace("127.0.0.1", "localhost") + "/chat"]
     page.context.close()

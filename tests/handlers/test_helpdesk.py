@@ -40,7 +40,14 @@ from storage.models import Base
 from storage.repository import Repository
 from storage.staff import StaffRepository
 from tests.conftest import T0, TEST_SECRET, rows
-from tests.handlers.test_channel_contract import Driver, TelegramDriver, _driver
+from tests.fakes.zalo_api import image_event
+from tests.handlers.test_channel_contract import (
+    Driver,
+    TelegramDriver,
+    ZaloBotDriver,
+    ZaloOADriver,
+    _driver,
+)
 
 #: A Tuesday, 8:00 in Thanh Hoa: working hours.
 MORNING = T0
@@ -91,6 +98,9 @@ class Desk:
         on every platform)."""
         labels = shown(self.drivers[platform], user)
         number = next(n for n, shown_label in enumerate(labels, 1) if label in shown_label)
+        if platform == "zalo_oa":  # a tap on the OA's button comes back as its label
+            await self.says(platform, user, labels[number - 1])
+            return
         await self.says(platform, user, str(number))
 
     def heard(self, platform: str, user: str) -> list[str]:
@@ -148,6 +158,12 @@ def shown(driver: Driver, user: str) -> list[str]:
         markup = calls[-1].params["reply_markup"]
         markup = json.loads(markup) if isinstance(markup, str) else markup
         return [row[0]["text"] for row in markup["inline_keyboard"]]
+    if isinstance(driver, ZaloOADriver):
+        for body in reversed(driver.oa.sent(user)):
+            payload = body["message"].get("attachment", {}).get("payload", {})
+            if payload.get("buttons"):
+                return [button["title"] for button in payload["buttons"]]
+        return []
     for text in reversed(driver.sent(user)):
         found = re.findall(r"^\d+\. (.+)$", text, re.M)
         if found:
@@ -349,10 +365,32 @@ async def test_deleting_my_data_closes_and_empties_my_request(desk: Desk) -> Non
     found = await rows(desk.db, "SELECT status, outcome, address, user_ref FROM help_requests")
     assert found == [("closed", "erased", None, found[0][3])]
     assert found[0][3] != desk.refs.ref("telegram", int(CITIZEN)), "linked to nobody"
+    # The helper is told at once, in one line -- not only at their next message.
+    await desk.helpdesk.drain()
+    assert desk.heard("zalo_bot", VOLUNTEER)[-1] == desk.texts["help_erased_by_citizen"].format(
+        id=rid
+    )
     assert await rows(desk.db, "SELECT count(*) FROM help_messages") == [(0,)]
-    # The helper's next words reach nobody, and they are told.
+    # What they type next is theirs again: a staff command, relayed to nobody.
+    told = len(desk.heard("telegram", CITIZEN))
     await desk.says("zalo_bot", VOLUNTEER, "bác còn đó không ạ")
-    assert "không còn đang giúp" in desk.heard("zalo_bot", VOLUNTEER)[-1]
+    assert len(desk.heard("telegram", CITIZEN)) == told
+    assert "bác còn đó" not in await desk.dump()
+
+
+async def test_the_citizen_ending_the_chat_tells_the_helper_at_once(desk: Desk) -> None:
+    await desk.open("telegram", "zalo_bot")
+    await desk.enrol("zalo_bot", VOLUNTEER, "volunteer")
+    await desk.ask_for_chat("telegram", CITIZEN)
+    rid = await _request_id(desk)
+    await desk.says("zalo_bot", VOLUNTEER, f"/nhan {rid}")
+    await desk.says("telegram", CITIZEN, "kết thúc")
+    await desk.press("telegram", CITIZEN, "Chưa xong")
+    ended = desk.heard("zalo_bot", VOLUNTEER)[-1]
+    assert ended.startswith(f"Người dân đã kết thúc trò chuyện (yêu cầu #{rid})")
+    assert await rows(desk.db, "SELECT status, outcome FROM help_requests") == [
+        ("closed", "not_yet")
+    ]
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -454,3 +492,111 @@ async def test_a_new_helper_takes_two_requests_at_once(db: Database, engine: Eng
     )
     assert all(a[0].text.startswith("✅ Bạn đã nhận yêu cầu") for a in answers)
     assert await rows(db, "SELECT status FROM help_requests") == [("claimed",), ("claimed",)]
+
+
+async def test_a_volunteer_sends_a_picture_a_citizen_never_does(desk: Desk) -> None:
+    """A volunteer on Zalo Bot sends a screenshot (with a caption) to a citizen on Telegram:
+    passed on by Zalo's address of it, the caption checked like any message; nothing of it
+    stays in the store. The citizen's photo goes nowhere (the usual warning), and a helper's
+    picture that asks for the card through its caption is held back."""
+    await desk.open("telegram", "zalo_bot")
+    await desk.enrol("zalo_bot", VOLUNTEER, "volunteer")
+    await desk.ask_for_chat("telegram", CITIZEN)
+    rid = await _request_id(desk)
+    await desk.says("zalo_bot", VOLUNTEER, f"/nhan {rid}")
+    zalo = desk.drivers["zalo_bot"]
+    assert isinstance(zalo, ZaloBotDriver)
+    telegram = desk.drivers["telegram"]
+    assert isinstance(telegram, TelegramDriver)
+
+    screenshot = "https://photo-stal.zadn.vn/test/man-hinh-dung.jpg"
+    event = image_event(VOLUNTEER, photo_url=screenshot, caption="Bác bấm nút xanh này nhé")
+    assert await zalo._event(event) == 200
+    await desk.inbound.drain()
+    (sent,) = [c for c in telegram.api.calls_of("sendPhoto") if c.ok]
+    assert sent.params["photo"] == screenshot
+    assert str(sent.params["chat_id"]) == CITIZEN
+    caption = str(sent.params["caption"])
+    assert caption.startswith("🙋 Tình nguyện viên hỗ trợ Thôn Đông Hòa (mẫu):")
+    assert "nút xanh" in caption
+    assert screenshot not in await desk.dump(), "sent and gone: no trace of it is kept"
+    assert await rows(desk.db, "SELECT count(*) FROM help_messages") == [(0,)]
+
+    # A caption asking for the card: the picture is held back like such a message.
+    event = image_event(VOLUNTEER, caption="bác chụp mặt trước căn cước gửi cháu")
+    assert await zalo._event(event) == 200
+    await desk.inbound.drain()
+    assert len([c for c in telegram.api.calls_of("sendPhoto") if c.ok]) == 1
+    assert "KHÔNG được chuyển" in desk.heard("zalo_bot", VOLUNTEER)[-1]
+
+    # The citizen's photo: deleted, warned about, never passed on.
+    told = len(desk.heard("zalo_bot", VOLUNTEER))
+    assert await telegram.photo(CITIZEN) == 200
+    await desk.inbound.drain()
+    assert len(desk.heard("zalo_bot", VOLUNTEER)) == told
+    assert not any(c.params.get("photo") for c in zalo.api.calls_of("sendPhoto"))
+    assert telegram.deleted(CITIZEN)
+
+
+async def test_a_telegram_picture_cannot_reach_a_citizen_on_zalo(desk: Desk) -> None:
+    """Telegram's file addresses hold the bot's token: a helper's Telegram picture is never
+    handed to Zalo; the helper is told to say it in words."""
+    await desk.open("zalo_bot", "telegram")
+    await desk.enrol("telegram", VOLUNTEER, "volunteer")
+    await desk.ask_for_chat("zalo_bot", CITIZEN)
+    rid = await _request_id(desk)
+    await desk.says("telegram", VOLUNTEER, f"/nhan {rid}")
+    heard = len(desk.heard("zalo_bot", CITIZEN))
+    assert await desk.drivers["telegram"].photo(VOLUNTEER) == 200
+    await desk.inbound.drain()
+    assert len(desk.heard("zalo_bot", CITIZEN)) == heard
+    assert desk.heard("telegram", VOLUNTEER)[-1] == desk.texts["relay_no_picture"]
+
+
+@pytest.mark.parametrize(
+    ("citizen_on", "helper_on"), [("zalo_oa", "zalo_bot"), ("telegram", "zalo_oa")]
+)
+async def test_outside_zalo_oas_window_messages_wait_and_the_other_side_is_told(
+    desk: Desk, citizen_on: str, helper_on: str
+) -> None:
+    """Zalo OA takes nothing for someone who has not written for 7 days (-230): the chat
+    goes on, what is said to them waits, the other side is told once what happens -- and it
+    all arrives, in order, when they write again."""
+    await desk.open(citizen_on, helper_on)
+    await desk.enrol(helper_on, VOLUNTEER, "volunteer")
+    await desk.ask_for_chat(citizen_on, CITIZEN)
+    rid = await _request_id(desk)
+    await desk.says(helper_on, VOLUNTEER, f"/nhan {rid}")
+    oa = desk.drivers["zalo_oa"]
+    assert isinstance(oa, ZaloOADriver)
+    quiet, speaker, speaker_on = (
+        (CITIZEN, VOLUNTEER, helper_on)
+        if citizen_on == "zalo_oa"
+        else (VOLUNTEER, CITIZEN, citizen_on)
+    )
+    oa.oa.outside_window(quiet)
+    before = len(desk.heard(speaker_on, speaker))
+    await desk.says(speaker_on, speaker, "Bác mở ứng dụng ra nhé")
+    await desk.says(speaker_on, speaker, "Rồi bấm nút Đăng nhập")
+    told = desk.heard(speaker_on, speaker)[before:]
+    expected = (
+        desk.texts["relay_held_citizen"].format(id=rid)
+        if quiet == CITIZEN
+        else desk.engine.content.templates["relay_held_helper"]
+    )
+    assert told == [expected], "told once, honestly"
+    assert await rows(desk.db, "SELECT status FROM help_requests") == [("claimed",)]
+    assert await rows(desk.db, "SELECT status, count(*) FROM help_messages GROUP BY status") == [
+        ("held", 2)
+    ]
+    assert "Đăng nhập" not in await desk.dump(), "held sealed"
+
+    oa.oa.inside_window(quiet)
+    heard = len(desk.heard("zalo_oa", quiet))
+    await desk.says("zalo_oa", quiet, "tôi đây")
+    arrived = desk.heard("zalo_oa", quiet)[heard:]
+    assert len(arrived) == 2
+    assert "ứng dụng ra" in arrived[0], "in order"
+    assert "Đăng nhập" in arrived[1]
+    assert "tôi đây" in desk.heard(speaker_on, speaker)[-1]
+    assert await rows(desk.db, "SELECT count(*) FROM help_messages") == [(0,)]

@@ -13,12 +13,14 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from PIL import Image
 
 from bot.config import Config, parse_config
 from bot.content import Content
@@ -293,6 +295,25 @@ async def test_volunteer_link_qr_and_own_figures(world: World) -> None:
     assert mine.messages[0].text == world.desk.texts["mystats"].format(
         code=code, started="1", finished="1", helped="0"
     )
+
+
+async def test_with_a_public_web_address_the_volunteers_qr_code_opens_the_web_chat(
+    world: World,
+) -> None:
+    """config.toml's deployment.web_url: a citizen with only Zalo scans the volunteer's code
+    and lands in the web chat (which opens in Zalo's own browser), their code in the link."""
+    world.desk.config = replace(world.config, web_url="https://chukyso.example.vn")
+    await world.enrol(2, "volunteer", Scope("communes", ("16279",)))
+    code = (await world.staff.get("telegram", world.refs.ref("telegram", 2))).code  # type: ignore[union-attr]
+    reply = await world.staff_says(2, Text("/link"))
+    assert reply is not None
+    link = f"https://chukyso.example.vn/chat?ref={code}"
+    assert link in reply.messages[0].text
+    assert "quét mã QR bằng Zalo" in reply.messages[0].text
+    qr, poster = reply.attachments
+    assert qr_codes(Image.open(io.BytesIO(qr.data))) == [link], "the QR code sent to them"
+    assert qr_codes(render(poster.data)) == [link], "and their poster's"
+    assert "t.me" not in page_text(poster.data)
 
 
 async def test_first_touch_attribution_counts_for_the_volunteers_commune(world: World) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.model import Choice, Text
+from bot.model import Choice, Media, Text
 from bot.officials import Scope
 from handlers.telegram import file_base_url, translate
 from storage.database import Database
@@ -198,6 +198,14 @@ def test_translate_maps_button_data_and_commands() -> None:
     incoming = translate(typed)
     assert incoming is not None
     assert incoming.event == Text("xin chao")
+    # A photo: its largest size by Telegram's id, and its caption (a volunteer's may be
+    # passed on in a help chat).
+    sizes = [{"file_id": f, "file_unique_id": f, "width": w, "height": w} for f, w in
+             (("small", 90), ("large", 1280))]  # fmt: skip
+    photo = upd({"message": {**sent, "photo": sizes, "caption": "nut xanh"}})
+    incoming = translate(photo)
+    assert incoming is not None
+    assert incoming.event == Media("photo", "tg:large", "nut xanh")
     # A button under a group message older than 48 hours: Telegram sends what is left of the
     # message (date 0), still with its chat -- a group, so the group notice, not a step.
     old_group = {"message_id": 3, "date": 0, "chat": {"id": -100, "type": "group"}}

@@ -20,6 +20,10 @@ from typing import Any
 
 import pytest
 
+from bot import printing
+from bot.config import load_config
+from bot.content import Content
+from tests.bot.test_printing import qr_codes, render
 from tests.dashboard.browser import PHONE, TEXT_STYLES, UNLABELLED, Served
 from tests.dashboard.conftest import browser, served, shots
 
@@ -78,6 +82,11 @@ def sql(served: Served, query: str) -> list[tuple[Any, ...]]:
 
 def referrals(served: Served) -> int:
     query = "SELECT count(*) FROM events WHERE channel = 'web' AND kind = 'referral'"
+    return int(sql(served, query)[0][0])
+
+
+def completions(served: Served) -> int:
+    query = "SELECT count(*) FROM events WHERE channel = 'web' AND kind = 'completed'"
     return int(sql(served, query)[0][0])
 
 
@@ -251,4 +260,60 @@ def test_read_aloud_uses_the_phones_vietnamese_voice_and_sends_nothing(
     assert "🔒" not in spoken[0]["text"], "emoji are not read out"
     assert page.get_by_role("button", name="⏹ Dừng đọc").count() == 1
     assert requests == [], "read on the phone: nothing sent anywhere"
+    page.context.close()
+
+
+def test_a_person_with_only_zalo_scans_the_code_and_finishes_the_guide(
+    browser: Any, served: Served, shots: Path, content: Content
+) -> None:
+    """The issue's "done when": where the deployment has a public web address (config.toml's
+    deployment.web_url), the QR code of a volunteer's poster -- decoded from the printed
+    page, as a phone's camera reads it -- opens the web chat in Zalo's browser; with larger
+    text, the person goes through the nine steps (the two hard ones with their pictures) to
+    the completion report, has it read aloud, and the volunteer is counted once."""
+    config = load_config(Path(served.env["BOT_CONFIG"]))
+    assert config.web_url, "the deployment has a public web address"
+    texts = printing.load_print_texts(content)
+    link = printing.volunteer_link(config, served.volunteer)
+    poster = printing.poster_pdf(
+        content, texts, config, config.communes[0], link, served.volunteer
+    )
+    (scanned,) = qr_codes(render(poster))
+    assert scanned == f"{config.web_url}/chat?ref={served.volunteer}"
+    before, done_before = referrals(served), completions(served)
+    page = phone(browser, voice=True)
+    page.goto(scanned)
+    tap(page, "🔎 Chữ to hơn")
+    tap(page, "▶️ Bắt đầu")
+    wait_for(page, "KHÔNG BAO GIỜ hỏi ảnh căn cước")
+    for label in ("📱 Hướng dẫn cài từng bước", "✅ Tôi có đủ, bắt đầu", "VNPT SmartCA",
+                  "Android (Samsung, Oppo, Xiaomi…)", "📱 Bắt đầu cài"):  # fmt: skip
+        tap(page, label)
+    for step in range(1, 10):
+        wait_for(page, f"Bước {step}/9")
+        tap(page, "✅ Xong")
+    wait_for(page, "Cảm ơn bạn đã cài chữ ký số!")
+    tap(page, "✅ Đồng ý")
+    wait_for(page, "Bạn thuộc xã (phường) nào?")  # this deployment serves three communes
+    page.get_by_role("button", name=re.compile(config.communes[0].name)).last.click()
+    wait_for(page, "Bạn ở thôn (khu phố) nào")
+    tap(page, "Thôn Đông Hòa (mẫu)")
+    wait_for(page, "có đang sống ở")
+    tap(page, "Có, đang sống ở đây")
+    wait_for(page, "Đã ghi nhận!")
+    wait_for(page, f"{config.web_url}/chat")  # the link to share with family, that of the web
+    assert page.evaluate("() => document.documentElement.classList.contains('big')")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    alts = [i.get_attribute("alt") or "" for i in page.locator("#chat img").all()]
+    assert len(alts) == 3, "the card's picture on its two steps, the face check's on one"
+    assert alts[0].startswith("Hình mẫu chụp căn cước")
+    page.locator("#chat article.bot").last.evaluate("(e) => e.scrollIntoView()")
+    page.screenshot(path=shots / "webchat-complete-large.png")
+    # Read aloud on the phone: the completion message, in the phone's Vietnamese voice.
+    page.locator("#chat article.bot").last.get_by_role("button", name="🔊 Nghe").click()
+    spoken = page.evaluate("() => window.spoken")
+    assert "Đã ghi nhận!" in spoken[-1]["text"]
+    assert spoken[-1]["lang"] == "vi-VN"
+    assert referrals(served) == before + 1, "the volunteer counted once"
+    assert completions(served) == done_before + 1, "the report counted"
     page.context.close()

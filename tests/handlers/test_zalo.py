@@ -23,7 +23,7 @@ from bot.config import ConfigError
 from bot.content import Content
 from bot.engine import Engine
 from bot.identity import UserRefs
-from bot.model import OutMessage
+from bot.model import Media, OutMessage
 from handlers import zalo_bot, zalo_oa
 from handlers.channel import Services
 from handlers.conversation import Conversations
@@ -41,6 +41,7 @@ from tests.fakes.zalo_api import (
     FakeZaloOA,
     image_event,
     oa_follow_event,
+    oa_image_event,
     oa_text_event,
     oa_webhook_request,
     text_event,
@@ -349,6 +350,38 @@ async def test_oa_outside_the_window_is_not_retried(oa_world: OAWorld) -> None:
     with pytest.raises(Unreachable):
         await oa_world.channel.deliver(USER, (OutMessage("Chào bạn"),))
     assert len(oa_world.oa.calls_of("/v3.0/oa/message/cs")) == 1
+
+
+def test_a_photo_comes_with_zalos_address_of_it() -> None:
+    """Both Zalo platforms give a picture's address (a volunteer's may be passed on)."""
+    url = "https://photo-stal.zadn.vn/test/man-hinh.jpg"
+    incoming = zalo_bot.translate(image_event(CHAT, photo_url=url, caption="nut xanh"))
+    assert incoming is not None
+    assert incoming.event == Media("photo", url, "nut xanh")
+    for key in ("photo", "url"):  # the field's name is unsettled (zalo.md 1.3)
+        event = image_event(CHAT)
+        event["message"][key] = event["message"].pop("photo_url").replace("photo.jpg", key)
+        incoming = zalo_bot.translate(event)
+        assert incoming is not None
+        assert isinstance(incoming.event, Media)
+        assert incoming.event.ref.endswith(f"/{key}")
+    incoming = zalo_oa.translate(oa_image_event(USER, app_id="app", url=url))
+    assert incoming is not None
+    assert incoming.event == Media("photo", url, "")
+
+
+async def test_a_passed_on_picture_is_sent_by_its_address(
+    oa_world: OAWorld, bot_world: BotWorld
+) -> None:
+    url = "https://photo-stal.zadn.vn/test/man-hinh.jpg"
+    await bot_world.channel.deliver(CHAT, (OutMessage("Tình nguyện viên:", photo=url),))
+    (sent,) = [c.params for c in bot_world.api.calls_of("sendPhoto") if c.ok]
+    assert (sent["photo"], sent["caption"]) == (url, "Tình nguyện viên:")
+    await oa_world.channel.deliver(USER, (OutMessage("Tình nguyện viên:", photo=url),))
+    said, shown = oa_world.oa.sent(USER)
+    assert said["message"]["text"] == "Tình nguyện viên:"
+    element = shown["message"]["attachment"]["payload"]["elements"][0]
+    assert element == {"media_type": "image", "url": url}
 
 
 async def test_oa_refresh_by_two_workers_at_once_spends_the_refresh_token_once(
