@@ -9,7 +9,7 @@ component; the bot's process never imports scikit-learn. Until then a message th
 classifier trains it in-process as before (:meth:`Understanding.warm`), so nothing is lost if
 the child fails.
 
-A trained classifier is kept on disk (:class:`ModelCache`, ``var/cache``) under a key of
+A trained classifier is kept on disk (:class:`ModelCache`, ``var/models``) under a key of
 everything it depends on: the next start of the same content and code (a restart, a worker
 started again, a test's server) loads it in milliseconds instead of spending 3-7 s of a core
 on the child. Plain arrays and JSON: nothing is unpickled from disk.
