@@ -516,8 +516,25 @@ class Understanding:
         reactions = self._reactions(probs, context, evidence)
         reading = self._decide(raw, probs, reactions, context, found)
         if isinstance(reading.decision, Clarify) and found.how == "classifier":
+            if self._complaint_on_subject(words, reading.decision, context):
+                return replace(reading, decision=Stuck(), how="step words")
             return self._settled_by_question(raw, words, reading, context, found) or reading
         return reading
+
+    def _complaint_on_subject(
+        self, words: Sequence[str], asked: Clarify, context: Context
+    ) -> bool:
+        """Whether a message that would be asked back, best read as a complaint about the
+        current step, is one: it speaks of the step's own subject (its words: "khong thay muc"
+        on the VNeID menu, "nhap pin ... khong khop" on the PIN step) and the step's "why"
+        option is not among the candidates ("why must I log in to VNeID" is a question, not a
+        complaint). Showing a step's fixes harms nothing. dev+a+b+c top1 0.926 -> 0.927, d
+        0.880 -> 0.883, wrong unchanged; taking "stuck" when second or third too gave dev 0.929
+        but d's wrong 0.035 -> 0.038 ("tai ve roi" on the store step is done, not stuck)."""
+        if asked.candidates[0] != "stuck" or not self._on_subject(words, context):
+            return False
+        why = {f"option:{o.id}" for o in context.options if "alias:why" in o.roles}
+        return why.isdisjoint(asked.candidates)
 
     def _settled_by_question(
         self,

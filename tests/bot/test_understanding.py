@@ -91,6 +91,9 @@ TYPICAL = [
     # Out of scope at the menu, a complaint about the step on the VNeID log-in.
     ("vneid_login", "lấy lại mật khẩu vneid kiểu gì", "stuck"),
     ("menu", "lấy lại mật khẩu vneid kiểu gì", "oos"),
+    # Asked back with "stuck" first, and speaking of the step's own subject: a complaint.
+    ("pin", "nhap ma pin lan hai bao khong khop", "stuck"),
+    ("vneid_login", "tại sao phải đăng nhập vneid", "clarify"),
     # Central words with their diacritics: "nỏ" is "not" ("nó" is "it").
     ("pin", "làm mãi nỏ được", "stuck"),
     ("ready_cccd", "nỏ có chip", "option:no"),
