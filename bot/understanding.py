@@ -19,6 +19,9 @@ How a message is read, in order:
    sentence, and on the development set that found the question in 30 of 33 stories and
    voice messages, where reading each sentence apart and keeping the most confident one
    found 25 (bench/understanding.py). Scam signs are looked for in the whole message.
+   A story that would be asked back is read again by its question sentence, which may settle
+   it among the candidates; asked back with "stuck" first, a message speaking of the step's
+   own words is a complaint about the step.
 
 Every label (``faq:cost``, ``nav:human``, ``reply:done``...) then becomes a *reaction* in this
 context: an option on screen that the label chooses (``content/<locale>/intents.toml`` maps
