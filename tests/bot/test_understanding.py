@@ -145,6 +145,8 @@ NEVER = [
     # "does a household business need one".
     ("menu", "toi xuat hoa don VAT bi sai ten khach, huy the nao", "faq:revoke"),
     ("menu", "dang ky kinh doanh lam o dau", "faq:business_use"),
+    # The power company's or the police's number is not "see a person" about the signature.
+    ("menu", "cho xin so tong dai dien luc huyen", "nav:human"),
 ]
 
 
