@@ -91,6 +91,9 @@ TYPICAL = [
     # Out of scope at the menu, a complaint about the step on the VNeID log-in.
     ("vneid_login", "lấy lại mật khẩu vneid kiểu gì", "stuck"),
     ("menu", "lấy lại mật khẩu vneid kiểu gì", "oos"),
+    # Asked back with "stuck" first, and speaking of the step's own subject: a complaint.
+    ("pin", "nhap ma pin lan hai bao khong khop", "stuck"),
+    ("vneid_login", "tại sao phải đăng nhập vneid", "clarify"),
     # Central words with their diacritics: "nỏ" is "not" ("nó" is "it").
     ("pin", "làm mãi nỏ được", "stuck"),
     ("ready_cccd", "nỏ có chip", "option:no"),
@@ -138,6 +141,12 @@ NEVER = [
     ("menu", "toi muon khieu nai can bo dia chinh", "nav:human"),
     ("complete", "mat thoi gian qua", "faq:time_needed"),
     ("menu", "xa nhap roi ma giay to con ghi ten cu", "faq:otp_leaked"),
+    # Cancelling an invoice is not revoking the signature; registering a business is not
+    # "does a household business need one".
+    ("menu", "toi xuat hoa don VAT bi sai ten khach, huy the nao", "faq:revoke"),
+    ("menu", "dang ky kinh doanh lam o dau", "faq:business_use"),
+    # The power company's or the police's number is not "see a person" about the signature.
+    ("menu", "cho xin so tong dai dien luc huyen", "nav:human"),
 ]
 
 
@@ -346,6 +355,17 @@ def test_the_thresholds_file_is_the_calibrated_one(
 ) -> None:
     assert content.thresholds, "content/vi/thresholds.toml is missing"
     assert understanding.thresholds == Thresholds.from_mapping(content.thresholds)
+
+
+def test_a_story_asked_back_is_settled_by_its_question(
+    understanding: Understanding, contexts: Contexts
+) -> None:
+    story = (
+        "Con gái tôi cài cho tôi rồi đặt mã gì đó. Nó đi lấy chồng xa rồi. "
+        "Giờ tôi quên mã thì làm sao?"
+    )
+    reading = read(understanding, contexts, "menu", story)
+    assert (reaction_of(reading.decision), reading.how) == ("faq:forgot_pin", "question")
 
 
 def test_the_question_of_a_story() -> None:
