@@ -100,6 +100,7 @@ async def open_runtime(settings: Settings, *, citizens: bool = True) -> AsyncIte
         training.start()
     config = engine.config
     db = Database(settings.database_url)
+    repo: Repository | None = None
     try:
         await migrate(db)
         single = config.communes[0].code if len(config.communes) == 1 else None
@@ -135,6 +136,8 @@ async def open_runtime(settings: Settings, *, citizens: bool = True) -> AsyncIte
         )
     finally:
         training.close()
+        if repo is not None:
+            await repo.close()
         await db.dispose()
 
 

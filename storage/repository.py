@@ -479,6 +479,22 @@ class Repository:
                 # Not marked: the sweeper may send these replies once more (never lost).
                 log.warning("could not mark %d replies sent", len(rows))
 
+    async def close(self) -> None:
+        """Write the replies marked sent that still wait for a transaction, before the store
+        closes: a graceful stop left them to the sweeper, which sent them once more at the
+        next start (bench/webchat.py: one reply per run)."""
+        task = self._sent_flush
+        if task is not None and not task.done():
+            await asyncio.wait({task})  # at most SENT_FLUSH, then its write
+        while (writer := self._writer) is not None and not writer.done():
+            await asyncio.wait({writer})
+        if self._sent:
+            rows, self._sent = self._sent, []
+            try:
+                await self.db.run(functools.partial(_forget_replies, rows=rows))
+            except Exception:
+                log.warning("could not mark %d replies sent", len(rows))
+
     async def unsent(self, before: datetime, limit: int = 100) -> list[Unsent]:
         """Replies kept with deliveries older than ``before`` and never marked sent."""
         query = (

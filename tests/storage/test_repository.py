@@ -284,3 +284,14 @@ async def test_replies_marked_sent_with_no_step_after_are_written_alone(db: Data
             break
     else:
         raise AssertionError("never marked sent")
+
+
+async def test_replies_marked_sent_just_before_a_stop_are_written_at_close(db: Database) -> None:
+    """A graceful stop within SENT_FLUSH of the last replies left them unmarked: the
+    sweeper sent them once more at the next start (bench/webchat.py, one per run)."""
+    repo = Repository(db)
+    reply = Reply(State(screen="menu"))
+    await repo.save("telegram", "u1", reply, version=None, now=T0, delivery_id="d1", outgoing="x")
+    repo.mark_sent("telegram", "d1")
+    await repo.close()
+    assert await repo.unsent(T0 + timedelta(days=1)) == []
