@@ -18,8 +18,6 @@ on the child. Plain arrays and JSON: nothing is unpickled from disk.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import dataclasses
 import hashlib
 import json
@@ -38,6 +36,7 @@ from typing import Any
 import numpy as np
 
 import bot.classifier
+from app.deathsignal import request_death_signal
 from bot.classifier import Fitted, Recipe, fit
 from bot.folders import private_folder
 from bot.understanding import Understanding
@@ -125,16 +124,11 @@ class Training:
             self._thread.join(timeout=5)
 
 
-#: prctl(2): a signal for this process when its parent dies.
-PR_SET_PDEATHSIG = 1
-
-
 def _train(send: Connection, texts: list[str], labels: list[str], parent: int) -> None:
     """The child's work: train, send the arrays back. A bot killed meanwhile (SIGKILL, as
     bench/faults.py does) takes its training with it: it trained on for seconds of CPU with
     nobody to use it, then printed a traceback into the bot's log (a broken pipe)."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    request_death_signal(signal.SIGKILL)
     if os.getppid() != parent:
         return  # gone before the request was made
     try:

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import fcntl
-import functools
 import logging
 import os
 import signal
@@ -34,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from app.deathsignal import libc, request_death_signal
 from app.settings import SUPERVISOR_PID, WORKER_COUNT, WORKER_INDEX, Settings
 from bot.config import ConfigError
 from bot.folders import private_folder
@@ -43,8 +42,6 @@ from storage.database import Database, migrate
 STEADY_AFTER = 10.0
 MAX_PAUSE = 30.0
 STOP_PATIENCE = 20.0
-#: Linux's prctl option: the signal a process gets when its parent dies.
-PR_SET_PDEATHSIG = 1
 LOCK_FOLDER = Path("var")
 
 log = logging.getLogger(__name__)
@@ -77,9 +74,9 @@ class Supervisor:
         # The parent-death signal is asked for before the worker's program even starts: a
         # worker still importing (10-20 s on a loaded machine) outlived a SIGKILLed
         # supervisor by 20 s in bench/faults.py, until it reached die_with_supervisor().
-        supervisor, libc = os.getpid(), _libc()
+        supervisor, lib = os.getpid(), libc()
         worker.proc = subprocess.Popen(
-            self.argv, env=env, preexec_fn=lambda: _die_with(libc, supervisor)
+            self.argv, env=env, preexec_fn=lambda: _die_with(lib, supervisor)
         )
         worker.started = time.monotonic()
         log.info("worker %d started (pid %d)", worker.index, worker.proc.pid)
@@ -136,17 +133,10 @@ async def _migrate_once(url: str) -> None:
         await db.dispose()
 
 
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    # Looked up in the supervisor: find_library may run a program, not to be done between
-    # fork and exec.
-    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-
-
-def _die_with(libc: ctypes.CDLL, parent: int) -> None:
+def _die_with(lib: ctypes.CDLL, parent: int) -> None:
     """In the forked child, before exec: SIGTERM when ``parent`` dies (it survives exec);
     if it already has, end here."""
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    request_death_signal(signal.SIGTERM, lib)
     if os.getppid() != parent:
         os._exit(1)
 
@@ -154,8 +144,7 @@ def _die_with(libc: ctypes.CDLL, parent: int) -> None:
 def die_with_supervisor(supervisor: int) -> None:
     """In a worker: ask the kernel for SIGTERM when the supervisor dies, however it dies;
     if it already has (we are an orphan now), stop at once."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+    if not request_death_signal(signal.SIGTERM):
         log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
     if os.getppid() != supervisor:
         raise SystemExit("the supervisor is gone: this worker stops")
