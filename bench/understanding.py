@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -63,6 +62,7 @@ from bot.config import Config, load_config  # noqa: E402
 from bot.content import Content, load_content  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.model import State  # noqa: E402
+from bot.typed import Typed, read_typed  # noqa: E402
 from bot.understanding import (  # noqa: E402
     Answer,
     Clarify,
@@ -83,37 +83,14 @@ HELDOUT = sorted((ROOT / "tests/data").glob("understanding_heldout_*.toml"))
 THRESHOLDS = ROOT / "content/vi/thresholds.toml"
 
 
-@dataclass(frozen=True, slots=True)
-class Case:
-    text: str
-    screen: str
-    expect: str
-    view: str = ""
-    accept: tuple[str, ...] = ()
-    never: tuple[str, ...] = ()
-    style: str = ""
+#: The labelled messages the classifier learns from (one file per writer).
+TYPED = sorted((ROOT / "content/vi/typed").glob("*.toml"))
 
-    @property
-    def oos(self) -> bool:
-        return self.expect == "oos"
+Case = Typed
 
 
 def load_cases(paths: Iterable[Path]) -> list[Case]:
-    cases = []
-    for path in paths:
-        for raw in tomllib.loads(path.read_text(encoding="utf-8")).get("case", []):
-            cases.append(
-                Case(
-                    text=str(raw["text"]),
-                    screen=str(raw.get("screen", "")),
-                    expect=str(raw["expect"]),
-                    view=str(raw.get("view", "")),
-                    accept=tuple(str(a) for a in raw.get("accept", [])),
-                    never=tuple(str(n) for n in raw.get("never", [])),
-                    style=str(raw.get("style", "")),
-                )
-            )
-    return cases
+    return read_typed(paths)
 
 
 class Contexts:
@@ -486,6 +463,32 @@ def compare(content: Content, config: Config, dev: Sequence[Case], test: Sequenc
 # --- main -----------------------------------------------------------------------------------
 
 
+def _reader(understanding: Understanding, contexts: Contexts) -> Callable[[Case], Decision]:
+    def read(case: Case) -> Decision:
+        return understanding.read(case.text, contexts.context(case)).decision
+
+    return read
+
+
+def by_set(content: Content, config: Config, quick: bool = False) -> None:
+    """Each typed file scored by a classifier that learnt from the others (leave one writer
+    out): how the understanding fares on a new writer's messages, since every file there was
+    written blind by someone else. Thresholds as in the content."""
+    everything: list[Outcome] = []
+    for path in TYPED:
+        own = load_cases([path])
+        others = tuple(m for p in TYPED if p != path for m in load_cases([p]))
+        without = replace(content, typed=others)
+        understanding = Understanding(without)
+        understanding.warm()
+        contexts = Contexts(without, config, understanding)
+        cases = own[::3] if quick else own
+        outcomes = run(cases, contexts, understanding, _reader(understanding, contexts))
+        everything += outcomes
+        print(f"{path.name:10} n={len(cases):5} {figures(outcomes).line()}")
+    print(figures(everything).line())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="every third case")
@@ -499,12 +502,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="train each classifier of RECIPES, calibrate it on the development set, score it",
     )
+    parser.add_argument(
+        "--by-set",
+        action="store_true",
+        help="score each file of content/vi/typed/ with a classifier trained without it",
+    )
     args = parser.parse_args(argv)
     paths = args.data or ([DEV] if args.calibrate or not HELDOUT else HELDOUT)
     cases = load_cases(paths)
     if args.quick:
         cases = cases[::3]
     content, config = load_content("vi"), load_config(ROOT / "config.toml")
+    if args.by_set:
+        by_set(content, config, quick=args.quick)
+        return 0
     if args.compare:
         print(f"calibrated on {DEV.name}, scored on: {', '.join(p.name for p in paths)}")
         compare(content, config, load_cases([DEV]), cases)

@@ -15,6 +15,8 @@
 - ``intents.toml``: navigation intents and short replies with example phrasings, the intents
   that choose each kind of option, and the FAQ topics that belong to each install step (what
   :mod:`bot.understanding` learns from, besides the FAQ examples);
+- ``typed/*.toml``: messages typed as people type, labelled where they were typed
+  (:mod:`bot.typed`), which the understanding learns from too;
 - ``thresholds.toml`` (optional): the understanding's decision thresholds, written by
   ``bench/understanding.py --calibrate``;
 - ``helpdesk.toml``: help requests -- its screens, texts and labels join those of
@@ -39,6 +41,7 @@ from typing import Any, TypeVar
 from bot.model import TOKEN_RE
 from bot.normalise import Normaliser, contains
 from bot.textnorm import plain
+from bot.typed import Typed, read_typed
 from bot.vocabulary import (
     CONTENT_TARGETS,
     Action,
@@ -248,6 +251,8 @@ class Content:
     #: Units typed right after a number ("17t", "5p"): unit -> its words (lexicon.toml).
     units: Mapping[str, str] = field(default_factory=dict)
     intents: Mapping[str, Intent] = field(default_factory=dict)
+    #: Messages typed as people type, labelled in context (``typed/*.toml``).
+    typed: tuple[Typed, ...] = ()
     #: Option role ("goto:ready", "alias:yes"...) -> the labels that choose it.
     roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     harm_roles: tuple[str, ...] = ()
@@ -334,6 +339,7 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
         emoji=_str_table(lexicon_raw, "emoji"),
         units=_str_table(lexicon_raw, "units"),
         intents={i.id: i for i in (_intent(raw) for raw in intents_raw.get("intent", []))},
+        typed=tuple(read_typed(sorted((folder / "typed").glob("*.toml")))),
         roles=_words_table(intents_raw, "roles"),
         harm_roles=tuple(str(r) for r in intents_raw.get("harm", {}).get("roles", [])),
         same=_words_table(intents_raw, "same"),

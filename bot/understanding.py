@@ -325,7 +325,8 @@ class Thresholds:
 
 
 def training_set(content: Content, normaliser: Normaliser) -> tuple[list[str], list[str]]:
-    """(normalised texts, labels) of everything the content teaches."""
+    """(normalised texts, labels) of everything the content teaches: the examples of its
+    topics, intents and out-of-scope phrasings, then the typed messages (:func:`typed_pairs`)."""
     pairs = [(e, f"faq:{t.id}") for t in content.faq.values() for e in (t.title, *t.examples)]
     pairs += [(e, i.label) for i in content.intents.values() for e in i.examples]
     pairs += [(e, OOS) for e in content.faq_negative]
@@ -335,7 +336,61 @@ def training_set(content: Content, normaliser: Normaliser) -> tuple[list[str], l
         if text:
             texts.append(text)
             labels.append(label)
+    for text, label in typed_pairs(content, normaliser, set(texts), set(labels)):
+        texts.append(text)
+        labels.append(label)
     return texts, labels
+
+
+def typed_pairs(
+    content: Content, normaliser: Normaliser, taught: set[str], known: set[str]
+) -> list[tuple[str, str]]:
+    """(normalised text, label) of the content's typed messages that teach something without
+    their screen: a message whose label holds only where it was typed (an out-of-scope "ok"
+    on a screen with no "ok" to choose) or that the content already teaches is left out, and
+    so is a text labelled two ways (the same words mean "yes" on one screen, "done" on
+    another)."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    order: list[str] = []
+    for message in content.typed:
+        label = typed_label(content, message.screen, message.expect, known)
+        text = normaliser.text(message.text)
+        if label is None or not text or text in taught:
+            continue
+        # Why 3 words: out of scope is a property of a screen for shorter replies ("ok",
+        # "roi" mean something wherever an option takes them), not of the words.
+        if label == OOS and len(text.split()) < 3:
+            continue
+        if text not in seen:
+            order.append(text)
+        seen[text].add(label)
+    return [(t, next(iter(seen[t]))) for t in order if len(seen[t]) == 1]
+
+
+def typed_label(content: Content, screen: str, expect: str, known: set[str]) -> str | None:
+    """The classifier's label for a reaction expected on ``screen``: ``faq:``, ``nav:`` and
+    out of scope as they are; ``stuck`` as the step's complaint; an option as the first
+    label its roles are chosen by (content ``[roles]``: the menu's install option is
+    ``nav:install``, a step's "Xong" is ``reply:done``). None: nothing to learn."""
+    if expect == "stuck":
+        return STUCK
+    if expect.startswith("option:"):
+        spec = _option_spec(content, screen, expect.removeprefix("option:"))
+        roles = option_roles(spec) if spec is not None else ()
+        label = next((lab for r in roles for lab in content.roles.get(r, ())), None)
+        if label is None:
+            label = next((r for r in roles if r.startswith("faq:")), None)
+        return label if label in known else None
+    return expect if expect in known else None
+
+
+def _option_spec(content: Content, screen: str, option: str) -> OptionSpec | None:
+    if content.install_step(screen) is not None:
+        # An install step's options are built by the engine from their ids and alias groups.
+        alias = (f"@{option}",) if option in content.aliases else ()
+        return OptionSpec(id=option, label="", aliases=alias)
+    found = content.screens.get(screen)
+    return next((o for o in found.options if o.id == option), None) if found else None
 
 
 class Understanding:

@@ -93,7 +93,8 @@ TYPICAL = [
     ("menu", "lấy lại mật khẩu vneid kiểu gì", "oos"),
     # Asked back with "stuck" first, and speaking of the step's own subject: a complaint.
     ("pin", "nhap ma pin lan hai bao khong khop", "stuck"),
-    ("vneid_login", "tại sao phải đăng nhập vneid", "clarify"),
+    # Asking why of the step's own subject: the step's "why" option, not its fixes.
+    ("vneid_login", "tại sao phải đăng nhập vneid", "option:why"),
     # Central words with their diacritics: "nỏ" is "not" ("nó" is "it").
     ("pin", "làm mãi nỏ được", "stuck"),
     ("ready_cccd", "nỏ có chip", "option:no"),
@@ -361,7 +362,7 @@ def test_a_story_asked_back_is_settled_by_its_question(
     understanding: Understanding, contexts: Contexts
 ) -> None:
     story = (
-        "Con gái tôi cài cho tôi rồi đặt mã gì đó. Nó đi lấy chồng xa rồi. "
+        "Con tôi cài giúp rồi đi làm xa. Điện thoại cứ hiện bảng gì đó. "
         "Giờ tôi quên mã thì làm sao?"
     )
     reading = read(understanding, contexts, "menu", story)
