@@ -215,10 +215,12 @@ class Classifier:
             self._views.append(_View(analyze, vocabulary, idf, offset))
             offset += len(idf)
         self._memo: dict[str, dict[int, float]] = {}
+        # By columns: a message has 100-300 of the 17,500 columns, and multiplying only
+        # those (0.49 ms for 6,400 examples) beats the whole matrix by a dense vector (1.47 ms).
         self._train = csr_matrix(
             (fitted.train_data, fitted.train_columns, fitted.train_indptr),
             shape=(len(fitted.examples), offset),
-        )
+        ).tocsc()
 
     @classmethod
     def trained(
@@ -267,12 +269,10 @@ class Classifier:
         self, columns: NDArray[np.int64], weights: NDArray[np.float64]
     ) -> NDArray[np.float64]:
         """Cosine similarity to every training example (the mean over the views): the
-        training matrix times the message's dense vector (scipy: about 0.3 ms for 2,700
-        examples, where gathering only the message's columns in numpy took 2 to 5 times
-        longer: common letter pairs are in most examples)."""
-        dense = np.zeros(self._train.shape[1])
-        dense[columns] = weights
-        sims = self._train @ dense
+        training matrix's columns of the message's n-grams times their weights."""
+        if not len(columns):
+            return np.zeros(self._train.shape[0])
+        sims = self._train[:, columns] @ weights
         return np.asarray(sims / max(len(self._views), 1), dtype=np.float64)
 
     def similarity(self, text: str, other: str) -> float:
