@@ -59,7 +59,7 @@ from app.workers import Supervisor, die_with_supervisor, only_server_on
 from bot import officials, printing
 from bot.charts import chart_png, chart_svg
 from bot.config import Config, ConfigError, load_config
-from bot.content import ContentError, load_content
+from bot.content import ContentError, check_typed, load_content
 from bot.demo import content_warnings, demo_data
 from bot.exports import DIALECTS
 from bot.logs import configure
@@ -176,6 +176,9 @@ def _cmd_check(settings: Settings, _args: argparse.Namespace) -> int:
     )
     for warning in content_warnings(config, content):
         print(f"warning: {warning}", file=sys.stderr)
+    typed = check_typed(content)
+    for problem in typed:
+        print(f"error: {problem}", file=sys.stderr)
     # Example data must not reach citizens (a number that rings nowhere, a bot to search for
     # that does not exist): refused in production, a warning elsewhere.
     samples = demo_data(config)
@@ -189,7 +192,7 @@ def _cmd_check(settings: Settings, _args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return 1 if typed else 0
 
 
 def _cmd_pictures(settings: Settings, args: argparse.Namespace) -> int:

@@ -61,14 +61,16 @@ class Training:
         if self._understanding.ready:
             self.done.set()
             return
-        texts, labels = self._understanding.training
         if self._cache is not None:
-            self._key = self._cache.key(texts, labels)
+            # The fingerprint, not the training set: gathering that takes 1-2 s at every
+            # start, and a kept model needs none of it.
+            self._key = self._cache.key(self._understanding.fingerprint())
             kept = self._cache.load(self._key)
             if kept is not None:
                 self._understanding.install(kept)
                 self.done.set()
                 return
+        texts, labels = self._understanding.training
         self._understanding.expect(self.done)
         context = multiprocessing.get_context("spawn")
         receive, send = context.Pipe(duplex=False)
@@ -147,12 +149,13 @@ class ModelCache:
         self.directory = directory
 
     @staticmethod
-    def key(texts: list[str], labels: list[str]) -> str:
-        """A digest of what the trained model depends on: the examples and labels, the
-        classifier's own code and the numeric libraries' versions."""
+    def key(fingerprint: str) -> str:
+        """A digest of what the trained model depends on: the training set (its
+        :meth:`~bot.understanding.Understanding.fingerprint`), the classifier's own code and
+        the numeric libraries' versions."""
         digest = hashlib.sha256()
         for part in (
-            json.dumps([texts, labels], ensure_ascii=False),
+            fingerprint,
             Path(bot.classifier.__file__).read_text(encoding="utf-8"),
             *(_version(name) for name in ("scikit-learn", "scipy", "numpy")),
         ):

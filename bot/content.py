@@ -251,8 +251,10 @@ class Content:
     #: Units typed right after a number ("17t", "5p"): unit -> its words (lexicon.toml).
     units: Mapping[str, str] = field(default_factory=dict)
     intents: Mapping[str, Intent] = field(default_factory=dict)
-    #: Messages typed as people type, labelled in context (``typed/*.toml``).
-    typed: tuple[Typed, ...] = ()
+    #: Messages typed as people type, labelled in context: given, or None to read
+    #: ``typed_files`` when first asked (:meth:`typed_messages`).
+    typed: tuple[Typed, ...] | None = None
+    typed_files: tuple[Path, ...] = ()
     #: Option role ("goto:ready", "alias:yes"...) -> the labels that choose it.
     roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     harm_roles: tuple[str, ...] = ()
@@ -276,6 +278,18 @@ class Content:
     _views: dict[tuple[str, ...], Mapping[str, str]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _typed_read: list[tuple[Typed, ...]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
+
+    def typed_messages(self) -> tuple[Typed, ...]:
+        """The typed messages, read from their files the first time (9,000 messages take
+        0.5 s to parse: a process that never trains the classifier never reads them)."""
+        if self.typed is not None:
+            return self.typed
+        if not self._typed_read:
+            self._typed_read.append(tuple(read_typed(self.typed_files)))
+        return self._typed_read[0]
 
     def texts_for(self, variants: tuple[str, ...]) -> Mapping[str, str]:
         """The texts as worded for a medium with these variants (the first found wins)."""
@@ -339,7 +353,7 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
         emoji=_str_table(lexicon_raw, "emoji"),
         units=_str_table(lexicon_raw, "units"),
         intents={i.id: i for i in (_intent(raw) for raw in intents_raw.get("intent", []))},
-        typed=tuple(read_typed(sorted((folder / "typed").glob("*.toml")))),
+        typed_files=tuple(sorted((folder / "typed").glob("*.toml"))),
         roles=_words_table(intents_raw, "roles"),
         harm_roles=tuple(str(r) for r in intents_raw.get("harm", {}).get("roles", [])),
         same=_words_table(intents_raw, "same"),
@@ -530,6 +544,28 @@ def _check_understanding(content: Content) -> list[str]:
         key = plain("".join(emoji.get(ch, ch) for ch in example))
         if seen.setdefault(key, label) != label:
             problems.append(f"{example!r} is taught as both {seen[key]} and {label}")
+    return problems
+
+
+def check_typed(content: Content) -> list[str]:
+    """Problems of the typed messages: screens, topics and intents the content does not have
+    (a screen renamed in the flow would leave its messages teaching nothing, unnoticed).
+    Not part of :func:`check`, which every start runs: ``python -m bot check`` and the tests
+    call it."""
+    problems: list[str] = []
+    screens = set(content.screens) | {s.id for s in content.install}
+    navs = {i.id for i in content.intents.values() if i.kind == "nav"}
+    for message in content.typed_messages():
+        kind, _, name = message.expect.partition(":")
+        where = f"typed {message.text!r}"
+        if message.screen and message.screen not in screens:
+            problems.append(f"{where}: unknown screen {message.screen!r}")
+        if (
+            (kind == "faq" and name not in content.faq)
+            or (kind == "nav" and name not in navs)
+            or (kind not in ("faq", "nav", "option") and message.expect not in ("stuck", "oos"))
+        ):
+            problems.append(f"{where}: unknown reaction {message.expect!r}")
     return problems
 
 

@@ -165,7 +165,7 @@ def test_a_trained_model_is_kept_and_loaded_the_next_time(tmp_path: Path) -> Non
     training.close()
     assert first.ready
     assert [p.name for p in (tmp_path / "var" / "models").iterdir()] == [
-        f"understanding-{cache.key(*first.training)}.npz"
+        f"understanding-{cache.key(first.fingerprint())}.npz"
     ]
     assert (tmp_path / "var").stat().st_mode & 0o077 == 0, "private, like the database"
 
@@ -182,9 +182,9 @@ def test_a_trained_model_is_kept_and_loaded_the_next_time(tmp_path: Path) -> Non
 def test_a_damaged_or_foreign_file_means_training_again(tmp_path: Path) -> None:
     cache = ModelCache(tmp_path)
     understanding = Understanding(load_content("vi"))
-    key = cache.key(*understanding.training)
+    key = cache.key(understanding.fingerprint())
     (tmp_path / f"understanding-{key}.npz").write_bytes(b"PK\x03\x04 not a zip at all")
     assert cache.load(key) is None
-    other = cache.key(["a"], ["faq:cost"])
+    other = cache.key("another training set")
     assert other != key
     assert cache.load(other) is None

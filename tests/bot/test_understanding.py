@@ -13,8 +13,19 @@ import pytest
 
 from bench.understanding import DEV, Case, Contexts, Outcome, figures, load_cases, run
 from bot.config import Config
-from bot.content import Content, ContentError, Guard, Intent, StepTopics, check
+from bot.content import (
+    Content,
+    ContentError,
+    Guard,
+    Intent,
+    StepTopics,
+    check,
+    check_typed,
+    load_content,
+)
+from bot.normalise import Normaliser
 from bot.textnorm import fold
+from bot.typed import Typed
 from bot.understanding import (
     Clarify,
     Context,
@@ -26,6 +37,7 @@ from bot.understanding import (
     Unsure,
     question_of,
     reaction_of,
+    typed_pairs,
 )
 
 
@@ -95,6 +107,16 @@ TYPICAL = [
     ("pin", "nhap ma pin lan hai bao khong khop", "stuck"),
     # Asking why of the step's own subject: the step's "why" option, not its fixes.
     ("vneid_login", "tại sao phải đăng nhập vneid", "option:why"),
+    # "cài cho rồi" (set up for me) and "nhập mã" in one story are not a code given away.
+    (
+        "menu",
+        "Thằng cháu nó cài cho rồi mà giờ nó đi rồi. Điện thoại bảo nhập mã. "
+        "Tôi không nhớ mã đó thì sao?",
+        "faq:forgot_pin",
+    ),
+    # "Có" and "không có" a smartphone differ by one word the letters barely see.
+    ("ready_phone", "co dt thong minh", "option:yes"),
+    ("ready_phone", "ko co dt thong minh", "option:no"),
     # Central words with their diacritics: "nỏ" is "not" ("nó" is "it").
     ("pin", "làm mãi nỏ được", "stuck"),
     ("ready_cccd", "nỏ có chip", "option:no"),
@@ -265,6 +287,42 @@ def test_every_label_the_content_teaches_is_learnt(
     assert set(understanding._labels) == expected | {"oos"}
 
 
+def test_typed_messages_teach_their_reaction_without_the_screen(content: Content) -> None:
+    """A typed message teaches the classifier the label of its reaction: an option by the
+    intents that choose it; out of scope only from three words; a text labelled two ways or
+    already taught is left out."""
+    typed = (
+        Typed("chi em cach cai cai nay voi", "menu", "option:install"),
+        Typed("dc r nhe ban", "cccd_front", "option:done"),
+        Typed("anh no cu bi loa sang", "cccd_front", "stuck"),
+        Typed("bao gio thi lua chin vay ban", "menu", "oos"),
+        Typed("ok ban", "menu", "oos"),
+        Typed("co roi nha ban", "ready_cccd", "option:yes"),
+        Typed("co roi nha ban", "cccd_front", "option:done"),
+        Typed("gio mai moi co tien vay", "menu", "faq:no_such_topic"),
+        Typed(content.faq["cost"].examples[0], "menu", "faq:cost"),
+    )
+    normaliser = Normaliser(content.lexicon, content.emoji, content.units)
+    base = replace(content, typed=())
+    taught, labels = Understanding(base).training
+    pairs = typed_pairs(replace(base, typed=typed), normaliser, set(taught), set(labels))
+    assert pairs == [
+        (normaliser.text(m.text), label)
+        for m, label in zip(
+            typed[:4], ("nav:install", "reply:done", "reply:stuck", "oos"), strict=True
+        )
+    ]
+
+
+def test_the_content_learns_from_its_typed_messages(
+    content: Content, understanding: Understanding
+) -> None:
+    assert len(content.typed_messages()) >= 8000
+    texts, _ = understanding.training
+    alone, _ = Understanding(replace(content, typed=())).training
+    assert len(texts) - len(alone) >= 3000
+
+
 def test_a_harmful_short_message_is_not_acted_on(
     understanding: Understanding, contexts: Contexts
 ) -> None:
@@ -295,6 +353,18 @@ def test_content_checks_catch_bad_intents(content: Content) -> None:
     assert "no examples" in _broken(content, intents=intents)
     intents["odd"] = Intent(id="odd", kind="reply", examples=("dạ có",))
     assert "taught as both" in _broken(content, intents=intents)
+
+
+def test_content_checks_catch_typed_messages_of_unknown_screens_or_reactions(
+    content: Content,
+) -> None:
+    assert check_typed(content) == []
+    odd = (Typed("xong r", "old_screen", "option:done"), Typed("phi?", "menu", "faq:price"))
+    problems = check_typed(replace(content, typed=odd))
+    assert ["unknown screen 'old_screen'" in problems[0], "'faq:price'" in problems[1]] == [
+        True,
+        True,
+    ]
 
 
 def test_content_checks_catch_bad_roles_and_steps(content: Content) -> None:
@@ -375,3 +445,16 @@ def test_the_question_of_a_story() -> None:
     assert question_of("Cài xong rồi. Ký sao? Em ơi?") == "Ký sao? Em ơi?"
     assert question_of("Nhà ở xa. Con đi làm. Chỉ tui cài") == "Con đi làm. Chỉ tui cài"
     assert question_of("cai chu ky so mat bao lau") == ""
+
+
+def test_the_fingerprint_follows_what_the_training_is_made_of(content: Content) -> None:
+    """Equal fingerprints, equal training sets: a kept model is loaded by it (app/training.py)
+    without gathering 9,000 examples at every start."""
+    same = Understanding(load_content("vi")).fingerprint()
+    assert Understanding(content).fingerprint() == same
+    typed = content.typed_messages()
+    assert Understanding(replace(content, typed=typed)).fingerprint() != same  # read, not files
+    one_less = Understanding(replace(content, typed=typed[1:])).fingerprint()
+    assert one_less != Understanding(replace(content, typed=typed)).fingerprint()
+    lexicon = {**content.lexicon, "cks": "chu ky so ca nhan"}
+    assert Understanding(replace(content, lexicon=lexicon)).fingerprint() != same
