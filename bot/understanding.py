@@ -658,7 +658,7 @@ class Understanding:
         t = self.thresholds
         scores = self._classifier.score(question, t.temperature)
         probs = {label: float(p) for label, p in zip(self._labels, scores.probs, strict=True)}
-        grams = _grams(words, self._longest)
+        grams = self._grams_of(raw)
         for label, guard in self._guards.items():
             if probs.get(label, 0.0) > 0.0 and not guard.passes(grams):
                 probs[label] = 0.0
@@ -776,12 +776,21 @@ class Understanding:
             )
         return names
 
+    def _grams_of(self, raw: str) -> frozenset[tuple[str, ...]]:
+        """The runs of words the guards look phrases up in, clause by clause: a phrase
+        across a comma or a full stop is not one ("có sao không, tôi phải làm gì" does not
+        say "không tới", the OTP has not arrived)."""
+        grams: set[tuple[str, ...]] = set()
+        for clause in _CLAUSE.split(raw):
+            grams |= _grams(self._normaliser.words(clause), self._longest)
+        return frozenset(grams)
+
     def _label_scores(self, raw: str, scam: bool) -> tuple[dict[str, float], _Found]:
         """Label probabilities of ``raw``, and how they were found: a first-aid rule, a
         taught phrasing, or the classifier; then the guards (words a label needs or that
         bar it) take their labels out."""
         words = self._normaliser.words(raw)
-        grams = _grams(words, self._longest)
+        grams = self._grams_of(raw)
         for label, guard in self._guards.items():
             if guard.first and guard.passes(grams) and guard.fires_first(grams):
                 return {label: 1.0}, _Found(scam, "rule", raw, 1.0)
@@ -1017,6 +1026,11 @@ class _Guard:
 
     def fires_first(self, grams: frozenset[tuple[str, ...]]) -> bool:
         return all(not grams.isdisjoint(group) for group in self.first)
+
+
+#: What ends a clause for the guards' phrases (a decimal point or a link's dots too: no
+#: guard phrase has a number or a link in it).
+_CLAUSE = re.compile(r"[.,;:!?\n\u2026]+")
 
 
 def _grams(words: Sequence[str], longest: int) -> frozenset[tuple[str, ...]]:

@@ -114,6 +114,20 @@ TYPICAL = [
         "Tôi không nhớ mã đó thì sao?",
         "faq:forgot_pin",
     ),
+    # The OTP already read to a "sáp nhập" caller, told as a story: first aid. "có sao
+    # không, tôi..." is not "không tới" (not arrived) across the comma.
+    (
+        "menu",
+        "Chiều qua có người gọi bảo cập nhật sau sáp nhập, tôi nghe theo đọc cho họ cái mã số"
+        " gửi về điện thoại. Xong họ cúp máy luôn. Giờ tôi lo quá, có sao không, tôi phải làm gì?",
+        "faq:otp_leaked",
+    ),
+    # A code that just arrived ("vừa gửi về") and a helper asking for it: not given yet.
+    (
+        "menu",
+        "Mã OTP vừa gửi về, người hướng dẫn bảo em đọc cho họ. Có được không ạ?",
+        "faq:otp_share",
+    ),
     # "Có" and "không có" a smartphone differ by one word the letters barely see.
     ("ready_phone", "co dt thong minh", "option:yes"),
     ("ready_phone", "ko co dt thong minh", "option:no"),
