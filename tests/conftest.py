@@ -52,14 +52,74 @@ def content() -> Content:
 
 
 @pytest.fixture(scope="session")
-def engine(content: Content, config: Config) -> Engine:
-    return Engine(content, config)
+def engine(content: Content, config: Config, caches: Path) -> Engine:
+    """The engine, its classifier read from the shared cache (:func:`caches`) rather than
+    trained again in each process (1.5-3 s with scikit-learn's import)."""
+    from app.training import ModelCache
+
+    engine = Engine(content, config)
+    if not engine.understanding.ready:
+        ModelCache(caches / "models").install(engine.understanding)
+    return engine
+
+
+#: The caches of the repository's own ``var/`` (what ``make run`` from the repository uses):
+#: trained classifiers and rendered pictures, each under a key of everything it depends on.
+SHARED_VAR = ROOT / "var"
+
+
+def _fill_caches(content: Content) -> None:
+    """Train the classifier and render the pictures into :data:`SHARED_VAR` unless they are
+    there already, once for every process of the session (a lock: xdist's workers start
+    together). Each server a test starts in a folder of its own would otherwise train
+    (3-7 s of a core, in a child) and render (2.5 s) again: :func:`shared_caches`."""
+    import fcntl
+
+    from app.training import ModelCache
+    from bot.classifier import fit
+    from bot.folders import private_folder
+    from bot.understanding import Understanding
+
+    private_folder(SHARED_VAR)
+    with open(SHARED_VAR / ".caches.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        texts, labels = Understanding.from_content(content).training
+        models = ModelCache(SHARED_VAR / "models")
+        key = ModelCache.key(texts, labels)
+        if models.load(key) is None:
+            models.save(key, fit(texts, labels))
+        shown = {s.id: s.picture for s in content.install if s.picture}
+        load_pictures(content.locale, shown=shown, cache=SHARED_VAR / "pictures")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def caches(content: Content) -> Path:
+    """:data:`SHARED_VAR`, filled (:func:`_fill_caches`)."""
+    _fill_caches(content)
+    return SHARED_VAR
+
+
+def shared_caches(folder: Path) -> Path:
+    """Make ``folder/var`` (the var/ of a process started in ``folder``) use the session's
+    caches of trained classifiers and rendered pictures; its database and identity secret
+    stay its own. Returns ``folder``."""
+    from app.runtime import MODEL_CACHE, PICTURE_CACHE
+    from bot.folders import private_folder
+
+    var = folder / MODEL_CACHE.parent
+    private_folder(var)
+    for cache in (MODEL_CACHE, PICTURE_CACHE):
+        link = folder / cache
+        if not link.exists():
+            link.symlink_to(SHARED_VAR / cache.name, target_is_directory=True)
+    return folder
 
 
 @pytest.fixture(scope="session")
-def pictures(content: Content) -> Pictures:
-    """The install-step pictures, rendered once for the whole session (about 2.5 s)."""
-    return load_pictures("vi", shown={s.id: s.picture for s in content.install if s.picture})
+def pictures(content: Content, caches: Path) -> Pictures:
+    """The install-step pictures, read from the shared cache (rendering them: about 2.5 s)."""
+    shown = {s.id: s.picture for s in content.install if s.picture}
+    return load_pictures("vi", shown=shown, cache=caches / "pictures")
 
 
 def postgres_url() -> str | None:
