@@ -104,7 +104,7 @@ def shared_caches(folder: Path) -> Path:
     """Make ``folder/var`` (the var/ of a process started in ``folder``) use the session's
     caches of trained classifiers and rendered pictures; its database and identity secret
     stay its own. Returns ``folder``."""
-    from app.runtime import MODEL_CACHE, PICTURE_CACHE
+    from app.caches import MODEL_CACHE, PICTURE_CACHE
     from bot.folders import private_folder
 
     var = folder / MODEL_CACHE.parent
