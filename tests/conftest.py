@@ -261,3 +261,26 @@ async def rows(db: Database, sql: str) -> list[Any]:
     from sqlalchemy import text
 
     return await db.run(lambda conn: list(conn.execute(text(sql)).all()))
+
+
+#: Modules whose tests start servers, browsers or other processes, the longest first (their
+#: durations with `--durations`). They are collected first, so that under
+#: `pytest -n auto --dist worksteal` (make test) they start early and the other worker takes
+#: the quick tests meanwhile, instead of one of them starting last and running alone.
+SLOW_FIRST = (
+    "tests/handlers/test_helpdesk_crash.py",
+    "tests/handlers/test_outbox_crash.py",
+    "tests/handlers/test_serve_workers.py",
+    "tests/app/test_training.py",
+    "tests/dashboard/test_browser.py",
+    "tests/handlers/test_web_browser.py",
+    "tests/app/test_connections.py",
+    "tests/storage/test_database.py",
+    "tests/app/test_nginx.py",
+    "tests/handlers/test_workers.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(SLOW_FIRST)))
