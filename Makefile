@@ -26,11 +26,13 @@ run: $(STAMP)
 	$(PY) -m bot run
 
 ## Lint, type-check and run the whole test suite.
+## PYTHONDONTWRITEBYTECODE is emptied for pytest: with it set (as on the shared machine) every
+## xdist worker compiled and rewrote the asserts of every test module again, 4 s of CPU each.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -n auto
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n auto --dist worksteal
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -43,21 +43,10 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from app.runtime import (
-    open_runtime,
-    run_retention,
-    run_until_signalled,
-    started_channels,
-    warm_picture_cache,
-)
-from app.server import serve
 from app.settings import Settings, prepare_process
-from app.workers import Supervisor, die_with_supervisor, only_server_on
 from bot import officials, printing
-from bot.charts import chart_png, chart_svg
 from bot.config import Config, ConfigError, load_config
 from bot.content import ContentError, check_typed, load_content
 from bot.demo import content_warnings, demo_data
@@ -65,12 +54,13 @@ from bot.exports import DIALECTS
 from bot.logs import configure
 from bot.officials import Scope, deep_link
 from bot.pictures import load_pictures
-from bot.stats import render
-from handlers import helpdesk
-from handlers.channel import Mode
-from handlers.conversation import utcnow
-from storage.database import Database, DatabaseUnavailable, migrate
-from storage.staff import StaffRepository
+
+# The application's stack (app.runtime, app.server: the channels, the storage, numpy...) is
+# imported by the commands that use it: a process that only supervises workers or migrates
+# paid 2.5-3.5 s of CPU at its start for it (tests/storage/test_database.py starts three
+# `migrate` at once; every `serve --workers N` one supervisor).
+if TYPE_CHECKING:
+    from handlers.channel import Mode
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -79,11 +69,15 @@ def _setup_logging(settings: Settings) -> None:
 
 def _cmd_faq(settings: Settings, args: argparse.Namespace) -> int:
     """Read questions as a new user's first message would be read (no screen yet)."""
+    from app.caches import MODEL_CACHE
+    from app.training import ModelCache
     from bot.understanding import Answer, Clarify, Understanding
 
     config = load_config(settings.config_path)
     content = load_content(config.locale)
     understanding = Understanding.from_content(content)
+    # The classifier the bot kept (var/models) when there is one: training it takes 1.5-3 s.
+    ModelCache(MODEL_CACHE).install(understanding)
 
     def answer(question: str) -> None:
         reading = understanding.read(question)
@@ -126,6 +120,8 @@ def _tune_gc() -> None:
 async def _run_channels(settings: Settings, mode: Mode) -> bool:
     """Run the channels the environment configures for ``mode`` until told to stop; False
     if there are none."""
+    from app.runtime import open_runtime, run_until_signalled, started_channels
+
     async with open_runtime(settings) as runtime, started_channels(runtime, mode) as channels:
         if not channels:
             return False
@@ -141,17 +137,24 @@ async def _run_channels(settings: Settings, mode: Mode) -> bool:
 
 
 async def _serve(settings: Settings) -> None:
+    from app.runtime import open_runtime
+    from app.server import serve
+
     async with open_runtime(settings) as runtime:
         _tune_gc()
         await serve(runtime)
 
 
 async def _retention(settings: Settings) -> None:
+    from app.runtime import open_runtime, run_retention
+
     async with open_runtime(settings, citizens=False) as runtime:
         print(json.dumps(await run_retention(runtime)))
 
 
 async def _migrate(settings: Settings) -> None:
+    from storage.database import Database, migrate
+
     db = Database(settings.database_url)
     try:
         await migrate(db)
@@ -222,6 +225,8 @@ def _cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from app.workers import Supervisor, die_with_supervisor, only_server_on
+
     _setup_logging(settings)
     if settings.supervisor_pid is not None:  # a worker of `serve --workers N`
         die_with_supervisor(settings.supervisor_pid)
@@ -231,6 +236,8 @@ def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         if args.workers > 1:
             # Rendered once here into the cache the workers read: otherwise each worker renders
             # every picture at its start (about 1.2 s each, holding the interpreter), at once.
+            from app.caches import warm_picture_cache
+
             warm_picture_cache()
             return Supervisor(settings, args.workers).run()
         asyncio.run(_serve(settings))
@@ -280,6 +287,12 @@ async def _write(path: Path, data: bytes) -> None:
 
 
 async def _staff_command(settings: Settings, args: argparse.Namespace) -> int:
+    from app.runtime import open_runtime
+    from bot.charts import chart_png, chart_svg
+    from bot.stats import render
+    from handlers import helpdesk
+    from handlers.conversation import utcnow
+
     async with open_runtime(settings, citizens=False) as runtime:
         desk = runtime.staff
         scope = _scope(args, runtime.config)
@@ -359,6 +372,9 @@ def _scope_label(config: Config, scope: Scope) -> str:
 
 
 async def _population_import(settings: Settings, path: Path) -> int:
+    from app.runtime import open_runtime
+    from handlers.conversation import utcnow
+
     async with open_runtime(settings, citizens=False) as runtime:
         rows = []
         with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -428,6 +444,9 @@ def _write_pdf(path: Path, data: bytes) -> int:
 
 async def _volunteer_commune(settings: Settings, code: str) -> str | None:
     """The commune of the enrolled volunteer with this code (the database of DATABASE_URL)."""
+    from storage.database import Database, migrate
+    from storage.staff import StaffRepository
+
     db = Database(settings.database_url)
     try:
         await migrate(db)
@@ -449,6 +468,8 @@ def _cmd_poster(settings: Settings, args: argparse.Namespace) -> int:
             code = str(args.volunteer).strip().upper()
             if not re.fullmatch(r"V[A-Z0-9]{6}", code):
                 return _fail(f"{args.volunteer!r} is not a volunteer code (like VK7M2QX)")
+            from sqlalchemy.exc import SQLAlchemyError
+
             try:
                 found = asyncio.run(_volunteer_commune(settings, code))
             except (SQLAlchemyError, OSError) as exc:
@@ -588,8 +609,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         prepare_process()
         return COMMANDS[args.command](settings, args)
-    except (ConfigError, ContentError, DatabaseUnavailable) as exc:
+    except (ConfigError, ContentError, _database_unavailable()) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _database_unavailable() -> type[Exception]:
+    """storage.database's DatabaseUnavailable, imported only once an error is being handled
+    (it brings SQLAlchemy)."""
+    from storage.database import DatabaseUnavailable
+
+    return DatabaseUnavailable

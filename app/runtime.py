@@ -20,11 +20,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from app.caches import MODEL_CACHE, PICTURE_CACHE
 from app.id_secret import load_id_secret
 from app.settings import Settings
 from app.training import ModelCache, Training
 from bot.config import Config, load_config
-from bot.content import Content, ContentError, load_content
+from bot.content import Content, load_content
 from bot.engine import Engine
 from bot.identity import UserRefs
 from bot.model import Medium
@@ -46,10 +47,6 @@ from storage.repository import Repository
 from storage.staff import StaffRepository
 
 RETENTION_EVERY = timedelta(days=1)
-#: Where rendered pictures are kept between starts (beside the local database and secret).
-PICTURE_CACHE = Path("var") / "pictures"
-#: Trained classifiers of the understanding (app/training.py: ModelCache).
-MODEL_CACHE = Path("var") / "models"
 #: A lease lasts this long unless renewed (renewed every third of it).
 LEASE_TTL = timedelta(seconds=30)
 
@@ -139,14 +136,6 @@ async def open_runtime(settings: Settings, *, citizens: bool = True) -> AsyncIte
         if repo is not None:
             await repo.close()
         await db.dispose()
-
-
-def warm_picture_cache(locale: str = "vi") -> None:
-    """Render the pictures into :data:`PICTURE_CACHE` now (a supervisor, before its workers
-    start); a picture that cannot be rendered is left for the worker to report."""
-    # A worker checks the content at its start and says what is wrong.
-    with contextlib.suppress(ContentError):
-        load_pictures(locale, cache=PICTURE_CACHE)
 
 
 async def run_retention(runtime: Runtime) -> dict[str, int]:

@@ -65,9 +65,7 @@ class Training:
             # The fingerprint, not the training set: gathering that takes 1-2 s at every
             # start, and a kept model needs none of it.
             self._key = self._cache.key(self._understanding.fingerprint())
-            kept = self._cache.load(self._key)
-            if kept is not None:
-                self._understanding.install(kept)
+            if self._cache.install(self._understanding, self._key):
                 self.done.set()
                 return
         texts, labels = self._understanding.training
@@ -176,6 +174,14 @@ class ModelCache:
         except Exception as exc:  # any damage: train again
             log.warning("understanding cache %s unreadable (%s); training again", path, exc)
             return None
+
+    def install(self, understanding: Understanding, key: str | None = None) -> bool:
+        """Give ``understanding`` the classifier kept for its training set (``key``, computed
+        when not given), if there is one; whether there was."""
+        kept = self.load(key or self.key(understanding.fingerprint()))
+        if kept is not None:
+            understanding.install(kept)
+        return kept is not None
 
     def save(self, key: str, fitted: Fitted) -> None:
         """Write atomically (several workers may save the same key at once)."""

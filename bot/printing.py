@@ -25,18 +25,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import matplotlib
-import segno
-from fontTools.ttLib import TTFont
-from fpdf import FPDF
-from fpdf.enums import WrapMode, XPos, YPos
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.config import Commune, Config, Provider
 from bot.content import CONTENT_ROOT, PLACEHOLDERS, Content, ContentError
+from bot.pictures import font_files
 
-FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+# fpdf2, fontTools and segno are imported where a document is made: together about 1 s of
+# CPU at the start of every process that imports this module (the bot's servers, for their
+# posters and step cards), most of which never print anything.
+if TYPE_CHECKING:
+    from fpdf import FPDF
+
 FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
 FAMILY = "DejaVuSans"
 #: Placeholders of print.toml besides the chat's: the printed link and a volunteer's code.
@@ -243,9 +243,11 @@ def card_steps(
 @cache
 def _glyphs() -> frozenset[int]:
     """The characters both fonts can draw."""
+    from fontTools.ttLib import TTFont
+
     sets = []
     for name in FONT_FILES.values():
-        font = TTFont(FONT_DIR / name, lazy=True)
+        font = TTFont(font_dir() / name, lazy=True)
         try:
             sets.append(frozenset(font.getBestCmap()))
         finally:
@@ -261,13 +263,21 @@ def clean(text: str) -> str:
     return "\n".join(" ".join(line.split()) for line in kept.split("\n"))
 
 
+@cache
+def font_dir() -> Path:
+    """The folder of matplotlib's DejaVu Sans (:func:`bot.pictures.font_files`)."""
+    return Path(font_files()[0]).parent
+
+
 def new_pdf(title: str, lang: str) -> FPDF:
     """An empty A4 document with the fonts, placing in millimetres, no automatic page break."""
+    from fpdf import FPDF
+
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     pdf.set_auto_page_break(False)
     pdf.c_margin = 0  # text starts exactly where it is placed
     for style, name in FONT_FILES.items():
-        pdf.add_font(FAMILY, style, FONT_DIR / name)
+        pdf.add_font(FAMILY, style, font_dir() / name)
     pdf.set_title(clean(title))
     pdf.set_lang(lang)
     pdf.set_creator("tro-ly-chu-ky-so")
@@ -346,10 +356,12 @@ class Sheet:
         align: str = "L",
         leading: float = 1.25,
         white: bool = False,
-        wrap: WrapMode = WrapMode.WORD,
+        wrap: Literal["WORD", "CHAR"] = "WORD",
         fixed: bool = False,
     ) -> float:
         """Write ``text`` wrapped to width ``w`` from (x, y); returns the y below it."""
+        from fpdf.enums import WrapMode, XPos, YPos
+
         self._font(size, bold, fixed)
         self.pdf.set_text_color(255 if white else 0)
         self.pdf.set_xy(x, y)
@@ -360,7 +372,7 @@ class Sheet:
             align=align,
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,
-            wrapmode=wrap,
+            wrapmode=WrapMode.coerce(wrap),
         )
         return self._below(self.pdf.get_y())
 
@@ -410,6 +422,8 @@ class Sheet:
     def qr(self, x: float, y: float, size: float, data: str) -> None:
         """A QR code of ``data``, ``size`` millimetres wide including its quiet zone (4 modules
         of white, needed by scanners), each dark run of a row drawn as one black rectangle."""
+        import segno
+
         code = segno.make(data, error="q", micro=False)
         border = 4
         rows = list(code.matrix_iter(scale=1, border=border))
@@ -523,7 +537,7 @@ def poster_pdf(
         how = f(p["qr_web"]) if web else f(p["qr_app"])
         qy = sheet.write(how, qx, qy + qr_w + mm(2), qr_w, 13, align="C")
         qy = sheet.write(_link_lines(sheet, link, qr_w, 15), qx, qy, qr_w, 15, bold=True,
-                         align="C", wrap=WrapMode.CHAR)  # fmt: skip
+                         align="C", wrap="CHAR")  # fmt: skip
         if web:
             zalo, bold = f(p["zalo_web"]), False
         else:
@@ -626,7 +640,7 @@ def step_card_pdf(
         hy = sheet.write(support, x, hy + mm(2), help_w, 15)
         qx = x + w - qr_w
         qy = sheet.write(f(c["qr"]), x, hy + mm(2), help_w, 13)
-        sheet.write(display_link(link), x, qy, help_w, 13, bold=True, wrap=WrapMode.CHAR)
+        sheet.write(display_link(link), x, qy, help_w, 13, bold=True, wrap="CHAR")
         sheet.qr(qx, y - mm(2), qr_w, link)
 
     return fit(build, title=f(title), lang=content.locale, gaps=len(steps))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -46,20 +47,88 @@ def config() -> Config:
     return load_config(ROOT / "config.toml")
 
 
-@pytest.fixture(scope="session")
-def content() -> Content:
+@functools.cache
+def _content() -> Content:
+    """The content, loaded once per process (the fixture and :func:`caches` share it, and so
+    the understanding built from it: 1.2 s)."""
     return load_content("vi")
 
 
 @pytest.fixture(scope="session")
-def engine(content: Content, config: Config) -> Engine:
-    return Engine(content, config)
+def content() -> Content:
+    return _content()
 
 
 @pytest.fixture(scope="session")
-def pictures(content: Content) -> Pictures:
-    """The install-step pictures, rendered once for the whole session (about 2.5 s)."""
-    return load_pictures("vi", shown={s.id: s.picture for s in content.install if s.picture})
+def engine(content: Content, config: Config, caches: Path) -> Engine:
+    """The engine, its classifier read from the shared cache (:func:`caches`) rather than
+    trained again in each process (1.5-3 s with scikit-learn's import)."""
+    from app.training import ModelCache
+
+    engine = Engine(content, config)
+    if not engine.understanding.ready:
+        ModelCache(caches / "models").install(engine.understanding)
+    return engine
+
+
+#: The caches of the repository's own ``var/`` (what ``make run`` from the repository uses):
+#: trained classifiers and rendered pictures, each under a key of everything it depends on.
+SHARED_VAR = ROOT / "var"
+
+
+def _fill_caches(content: Content) -> None:
+    """Train the classifier and render the pictures into :data:`SHARED_VAR` unless they are
+    there already, once for every process of the session (a lock: xdist's workers start
+    together). Each server a test starts in a folder of its own would otherwise train
+    (3-7 s of a core, in a child) and render (2.5 s) again: :func:`shared_caches`."""
+    import fcntl
+
+    from app.training import ModelCache
+    from bot.classifier import fit
+    from bot.folders import private_folder
+    from bot.understanding import Understanding
+
+    private_folder(SHARED_VAR)
+    with open(SHARED_VAR / ".caches.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        understanding = Understanding.from_content(content)
+        models = ModelCache(SHARED_VAR / "models")
+        key = ModelCache.key(understanding.fingerprint())
+        if models.load(key) is None:
+            models.save(key, fit(*understanding.training))
+        shown = {s.id: s.picture for s in content.install if s.picture}
+        load_pictures(content.locale, shown=shown, cache=SHARED_VAR / "pictures")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def caches() -> Path:
+    """:data:`SHARED_VAR`, filled (:func:`_fill_caches`). Not from the ``content`` fixture:
+    a test may give a parameter that name."""
+    _fill_caches(_content())
+    return SHARED_VAR
+
+
+def shared_caches(folder: Path) -> Path:
+    """Make ``folder/var`` (the var/ of a process started in ``folder``) use the session's
+    caches of trained classifiers and rendered pictures; its database and identity secret
+    stay its own. Returns ``folder``."""
+    from app.caches import MODEL_CACHE, PICTURE_CACHE
+    from bot.folders import private_folder
+
+    var = folder / MODEL_CACHE.parent
+    private_folder(var)
+    for cache in (MODEL_CACHE, PICTURE_CACHE):
+        link = folder / cache
+        if not link.exists():
+            link.symlink_to(SHARED_VAR / cache.name, target_is_directory=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def pictures(content: Content, caches: Path) -> Pictures:
+    """The install-step pictures, read from the shared cache (rendering them: about 2.5 s)."""
+    shown = {s.id: s.picture for s in content.install if s.picture}
+    return load_pictures("vi", shown=shown, cache=caches / "pictures")
 
 
 def postgres_url() -> str | None:
@@ -109,14 +178,90 @@ def _fresh_postgres_schema(url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    """A migrated, empty database."""
+async def db(database_url: str, migrated: Migrated) -> AsyncIterator[Database]:
+    """A migrated, empty database: a copy of one migrated once per process (:class:`Migrated`).
+    Migrating each test's database took 0.1-0.3 s of CPU, on hundreds of tests."""
+    await migrated.copy_to(database_url)
     database = Database(database_url)
-    await migrate(database)
     try:
         yield database
     finally:
         await database.dispose()
+
+
+async def migrated_sqlite_file(url: str) -> None:
+    """Migrate the SQLite database ``url`` and close it with its log folded in (a checkpoint
+    when the last connection closes: the file alone holds everything)."""
+    database = Database(url)
+    try:
+        await migrate(database)
+    finally:
+        await database.dispose()
+
+
+class Migrated:
+    """Databases migrated once per process, copied for each test: SQLite as a file, PostgreSQL
+    as a template database (``CREATE DATABASE ... TEMPLATE``, a file copy on the server)."""
+
+    def __init__(self, folder: Path):
+        self._folder = folder
+        self._sqlite: Path | None = None
+        self._postgres: str | None = None  # the template's name
+        self._admin = ""
+
+    async def copy_to(self, url: str) -> None:
+        import shutil
+
+        from sqlalchemy.engine import make_url
+
+        target = make_url(url)
+        if target.get_backend_name() == "sqlite":
+            if self._sqlite is None:
+                template = self._folder / "migrated.db"
+                await migrated_sqlite_file(f"sqlite:///{template}")
+                self._sqlite = template
+            assert target.database  # a file: the fixture's, not yet opened
+            shutil.copyfile(self._sqlite, target.database)
+            os.chmod(target.database, 0o600)
+            return
+        self._admin = target.set(drivername="postgresql", database="postgres").render_as_string(
+            hide_password=False
+        )
+        if self._postgres is None:
+            import uuid
+
+            name = f"t_migrated_{uuid.uuid4().hex[:12]}"
+            await self._sql(f'CREATE DATABASE "{name}"')
+            first = Database(target.set(database=name).render_as_string(hide_password=False))
+            try:
+                await migrate(first)
+            finally:
+                await first.dispose()
+            self._postgres = name
+        await self._sql(f'DROP DATABASE "{target.database}"')
+        await self._sql(f'CREATE DATABASE "{target.database}" TEMPLATE "{self._postgres}"')
+
+    async def _sql(self, sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self._admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def close(self) -> None:
+        if self._postgres is not None:
+            await self._sql(f'DROP DATABASE IF EXISTS "{self._postgres}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Migrated]:
+    import asyncio
+
+    templates = Migrated(tmp_path_factory.mktemp("migrated"))
+    yield templates
+    asyncio.run(templates.close())
 
 
 async def rows(db: Database, sql: str) -> list[Any]:
@@ -124,3 +269,26 @@ async def rows(db: Database, sql: str) -> list[Any]:
     from sqlalchemy import text
 
     return await db.run(lambda conn: list(conn.execute(text(sql)).all()))
+
+
+#: Modules whose tests start servers, browsers or other processes, the longest first (their
+#: durations with `--durations`). They are collected first, so that under
+#: `pytest -n auto --dist worksteal` (make test) they start early and the other worker takes
+#: the quick tests meanwhile, instead of one of them starting last and running alone.
+SLOW_FIRST = (
+    "tests/handlers/test_helpdesk_crash.py",
+    "tests/handlers/test_outbox_crash.py",
+    "tests/handlers/test_serve_workers.py",
+    "tests/app/test_training.py",
+    "tests/dashboard/test_browser.py",
+    "tests/handlers/test_web_browser.py",
+    "tests/app/test_connections.py",
+    "tests/storage/test_database.py",
+    "tests/app/test_nginx.py",
+    "tests/handlers/test_workers.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(SLOW_FIRST)))

@@ -1,5 +1,8 @@
 """Start-up failures on the command line: one line on stderr and exit code 2, never a
-traceback -- the person starting the bot must see what to fix."""
+traceback -- the person starting the bot must see what to fix.
+
+The commands run in this process (tests/cli.py: ``app.cli.main``, what ``python -m bot``
+runs); the first test starts a real ``python -m bot`` to see the process's own exit."""
 
 from __future__ import annotations
 
@@ -10,16 +13,26 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import run_bot
 
-def bot(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+
+def _environment(env: dict[str, str]) -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if k not in ("BOT_ID_SECRET", "BOT_ENV")}
     environment.update(env)
+    return environment
+
+
+def bot(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_bot(args, env=_environment(env), cwd=cwd)
+
+
+def bot_process(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=environment,
+        env=_environment(env),
         timeout=60,
     )
 
@@ -37,7 +50,8 @@ def one_line_error(result: subprocess.CompletedProcess[str], *pieces: str) -> No
 def test_a_binary_config_file(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00binary")
-    one_line_error(bot(["check"], tmp_path, BOT_CONFIG=str(config)), "config.toml", "UTF-8")
+    result = bot_process(["check"], tmp_path, BOT_CONFIG=str(config))
+    one_line_error(result, "config.toml", "UTF-8")
 
 
 def test_a_config_path_that_is_a_folder(tmp_path: Path) -> None:

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.conftest import ROOT
+from tests.cli import run_bot
 
 
-def faq(*args: str, stdin: str | None = None) -> str:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "faq", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        timeout=120,
-    ).stdout
+def faq(*args: str, stdin: str = "") -> str:
+    done = run_bot(["faq", *args], stdin=stdin)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def test_one_json_object_per_question_with_the_candidates_when_asking_back() -> None:

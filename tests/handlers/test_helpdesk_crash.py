@@ -24,7 +24,7 @@ import pytest
 from bot.engine import Engine, screen_key
 from bot.model import Choice, Start, Text
 from storage.database import Database
-from tests.conftest import ROOT, TEST_SECRET, rows
+from tests.conftest import ROOT, TEST_SECRET, rows, shared_caches
 from tests.fakes.telegram_api import FakeBotAPI, make_text_update
 from tests.handlers.test_helpdesk import NONG_CONG, Desk, _request_id
 from tests.handlers.test_serve_workers import free_port
@@ -51,7 +51,7 @@ async def serve(api: FakeBotAPI, url: str, port: int, cwd: Path) -> asyncio.subp
     for name in ("ZALO_BOT_TOKEN", "ZALO_OA_APP_ID", "TELEGRAM_WEBHOOK_URL"):
         env.pop(name, None)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", cwd=cwd, env=env
+        sys.executable, "-m", "bot", "serve", cwd=shared_caches(cwd), env=env
     )
     # Up when it answers (importing the stack and training the understanding: seconds).
     async with asyncio.timeout(90):

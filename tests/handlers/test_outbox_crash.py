@@ -21,7 +21,7 @@ from bot.model import Start, Text
 from handlers.conversation import Conversations
 from storage.database import Database
 from storage.repository import Repository
-from tests.conftest import ROOT, rows
+from tests.conftest import ROOT, rows, shared_caches
 from tests.fakes.telegram_api import FakeBotAPI
 
 SECRET = "crash-test-secret-0123456789"
@@ -67,7 +67,7 @@ async def start_bot(
     for name in ("ZALO_BOT_TOKEN", "ZALO_OA_APP_ID"):
         env.pop(name, None)
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=cwd, env=env
+        sys.executable, "-m", "bot", "run", cwd=shared_caches(cwd), env=env
     )
 
 

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from storage.database import Database
-from tests.conftest import ROOT, rows
+from tests.conftest import ROOT, rows, shared_caches
 from tests.fakes.telegram_api import FakeBotAPI, make_text_update
 
 SECRET = "workers-Webhook_secret"
@@ -108,7 +108,14 @@ async def cluster(database_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
         for name in ("ZALO_BOT_TOKEN", "ZALO_OA_APP_ID", "TELEGRAM_WEBHOOK_URL"):
             env.pop(name, None)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "serve", "--workers", "2", cwd=tmp_path, env=env
+            sys.executable,
+            "-m",
+            "bot",
+            "serve",
+            "--workers",
+            "2",
+            cwd=shared_caches(tmp_path),
+            env=env,
         )
         try:
             cluster = Cluster(proc, port, api, database_url, env, tmp_path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 import tomllib
 from collections.abc import Sequence
 from dataclasses import replace
@@ -40,6 +39,7 @@ from storage.repository import Repository
 from storage.staff import FAILED_INVITES_PER_HOUR, StaffRepository
 from tests.bot.test_links import FOREIGN
 from tests.bot.test_printing import page_text, qr_codes, render
+from tests.cli import run_bot
 from tests.conftest import ROOT, T0, TEST_SECRET, rows
 from tests.handlers.harness import USER, Harness, buttons
 
@@ -349,10 +349,7 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
         "BOT_ID_SECRET": TEST_SECRET.decode(),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True, text=True, cwd=ROOT, env={**_env(), **env},
-    )  # fmt: skip
+    return run_bot(args, env={**_env(), **env})
 
 
 def test_cli_invite_needs_a_scope_and_says_scope_and_expiry(tmp_path: Path) -> None:
@@ -411,20 +408,13 @@ def test_cli_population_import(tmp_path: Path) -> None:
         "commune,village,adults,adults_present,households\n16279,dong-hoa,1000,900,450\n",
         encoding="utf-8-sig",
     )
-    subprocess.run(
-        [sys.executable, "-m", "bot", "population", "import", str(table)],
-        capture_output=True, text=True, cwd=ROOT, env={**_env(), **env}, check=True,
-    )  # fmt: skip
-    stats = subprocess.run(
-        [sys.executable, "-m", "bot", "stats", "--json"],
-        capture_output=True, text=True, cwd=ROOT, env={**_env(), **env}, check=True,
-    )  # fmt: skip
+    imported = run_bot(["population", "import", str(table)], env={**_env(), **env})
+    assert imported.returncode == 0, imported.stderr
+    stats = run_bot(["stats", "--json"], env={**_env(), **env})
+    assert stats.returncode == 0, stats.stderr
     assert json.loads(stats.stdout)["adults_present"] == 3676 - 850 + 900
     table.write_text("commune,village,adults,adults_present,households\n16279,nowhere,1,1,1\n")
-    bad = subprocess.run(
-        [sys.executable, "-m", "bot", "population", "import", str(table)],
-        capture_output=True, text=True, cwd=ROOT, env={**_env(), **env},
-    )  # fmt: skip
+    bad = run_bot(["population", "import", str(table)], env={**_env(), **env})
     assert bad.returncode == 2
 
 
