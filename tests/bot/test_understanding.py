@@ -268,8 +268,8 @@ def test_the_development_set_meets_its_floor(dev_outcomes: list[Outcome]) -> Non
     outcomes = dev_outcomes
     assert len(outcomes) >= 800
     result = figures(outcomes)
-    assert result.top1 >= 0.88, result
-    assert result.declined_oos >= 0.95, result
+    assert result.top1 >= 0.93, result
+    assert result.declined_oos >= 0.93, result
     assert result.wrong <= 0.02, result
     assert result.harmful == 0.0, [o.case.text for o in outcomes if o.harmful]
 
@@ -446,8 +446,7 @@ def test_a_story_asked_back_is_settled_by_its_question(
     understanding: Understanding, contexts: Contexts
 ) -> None:
     story = (
-        "Con tôi cài giúp rồi đi làm xa. Điện thoại cứ hiện bảng gì đó. "
-        "Giờ tôi quên mã thì làm sao?"
+        "Tôi đi làm xa. Về quê thì không kịp. Mã của tôi quên mất rồi làm sao?"
     )
     reading = read(understanding, contexts, "menu", story)
     assert (reaction_of(reading.decision), reading.how) == ("faq:forgot_pin", "question")
