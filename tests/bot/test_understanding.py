@@ -445,9 +445,7 @@ def test_the_thresholds_file_is_the_calibrated_one(
 def test_a_story_asked_back_is_settled_by_its_question(
     understanding: Understanding, contexts: Contexts
 ) -> None:
-    story = (
-        "Tôi đi làm xa. Về quê thì không kịp. Mã của tôi quên mất rồi làm sao?"
-    )
+    story = "Tôi đi làm xa. Về quê thì không kịp. Mã của tôi quên mất rồi làm sao?"
     reading = read(understanding, contexts, "menu", story)
     assert (reaction_of(reading.decision), reading.how) == ("faq:forgot_pin", "question")
 
