@@ -425,13 +425,13 @@ def _remember_scores(understanding: Understanding) -> None:
     other thresholds do not change them, so each trial of the search only re-decides (about
     40 ms for 1,000 cases)."""
     score = understanding._label_scores
-    memory: dict[tuple[str, bool, float, float, float], Any] = {}
+    memory: dict[tuple[str, bool, bool, float, float, float], Any] = {}
 
-    def remembered(raw: str, scam: bool) -> Any:
+    def remembered(raw: str, scam: bool, rules: bool = True) -> Any:
         t = understanding.thresholds
-        key = (raw, scam, t.temperature, t.short_temperature, t.question_oos)
+        key = (raw, scam, rules, t.temperature, t.short_temperature, t.question_oos)
         if key not in memory:
-            memory[key] = score(raw, scam)
+            memory[key] = score(raw, scam, rules)
         return memory[key]
 
     evidence = understanding._option_evidence

@@ -208,6 +208,9 @@ class StepTopics:
     #: Words of the step's own subject ("mat khau" on the VNeID log-in): a message that has
     #: one and would otherwise be out of scope is a complaint about this step.
     words: tuple[str, ...] = ()
+    #: A step where the person types a code into the official app (the OTP when
+    #: registering): "nhập mã rồi" there says the step is done, not that a code was given away.
+    code: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +365,7 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
                 stuck=tuple(str(t) for t in raw.get("stuck", [])),
                 why=tuple(str(t) for t in raw.get("why", [])),
                 words=tuple(str(w) for w in raw.get("words", [])),
+                code=bool(raw.get("code", False)),
             )
             for step, raw in intents_raw.get("steps", {}).items()
         },

@@ -74,6 +74,11 @@ SHORT_WORDS = 2
 LABEL_SIMILARITY = 88
 #: Typed words that stand, in a row, in one option's label choose it if there are this many.
 PART_WORDS = 2
+#: On a step where a code is typed into the app, a reply of at most this many (normalised)
+#: words that says it was entered is the step done ("co otp r ad, nhap r": 8, "otp" being
+#: three); telling of a code given away takes more ("co nguoi goi xin ma, toi doc cho ho
+#: roi": 10) and gets the first aid.
+CODE_REPLY_WORDS = 8
 #: How many candidates a reading keeps (for explanations and for asking back).
 KEEP = 5
 #: Ask back with at most this many candidates.
@@ -438,6 +443,7 @@ class Understanding:
         self._step_words = {
             step: self._phrases_of(topics.words) for step, topics in content.step_topics.items()
         }
+        self._code_steps = frozenset(s for s, topics in content.step_topics.items() if topics.code)
         #: Scam phrases by their first word (a message is looked through word by word).
         self._scam: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         for trigger in content.scam_triggers:
@@ -600,6 +606,15 @@ class Understanding:
             reaction = self._option_reaction(picked, context)
             return Reading(decision_for(reaction), 1.0, scam=scam, how="option words")
         probs, found = self._label_scores(raw, scam)
+        if (
+            found.how == "rule"
+            and len(words) <= CODE_REPLY_WORDS
+            and _on_step_main(context)
+            and context.screen in self._code_steps
+        ):
+            # On the step where the code is typed into the app, a short "nhap ma roi" is the
+            # step done: the first aid for a code given away is left to the classifier.
+            probs, found = self._label_scores(raw, scam, rules=False)
         if probs.get(OOS, 0.0) > 0.0 and self._on_subject(words, context):
             # "Forgot my VNeID password" is out of scope at the menu, but on the VNeID log-in
             # step it is a complaint about the step: what was read as out of scope is "stuck".
@@ -785,14 +800,16 @@ class Understanding:
             grams |= _grams(self._normaliser.words(clause), self._longest)
         return frozenset(grams)
 
-    def _label_scores(self, raw: str, scam: bool) -> tuple[dict[str, float], _Found]:
-        """Label probabilities of ``raw``, and how they were found: a first-aid rule, a
-        taught phrasing, or the classifier; then the guards (words a label needs or that
-        bar it) take their labels out."""
+    def _label_scores(
+        self, raw: str, scam: bool, rules: bool = True
+    ) -> tuple[dict[str, float], _Found]:
+        """Label probabilities of ``raw``, and how they were found: a first-aid rule (unless
+        ``rules`` is false), a taught phrasing, or the classifier; then the guards (words a
+        label needs or that bar it) take their labels out."""
         words = self._normaliser.words(raw)
         grams = self._grams_of(raw)
         for label, guard in self._guards.items():
-            if guard.first and guard.passes(grams) and guard.fires_first(grams):
+            if rules and guard.first and guard.passes(grams) and guard.fires_first(grams):
                 return {label: 1.0}, _Found(scam, "rule", raw, 1.0)
         typed = self._normaliser.emoji_to_words(raw)
         exact = self._exact.get(plain(typed)) or self._folded.get(fold(typed))

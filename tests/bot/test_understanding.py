@@ -128,6 +128,12 @@ TYPICAL = [
         "Mã OTP vừa gửi về, người hướng dẫn bảo em đọc cho họ. Có được không ạ?",
         "faq:otp_share",
     ),
+    # On the step where the OTP is typed into the app, entering it is the step done; telling
+    # of a code read to a caller there is still first aid.
+    ("register", "nhap ma roi", "option:done"),
+    ("register", "có otp r ad, nhập r", "option:done"),
+    ("register", "có người gọi xin mã, tôi đọc cho họ rồi", "faq:otp_leaked"),
+    ("menu", "tôi lỡ nhập mã otp vào link người ta gửi rồi", "faq:otp_leaked"),
     # "Có" and "không có" a smartphone differ by one word the letters barely see.
     ("ready_phone", "co dt thong minh", "option:yes"),
     ("ready_phone", "ko co dt thong minh", "option:no"),
