@@ -209,7 +209,7 @@ class StepTopics:
     #: one and would otherwise be out of scope is a complaint about this step.
     words: tuple[str, ...] = ()
     #: A step where the person types a code into the official app (the OTP when
-    #: registering): "nhập mã rồi" there says the step is done, not that a code was given away.
+    #: registering): "nhap ma roi" there says the step is done, not that a code was given away.
     code: bool = False
 
 

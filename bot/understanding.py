@@ -793,8 +793,8 @@ class Understanding:
 
     def _grams_of(self, raw: str) -> frozenset[tuple[str, ...]]:
         """The runs of words the guards look phrases up in, clause by clause: a phrase
-        across a comma or a full stop is not one ("có sao không, tôi phải làm gì" does not
-        say "không tới", the OTP has not arrived)."""
+        across a comma or a full stop is not one ("co sao khong, toi phai lam gi" does not
+        say "khong toi", the OTP has not arrived: folded, "toi" is both "I" and "arrive")."""
         grams: set[tuple[str, ...]] = set()
         for clause in _CLAUSE.split(raw):
             grams |= _grams(self._normaliser.words(clause), self._longest)

@@ -293,11 +293,13 @@ def test_the_development_set_is_not_taught(content: Content) -> None:
     assert sum(bool(c.never) for c in cases) >= 60
 
 
-def test_reading_is_deterministic(content: Content, understanding: Understanding) -> None:
-    again = Understanding(content)
+def test_reading_is_deterministic(content: Content) -> None:
+    # Two trainings of the content's own examples (the typed messages make each 3x longer).
+    small = replace(content, typed=())
+    one, again = Understanding(small), Understanding(small)
     for case in load_cases([DEV])[::5]:
         context = Context(screen=case.screen)
-        assert again.read(case.text, context) == understanding.read(case.text, context)
+        assert again.read(case.text, context) == one.read(case.text, context)
 
 
 def test_every_label_the_content_teaches_is_learnt(
@@ -412,11 +414,12 @@ def test_a_guard_bars_its_answer_whatever_the_classifier_says(
     content: Content, contexts: Contexts
 ) -> None:
     text = "cai chu ky so co mat tien ko"
-    free = Understanding(content)
+    small = replace(content, typed=())  # trained twice: the typed messages make it 3x longer
+    free = Understanding(small)
     assert reaction_of(free.read(text, contexts.context(Case(text, "menu", ""))).decision) == (
         "faq:cost"
     )
-    guarded = Understanding(replace(content, guards={"faq:cost": Guard(bars=("mat tien",))}))
+    guarded = Understanding(replace(small, guards={"faq:cost": Guard(bars=("mat tien",))}))
     decision = guarded.read(text, contexts.context(Case(text, "menu", ""))).decision
     assert reaction_of(decision) != "faq:cost"
     assert not isinstance(decision, Clarify) or "faq:cost" not in decision.candidates
