@@ -356,9 +356,9 @@ def folds_by_set(content: Content, config: Config, quick: bool = False) -> list[
     """One fold per typed file: its messages, read by a classifier that learnt from the
     others (every file was written blind by another writer: a new writer's messages)."""
     folds = []
-    for path in TYPED:
-        own = load_cases([path])
-        others = tuple(m for p in TYPED if p != path for m in load_cases([p]))
+    sets = {path: load_cases([path]) for path in TYPED}
+    for path, own in sets.items():
+        others = tuple(m for p, messages in sets.items() if p != path for m in messages)
         without = replace(content, typed=others)
         understanding = Understanding(without)
         understanding.warm()
