@@ -36,10 +36,18 @@ from typing import Any
 import numpy as np
 
 import bot.classifier
+import bot.normalise
+import bot.textnorm
+import bot.typed
+import bot.understanding
 from app.deathsignal import request_death_signal
 from bot.classifier import Fitted, Recipe, fit
 from bot.folders import private_folder
 from bot.understanding import Understanding
+
+#: The modules whose code a trained model depends on: they make the training set (labels,
+#: normalised texts) and train on it.
+TRAINING_CODE = (bot.understanding, bot.normalise, bot.textnorm, bot.typed, bot.classifier)
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +156,13 @@ class ModelCache:
 
     @staticmethod
     def key(fingerprint: str) -> str:
-        """A digest of what the trained model depends on: the training set (its
-        :meth:`~bot.understanding.Understanding.fingerprint`), the classifier's own code and
-        the numeric libraries' versions."""
+        """A digest of what the trained model depends on: the content it learns from (its
+        :meth:`~bot.understanding.Understanding.fingerprint`), the code that makes the
+        training set of it and the classifier's, and the numeric libraries' versions."""
         digest = hashlib.sha256()
         for part in (
             fingerprint,
-            Path(bot.classifier.__file__).read_text(encoding="utf-8"),
+            *(Path(str(m.__file__)).read_text(encoding="utf-8") for m in TRAINING_CODE),
             *(_version(name) for name in ("scikit-learn", "scipy", "numpy")),
         ):
             digest.update(part.encode("utf-8"))

@@ -45,18 +45,20 @@ class Typed:
 
 def read_typed(paths: Iterable[Path]) -> list[Typed]:
     """The messages of these files, in order."""
-    out = []
-    for path in paths:
-        for raw in tomllib.loads(path.read_text(encoding="utf-8")).get("case", []):
-            out.append(
-                Typed(
-                    text=str(raw["text"]),
-                    screen=str(raw.get("screen", "")),
-                    expect=str(raw["expect"]),
-                    view=str(raw.get("view", "")),
-                    accept=tuple(str(a) for a in raw.get("accept", [])),
-                    never=tuple(str(n) for n in raw.get("never", [])),
-                    style=str(raw.get("style", "")),
-                )
-            )
-    return out
+    return [m for path in paths for m in parse_typed(path.read_text(encoding="utf-8"))]
+
+
+def parse_typed(text: str) -> list[Typed]:
+    """The messages of one file's text, in order."""
+    return [
+        Typed(
+            text=str(raw["text"]),
+            screen=str(raw.get("screen", "")),
+            expect=str(raw["expect"]),
+            view=str(raw.get("view", "")),
+            accept=tuple(str(a) for a in raw.get("accept", [])),
+            never=tuple(str(n) for n in raw.get("never", [])),
+            style=str(raw.get("style", "")),
+        )
+        for raw in tomllib.loads(text).get("case", [])
+    ]

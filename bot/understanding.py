@@ -13,8 +13,9 @@ How a message is read, in order:
 2. an option's label or one of its words, typed exactly (with or without diacritics);
 3. a phrasing taught in the content, typed exactly (diacritics kept: "stop" and "right"
    both fold to "dung" but differ when typed with their marks);
-4. otherwise the classifier (:mod:`bot.classifier`, trained at construction from the FAQ
-   examples, the intents and the out-of-scope examples of ``content/<locale>/``) scores the
+4. otherwise the classifier (:mod:`bot.classifier`, trained when first needed from the FAQ
+   examples, the intents and the out-of-scope examples of ``content/<locale>/``, and from the
+   messages typed blind by other writers, ``typed/``: :func:`training_set`) scores the
    message. A long story is read whole: a linear model adds up the evidence of every
    sentence, and on the development set that found the question in 30 of 33 stories and
    voice messages, where reading each sentence apart and keeping the most confident one
@@ -35,7 +36,7 @@ deleting data, revoking...) need more confidence and never come from a short ack
 ("ok", "roi"). Between close candidates the decision is :class:`Clarify` (the engine asks back
 with them); below a floor, or for a message like nothing taught, :class:`Unsure`. The numbers
 live in ``content/<locale>/thresholds.toml``, written by ``bench/understanding.py --calibrate``
-from the development set.
+(each typed file read by a classifier that did not learn it, and the development set).
 
 Pure and deterministic: no I/O after construction, the same reading for the same input.
 """
@@ -45,12 +46,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 from rapidfuzz import fuzz, process
@@ -512,10 +511,11 @@ class Understanding:
         return training
 
     def fingerprint(self) -> str:
-        """A digest of all that :attr:`training` is made of, without making it (1-2 s for
-        9,400 examples, at every start): the content's examples, its tables, its typed
-        messages (while unread, their files' bytes) and the code that normalises and labels
-        them. Equal fingerprints, equal training sets."""
+        """A digest of all the content that :attr:`training` is made of, without making it
+        (1-2 s for 11,000 examples, at every start): its examples, its tables and its typed
+        messages (while unparsed, their files' bytes). With the code that normalises and
+        labels them (``app.training.ModelCache.key`` adds it), equal fingerprints make equal
+        training sets."""
         content = self._content
         digest = hashlib.sha256()
         tables = {
@@ -535,11 +535,8 @@ class Understanding:
             typed = [(m.text, m.screen, m.expect) for m in content.typed]
             digest.update(json.dumps(typed, ensure_ascii=False).encode("utf-8"))
         else:
-            for path in content.typed_files:
-                digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes())
-        for name in ("bot.understanding", "bot.normalise", "bot.textnorm", "bot.typed"):
-            source = getattr(sys.modules[name], "__file__", None)
-            digest.update(Path(source).read_bytes() if source else name.encode())
+            for name, data in content.typed_sources:
+                digest.update(name.encode("utf-8") + b"\0" + data)
         return digest.hexdigest()
 
     def install(self, fitted: Fitted) -> None:
