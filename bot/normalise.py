@@ -23,6 +23,10 @@ _STRETCHED = re.compile(r"(\w)\1{2,}")
 _UNIT = re.compile(r"(\d{1,4})([a-z]{1,3})")
 #: Variation selectors, joiners and skin tones are dropped so that every thumbs-up is one.
 _VARIATION = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff]")
+#: Texts whose words are kept, and typed words kept folded, at most (then forgotten at once):
+#: a few hundred kilobytes.
+SEEN_TEXTS = 512
+SEEN_WORDS = 20_000
 
 
 class Normaliser:
@@ -49,15 +53,34 @@ class Normaliser:
         self._emoji = {_strip_variation(k): fold(v) for k, v in (emoji or {}).items()}
         #: Units typed after a number ("t" after an age), folded.
         self._units = {fold(k): fold(v) for k, v in (units or {}).items()}
+        #: Words of the texts met last, and each typed word folded: one reading normalises a
+        #: message whole, clause by clause and its question apart (7 times for a long story:
+        #: a quarter of its reading), and the same words recur across messages.
+        self._seen: dict[str, tuple[str, ...]] = {}
+        self._folded: dict[str, str] = {}
 
     def words(self, text: str) -> list[str]:
         """The folded words of ``text``, teencode and regional words replaced by plain ones."""
+        seen = self._seen.get(text)
+        if seen is None:
+            if len(self._seen) >= SEEN_TEXTS:
+                self._seen.clear()
+            seen = self._seen[text] = tuple(self._words(text))
+        return list(seen)
+
+    def _words(self, text: str) -> list[str]:
         out: list[str] = []
         text = self.emoji_to_words(text)
         if self._marked and not text.isascii():
             tokens = []
+            folded = self._folded
+            if len(folded) >= SEEN_WORDS:
+                folded.clear()
             for typed in plain(text).split():
-                tokens += (self._marked.get(typed) or fold(typed)).split()
+                word = self._marked.get(typed) or folded.get(typed)
+                if word is None:
+                    word = folded[typed] = fold(typed)
+                tokens += word.split()
         else:
             tokens = fold(text).split()
         phrases = self._phrases

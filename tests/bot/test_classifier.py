@@ -6,9 +6,6 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
-from scipy.sparse import hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.svm import LinearSVC
 
 from bot.classifier import Classifier, Recipe, char_grams, fit, word_grams
 
@@ -24,7 +21,13 @@ LABELS = ["what", "cost", "cost", "face", "face", "hello"]
 QUERIES = ["chu ky so mat bao nhieu tien", "quet mat hoai ko dc", "zzz", "", "a"]
 
 
+# scikit-learn is imported in the tests that compare with it, not with the module: importing it
+# (2.2 s, scipy.stats with it) at collection cost every test process that much at its start.
+
+
 def test_our_analyzers_cut_texts_as_scikit_learns() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5)).build_analyzer()
     words = TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"\S+").build_analyzer()
     for text in [*TEXTS, *QUERIES, "Ai  đó\tgọi  tôi", "x y"]:
@@ -33,6 +36,10 @@ def test_our_analyzers_cut_texts_as_scikit_learns() -> None:
 
 
 def test_vectors_margins_and_similarities_equal_scikit_learns() -> None:
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
     classifier = Classifier.trained(TEXTS, LABELS)
     vectorizers = [
         TfidfVectorizer(analyzer=char_grams(2, 5), sublinear_tf=True),

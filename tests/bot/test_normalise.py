@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.content import Content
-from bot.normalise import Normaliser
+from bot.normalise import SEEN_TEXTS, Normaliser
 
 
 def test_the_ways_people_type_fold_to_one(content: Content) -> None:
@@ -61,3 +61,14 @@ def test_a_word_with_diacritics_matches_only_as_typed_with_them() -> None:
     assert normaliser.words("nó được") == ["no", "duoc"]  # "it": the same letters folded
     assert normaliser.words("no duoc") == ["no", "duoc"]  # typed without: not known
     assert normaliser.words("ko được") == ["khong", "duoc"]
+
+
+def test_words_kept_from_an_earlier_call_are_the_same_and_a_new_list(content: Content) -> None:
+    normaliser = Normaliser(content.lexicon, content.emoji)
+    texts = [f"Tôi ở thôn {n}, cài chữ ký số ko dc" for n in range(SEEN_TEXTS + 10)]
+    first = [normaliser.words(t) for t in texts]
+    fresh = Normaliser(content.lexicon, content.emoji)
+    assert [normaliser.words(t) for t in texts] == [fresh.words(t) for t in texts] == first
+    words = normaliser.words(texts[-1])
+    words.append("changed")
+    assert normaliser.words(texts[-1]) == first[-1], "a caller's change is its own"

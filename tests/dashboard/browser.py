@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import pytest
 
 from bot.config import load_config
-from bot.content import load_content
+from bot.engine import Engine
 from bot.model import Choice, Text
 from bot.officials import Scope, web_login_url
 from handlers.conversation import utcnow
@@ -203,12 +203,13 @@ def config_file(folder: Path, web_url: str = "") -> Path:
     return path
 
 
-async def fill(database_url: str) -> str:
-    """Citizens and a volunteer of Nong Cong and Hac Thanh, through the real engine."""
+async def fill(database_url: str, engine: Engine) -> str:
+    """Citizens and a volunteer of Nong Cong and Hac Thanh, through the real engine (and the
+    session's understanding: a new one would train again, 3-9 s of a core)."""
     db = Database(database_url)
     try:
         await migrate(db)
-        world = World(db, load_content("vi"))
+        world = World(db, engine.content, engine.understanding)
         world.now = utcnow() - timedelta(days=2)
         await world.enrol(900, "volunteer", Scope("communes", ("16279",)))
         member = await world.staff.get("telegram", world.refs.ref("telegram", 900))
@@ -235,7 +236,7 @@ async def fill(database_url: str) -> str:
         await db.dispose()
 
 
-def serve(folder: Path) -> Iterator[Served]:
+def serve(folder: Path, engine: Engine) -> Iterator[Served]:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_"))},
@@ -248,7 +249,7 @@ def serve(folder: Path) -> Iterator[Served]:
         "LOG_LEVEL": "WARNING",
     }
     env.pop("PUBLIC_URL", None)
-    volunteer = run_async(fill(env["DATABASE_URL"]))
+    volunteer = run_async(fill(env["DATABASE_URL"], engine))
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bot.engine import Engine
 from tests.dashboard.browser import FLAGS, Served, chromium_or_skip, screenshots_folder, serve
 
 
@@ -30,8 +31,10 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def served(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serve(tmp_path_factory.mktemp("served"))
+def served(
+    browser: Any, engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    yield from serve(tmp_path_factory.mktemp("served"), engine)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from openpyxl import load_workbook
 
 from app.server import make_app
-from bot.content import Content
+from bot.engine import Engine
 from bot.model import Text
 from bot.officials import WEB_LINK_TTL, Scope
 from dashboard.web import COOKIE, Dashboard, csrf_token
@@ -67,12 +67,12 @@ class Site:
 
 
 @pytest.fixture
-async def site(db: Database, content: Content) -> AsyncIterator[Site]:
-    world = World(db, content)
+async def site(db: Database, engine: Engine) -> AsyncIterator[Site]:
+    world = World(db, engine.content, engine.understanding)
     world.desk.public_url = PUBLIC  # as app/runtime.py wires it from PUBLIC_URL
     dashboard = Dashboard(
         config=world.config,
-        content=content,
+        content=engine.content,
         desk=world.desk,
         public_url=PUBLIC,
         clock=lambda: world.now,

@@ -157,6 +157,8 @@ async def test_two_workers_share_the_port_and_apply_each_update_once(cluster: Cl
         await db.dispose()
 
 
+# The supervisor's own behaviour does not depend on the database: SQLite only (time).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_killed_worker_is_started_again_and_sigterm_stops_all(cluster: Cluster) -> None:
     before = children(cluster.proc.pid)
     assert len(before) == 2
@@ -171,7 +173,6 @@ async def test_a_killed_worker_is_started_again_and_sigterm_stops_all(cluster: C
     assert not any(alive(pid) for pid in after)
 
 
-# The supervisor's own behaviour does not depend on the database: SQLite only (time).
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_workers_die_with_a_killed_supervisor_and_a_second_one_may_start(
     cluster: Cluster,

@@ -28,6 +28,7 @@ from bot.identity import UserRefs
 from bot.model import Choice, Input, OutMessage, Start, Text
 from bot.officials import Scope
 from bot.stats import Formatter
+from bot.understanding import Understanding
 from handlers import zalo_bot
 from handlers.conversation import Conversations
 from handlers.helpdesk import HelpDesk
@@ -66,9 +67,11 @@ def three_communes() -> Config:
 class World:
     """The deployment, its database, and people acting in it."""
 
-    def __init__(self, db: Database, content: Content):
+    def __init__(self, db: Database, content: Content, understanding: Understanding | None = None):
         self.config = three_communes()
-        self.engine = Engine(content, self.config)
+        # The session's understanding, trained once (a new one trains again at the first
+        # message it cannot match exactly: 3-9 s of a core).
+        self.engine = Engine(content, self.config, understanding)
         self.db = db
         self.refs = UserRefs(TEST_SECRET)
         self.staff = StaffRepository(db)
@@ -116,8 +119,8 @@ class World:
 
 
 @pytest.fixture
-def world(db: Database, content: Content) -> World:
-    return World(db, content)
+def world(db: Database, engine: Engine) -> World:
+    return World(db, engine.content, engine.understanding)
 
 
 async def test_invite_enrols_once_and_expires(world: World) -> None:

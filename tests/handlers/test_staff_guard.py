@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.content import Content
+from bot.engine import Engine
 from bot.model import Choice, Start, Text
 from bot.officials import ASSISTED_PER_HOUR, Scope
 from handlers.staff import HEAVY_PER_MINUTE, SCREEN, StaffReply
@@ -27,8 +27,8 @@ OFFICIAL = 1
 
 
 @pytest.fixture
-def world(db: Database, content: Content) -> World:
-    return World(db, content)
+def world(db: Database, engine: Engine) -> World:
+    return World(db, engine.content, engine.understanding)
 
 
 async def _assist(world: World, user: int = VOLUNTEER, **kw: str) -> StaffReply:
