@@ -17,15 +17,15 @@ def test_one_json_object_per_question_with_the_candidates_when_asking_back() -> 
     out = faq(
         "--json",
         stdin="chữ ký số là gì\ncks co mat tien ko\ngia lua hom nay\n\n"
-        "con bac o binh duong lam ho bac dc ko\nmat ma\n",
+        "con bac o binh duong lam ho bac dc ko\nai dam bao bot nay an toan\n",
     )
     results = [json.loads(line) for line in out.splitlines()]
     # Issue 10's "lam ho bac": a relative doing it for me, never "yes, from anywhere".
     assert [r["topic"] for r in results] == ["what_is", "cost", None, "relative_helps", None]
     assert all(isinstance(r["score"], float) for r in results)
     assert "clarify" not in results[0]
-    # "mat ma": the face ("mặt") or a lost or forgotten code ("mất mã", "mật mã")?
-    assert set(results[4]["clarify"]) == {"why_face", "forgot_pin"}
+    # "Who guarantees this bot is safe": is it safe, or is it the real one?
+    assert set(results[4]["clarify"]) == {"safety", "bot_genuine"}
 
 
 def test_the_decision_is_shown_with_its_candidates_and_scores() -> None:
