@@ -400,7 +400,11 @@ class Inbound:
         taken = 0
         ended: list[asyncio.Future[None]] = []
         if self.inbox is not None:
-            for row in await self.inbox.left_behind(before):
+            # Rows received before this process started are left behind at once: after a
+            # restart, what the killed process had acknowledged waited 30 s more. A live
+            # worker may still have one queued: applied twice, the delivery id keeps the
+            # first (a reply still being sent is another matter: those wait, below).
+            for row in await self.inbox.left_behind(max(before, self._started)):
                 channel = channels.get(row.channel)
                 opened = self.conversations.refs.unseal(row.channel, row.user_ref, row.payload)
                 if channel is None or row.id in self._turns:

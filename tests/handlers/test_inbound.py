@@ -149,6 +149,22 @@ async def test_a_delivery_a_crash_left_in_the_inbox_is_taken_up_once(served: Ser
     assert started[0][0] == 1
 
 
+async def test_a_row_from_before_the_start_is_taken_up_by_the_first_sweep(served: Served) -> None:
+    """What a killed process acknowledged but never applied is taken up by the restarted
+    one's first sweep, not 30 s later (the relay crash test waited that long for it)."""
+    refs = served.inbound.conversations.refs
+    ref = refs.ref("telegram", str(USER))
+    left = {"user": str(USER), "chat": str(USER), "event": {"start": None}, "delivery": "42"}
+    inbox = served.inbound.inbox
+    assert inbox is not None
+    await inbox.put(
+        "telegram", ref, refs.seal("telegram", ref, json.dumps(left)), T0 - timedelta(seconds=2)
+    )
+    assert await served.inbound.sweep_once({"telegram": served.channel}) == 1
+    assert await served.count("inbox") == 0
+    assert len(served.api.sent(USER)) == 1, "the greeting"
+
+
 async def test_a_delivery_a_crash_left_behind_is_applied_before_the_users_next(
     served: Served,
 ) -> None:
