@@ -22,7 +22,8 @@
 - ``helpdesk.toml``: help requests -- its screens, texts and labels join those of
   ``flow.toml`` and ``texts.toml`` (a key defined in both is an error), its ``[templates]``
   are texts with fields of their own, ``[relay]`` the words that end a chat with a helper;
-  its ``[guard]`` and ``[staff]`` tables are read by bot/helpguard.py and the staff desk.
+  its ``[guard]`` lists are what bot/helpguard.py bars in a helper's words, and its
+  ``[staff]`` table is read by the staff desk.
 
 Loading checks every reference (gotos, FAQ ids, text keys, placeholders) so that a content edit
 that breaks the flow fails at start-up and in the tests, not in a citizen's chat.
@@ -270,6 +271,8 @@ class Content:
     templates: Mapping[str, str] = field(default_factory=dict)
     #: Words that, typed in a chat with a helper, do this instead ("end", "report").
     relay_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: What a helper may not ask a citizen for: list name -> phrases (bot/helpguard.py).
+    help_guard: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: A label -> the words it needs and the words that bar it.
     guards: Mapping[str, Guard] = field(default_factory=dict)
     #: FAQ topics whose answer is itself the first aid after a scam: the scam card follows.
@@ -377,6 +380,7 @@ def load_content(locale: str = "vi", root: Path = CONTENT_ROOT) -> Content:
         picture_ids=frozenset(str(p.get("id", "")) for p in images_raw.get("picture", [])),
         templates=_str_table(help_raw, "templates"),
         relay_words=_words_table(help_raw, "relay"),
+        help_guard=_words_table(help_raw, "guard"),
         guards={
             str(label): Guard(
                 needs=tuple(str(w) for w in raw.get("needs", [])),

@@ -24,11 +24,10 @@ the kind of secret out.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.content import CONTENT_ROOT, Content
+from bot.content import Content
 from bot.normalise import Normaliser
 
 #: The secrets a helper must never ask for, in the order they are looked for.
@@ -79,11 +78,8 @@ class Guard:
 
     @classmethod
     def from_content(cls, content: Content) -> Guard:
-        """The guard of ``content``'s locale (``helpdesk.toml`` ``[guard]``)."""
-        path = CONTENT_ROOT / content.locale / "helpdesk.toml"
-        raw = tomllib.loads(path.read_text(encoding="utf-8")).get("guard", {})
-        lists = {str(k): [str(w) for w in v] for k, v in raw.items()}
-        return cls(lists, Normaliser(content.lexicon, content.emoji))
+        """The guard of ``content`` (its ``helpdesk.toml`` ``[guard]``, read with it)."""
+        return cls(content.help_guard, Normaliser(content.lexicon, content.emoji))
 
     def held_back(self, text: str) -> str | None:
         """The secret ``text`` asks for ("otp", "pin", "card", "face"), or None."""
