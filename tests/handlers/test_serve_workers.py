@@ -88,6 +88,15 @@ class Cluster:
                 await asyncio.sleep(0.2)
 
 
+async def serve_two(
+    folder: Path, env: dict[str, str], **streams: Any
+) -> asyncio.subprocess.Process:
+    """``python -m bot serve --workers 2`` started in ``folder``."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", "--workers", "2", cwd=folder, env=env, **streams
+    )
+
+
 @pytest.fixture
 async def cluster(database_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
     port = free_port()
@@ -107,16 +116,7 @@ async def cluster(database_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
         }
         for name in ("ZALO_BOT_TOKEN", "ZALO_OA_APP_ID", "TELEGRAM_WEBHOOK_URL"):
             env.pop(name, None)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "serve",
-            "--workers",
-            "2",
-            cwd=shared_caches(tmp_path),
-            env=env,
-        )
+        proc = await serve_two(shared_caches(tmp_path), env)
         try:
             cluster = Cluster(proc, port, api, database_url, env, tmp_path)
             await cluster.wait_up()
@@ -188,9 +188,7 @@ async def test_workers_die_with_a_killed_supervisor_and_a_second_one_may_start(
             break
         await asyncio.sleep(0.05)
     assert not any(alive(pid) for pid in workers)
-    again = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", "--workers", "2", cwd=cluster.folder, env=cluster.env
-    )
+    again = await serve_two(cluster.folder, cluster.env)
     try:
         await cluster.wait_up()
         assert len(children(again.pid)) == 2
@@ -201,17 +199,7 @@ async def test_workers_die_with_a_killed_supervisor_and_a_second_one_may_start(
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_second_server_on_a_live_ones_port_refuses_in_one_line(cluster: Cluster) -> None:
-    second = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "serve",
-        "--workers",
-        "2",
-        cwd=cluster.folder,
-        env=cluster.env,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    second = await serve_two(cluster.folder, cluster.env, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(second.communicate(), 30)
     assert second.returncode == 2
     message = err.decode().strip()
