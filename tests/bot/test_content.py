@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -81,6 +84,26 @@ def test_unknown_placeholder_is_reported(content: Content) -> None:
 def test_missing_locale_is_an_error() -> None:
     with pytest.raises(ContentError, match="no content folder"):
         load_content("xx", root=ROOT / "content")
+
+
+def test_unchanged_files_load_once_and_a_change_is_seen_whatever_the_clock(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(ROOT / "content" / "vi", tmp_path / "vi")
+    first = load_content("vi", root=tmp_path)
+    assert load_content("vi", root=tmp_path) is first, "the same files: loaded once"
+    texts = tmp_path / "vi" / "texts.toml"
+    before = texts.stat()
+    old = first.texts["help"]
+    new = old[:-1] + ("?" if old[-1] != "?" else "!")  # as long, within the same tick
+    texts.write_text(texts.read_text().replace(old, new, 1))
+    os.utime(texts, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert texts.stat().st_size == before.st_size
+    assert load_content("vi", root=tmp_path).texts["help"] == new
+    texts.write_text(texts.read_text() + "\n[broken\n")
+    for _ in range(2):  # a broken file is refused every time, never served from memory
+        with pytest.raises(ContentError):
+            load_content("vi", root=tmp_path)
 
 
 def test_without_buttons_nobody_is_told_to_tap(content: Content) -> None:
