@@ -157,6 +157,8 @@ def test_step_cards(
         capsys, "stepcard", "--provider", "vnpt", "--commune", "1", "--out", str(out)
     )
     assert_one_line_error(code, err, "commune 1")
+    code, _, err = run(capsys, "stepcard", "--provider", "misa", "--out", str(tmp_path / "no/x"))
+    assert_one_line_error(code, err, f"cannot write {tmp_path / 'no/x'}")
 
 
 def test_the_process_exits_2_without_a_traceback(tmp_path: Path) -> None:
