@@ -8,21 +8,31 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from app.settings import prepare_process
-from bot.config import Config, load_config
-from bot.content import Content, load_content
-from bot.engine import Engine
-from bot.pictures import Pictures, load_pictures
-from storage.database import Database, migrate
+if TYPE_CHECKING:
+    from bot.config import Config
+    from bot.content import Content
+    from bot.engine import Engine
+    from bot.pictures import Pictures
+    from storage.database import Database
 
-# The test suite wires channels itself, as the application does: the same process switches.
-prepare_process()
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The test suite wires channels itself, as the application does: the same process
+    switches, in every process that runs tests. The bot's own modules are imported where they
+    are used: xdist's controller, which runs none, loads this file too, and importing them
+    there (1.4 s of a core) delayed the start of the workers."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return
+    from app.settings import prepare_process
+
+    prepare_process()
+
 
 # Property-based tests (Hypothesis): bounded, so the suite stays fast; under CI the same
 # examples every run (derandomized, no example database), elsewhere new ones each run.
@@ -45,6 +55,8 @@ TEST_SECRET = b"test-secret-0123456789abcdef"
 
 @pytest.fixture(scope="session")
 def config() -> Config:
+    from bot.config import load_config
+
     return load_config(ROOT / "config.toml")
 
 
@@ -52,6 +64,8 @@ def config() -> Config:
 def _content() -> Content:
     """The content, loaded once per process (the fixture and :func:`caches` share it, and so
     the understanding built from it: 1.2 s)."""
+    from bot.content import load_content
+
     return load_content("vi")
 
 
@@ -65,6 +79,7 @@ def engine(content: Content, config: Config, caches: Path) -> Engine:
     """The engine, its classifier read from the shared cache (:func:`caches`) rather than
     trained again in each process (1.5-3 s with scikit-learn's import)."""
     from app.training import ModelCache
+    from bot.engine import Engine
 
     engine = Engine(content, config)
     if not engine.understanding.ready:
@@ -96,6 +111,7 @@ def _fill_caches(content: Content) -> None:
     from app.training import ModelCache
     from bot.classifier import fit
     from bot.folders import private_folder
+    from bot.pictures import load_pictures
     from bot.understanding import Understanding
 
     private_folder(SHARED_VAR)
@@ -138,6 +154,8 @@ def shared_caches(folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def pictures(content: Content, caches: Path) -> Pictures:
     """The install-step pictures, read from the shared cache (rendering them: about 2.5 s)."""
+    from bot.pictures import load_pictures
+
     shown = {s.id: s.picture for s in content.install if s.picture}
     return load_pictures("vi", shown=shown, cache=caches / "pictures")
 
@@ -201,6 +219,8 @@ async def db(database_url: str, migrated: Migrated) -> AsyncIterator[Database]:
     """A migrated, empty database (:class:`Migrated`: SQLite a copy of a file migrated once
     per process, PostgreSQL the process's database emptied of rows). Migrating each test's
     database took 0.1-0.3 s of CPU, on hundreds of tests."""
+    from storage.database import Database
+
     await migrated.ready(database_url)
     database = Database(database_url)
     try:
@@ -212,6 +232,8 @@ async def db(database_url: str, migrated: Migrated) -> AsyncIterator[Database]:
 async def migrated_sqlite_file(url: str) -> None:
     """Migrate the SQLite database ``url`` and close it with its log folded in (a checkpoint
     when the last connection closes: the file alone holds everything)."""
+    from storage.database import Database, migrate
+
     database = Database(url)
     try:
         await migrate(database)
@@ -285,6 +307,8 @@ class Migrated:
         """The process's database migrated and without rows: emptied if a test left it
         migrated (tables and version as after migrating), else dropped and migrated again."""
         import asyncpg
+
+        from storage.database import Database, migrate
 
         conn = await asyncpg.connect(self._own())
         try:
