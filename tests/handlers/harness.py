@@ -17,10 +17,10 @@ from handlers.inbound import Inbound
 from handlers.pictures import Gallery
 from handlers.staff import StaffDesk
 from handlers.telegram import TelegramChannel
-from storage.database import Database, migrate
+from storage.database import Database
 from storage.repository import Repository
 from storage.staff import StaffRepository
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, Migrated
 from tests.fakes.telegram_api import FakeBotAPI
 
 USER = 5001
@@ -103,9 +103,10 @@ def button_data(message: dict[str, Any], option_id: str) -> str:
 
 
 @pytest.fixture
-async def harness(engine: Engine, tmp_path: Path) -> AsyncIterator[Harness]:
-    db = Database(f"sqlite:///{tmp_path / 'bot.db'}")
-    await migrate(db)
+async def harness(engine: Engine, tmp_path: Path, migrated: Migrated) -> AsyncIterator[Harness]:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    await migrated.ready(url)
+    db = Database(url)
     async with FakeBotAPI() as api:
         h = Harness(api, engine, db)
         await h.start_bot()

@@ -46,12 +46,12 @@ from handlers.terminal import TerminalChannel, to_input
 from handlers.web import COOKIE, WebChannel
 from handlers.zalo_bot import ZaloBotChannel
 from handlers.zalo_oa import OASettings, ZaloOAChannel
-from storage.database import Database, migrate
+from storage.database import Database
 from storage.inbox import Inbox
 from storage.repository import Repository
 from storage.staff import StaffRepository
 from storage.tokens import TokenStore
-from tests.conftest import TEST_SECRET, rows
+from tests.conftest import TEST_SECRET, Migrated, rows
 from tests.fakes.telegram_api import FakeBotAPI, make_text_update
 from tests.fakes.zalo_api import (
     FakeZaloBotAPI,
@@ -574,10 +574,11 @@ def adapters(feature: str | None = None) -> pytest.MarkDecorator:
 
 @pytest.fixture
 async def world(
-    request: pytest.FixtureRequest, engine: Engine, tmp_path: Path
+    request: pytest.FixtureRequest, engine: Engine, tmp_path: Path, migrated: Migrated
 ) -> AsyncIterator[World]:
-    db = Database(f"sqlite:///{tmp_path / 'contract.db'}")
-    await migrate(db)
+    url = f"sqlite:///{tmp_path / 'contract.db'}"
+    await migrated.ready(url)
+    db = Database(url)
     refs = UserRefs(TEST_SECRET)
     staff = StaffRepository(db)
     conversations = Conversations(
