@@ -90,10 +90,9 @@ class Worker:
 
 
 @pytest.fixture
-async def workers(engine: Engine, database_url: str) -> AsyncIterator[list[Worker]]:
-    setup = Database(database_url)
-    await migrate(setup)
-    await setup.dispose()
+async def workers(engine: Engine, database_url: str, db: Database) -> AsyncIterator[list[Worker]]:
+    # `db`: the database migrated and empty (a copy of the session's migrated file, or
+    # PostgreSQL's emptied), without migrating it again for each test.
     pool = [Worker(engine, database_url) for _ in range(3)]
     try:
         yield pool
@@ -175,10 +174,12 @@ async def test_leased_work_runs_in_one_worker_and_moves_when_it_stops(
     """Two workers both want to run the outbox; one does; when it goes, the other takes it."""
     _, a, b = workers
     running: list[str] = []
+    started = {"a": asyncio.Event(), "b": asyncio.Event()}
 
     def job(name: str) -> Job:
         async def loop() -> None:
             running.append(name)
+            started[name].set()
             try:
                 await asyncio.Event().wait()
             finally:
@@ -188,13 +189,13 @@ async def test_leased_work_runs_in_one_worker_and_moves_when_it_stops(
 
     ttl = timedelta(seconds=0.6)
     first = asyncio.create_task(with_lease(Leases(a.db), "outbox", job("a"), ttl))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(started["a"].wait(), 10)
     second = asyncio.create_task(with_lease(Leases(b.db), "outbox", job("b"), ttl))
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # b asks at once and every 0.2 s: it does not get it
     assert running == ["a"]
     first.cancel()  # a worker stopping cleanly gives its lease up
     await asyncio.gather(first, return_exceptions=True)
-    await asyncio.sleep(0.5)
+    await asyncio.wait_for(started["b"].wait(), 0.5)  # at b's next try, within 0.2 s
     assert running == ["b"]
     second.cancel()
     await asyncio.gather(second, return_exceptions=True)
