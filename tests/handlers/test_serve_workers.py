@@ -7,9 +7,7 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import pytest
 from storage.database import Database
 from tests.conftest import ROOT, rows, shared_caches
 from tests.fakes.telegram_api import FakeBotAPI, make_text_update
+from tests.processes import child_outlives_its_killed_parent
 
 SECRET = "workers-Webhook_secret"
 USERS = range(91_000, 91_060)
@@ -237,28 +236,5 @@ if __name__ == "__main__":
 
 
 def test_a_worker_still_starting_dies_with_a_killed_supervisor() -> None:
-    supervisor = subprocess.Popen(
-        [sys.executable, "-c", STARTING], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert supervisor.stdout is not None
-        worker = int(supervisor.stdout.readline())
-        supervisor.kill()
-        supervisor.wait()
-        gone = time.monotonic() + 2.0  # at once: bench/faults.py saw 20 s
-        while time.monotonic() < gone and _running(worker):
-            time.sleep(0.05)
-        assert not _running(worker)
-    finally:
-        supervisor.kill()
-        supervisor.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(worker, signal.SIGKILL)
-
-
-def _running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    # At once: bench/faults.py saw 20 s.
+    assert not child_outlives_its_killed_parent(STARTING, within=2.0)
