@@ -7,9 +7,7 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import pytest
 from storage.database import Database
 from tests.conftest import ROOT, rows, shared_caches
 from tests.fakes.telegram_api import FakeBotAPI, make_text_update
+from tests.processes import child_outlives_its_killed_parent
 
 SECRET = "workers-Webhook_secret"
 USERS = range(91_000, 91_060)
@@ -131,7 +130,7 @@ async def cluster(database_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
                     raise
 
 
-async def test_two_workers_share_the_port_and_apply_each_update_once(cluster: Cluster) -> None:
+async def share_the_port_and_apply_each_update_once(cluster: Cluster) -> None:
     assert await cluster.workers_seen() == {0, 1}
     # Every update is delivered twice at once (a retry racing the original), very likely to
     # both workers.
@@ -157,28 +156,36 @@ async def test_two_workers_share_the_port_and_apply_each_update_once(cluster: Cl
         await db.dispose()
 
 
-# The supervisor's own behaviour does not depend on the database: SQLite only (time).
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_a_killed_worker_is_started_again_and_sigterm_stops_all(cluster: Cluster) -> None:
-    before = children(cluster.proc.pid)
-    assert len(before) == 2
-    os.kill(before[0], signal.SIGKILL)
-    await cluster.wait_up()
-    after = children(cluster.proc.pid)
-    assert len(after) == 2
-    assert before[0] not in after
-    assert before[1] in after
-    cluster.proc.send_signal(signal.SIGTERM)
-    assert await asyncio.wait_for(cluster.proc.wait(), 30) == 0
-    assert not any(alive(pid) for pid in after)
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_two_workers_share_the_port_and_apply_each_update_once(cluster: Cluster) -> None:
+    """On PostgreSQL; on SQLite, the first chapter of the supervisor's story below."""
+    await share_the_port_and_apply_each_update_once(cluster)
 
 
+# One cluster on SQLite for the whole story (each cluster costs three process starts, about
+# 10 s of CPU): the supervisor's own behaviour does not depend on the database.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_workers_die_with_a_killed_supervisor_and_a_second_one_may_start(
+async def test_a_supervisor_keeps_its_port_and_workers_and_takes_them_when_it_dies(
     cluster: Cluster,
 ) -> None:
-    """SIGKILL of the supervisor alone used to leave its workers serving; a restart then ran
-    twice the workers on the port (and twice the database connections)."""
+    """Two workers share the port and apply each update once; a second server on the port
+    refuses in one line; SIGKILL of the supervisor takes its workers with it (it used to
+    leave them serving: a restart then ran twice the workers on the port, and twice the
+    database connections), and a second one may start; a killed worker of it is started
+    again; SIGTERM stops it and all its workers."""
+    await share_the_port_and_apply_each_update_once(cluster)
+
+    # A second server on a live one's port refuses, in one line.
+    second = await serve_two(cluster.folder, cluster.env, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(second.communicate(), 30)
+    assert second.returncode == 2
+    message = err.decode().strip()
+    assert message.startswith("error: a server is already running on port")
+    assert "\n" not in message
+    assert "Traceback" not in message
+    assert len(children(cluster.proc.pid)) == 2, "the live one goes on"
+
+    # The supervisor killed: its workers die with it.
     workers = children(cluster.proc.pid)
     assert len(workers) == 2
     os.kill(cluster.proc.pid, signal.SIGKILL)
@@ -188,25 +195,27 @@ async def test_workers_die_with_a_killed_supervisor_and_a_second_one_may_start(
             break
         await asyncio.sleep(0.05)
     assert not any(alive(pid) for pid in workers)
+
+    # A second one may start then. A killed worker of it is started again, the other one
+    # left alone; SIGTERM stops it and all its workers, the restarted one too.
     again = await serve_two(cluster.folder, cluster.env)
     try:
         await cluster.wait_up()
-        assert len(children(again.pid)) == 2
-    finally:
+        before = children(again.pid)
+        assert len(before) == 2
+        os.kill(before[0], signal.SIGKILL)
+        await cluster.wait_up()
+        after = children(again.pid)
+        assert len(after) == 2
+        assert before[0] not in after
+        assert before[1] in after
         again.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(again.wait(), 30) == 0
-
-
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_a_second_server_on_a_live_ones_port_refuses_in_one_line(cluster: Cluster) -> None:
-    second = await serve_two(cluster.folder, cluster.env, stderr=asyncio.subprocess.PIPE)
-    _, err = await asyncio.wait_for(second.communicate(), 30)
-    assert second.returncode == 2
-    message = err.decode().strip()
-    assert message.startswith("error: a server is already running on port")
-    assert "\n" not in message
-    assert "Traceback" not in message
-    assert len(children(cluster.proc.pid)) == 2, "the live one goes on"
+        assert not any(alive(pid) for pid in after)
+    finally:
+        if again.returncode is None:
+            again.kill()
+            await again.wait()
 
 
 STARTING = """
@@ -227,28 +236,5 @@ if __name__ == "__main__":
 
 
 def test_a_worker_still_starting_dies_with_a_killed_supervisor() -> None:
-    supervisor = subprocess.Popen(
-        [sys.executable, "-c", STARTING], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert supervisor.stdout is not None
-        worker = int(supervisor.stdout.readline())
-        supervisor.kill()
-        supervisor.wait()
-        gone = time.monotonic() + 2.0  # at once: bench/faults.py saw 20 s
-        while time.monotonic() < gone and _running(worker):
-            time.sleep(0.05)
-        assert not _running(worker)
-    finally:
-        supervisor.kill()
-        supervisor.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(worker, signal.SIGKILL)
-
-
-def _running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    # At once: bench/faults.py saw 20 s.
+    assert not child_outlives_its_killed_parent(STARTING, within=2.0)
