@@ -114,6 +114,9 @@ async def test_commands_for_officials_train_nothing(
     """`stats`, `export`, `invite`... read no citizen's message: spawning the training child
     for them cost every such command about 3 s of waiting and a core for a while."""
     monkeypatch.chdir(tmp_path)  # an empty var/models: the bot's process must train
+    # As at a process's start: the component is built once per process for the same content
+    # (Understanding.from_content), and an earlier test's runtime here may have trained it.
+    monkeypatch.setattr(Understanding, "_cache", {})
     settings = Settings.from_env(
         {"DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}", "BOT_ID_SECRET": TEST_SECRET.decode()}
     )
