@@ -32,6 +32,7 @@ from tests.conftest import TEST_SECRET
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.zalo_api import FakeZaloBotAPI, FakeZaloOA, oa_text_event, oa_webhook_request
 from tests.fakes.zalo_api import text_event as zalo_text_event
+from tests.handlers.harness import USER as TELEGRAM_USER
 from tests.handlers.harness import Harness
 from tests.handlers.test_zalo import settings
 
@@ -113,7 +114,8 @@ async def test_telegram_sends_the_photos_uploading_each_once(
             upload = front[0].params["photo"]
             assert upload["file_name"] == "cccd_photo.png"
             assert upload["size"] == len(pictures.get("cccd_photo").png)  # type: ignore[union-attr]
-            assert api.sent(5001)[-1]["text"].startswith("Bước 3/9"), "the picture, then the text"
+            last = api.sent(TELEGRAM_USER)[-1]["text"]
+            assert last.startswith("Bước 3/9"), "the picture, then the text"
             await harness.press("stuck")
             await harness.press("stuck_back")
             assert len(api.calls_of("sendPhoto")) == 1, "back from 'stuck': it is just above"
@@ -124,7 +126,7 @@ async def test_telegram_sends_the_photos_uploading_each_once(
             await harness.press("done")
             face = api.calls_of("sendPhoto")[2].params["photo"]
             assert face["file_name"] == "face_check.png"
-            assert api.sent(5001)[-1]["text"].startswith("Bước 5/9")
+            assert api.sent(TELEGRAM_USER)[-1]["text"].startswith("Bước 5/9")
             assert not api.rejected
         finally:
             await harness.stop_bot()
