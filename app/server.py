@@ -91,6 +91,16 @@ async def serving(
 
 async def serve(runtime: Runtime) -> None:
     """Run the webhook server until SIGINT/SIGTERM."""
+    async with listening(runtime) as channels:
+        await run_until_signalled(runtime, channels)
+
+
+@asynccontextmanager
+async def listening(runtime: Runtime) -> AsyncIterator[list[Channel]]:
+    """Every configured channel started, and they, the dashboard and the pictures served on
+    the settings' host and port, until the block ends: :func:`serve` without its signal
+    handlers and background jobs (which only the main thread can install), so that a test
+    can run the same server in a thread of its own process (tests/dashboard/browser.py)."""
     settings = runtime.settings
     dashboard = Dashboard(
         config=runtime.config,
@@ -122,4 +132,4 @@ async def serve(runtime: Runtime) -> None:
                 settings.port,
                 guard.cap,
             )
-            await run_until_signalled(runtime, channels)
+            yield channels

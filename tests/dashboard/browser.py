@@ -2,10 +2,12 @@
 
 Debian's Chromium (``/usr/bin/chromium``; ``.ci/run`` installs it) driven by Playwright for
 Python with the system executable -- Playwright never downloads a browser here. One browser
-for the whole test session. Under CI=true a missing browser fails the tests instead of
-skipping them (as a missing PostgreSQL does). The server is ``python -m bot serve`` itself,
-on a SQLite file filled through the real conversation engine (tests/handlers/test_staff.py's
-World, the deployment of three communes).
+for every browser test of a process (:func:`chromium`: the dashboard's and the web chat's),
+each test in contexts of its own (their own cookies and storage). Under CI=true a missing
+browser fails the tests instead of skipping them (as a missing PostgreSQL does). The server
+is what ``python -m bot serve`` runs (app/server.py: :func:`~app.server.listening`), in a
+thread of the test process, on a SQLite file filled through the real conversation engine
+(tests/handlers/test_staff.py's World, the deployment of three communes).
 """
 
 from __future__ import annotations
@@ -16,11 +18,9 @@ import functools
 import io
 import os
 import socket
-import subprocess
-import sys
+import threading
 import time
-import urllib.request
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -29,6 +29,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+from app.runtime import open_runtime
+from app.server import listening
+from app.settings import Settings
 from bot.config import load_config
 from bot.engine import Engine
 from bot.model import Choice, Text
@@ -111,6 +114,51 @@ def chromium_or_skip() -> Path:
     pytest.skip("install Debian's chromium to run the browser tests")
 
 
+#: The process's one Chromium and the loop Playwright runs it on: (browser, loop).
+_CHROMIUM: list[tuple[Any, asyncio.AbstractEventLoop]] = []
+
+
+@contextlib.contextmanager
+def chromium(config: pytest.Config) -> Iterator[Any]:
+    """The process's one Chromium, lent to one test: launched at the first browser test,
+    closed when the session ends. Launching it (Playwright's driver and the browser) takes
+    1.5-2.5 s; each module launched its own, and under ``pytest -n`` each worker that ran
+    part of a module did.
+
+    Playwright's synchronous API keeps its event loop running on this thread (switching to it
+    in a greenlet while it waits), and while a loop is marked running here no other can run:
+    the asynchronous tests, asyncio.run. So the loop is marked running only while a browser
+    test holds the browser, as Playwright marks it after each call it makes."""
+    executable = chromium_or_skip()
+    if _CHROMIUM:
+        browser, loop = _CHROMIUM[0]
+        asyncio._set_running_loop(loop)
+    else:
+        from playwright.sync_api import sync_playwright
+
+        playwright = sync_playwright().start()
+        loop = asyncio.get_running_loop()  # Playwright's, on this thread
+        browser = playwright.chromium.launch(executable_path=str(executable), args=FLAGS)
+        _CHROMIUM.append((browser, loop))
+
+        def close() -> None:
+            asyncio._set_running_loop(loop)
+            try:
+                browser.close()
+            finally:
+                playwright.stop()  # its loop closed, none is marked running any more
+
+        config.add_cleanup(close)
+    try:
+        yield browser
+    finally:
+        try:
+            for context in browser.contexts:  # left open by a test that failed
+                context.close()
+        finally:
+            asyncio._set_running_loop(None)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -119,7 +167,7 @@ def free_port() -> int:
 
 @dataclass
 class Served:
-    """``python -m bot serve`` on a filled database."""
+    """The server of ``python -m bot serve`` on a filled database."""
 
     base: str
     folder: Path
@@ -237,6 +285,10 @@ async def fill(database_url: str, engine: Engine) -> str:
 
 
 def serve(folder: Path, engine: Engine) -> Iterator[Served]:
+    """What ``python -m bot serve`` runs with this environment, in a thread of this process
+    (no signal handlers, no background jobs: they are not what these tests are about). A
+    process of its own took 3-4 s to start (an interpreter, the application's imports, the
+    content) and 3.9 s of CPU, for each module."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_"))},
@@ -250,34 +302,31 @@ def serve(folder: Path, engine: Engine) -> Iterator[Served]:
     }
     env.pop("PUBLIC_URL", None)
     volunteer = run_async(fill(env["DATABASE_URL"], engine))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "serve did not start: " + proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
-                    ) from None
-                time.sleep(0.1)
-        yield Served(base, folder, env, volunteer)
-    finally:
-        proc.terminate()
+    settings = Settings.from_env(env)
+    listening_now = threading.Event()
+    stop: list[Callable[[], object]] = []
+
+    async def run() -> None:
+        async with open_runtime(settings) as runtime, listening(runtime):
+            loop = asyncio.get_running_loop()
+            stop.append(lambda: loop.call_soon_threadsafe(runtime.stop.set))
+            listening_now.set()
+            await runtime.stop.wait()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="serve") as pool:
+        server = pool.submit(asyncio.run, run())
+        deadline = time.monotonic() + 60
+        while not listening_now.wait(0.05):
+            if server.done():
+                server.result()  # raises what stopped it
+                raise RuntimeError("the server stopped before it listened")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not listen within 60 s")
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
+            yield Served(f"http://127.0.0.1:{port}", folder, env, volunteer)
+        finally:
+            stop[0]()
+            server.result(timeout=30)
 
 
 def screenshots_folder(fallback: Path) -> Path:

@@ -1,8 +1,7 @@
-"""Fixtures of the dashboard's browser tests: one Chromium and one server for them all.
-
-Module-scoped, not session-scoped: Playwright's synchronous API keeps an event loop running
-on the main thread while it is open, and the asynchronous tests after test_browser.py need
-that thread free. Only test_browser.py uses them, so this is still one browser per session.
+"""Fixtures of the browser tests (the dashboard's, and the web chat's:
+tests/handlers/test_web_browser.py): the process's one Chromium, lent to each test
+(tests/dashboard/browser.py: chromium), and one server for each module (each checks figures
+of its own database).
 """
 
 from __future__ import annotations
@@ -14,26 +13,17 @@ from typing import Any
 import pytest
 
 from bot.engine import Engine
-from tests.dashboard.browser import FLAGS, Served, chromium_or_skip, screenshots_folder, serve
+from tests.dashboard.browser import Served, chromium, screenshots_folder, serve
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
+    with chromium(request.config) as shared:
+        yield shared
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(executable), args=FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture(scope="module")
-def served(
-    browser: Any, engine: Engine, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
+def served(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     yield from serve(tmp_path_factory.mktemp("served"), engine)
 
 

@@ -1,5 +1,6 @@
-"""The dashboard in a real browser (Chromium, headless) against ``python -m bot serve``: as an
-official would use it, on a computer (1366x768) and on a phone (360x740).
+"""The dashboard in a real browser (Chromium, headless) against the server of
+``python -m bot serve``: as an official would use it, on a computer (1366x768) and on a phone
+(360x740).
 
 ``SCREENSHOTS=docs/screenshots .venv/bin/python -m pytest tests/dashboard/test_browser.py``
 renders the set shown in the README again.

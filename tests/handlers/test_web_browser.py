@@ -1,10 +1,10 @@
-"""The web chat in a real browser (Debian's Chromium, headless) against ``python -m bot serve``,
-at phone size (360x740), with JavaScript on and off: a citizen opens a volunteer's link, sees
-the privacy promise, reaches step 1, asks "cks co mat tien ko" and gets the answer, comes back
-and is offered to continue, deletes their data; the volunteer is counted once. The page is
-checked for what old eyes and hands need (text >= 18 px, buttons >= 48 px and full width,
-contrast), for its weight (< 100 kB with a picture), and read-aloud uses the phone's own
-voice, sends nothing anywhere, and hides where there is no Vietnamese voice.
+"""The web chat in a real browser (Debian's Chromium, headless) against the server of
+``python -m bot serve``, at phone size (360x740), with JavaScript on and off: a citizen opens a
+volunteer's link, sees the privacy promise, reaches step 1, asks "cks co mat tien ko" and gets
+the answer, comes back and is offered to continue, deletes their data; the volunteer is counted
+once. The page is checked for what old eyes and hands need (text >= 18 px, buttons >= 48 px and
+full width, contrast), for its weight (< 100 kB with a picture), and read-aloud uses the
+phone's own voice, sends nothing anywhere, and hides where there is no Vietnamese voice.
 
 ``SCREENSHOTS=docs/screenshots .venv/bin/python -m pytest tests/handlers/test_web_browser.py``
 renders the README's screenshots again (with an emoji font installed, as phones have one:
@@ -27,7 +27,8 @@ from tests.bot.test_printing import qr_codes, render
 from tests.dashboard.browser import PHONE, TEXT_STYLES, UNLABELLED, Served
 from tests.dashboard.conftest import browser, served, shots
 
-__all__ = ["browser", "served", "shots"]  # the dashboard's fixtures: one browser, one server
+#: The dashboard's fixtures: the process's browser, and a server of this module's own.
+__all__ = ["browser", "served", "shots"]
 
 #: Zalo's in-app browser on an Android phone says so in its user agent.
 ZALO = (
