@@ -36,10 +36,10 @@ import resource
 import socket
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
+from app.httplimits import HttpLimits
 from bot.logs import OncePerInterval
 
 #: Descriptors kept free for everything else a worker opens (database, outgoing HTTPS to the
@@ -59,26 +59,6 @@ STORM_LOG_EVERY = 60.0
 
 log = logging.getLogger(__name__)
 log.addFilter(OncePerInterval(STORM_LOG_EVERY))
-
-
-@dataclass(frozen=True, slots=True)
-class HttpLimits:
-    """Deadlines and the connection cap of the webhook server (README, "Environment")."""
-
-    #: Open connections per worker process (clamped by :func:`connection_cap`).
-    max_connections: int = 512
-    #: Seconds a connection has to deliver a request's headers (after opening, or after its
-    #: previous answer). Webhooks come from the platforms' servers or from the local proxy,
-    #: all at once: a few seconds is generous.
-    header_timeout: float = 5.0
-    #: Seconds an answered connection may wait for its next request (as nginx's default
-    #: upstream keep-alive is 60 s, so that the proxy closes first).
-    keepalive_timeout: float = 75.0
-    #: Seconds a request's body (at most 1 MiB) has to arrive once the headers are in.
-    body_timeout: float = 10.0
-
-
-DEFAULT_LIMITS = HttpLimits()
 
 
 def connection_cap(wanted: int, *, reserved: int = RESERVED_FDS) -> int:

@@ -18,14 +18,8 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from app.connections import (
-    DEFAULT_LIMITS,
-    ConnectionGuard,
-    GuardedSite,
-    HttpLimits,
-    body_deadline,
-    quiet_storms,
-)
+from app.connections import ConnectionGuard, GuardedSite, body_deadline, quiet_storms
+from app.httplimits import DEFAULT_LIMITS, HttpLimits
 from app.runtime import Runtime, run_until_signalled, started_channels
 from dashboard.web import Dashboard
 from handlers.channel import Channel, Route

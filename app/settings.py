@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.connections import DEFAULT_LIMITS, HttpLimits
+from app.httplimits import DEFAULT_LIMITS, HttpLimits
 from bot.config import DEFAULT_CONFIG, ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///var/bot.db"

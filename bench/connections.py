@@ -39,7 +39,8 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.connections import ConnectionGuard, HttpLimits  # noqa: E402
+from app.connections import ConnectionGuard  # noqa: E402
+from app.httplimits import HttpLimits  # noqa: E402
 from app.server import make_app, serving  # noqa: E402
 from bench.common import free_port  # noqa: E402
 

@@ -25,7 +25,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from app.connections import ConnectionGuard, HttpLimits, connection_cap
+from app.connections import ConnectionGuard, connection_cap
+from app.httplimits import HttpLimits
 from app.server import make_app, serving
 from bench.common import free_port
 from tests.conftest import ROOT

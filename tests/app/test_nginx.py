@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from app.connections import ConnectionGuard, HttpLimits
+from app.connections import ConnectionGuard
+from app.httplimits import HttpLimits
 from app.server import make_app, serving
 from bench.common import free_port
 from bot.engine import Engine

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.connections import HttpLimits
+from app.httplimits import HttpLimits
 from app.settings import DEFAULT_DATABASE_URL, Settings
 from bot.config import DEFAULT_CONFIG, ConfigError, load_config
 from tests.conftest import ROOT
